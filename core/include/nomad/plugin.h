@@ -1,0 +1,264 @@
+/* nomad plugin ABI: the one header a plugin includes. Everything a plugin sees of the host
+ * comes through `nmp_host`; a plugin links against nothing of the host. */
+#ifndef NOMAD_PLUGIN_H
+#define NOMAD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nomad/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A new major breaks old plugins; a new minor only appends members to structs. */
+#define NMP_ABI_MAJOR 1
+#define NMP_ABI_MINOR 0
+
+/* ------------------------------------------------------------------ parameters */
+
+typedef enum {
+    NMP_PARAM_INT = 1,    /* int64 */
+    NMP_PARAM_DOUBLE = 2, /* double */
+    NMP_PARAM_BOOL = 3,   /* true/false */
+    NMP_PARAM_STRING = 4, /* free text */
+    NMP_PARAM_ENUM = 5,   /* one of `choices` ("a|b|c"), or a choice followed by ":N" if it ends with ":" */
+} nmp_param_type;
+
+/* A declared parameter. Lives in the plugin's static data (plugin owns, never freed). */
+typedef struct {
+    const char *name;
+    nmp_param_type type;
+    const char *default_value; /* as YAML text, e.g. "0.8", "lsh", "true" */
+    double min, max;           /* inclusive range for INT/DOUBLE; min > max means unbounded */
+    const char *choices;       /* ENUM only: "remote|all|nearest_exact:" ; NULL otherwise */
+    const char *doc;           /* one line */
+} nmp_param_decl;
+
+/* A resolved value. `s` is set for every type (the text as written or defaulted). */
+typedef struct {
+    const char *name; /* host owns (points into the plugin's declaration) */
+    nmp_param_type type;
+    int64_t i;     /* INT, BOOL (0/1), ENUM suffix after ':' (0 if none) */
+    double d;      /* INT and DOUBLE */
+    const char *s; /* host owns; valid until destroy() returns */
+} nmp_param_value;
+
+/* All declared parameters of one plugin, resolved (config value or default). Host owns;
+ * valid from create() until destroy() returns. */
+typedef struct {
+    uint32_t count;
+    const nmp_param_value *items;
+} nmp_params;
+
+static inline const nmp_param_value *nmp_params_find(const nmp_params *p, const char *name)
+{
+    for (uint32_t i = 0; i < p->count; i++)
+        if (strcmp(p->items[i].name, name) == 0) return &p->items[i];
+    return NULL;
+}
+/* Accessors for declared names; an undeclared name returns 0 / NULL. */
+static inline int64_t nmp_param_int(const nmp_params *p, const char *name)
+{
+    const nmp_param_value *v = nmp_params_find(p, name);
+    return v ? v->i : 0;
+}
+static inline double nmp_param_double(const nmp_params *p, const char *name)
+{
+    const nmp_param_value *v = nmp_params_find(p, name);
+    return v ? v->d : 0.0;
+}
+static inline const char *nmp_param_string(const nmp_params *p, const char *name)
+{
+    const nmp_param_value *v = nmp_params_find(p, name);
+    return v ? v->s : NULL;
+}
+/* For ENUM values: 1 if the value's choice (text before any ':') equals `choice`. */
+static inline int nmp_param_is(const nmp_params *p, const char *name, const char *choice)
+{
+    const char *s = nmp_param_string(p, name);
+    if (!s) return 0;
+    size_t n = strlen(choice);
+    return strncmp(s, choice, n) == 0 && (s[n] == 0 || s[n] == ':');
+}
+
+/* ------------------------------------------------------------------ host services */
+
+typedef enum { NMP_LOG_DEBUG = 0, NMP_LOG_INFO = 1, NMP_LOG_WARN = 2, NMP_LOG_ERROR = 3 } nmp_log_level;
+
+/* Body of a parallel loop: handles [begin, end) on worker `worker` (0 <= worker < threads).
+ * The split of [0, n) into ranges depends only on n and host->threads, so per-worker
+ * accumulators reduced in worker order are deterministic for a given thread count. */
+typedef void (*nmp_range_fn)(void *ctx, int64_t begin, int64_t end, int worker);
+
+typedef struct nmp_host nmp_host;
+struct nmp_host {
+    uint32_t struct_size; /* sizeof(nmp_host) as the host was built; check before using new members */
+    uint32_t abi_major, abi_minor;
+    int threads; /* workers used by parallel_for (>= 1) */
+    int rank, ranks; /* this process in the distributed run (0, 1 when local) */
+    uint64_t seed;   /* the run's seed; derive streams with nmp_rng_* in nomad/rng.h */
+
+    /* printf-style message on stderr, tagged with the plugin's name. */
+    void (*log)(const nmp_host *h, nmp_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    /* Records why a call failed into a host-owned buffer; the plugin then returns a status. */
+    void (*set_error)(const nmp_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+    /* Runs fn over [0, n) split into host->threads contiguous ranges; returns when all are done.
+     * Must not be nested. */
+    void (*parallel_for)(const nmp_host *h, int64_t n, nmp_range_fn fn, void *ctx);
+    /* Progress of a long stage, fraction in [0, 1]; cheap to call often. */
+    void (*progress)(const nmp_host *h, const char *stage, double fraction);
+    /* Memory that crosses the ABI (graphs a plugin builds and the host frees): use these. */
+    void *(*alloc)(size_t bytes); /* NULL on failure (plugin reports NMP_ERR_NOMEM) */
+    void (*free)(void *p);
+    /* Row-major C[m x n] = alpha * A[m x k] * B[n x k]^T + beta * C (optimised BLAS, threaded). */
+    void (*gemm_abt)(const nmp_host *h, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+    /* Concatenates `bytes` from every rank into recv (ranks * bytes), in rank order. */
+    nmp_status (*allgather)(const nmp_host *h, const void *send, void *recv, size_t bytes);
+    void *host_data; /* host private */
+};
+
+/* ------------------------------------------------------------------ plugin kinds */
+
+/* partitioner: point -> cell. Host allocates `out` arrays (cell_of: n, centroids: cells x d)
+ * before the call; the plugin fills them and may lower out->cells if it merges or drops empty
+ * cells (it must then renumber cell_of densely and say so with host->log). */
+typedef struct {
+    int32_t cells;    /* in: asked; out: produced */
+    int32_t *cell_of; /* host owns; n */
+    float *centroids; /* host owns; cells x d, input space */
+    int64_t iterations; /* out: Lloyd iterations run, or 0 */
+    int32_t empty_cells; /* out: cells that came out empty (before renumbering) */
+} nmp_partition;
+
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*partition)(void *state, const nmp_matrix *x, nmp_partition *out);
+} nmp_partitioner_ops;
+
+/* ann: a directed kNN graph. The plugin allocates out->offsets, out->index and out->dist with
+ * host->alloc; the host frees them with host->free. Self edges are never included. */
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*build)(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
+                        nmp_metric metric, nmp_graph *out);
+} nmp_ann_ops;
+
+/* affinity: edge weights from the kNN graph. The plugin allocates every array of `out` with
+ * host->alloc (it may change the edge set, e.g. symmetrise); `out->dist` may stay NULL. */
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*weigh)(void *state, const nmp_graph *knn, nmp_graph *out);
+} nmp_affinity_ops;
+
+/* init: starting layout. `y` is host-allocated, n x dims, row-major. */
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*init)(void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y);
+} nmp_init_ops;
+
+/* Facts fixed for a whole fit, handed to negatives and loss plugins in prepare(). Host owns
+ * everything it points to; valid until destroy(). */
+typedef struct {
+    int64_t n;      /* points */
+    int32_t dims;   /* layout dimensions (2 or 3) */
+    int32_t batch;  /* targets per step (max) */
+    int64_t steps_per_epoch;
+    int64_t epochs;
+    const nmp_graph *graph; /* weighted graph (positives) */
+    const nmp_cells *cells; /* partition; cells->count == 1 when there is none */
+    const uint8_t *cell_local; /* cells->count: 1 if the cell lives on this rank */
+} nmp_fit_info;
+
+/* One optimiser step as seen by negatives and loss plugins. Host owns all of it; valid for
+ * the duration of the call. */
+typedef struct {
+    int64_t epoch, step;     /* step counts from 0 over the whole fit */
+    double progress;         /* step / total steps, in [0, 1) */
+    const float *y;          /* n x dims, the current layout */
+    int32_t batch;           /* targets in this step */
+    const int32_t *target;   /* batch */
+    const int64_t *edge_offset; /* batch + 1: edges of target b are [edge_offset[b], edge_offset[b+1]) */
+    const int32_t *pos;      /* edges: neighbour of the target */
+    const float *pos_weight; /* edges: affinity p_ij */
+    const float *cell_mean;  /* cells x dims: layout mean of each cell, this step (all ranks) */
+    const float *cell_mass;  /* cells: points in each cell (all ranks) */
+} nmp_step;
+
+/* What a negatives plugin returns for one step. Buffers are owned by the plugin and stay
+ * valid until its next sample() or destroy(). Negative l of target b is
+ *   index[(shared ? 0 : b) * per_target + l], weight likewise (NULL = all 1).
+ * Approximate terms (e.g. cell means) are points approx_y[c] weighted per target by
+ * approx_weight[b * approx_count + c] (0 drops the term); they receive no gradient. */
+typedef struct {
+    int32_t per_target;
+    int32_t shared;         /* nonzero: one row used by every target */
+    const int32_t *index;
+    const float *weight;
+    int32_t approx_count;
+    const float *approx_y;  /* approx_count x dims (may point into step->cell_mean) */
+    const float *approx_weight; /* batch x approx_count, or NULL when approx_count == 0 */
+} nmp_negatives;
+
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*prepare)(void *state, const nmp_fit_info *fit); /* optional (may be NULL) */
+    nmp_status (*sample)(void *state, const nmp_step *step, nmp_negatives *out);
+} nmp_negatives_ops;
+
+/* Gradients dL/dy for one batch, host-allocated and zeroed before the call:
+ *   target: batch x dims; pos: edges x dims (edge order of the step);
+ *   neg: (shared ? 1 : batch) x per_target x dims (shared: summed over targets).
+ * `loss` receives the batch's summed loss (for the curve; may be approximate). */
+typedef struct {
+    float *target;
+    float *pos;
+    float *neg;
+    double loss;
+} nmp_grads;
+
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*prepare)(void *state, const nmp_fit_info *fit); /* optional (may be NULL) */
+    /* exaggeration: the schedule's attraction factor this step (1 = none). */
+    nmp_status (*grad)(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
+                       nmp_grads *out);
+} nmp_loss_ops;
+
+/* ------------------------------------------------------------------ descriptor */
+
+typedef struct nmp_plugin {
+    uint32_t abi_major;   /* NMP_ABI_MAJOR the plugin was built with */
+    uint32_t abi_minor;
+    uint32_t struct_size; /* sizeof(nmp_plugin) as the plugin was built */
+    nmp_kind kind;
+    const char *name;     /* unique within its kind */
+    const char *version;
+    const char *summary;  /* one line */
+    const nmp_param_decl *params; /* n_params entries; plugin owns (static) */
+    uint32_t n_params;
+    /* Creates the state from resolved params. On failure: host->set_error, return non-OK,
+     * leave *state NULL. `host` outlives the state. */
+    nmp_status (*create)(const nmp_host *host, const nmp_params *params, void **state);
+    void (*destroy)(void *state); /* frees everything the state owns; called once */
+    const void *ops;              /* the kind's ops struct (nmp_<kind>_ops), plugin owns (static) */
+} nmp_plugin;
+
+/* The one exported symbol: the i-th descriptor of this .so, NULL past the last. */
+typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
+#define NMP_PLUGIN_ENTRY_SYMBOL "nmp_plugin_entry"
+
+#if defined(__GNUC__)
+#define NMP_EXPORT __attribute__((visibility("default")))
+#else
+#define NMP_EXPORT
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif
