@@ -20,4 +20,18 @@ nmp_status knn_topk_cpu(const float *query, int64_t nq, const float *base, int64
                         nmp_metric metric, const int32_t *query_id, const int32_t *base_id, int32_t *out_idx,
                         float *out_dist);
 
+/* knn_topk_cpu plus, in the same pass over the distance tiles, the ranks of given points:
+ *   probe:    nq x m base row numbers (distinct within a row; -1 = no probe there).
+ *   out_rank: caller-owned nq x m; for probe p of query q, 1 + the number of base rows (the
+ *             query itself skipped as above, and p) before p in the (distance, id) order, i.e.
+ *             p's 1-based rank among q's neighbours; 0 where the probe is -1.
+ * A probe's own distance is computed in double from the rows, the others as for the top-k
+ * (float GEMM), so a row within rounding of the probe's distance may fall on either side.
+ * k may be 0 (ranks only; out_idx and out_dist may then be NULL). Trustworthiness and
+ * continuity (eval/) use it to rank a few points per query without sorting whole rows.
+ * Returns NMP_OK or NMP_ERR_NOMEM. */
+nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, int64_t nb, int64_t d, int32_t k,
+                             nmp_metric metric, const int32_t *query_id, const int32_t *base_id, int32_t *out_idx,
+                             float *out_dist, const int32_t *probe, int32_t m, int64_t *out_rank);
+
 #endif

@@ -1,3 +1,42 @@
-/* nomad: entry point. */
+/* nomad: entry point; dispatches to the subcommands in cli_*.c. */
 #include <stdio.h>
-int main(void) { puts("nomad"); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: nomad <command> [options]\n"
+    "\n"
+    "Maps large sets of vectors to 2-D/3-D with NOMAD Projection and its relatives.\n"
+    "\n"
+    "commands:\n"
+    "  run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]\n"
+    "        fit a layout (default CONFIG: configs/nomad.yaml on Fashion-MNIST)\n"
+    "  plugins [--describe NAME]   list the plugins found on the plugin path\n"
+    "  eval DATA EMBEDDING [--labels L] [--k 10] [--queries 5000] [--triplets 5000] [--json]\n"
+    "        NP@k, random-triplet accuracy, kNN accuracy, trustworthiness, continuity\n"
+    "  sweep CONFIG --grid key=v1,v2 ...   ablation grid (not yet: see the issue tracker)\n"
+    "  plot EMBEDDING [--labels L] [-o map.png]   draw a layout\n"
+    "\n"
+    "options: --help, --version\n"
+    "exit codes: 0 ok, 1 runtime failure, 2 usage or input error\n"
+    "plugin path: $NOMAD_PLUGIN_PATH (colon-separated), then <dir of nomad>/plugins\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("nomad %s (git %s)\n", NOMAD_VERSION, NOMAD_GIT_HASH);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) return nmp_cli_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "plugins") == 0) return nmp_cli_plugins(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return nmp_cli_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "sweep") == 0) return nmp_cli_sweep(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot") == 0) return nmp_cli_plot(argc - 1, argv + 1);
+    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, plugins, eval, sweep, plot (see nomad --help)", cmd);
+}

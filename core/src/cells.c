@@ -1,0 +1,102 @@
+/* Cell index construction and the kNN-graph cost of partitioning. */
+#include "cells.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "knn_cpu.h"
+#include "nomad/rng.h"
+
+nmp_status nmp_cells_build(nmp_cell_index *out, int32_t *cell_of, float *centroids, int64_t n, int64_t d,
+                           int32_t count, nmp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->cell_of = cell_of;
+    out->centroids = centroids;
+    out->start = calloc((size_t)count + 1, sizeof *out->start);
+    out->member = malloc((size_t)n * sizeof *out->member);
+    int64_t *fill = malloc((size_t)count * sizeof *fill);
+    if (!out->start || !out->member || !fill) {
+        free(fill);
+        return nmp_fail(err, NMP_ERR_NOMEM, "out of memory building %d cells", count);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (cell_of[i] < 0 || cell_of[i] >= count) {
+            free(fill);
+            return nmp_fail(err, NMP_ERR_RUNTIME, "partitioner put point %lld in cell %d, outside [0, %d)",
+                            (long long)i, cell_of[i], count);
+        }
+        out->start[cell_of[i] + 1]++;
+    }
+    for (int32_t c = 0; c < count; c++) out->start[c + 1] += out->start[c];
+    memcpy(fill, out->start, (size_t)count * sizeof *fill);
+    for (int64_t i = 0; i < n; i++) out->member[fill[cell_of[i]]++] = (int32_t)i;
+    free(fill);
+    out->view = (nmp_cells){.count = count, .n = n, .d = d, .cell_of = out->cell_of, .start = out->start,
+                            .member = out->member, .centroids = out->centroids};
+    return NMP_OK;
+}
+
+void nmp_cells_free(nmp_cell_index *c)
+{
+    free(c->cell_of), free(c->start), free(c->member), free(c->centroids);
+    memset(c, 0, sizeof *c);
+}
+
+/* Partial Fisher-Yates over a virtual identity permutation: `m` distinct points. */
+static int32_t *sample_points(int64_t n, int64_t m, uint64_t seed)
+{
+    int32_t *all = malloc((size_t)n * sizeof *all);
+    if (!all) return NULL;
+    for (int64_t i = 0; i < n; i++) all[i] = (int32_t)i;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t j = i + (int64_t)nmp_rng_below(seed, NMP_STREAM_EVAL + 100, (uint64_t)i, (uint64_t)(n - i));
+        int32_t t = all[i];
+        all[i] = all[j];
+        all[j] = t;
+    }
+    return all;
+}
+
+nmp_status nmp_knn_quality_measure(const nmp_matrix *x, const nmp_cells *cells, const nmp_graph *knn, int32_t k,
+                                   nmp_metric metric, int64_t sample, uint64_t seed, nmp_knn_quality *out,
+                                   nmp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (sample <= 0) return NMP_OK;
+    double t0 = nmp_now();
+    int64_t m = sample < x->n ? sample : x->n;
+    int32_t *ids = sample_points(x->n, m, seed);
+    float *q = malloc((size_t)(m * x->d) * sizeof *q);
+    int32_t *idx = malloc((size_t)(m * k) * sizeof *idx);
+    float *dist = malloc((size_t)(m * k) * sizeof *dist);
+    nmp_status s = (!ids || !q || !idx || !dist) ? NMP_ERR_NOMEM : NMP_OK;
+    if (s == NMP_OK) {
+        for (int64_t i = 0; i < m; i++) memcpy(q + i * x->d, x->x + (int64_t)ids[i] * x->d, (size_t)x->d * sizeof *q);
+        s = knn_topk_cpu(q, m, x->x, x->n, x->d, k, metric, ids, NULL, idx, dist);
+    }
+    if (s == NMP_OK) {
+        int64_t kept = 0, found = 0, total = 0;
+        for (int64_t i = 0; i < m; i++) {
+            int32_t p = ids[i];
+            for (int32_t r = 0; r < k; r++) {
+                int32_t nb = idx[i * k + r];
+                if (nb < 0) continue;
+                total++;
+                kept += cells->cell_of[nb] == cells->cell_of[p];
+                for (int64_t e = knn->offsets[p]; e < knn->offsets[p + 1]; e++)
+                    if (knn->index[e] == nb) {
+                        found++;
+                        break;
+                    }
+            }
+        }
+        out->sample = m;
+        out->edges_kept = total ? (double)kept / (double)total : 0;
+        out->recall = total ? (double)found / (double)total : 0;
+    }
+    free(ids), free(q), free(idx), free(dist);
+    out->seconds = nmp_now() - t0;
+    return s == NMP_OK ? NMP_OK : nmp_fail(err, s, "out of memory measuring kNN recall on %lld points", (long long)m);
+}

@@ -1,0 +1,126 @@
+/* `nomad run [CONFIG] [--set k=v]... [--out DIR] [--dry-run] [--quiet]`. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_args.h"
+#include "host.h"
+#include "pipeline.h"
+#include "plugin_host.h"
+
+typedef struct {
+    const char *config, *out;
+    const char **sets;
+    int n_sets, dry_run, quiet;
+} run_args;
+
+/* configs/nomad.yaml next to the build (build/../configs), else the source tree's. */
+static const char *default_config(char *buf, size_t len)
+{
+    char exe[PATH_MAX] = {0};
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        snprintf(buf, len, "%s/../configs/nomad.yaml", exe);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+    return NOMAD_DEFAULT_CONFIG;
+}
+
+static int parse(int argc, char **argv, run_args *a)
+{
+    a->sets = calloc((size_t)argc, sizeof *a->sets);
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = NULL;
+        if (strcmp(f, "--set") == 0) {
+            if (nmp_arg_str("run", argc, argv, &i, &v)) return 2;
+            a->sets[a->n_sets++] = v;
+        } else if (strncmp(f, "--set=", 6) == 0) {
+            a->sets[a->n_sets++] = f + 6;
+        } else if (strcmp(f, "--out") == 0) {
+            if (nmp_arg_str("run", argc, argv, &i, &a->out)) return 2;
+        } else if (strcmp(f, "--dry-run") == 0) {
+            a->dry_run = 1;
+        } else if (strcmp(f, "--quiet") == 0 || strcmp(f, "-q") == 0) {
+            a->quiet = 1;
+        } else if (f[0] == '-') {
+            return nmp_cli_fail(2, "run: unknown option %s; usage: nomad run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]", f);
+        } else if (!a->config) {
+            a->config = f;
+        } else {
+            return nmp_cli_fail(2, "run: more than one config given (\"%s\" and \"%s\")", a->config, f);
+        }
+    }
+    return 0;
+}
+
+/* Resolves every plugin's parameters (without creating them) and prints the config. */
+static nmp_status dry_run(const nmp_config *cfg, const nmp_cfg_node *root, nmp_err *err)
+{
+    nmp_registry reg = {0};
+    nmp_params params[NMP_KIND_COUNT];
+    const nmp_params *ptrs[NMP_KIND_COUNT];
+    memset(params, 0, sizeof params);
+    char *path = nmp_plugin_default_path();
+    nmp_status s = nmp_registry_scan(&reg, path, err);
+    free(path);
+    for (int k = 1; k <= NMP_KIND_COUNT && s == NMP_OK; k++) {
+        const char *section = nmp_config_kind_section((nmp_kind)k);
+        const nmp_plugin_ref *ref = NULL;
+        s = nmp_registry_find(&reg, (nmp_kind)k, nmp_config_plugin_name(cfg, (nmp_kind)k), &ref, err);
+        if (s == NMP_OK)
+            s = nmp_config_plugin_params(nmp_config_section(root, section), section, ref->desc->name, ref->file,
+                                         ref->desc->params, ref->desc->n_params, &params[k - 1], err);
+        ptrs[k - 1] = &params[k - 1];
+    }
+    if (s == NMP_OK) s = nmp_config_dump(stdout, cfg, ptrs);
+    for (int k = 0; k < NMP_KIND_COUNT; k++) nmp_params_free(&params[k]);
+    nmp_registry_free(&reg);
+    return s;
+}
+
+static void configure_host(const nmp_config *cfg, int quiet)
+{
+    nmp_host_config hc = {
+        .threads = cfg->threads > 0 ? (int)cfg->threads : nmp_default_threads(),
+        .quiet = quiet || cfg->quiet,
+        .progress_tty = isatty(2),
+        .seed = (uint64_t)cfg->seed,
+        .rank = 0,
+        .ranks = 1,
+    };
+    nmp_host_configure(&hc);
+}
+
+int nmp_cli_run(int argc, char **argv)
+{
+    run_args a = {0};
+    char buf[PATH_MAX + 64];
+    int rc = parse(argc, argv, &a);
+    if (rc) {
+        free(a.sets);
+        return rc;
+    }
+    if (!a.config) a.config = default_config(buf, sizeof buf);
+    nmp_err err = {0};
+    nmp_cfg_node *root = NULL;
+    nmp_config *cfg = calloc(1, sizeof *cfg);
+    nmp_status s = cfg ? nmp_cfg_load(a.config, &root, &err) : NMP_ERR_NOMEM;
+    for (int i = 0; i < a.n_sets && s == NMP_OK; i++) s = nmp_cfg_set(root, a.sets[i], &err);
+    if (s == NMP_OK) s = nmp_config_resolve(root, cfg, &err);
+    if (s == NMP_OK && a.dry_run) s = dry_run(cfg, root, &err);
+    else if (s == NMP_OK) {
+        configure_host(cfg, a.quiet);
+        nmp_run_request req = {.config_path = a.config, .out_dir = a.out};
+        s = nmp_pipeline_run(cfg, root, &req, &err);
+    }
+    nmp_cfg_free(root);
+    free(cfg);
+    free(a.sets);
+    return s == NMP_OK ? 0 : nmp_cli_fail(nmp_exit_code(s), "%s", err.msg);
+}

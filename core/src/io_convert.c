@@ -1,0 +1,72 @@
+/* Value conversion of input files to f32 (in parallel blocks) and the every-value-is-finite
+ * check that all readers share. */
+#include <stdint.h>
+#include <string.h>
+
+#include "io.h"
+#include "npy_format.h"
+
+#define CONVERT_BLOCK 65536 /* values per parallel work item: big enough to amortise, small enough to balance */
+
+void nmp_io_to_f32_serial(const char *dtype, const void *source, float *dst, int64_t count)
+{
+    const unsigned char *src = source;
+    if (strcmp(dtype, "f2") == 0) {
+        for (int64_t i = 0; i < count; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2); /* little-endian host; memcpy because src may be unaligned */
+            dst[i] = nmp_npy_f16_to_f32(h);
+        }
+    } else if (strcmp(dtype, "f8") == 0) {
+        for (int64_t i = 0; i < count; i++) {
+            double v;
+            memcpy(&v, src + 8 * i, 8);
+            dst[i] = (float)v;
+        }
+    } else if (strcmp(dtype, "u1") == 0) {
+        for (int64_t i = 0; i < count; i++) dst[i] = (float)src[i];
+    } else { /* f4 */
+        memcpy(dst, src, (size_t)count * sizeof *dst);
+    }
+}
+
+void nmp_io_to_f32(const char *dtype, const void *src, float *dst, int64_t count)
+{
+    int size = strcmp(dtype, "f2") == 0 ? 2 : strcmp(dtype, "f8") == 0 ? 8 : strcmp(dtype, "u1") == 0 ? 1 : 4;
+    const unsigned char *bytes = src;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < count; b += CONVERT_BLOCK) {
+        int64_t len = count - b < CONVERT_BLOCK ? count - b : CONVERT_BLOCK;
+        nmp_io_to_f32_serial(dtype, bytes + b * size, dst + b, len);
+    }
+}
+
+/* Bit tests rather than isfinite()/isnan(): they stay correct under -ffast-math. */
+static uint32_t float_bits(float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits;
+}
+
+static int not_finite(float v) { return (float_bits(v) & 0x7f800000u) == 0x7f800000u; }
+
+nmp_status nmp_io_check_finite(const char *path, const nmp_matrix *m, nmp_err *err)
+{
+    const int64_t count = m->n * m->d;
+    int64_t first = count;
+#pragma omp parallel for schedule(static) reduction(min : first)
+    for (int64_t b = 0; b < count; b += CONVERT_BLOCK) {
+        int64_t end = count - b < CONVERT_BLOCK ? count : b + CONVERT_BLOCK;
+        for (int64_t i = b; i < end; i++)
+            if (not_finite(m->x[i])) {
+                if (i < first) first = i;
+                break;
+            }
+    }
+    if (first == count) return NMP_OK;
+    uint32_t bits = float_bits(m->x[first]);
+    const char *what = (bits & 0x007fffffu) ? "NaN" : (bits >> 31) ? "-Inf" : "+Inf";
+    return nmp_fail(err, NMP_ERR_INVALID, "%s: row %lld, column %lld (from 0): value is %s; every value must be finite",
+                    path, (long long)(first / m->d), (long long)(first % m->d), what);
+}

@@ -1,0 +1,45 @@
+/* The optimiser loop in core: per step, cell summaries -> negatives.sample -> loss.grad ->
+ * momentum SGD over the whole layout (as torch.optim.SGD does in the reference). */
+#ifndef NOMAD_OPTIMIZER_H
+#define NOMAD_OPTIMIZER_H
+
+#include "error.h"
+#include "plugin_host.h"
+
+typedef struct {
+    int64_t epochs;
+    int32_t batch;
+    double lr;            /* peak learning rate (already N * lr_scale when that is asked) */
+    double momentum;
+    double hold;          /* fraction of steps at the peak lr, then linear anneal */
+    double final_lr_fraction; /* lr at the end as a fraction of the peak */
+    double clip;          /* per-coordinate gradient clip after averaging; 0 = off */
+    double early_exaggeration;
+    int64_t early_epochs;
+    double late_exaggeration;
+    double late_start;    /* fraction of epochs after which late exaggeration applies */
+    int32_t dims;
+    uint64_t seed;
+} nmp_opt_settings;
+
+/* Called at the end of every epoch (loss = mean per-target loss over the epoch). Returning
+ * non-OK stops the fit with that status (err already filled). */
+typedef nmp_status (*nmp_epoch_fn)(void *ctx, int64_t epoch, double loss, const float *y, nmp_err *err);
+
+typedef struct {
+    double *loss; /* epochs entries, malloc'd (caller frees) */
+    double *epoch_seconds; /* wall time at the end of each epoch, since the fit started */
+    int64_t steps;
+} nmp_opt_result;
+
+/* Runs the fit in place on y (n x dims). `cell_local` marks the cells of this rank. */
+nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
+                        const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
+                        void *ctx, nmp_opt_result *result, nmp_err *err);
+
+/* The lr at `step` of `total` (hold, then linear to final_lr_fraction). */
+double nmp_opt_lr(const nmp_opt_settings *s, int64_t step, int64_t total);
+/* The attraction factor at epoch e. */
+double nmp_opt_exaggeration(const nmp_opt_settings *s, int64_t epoch);
+
+#endif

@@ -1,0 +1,76 @@
+/* The stages of `nomad run`, in order; each fills the run state and records its time. A
+ * failure anywhere discards what the run wrote. */
+#include "pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "run_state.h"
+#include "stages.h"
+
+const char *const nmp_stage_names[STAGE_COUNT] = {"plugins", "load", "partition", "ann", "affinity",
+                                                  "init", "optimize", "eval", "output"};
+
+static void run_name(nmp_run *r)
+{
+    const char *n = r->cfg->output.name;
+    if (!n[0]) {
+        const char *path = r->req->config_path ? r->req->config_path : "nomad.yaml";
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        snprintf(r->name, sizeof r->name, "%s", base);
+        char *dot = strrchr(r->name, '.');
+        if (dot && dot != r->name) *dot = 0;
+    } else {
+        snprintf(r->name, sizeof r->name, "%s", n);
+    }
+}
+
+static void free_run(nmp_run *r)
+{
+    for (int k = NMP_KIND_COUNT; k >= 1; k--) nmp_instance_destroy(&r->inst[k]);
+    nmp_registry_free(&r->reg);
+    nmp_cells_free(&r->cells);
+    free(r->cell_local);
+    nmp_graph_release(&r->knn);
+    nmp_graph_release(&r->graph);
+    free(r->y);
+    free(r->opt.loss);
+    free(r->opt.epoch_seconds);
+    free(r->labels);
+    free(r->scaled);
+    nmp_data_close(&r->data);
+    nmp_outdir_close(&r->out);
+}
+
+typedef nmp_status (*stage_fn)(nmp_run *r, nmp_err *err);
+
+static nmp_status timed(nmp_run *r, int stage, stage_fn fn, nmp_err *err)
+{
+    double t0 = nmp_now();
+    nmp_status s = fn(r, err);
+    r->stage_seconds[stage] = nmp_now() - t0;
+    if (s == NMP_OK && stage != STAGE_PLUGINS)
+        nmp_log(NMP_LOG_INFO, "%-9s %7.2f s", nmp_stage_names[stage], r->stage_seconds[stage]);
+    return s;
+}
+
+nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, const nmp_run_request *req, nmp_err *err)
+{
+    nmp_run *r = calloc(1, sizeof *r);
+    if (!r) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory");
+    r->cfg = cfg, r->root = root, r->req = req;
+    run_name(r);
+    static const stage_fn fns[STAGE_COUNT] = {stage_plugins,  stage_load,    stage_partition,
+                                              stage_ann,      stage_affinity, stage_init,
+                                              stage_optimize, stage_eval,    stage_output};
+    nmp_status s = NMP_OK;
+    for (int st = 0; st < STAGE_COUNT && s == NMP_OK; st++) s = timed(r, st, fns[st], err);
+    if (s != NMP_OK && r->out.path[0]) nmp_outdir_discard(&r->out);
+    free_run(r);
+    free(r);
+    return s;
+}

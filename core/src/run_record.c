@@ -1,0 +1,150 @@
+/* run.json and loss.csv: what a run did, with what, how long each stage took, and how
+ * good the result is; enough to reproduce it and to compare runs in a table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "run_state.h"
+
+void nmp_eval_result_json(nmp_json *j, const nmp_eval_result *r, const nmp_eval_opts *o);
+
+double nmp_peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+static void plugins_json(nmp_json *j, const nmp_run *r)
+{
+    nmp_json_key(j, "plugins");
+    nmp_json_begin_array(j);
+    for (int k = 1; k <= NMP_KIND_COUNT; k++) {
+        const nmp_instance *in = &r->inst[k];
+        if (!in->ref) continue;
+        nmp_json_begin_object(j);
+        nmp_json_kv_string(j, "kind", nmp_kind_name((nmp_kind)k));
+        nmp_json_kv_string(j, "name", in->ref->desc->name);
+        nmp_json_kv_string(j, "version", in->ref->desc->version);
+        nmp_json_kv_string(j, "file", in->ref->file);
+        nmp_json_end_object(j);
+    }
+    nmp_json_end_array(j);
+}
+
+static void config_json(nmp_json *j, const nmp_run *r)
+{
+    const nmp_params *params[NMP_KIND_COUNT];
+    for (int k = 1; k <= NMP_KIND_COUNT; k++) params[k - 1] = r->inst[k].ref ? &r->inst[k].params : NULL;
+    nmp_json_key(j, "config");
+    nmp_config_json(j, r->cfg, params);
+}
+
+static void stages_json(nmp_json *j, const nmp_run *r)
+{
+    double total = 0;
+    nmp_json_key(j, "stage_seconds");
+    nmp_json_begin_object(j);
+    for (int s = 0; s < STAGE_COUNT; s++) {
+        nmp_json_kv_number(j, nmp_stage_names[s], r->stage_seconds[s]);
+        total += r->stage_seconds[s];
+    }
+    nmp_json_end_object(j);
+    nmp_json_kv_number(j, "total_seconds", total);
+}
+
+static void fit_json(nmp_json *j, const nmp_run *r)
+{
+    nmp_json_key(j, "partition");
+    nmp_json_begin_object(j);
+    nmp_json_kv_int(j, "cells", r->cells.view.count);
+    nmp_json_kv_int(j, "iterations", r->partition_iterations);
+    nmp_json_kv_int(j, "empty_cells", r->empty_cells);
+    nmp_json_end_object(j);
+    nmp_json_key(j, "ann");
+    nmp_json_begin_object(j);
+    nmp_json_kv_int(j, "edges", r->graph.offsets ? nmp_graph_nnz(&r->graph) : 0);
+    nmp_json_kv_int(j, "recall_sample", r->knn_quality.sample);
+    nmp_json_kv_number(j, "edges_kept", r->knn_quality.edges_kept);
+    nmp_json_kv_number(j, "recall", r->knn_quality.recall);
+    nmp_json_end_object(j);
+    nmp_json_key(j, "optimizer");
+    nmp_json_begin_object(j);
+    nmp_json_kv_int(j, "steps", r->opt.steps);
+    nmp_json_key(j, "loss");
+    nmp_json_begin_array(j);
+    for (int64_t e = 0; r->opt.loss && e < r->cfg->optimizer.epochs; e++) nmp_json_number(j, r->opt.loss[e]);
+    nmp_json_end_array(j);
+    nmp_json_end_object(j);
+}
+
+static void host_json(nmp_json *j, const nmp_run *r)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    nmp_json_key(j, "host");
+    nmp_json_begin_object(j);
+    nmp_json_kv_string(j, "name", host);
+    nmp_json_kv_int(j, "cores", nmp_default_threads());
+    nmp_json_kv_int(j, "threads", nmp_host_settings()->threads);
+    nmp_json_kv_int(j, "ranks", nmp_host_settings()->ranks);
+    nmp_json_end_object(j);
+    nmp_json_key(j, "data");
+    nmp_json_begin_object(j);
+    nmp_json_kv_string(j, "path", r->cfg->data.path);
+    nmp_json_kv_int(j, "n", r->x.n);
+    nmp_json_kv_int(j, "d", r->x.d);
+    nmp_json_kv_string(j, "dtype", r->data.dtype);
+    nmp_json_kv_string(j, "labels", r->labels ? r->labels_path : NULL);
+    nmp_json_end_object(j);
+}
+
+nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err)
+{
+    nmp_json j;
+    nmp_json_init(&j);
+    nmp_json_begin_object(&j);
+    nmp_json_kv_string(&j, "status", status);
+    nmp_json_kv_string(&j, "nomad_version", NOMAD_VERSION);
+    nmp_json_kv_string(&j, "git", NOMAD_GIT_HASH);
+    nmp_json_kv_string(&j, "config_file", r->req->config_path);
+    nmp_json_kv_int(&j, "seed", r->cfg->seed);
+    host_json(&j, r);
+    plugins_json(&j, r);
+    stages_json(&j, r);
+    nmp_json_kv_number(&j, "peak_rss_bytes", nmp_peak_rss_bytes());
+    nmp_json_kv_number(&j, "memory_estimate_bytes", r->estimate_bytes);
+    fit_json(&j, r);
+    if (r->have_eval) {
+        nmp_json_key(&j, "metrics");
+        nmp_eval_result_json(&j, &r->eval, &r->eval_opts);
+    }
+    config_json(&j, r);
+    nmp_json_end_object(&j);
+    char path[4300];
+    nmp_status s = j.oom ? nmp_fail(err, NMP_ERR_NOMEM, "out of memory writing run.json")
+                         : nmp_file_write_atomic(nmp_outdir_file(&r->out, "run.json", path, sizeof path), j.buf, j.len, err);
+    nmp_json_free(&j);
+    return s;
+}
+
+nmp_status nmp_run_loss_csv(nmp_run *r, nmp_err *err)
+{
+    size_t cap = 64 + (size_t)r->cfg->optimizer.epochs * 64, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory writing loss.csv");
+    len += (size_t)snprintf(buf, cap, "epoch,loss,seconds\n");
+    for (int64_t e = 0; e < r->cfg->optimizer.epochs && r->opt.loss; e++)
+        len += (size_t)snprintf(buf + len, cap - len, "%lld,%.9g,%.4f\n", (long long)(e + 1), r->opt.loss[e],
+                                r->opt.epoch_seconds[e]);
+    char path[4300];
+    nmp_status s = nmp_file_write_atomic(nmp_outdir_file(&r->out, "loss.csv", path, sizeof path), buf, len, err);
+    free(buf);
+    return s;
+}

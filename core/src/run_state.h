@@ -1,0 +1,54 @@
+/* Everything one `nomad run` holds, shared by the pipeline stages and the run record. */
+#ifndef NOMAD_RUN_STATE_H
+#define NOMAD_RUN_STATE_H
+
+#include "cells.h"
+#include "config.h"
+#include "io.h"
+#include "metrics.h"
+#include "optimizer.h"
+#include "outdir.h"
+#include "pipeline.h"
+#include "plugin_host.h"
+
+enum { STAGE_PLUGINS, STAGE_LOAD, STAGE_PARTITION, STAGE_ANN, STAGE_AFFINITY, STAGE_INIT, STAGE_OPTIMIZE,
+       STAGE_EVAL, STAGE_OUTPUT, STAGE_COUNT };
+
+typedef struct {
+    const nmp_config *cfg;
+    const nmp_cfg_node *root;
+    const nmp_run_request *req;
+    char name[NMP_CFG_STR_MAX];
+    nmp_dataset data;
+    float *scaled; /* data.scale != 1: the scaled copy the stages use */
+    nmp_matrix x;  /* what the stages see */
+    int32_t *labels;
+    const char *labels_path;
+    nmp_registry reg;
+    nmp_instance inst[NMP_KIND_COUNT + 1]; /* indexed by nmp_kind */
+    nmp_cell_index cells;
+    uint8_t *cell_local;
+    int64_t partition_iterations;
+    int32_t empty_cells;
+    nmp_graph knn, graph;
+    nmp_knn_quality knn_quality;
+    float *y;
+    nmp_opt_result opt;
+    nmp_eval_result eval;
+    nmp_eval_opts eval_opts;
+    int have_eval;
+    double stage_seconds[STAGE_COUNT];
+    double estimate_bytes;
+    nmp_outdir out;
+} nmp_run;
+
+extern const char *const nmp_stage_names[STAGE_COUNT];
+
+/* run.json: resolved config, versions, plugins, stage times, memory, metrics, loss curve. */
+nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err);
+/* loss.csv: epoch, loss, wall seconds. */
+nmp_status nmp_run_loss_csv(nmp_run *r, nmp_err *err);
+/* Peak resident set size of this process in bytes (from /proc/self/status). */
+double nmp_peak_rss_bytes(void);
+
+#endif

@@ -1,0 +1,22 @@
+/* The pipeline's stages (see pipeline.c for their order). */
+#ifndef NOMAD_STAGES_H
+#define NOMAD_STAGES_H
+
+#include "run_state.h"
+
+nmp_status stage_load(nmp_run *r, nmp_err *err);      /* data, labels, checks, run directory */
+nmp_status stage_plugins(nmp_run *r, nmp_err *err);   /* find, resolve params, create all six */
+nmp_status stage_partition(nmp_run *r, nmp_err *err);
+nmp_status stage_ann(nmp_run *r, nmp_err *err);
+nmp_status stage_affinity(nmp_run *r, nmp_err *err);
+nmp_status stage_init(nmp_run *r, nmp_err *err);
+nmp_status stage_optimize(nmp_run *r, nmp_err *err);
+nmp_status stage_eval(nmp_run *r, nmp_err *err);
+nmp_status stage_output(nmp_run *r, nmp_err *err);
+
+/* Frees a graph's arrays (allocated through the host's alloc, i.e. malloc). */
+void nmp_graph_release(nmp_graph *g);
+/* Checks a plugin-built graph: offsets monotone from 0, ids in range, no self edges. */
+nmp_status nmp_graph_check(const nmp_graph *g, int64_t n, const nmp_instance *inst, int need_weight, nmp_err *err);
+
+#endif

@@ -1,0 +1,91 @@
+/* Stages from the fit on: the optimiser (with snapshots), the metrics, and the outputs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host.h"
+#include "plot.h"
+#include "stages.h"
+
+static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y, nmp_err *err)
+{
+    (void)loss;
+    nmp_run *r = ctx;
+    int64_t every = r->cfg->output.snapshot_every;
+    if (every <= 0 || (epoch + 1) % every != 0) return NMP_OK;
+    char dir[4200], name[64], path[4300];
+    snprintf(dir, sizeof dir, "%s/snapshots", r->out.path);
+    mkdir(dir, 0777);
+    snprintf(name, sizeof name, "snapshots/epoch_%04lld.npy", (long long)(epoch + 1));
+    nmp_outdir_file(&r->out, name, path, sizeof path);
+    return nmp_npy_write(path, y, "<f4", r->x.n, r->cfg->dims, err);
+}
+
+static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
+{
+    const nmp_config *c = r->cfg;
+    *s = (nmp_opt_settings){
+        .epochs = c->optimizer.epochs,
+        .batch = (int32_t)c->optimizer.batch,
+        .lr = c->optimizer.lr > 0 ? c->optimizer.lr : (double)r->x.n * c->optimizer.lr_scale,
+        .momentum = c->optimizer.momentum,
+        .hold = c->optimizer.hold,
+        .final_lr_fraction = c->optimizer.final_lr_fraction,
+        .clip = c->optimizer.clip,
+        .early_exaggeration = c->optimizer.early_exaggeration,
+        .early_epochs = c->optimizer.early_epochs,
+        .late_exaggeration = c->optimizer.late_exaggeration,
+        .late_start = c->optimizer.late_start,
+        .dims = (int32_t)c->dims,
+        .seed = (uint64_t)c->seed,
+    };
+}
+
+nmp_status stage_optimize(nmp_run *r, nmp_err *err)
+{
+    nmp_opt_settings s;
+    opt_settings(r, &s);
+    nmp_log(NMP_LOG_INFO, "optimize: %lld epochs, batch %d, lr %.4g, momentum %.2f", (long long)s.epochs, s.batch, s.lr,
+            s.momentum);
+    return nmp_optimize(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
+                        &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
+}
+
+nmp_status stage_eval(nmp_run *r, nmp_err *err)
+{
+    const nmp_config *c = r->cfg;
+    if (!c->eval.enabled) return NMP_OK;
+    r->eval_opts = (nmp_eval_opts){.k = (int32_t)c->eval.k, .queries = c->eval.queries, .triplets = c->eval.triplets,
+                                   .seed = (uint64_t)c->seed, .metric = c->ann.metric};
+    if (r->eval_opts.k >= r->x.n / 2) {
+        nmp_log(NMP_LOG_WARN, "eval: skipped, eval.k = %d needs at least %d points", r->eval_opts.k, 2 * r->eval_opts.k + 1);
+        return NMP_OK;
+    }
+    nmp_matrix y = {.n = r->x.n, .d = c->dims, .x = r->y};
+    char msg[1024] = "";
+    nmp_status s = nmp_eval_run(&r->x, &y, r->labels, &r->eval_opts, &r->eval, msg, sizeof msg);
+    if (s != NMP_OK) return nmp_fail(err, s, "eval: %s", msg);
+    r->have_eval = 1;
+    nmp_log(NMP_LOG_INFO, "eval: NP@%d %.4f +- %.4f, triplet %.4f, trust %.4f%s", r->eval_opts.k, r->eval.np.value,
+            r->eval.np.ci95, r->eval.triplet.value, r->eval.trust.value, r->eval.has_labels ? "" : "");
+    if (r->eval.has_labels) nmp_log(NMP_LOG_INFO, "eval: %d-NN label accuracy %.4f", r->eval_opts.k, r->eval.knn_acc.value);
+    return NMP_OK;
+}
+
+nmp_status stage_output(nmp_run *r, nmp_err *err)
+{
+    char path[4300];
+    nmp_status s = nmp_npy_write(nmp_outdir_file(&r->out, "embedding.npy", path, sizeof path), r->y, "<f4", r->x.n,
+                                 r->cfg->dims, err);
+    if (s == NMP_OK) s = nmp_run_loss_csv(r, err);
+    if (s == NMP_OK && r->cfg->output.plot) {
+        nmp_plot_opts po;
+        nmp_plot_defaults(&po);
+        s = nmp_plot_write(nmp_outdir_file(&r->out, "map.png", path, sizeof path), r->y, r->x.n, (int)r->cfg->dims,
+                           r->labels, &po, err);
+    }
+    if (s == NMP_OK) s = nmp_run_record_write(r, "ok", err);
+    if (s == NMP_OK) nmp_log(NMP_LOG_INFO, "wrote %s/ (embedding.npy, run.json%s)", r->out.path, r->cfg->output.plot ? ", map.png" : "");
+    return s;
+}

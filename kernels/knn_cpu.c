@@ -1,0 +1,498 @@
+/* Exact kNN on the CPU: query x base distance tiles (BLAS GEMM, or a direct loop for tiny d),
+ * each query's k best kept in a bounded max-heap that is merged across base blocks. */
+#include "knn_cpu.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Base rows per tile: with <= 1024 query rows the tile stays at <= 8 MiB per thread. */
+#define KNN_BASE_BLOCK 2048
+#define KNN_QUERY_BLOCK_MAX 1024
+#define KNN_QUERY_BLOCK_MIN 64
+#define KNN_QUERY_BLOCKS 32
+/* Up to this width distances are computed directly: a GEMM gains nothing there, and the
+ * difference form avoids the cancellation of |q|^2 + |b|^2 - 2 q.b (2-D layouts). */
+#define KNN_DIRECT_MAX_D 8
+
+typedef struct {
+    float dist;
+    int32_t id;
+} knn_cand;
+
+/* Everything a worker needs; norms are per-row squared norms (L2), inverse norms (cosine)
+ * or NULL (inner product). */
+typedef struct {
+    const float *query, *base;
+    int64_t nq, nb, d;
+    int32_t k;
+    nmp_metric metric;
+    const int32_t *query_id, *base_id;
+    const float *qnorm, *bnorm;
+    int32_t *out_idx;
+    float *out_dist;
+    const int32_t *probe; /* nq x m, or NULL */
+    int32_t m;
+    int64_t *out_rank;
+} knn_job;
+
+/* Total order used everywhere: by distance, then by smaller id (deterministic ties). */
+static inline int cand_worse(float da, int32_t ia, float db, int32_t ib)
+{
+    return da > db || (da == db && ia > ib);
+}
+
+/* Bounded max-heap of the k best so far: the root is the worst kept candidate, so most
+ * candidates are rejected by one comparison. */
+static void heap_offer(knn_cand *h, int32_t *count, int32_t k, float dist, int32_t id)
+{
+    int32_t i;
+    if (*count < k) {
+        i = (*count)++;
+        while (i > 0) {
+            int32_t parent = (i - 1) / 2;
+            if (!cand_worse(dist, id, h[parent].dist, h[parent].id))
+                break;
+            h[i] = h[parent];
+            i = parent;
+        }
+        h[i] = (knn_cand){dist, id};
+        return;
+    }
+    if (!cand_worse(h[0].dist, h[0].id, dist, id))
+        return;
+    i = 0;
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= k)
+            break;
+        if (c + 1 < k && cand_worse(h[c + 1].dist, h[c + 1].id, h[c].dist, h[c].id))
+            c++;
+        if (!cand_worse(h[c].dist, h[c].id, dist, id))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = (knn_cand){dist, id};
+}
+
+static int cand_compare(const void *a, const void *b)
+{
+    const knn_cand *x = a, *y = b;
+    if (cand_worse(x->dist, x->id, y->dist, y->id))
+        return 1;
+    return cand_worse(y->dist, y->id, x->dist, x->id) ? -1 : 0;
+}
+
+/* Per-row norms the metric needs (see knn_job). */
+static void row_norms(const float *x, int64_t n, int64_t d, nmp_metric metric, float *out)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * d;
+        double s = 0.0;
+        for (int64_t t = 0; t < d; t++)
+            s += (double)r[t] * r[t];
+        /* A zero row has no direction: its cosine distance to everything is taken as 1. */
+        out[i] = metric == NMP_METRIC_L2 ? (float)s : (s > 0.0 ? (float)(1.0 / sqrt(s)) : 0.0f);
+    }
+}
+
+/* row (bn dot products of query q with base rows b0..) -> distances, in place. One loop
+ * per metric, so each vectorises. */
+static void dots_to_dists(const knn_job *j, int64_t q, int64_t b0, int64_t bn, float *row)
+{
+    if (j->metric == NMP_METRIC_L2) {
+        const float qq = j->qnorm[q], *bb = j->bnorm + b0;
+        for (int64_t c = 0; c < bn; c++) {
+            float v = qq + bb[c] - 2.0f * row[c];
+            row[c] = v > 0.0f ? v : 0.0f; /* rounding can make a tiny negative */
+        }
+    } else if (j->metric == NMP_METRIC_COSINE) {
+        const float qi = j->qnorm[q], *bi = j->bnorm + b0;
+        for (int64_t c = 0; c < bn; c++) {
+            float v = 1.0f - row[c] * qi * bi[c];
+            row[c] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (int64_t c = 0; c < bn; c++)
+            row[c] = -row[c];
+    }
+}
+
+/* Small d: the base block is transposed into `columns` (d x bn) once, so that the loop over
+ * base rows in direct_row is contiguous and vectorises. */
+static void transpose_block(const knn_job *j, int64_t b0, int64_t bn, float *columns)
+{
+    for (int64_t c = 0; c < bn; c++)
+        for (int64_t t = 0; t < j->d; t++)
+            columns[t * bn + c] = j->base[(b0 + c) * j->d + t];
+}
+
+/* out (bn) = distances of query row q to the transposed base block. Row by row, so that the
+ * selection reads it from L1 right after. */
+static void direct_row(const knn_job *j, int64_t q, int64_t b0, int64_t bn, const float *columns, float *out)
+{
+    const int l2 = j->metric == NMP_METRIC_L2;
+    const float *x = j->query + q * j->d;
+    for (int64_t t = 0; t < j->d; t++) {
+        const float qt = x[t], *col = columns + t * bn;
+        if (t == 0) /* the first column starts the sums: no separate clearing pass */
+            for (int64_t c = 0; c < bn; c++)
+                out[c] = l2 ? (qt - col[c]) * (qt - col[c]) : qt * col[c];
+        else if (l2)
+            for (int64_t c = 0; c < bn; c++)
+                out[c] += (qt - col[c]) * (qt - col[c]);
+        else
+            for (int64_t c = 0; c < bn; c++)
+                out[c] += qt * col[c];
+    }
+    if (!l2)
+        dots_to_dists(j, q, b0, bn, out);
+}
+
+/* tile (qn x bn) = distances of query rows q0.. to base rows b0.., by one GEMM. */
+static void gemm_tile(const knn_job *j, int64_t q0, int64_t qn, int64_t b0, int64_t bn, float *tile)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn, (int)j->d, 1.0f, j->query + q0 * j->d,
+                (int)j->d, j->base + b0 * j->d, (int)j->d, 0.0f, tile, (int)bn);
+    for (int64_t i = 0; i < qn; i++)
+        dots_to_dists(j, q0 + i, b0, bn, tile + i * bn);
+}
+
+/* A probe of one query: its exact distance, and `fdist`, the smallest float >= dist, so
+ * that for any float v: v < dist <=> v < fdist; v == dist only if `exact`. */
+typedef struct {
+    double dist;
+    float fdist;
+    int32_t exact;
+    int32_t id, row, slot;
+    int32_t is_self; /* the query itself: ranked, but never counted before another probe */
+} knn_probe;
+
+/* The probes of one query, sorted by (dist, id), and how many rows precede each. */
+typedef struct {
+    knn_probe *p;
+    int64_t *before; /* m */
+    int32_t n;
+} knn_probe_set;
+
+static int probe_compare(const void *a, const void *b)
+{
+    const knn_probe *x = a, *y = b;
+    if (x->dist != y->dist)
+        return x->dist < y->dist ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Distance in double, the reference for a probe's place in its query's row. */
+static double exact_distance(const knn_job *j, int64_t q, int64_t b)
+{
+    const float *x = j->query + q * j->d, *y = j->base + b * j->d;
+    double dot = 0.0, xx = 0.0, yy = 0.0, l2 = 0.0;
+    for (int64_t t = 0; t < j->d; t++) {
+        dot += (double)x[t] * y[t];
+        xx += (double)x[t] * x[t];
+        yy += (double)y[t] * y[t];
+        l2 += ((double)x[t] - y[t]) * ((double)x[t] - y[t]);
+    }
+    if (j->metric == NMP_METRIC_L2)
+        return l2;
+    if (j->metric == NMP_METRIC_IP)
+        return -dot;
+    return (xx > 0.0 && yy > 0.0) ? 1.0 - dot / sqrt(xx * yy) : 1.0;
+}
+
+static void probe_prepare(const knn_job *j, int64_t q, knn_probe_set *ps)
+{
+    ps->n = 0;
+    for (int32_t t = 0; t < j->m; t++) {
+        int32_t row = j->probe[q * j->m + t];
+        if (row < 0)
+            continue;
+        double dist = exact_distance(j, q, row);
+        float f = (float)dist;
+        if ((double)f < dist)
+            f = nextafterf(f, INFINITY);
+        int32_t id = j->base_id ? j->base_id[row] : row;
+        int32_t is_self = j->query_id && j->query_id[q] == id;
+        ps->p[ps->n++] = (knn_probe){dist, f, (double)f == dist, id, row, t, is_self};
+    }
+    qsort(ps->p, (size_t)ps->n, sizeof *ps->p, probe_compare);
+    memset(ps->before, 0, (size_t)j->m * sizeof *ps->before);
+}
+
+/* Does a row at (v, id) come before probe p? The order of the top-k: distance, then id. */
+static inline int precedes(const knn_probe *p, float v, int32_t id)
+{
+    return v < p->fdist || (p->exact && v == p->fdist && id < p->id);
+}
+
+/* The base row of query q's own id inside block [b0, b0 + bn), or -1. */
+static int64_t self_row(const knn_job *j, int64_t q, int64_t b0, int64_t bn)
+{
+    if (!j->query_id)
+        return -1;
+    const int32_t self = j->query_id[q];
+    if (!j->base_id)
+        return self >= b0 && self < b0 + bn ? self : -1;
+    for (int64_t c = 0; c < bn; c++)
+        if (j->base_id[b0 + c] == self)
+            return b0 + c;
+    return -1;
+}
+
+/* Takes back what a counted row (the query itself, or a probe: probes are ordered exactly
+ * in probe_emit) added to every probe's count. */
+static void probe_uncount(knn_probe_set *ps, float v, int32_t id)
+{
+    for (int32_t t = 0; t < ps->n; t++)
+        ps->before[t] -= precedes(&ps->p[t], v, id);
+}
+
+/* Counts, for every probe, the rows of one tile row that precede it: a branch-free loop
+ * the compiler vectorises (the rank of a far probe means counting most of the row), then
+ * exact ties by id, then the corrections for the query's own row and the probe rows. */
+static void probe_count_row(const knn_job *j, int64_t q, const float *row, int64_t b0, int64_t bn,
+                            knn_probe_set *ps)
+{
+    for (int32_t t = 0; t < ps->n; t++) {
+        const knn_probe *p = &ps->p[t];
+        const float f = p->fdist;
+        int32_t below = 0, equal = 0;
+        for (int64_t c = 0; c < bn; c++)
+            below += row[c] < f;
+        if (p->exact) /* integer-valued data (uint8 pixels) has real ties */
+            for (int64_t c = 0; c < bn; c++)
+                equal += row[c] == f;
+        for (int64_t c = 0; equal > 0 && c < bn; c++)
+            below += row[c] == f && (j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c)) < p->id;
+        ps->before[t] += below;
+    }
+    int64_t self = self_row(j, q, b0, bn);
+    if (self >= 0)
+        probe_uncount(ps, row[self - b0], j->query_id[q]);
+    for (int32_t t = 0; t < ps->n; t++)
+        if (!ps->p[t].is_self && ps->p[t].row >= b0 && ps->p[t].row < b0 + bn)
+            probe_uncount(ps, row[ps->p[t].row - b0], ps->p[t].id);
+}
+
+/* Writes 1-based ranks: rows counted before probe t, plus the probes before it, plus one. */
+static void probe_emit(const knn_job *j, int64_t q, const knn_probe_set *ps)
+{
+    int64_t *rank = j->out_rank + q * j->m, probes_before = 0;
+    for (int32_t t = 0; t < j->m; t++)
+        rank[t] = 0;
+    for (int32_t t = 0; t < ps->n; t++) {
+        rank[ps->p[t].slot] = ps->before[t] + probes_before + 1;
+        probes_before += !ps->p[t].is_self;
+    }
+}
+
+/* Offers one tile row to query q's heap, skipping its own id and NaNs. Once the heap is full
+ * a row must beat its root, `worst`: one compare rejects most rows (and NaNs). */
+static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b0, int64_t bn, knn_cand *heap,
+                        int32_t *count)
+{
+    const int32_t self = j->query_id ? j->query_id[q] : -1;
+    const int check_self = j->query_id != NULL;
+    float worst = *count == j->k ? heap[0].dist : INFINITY;
+    for (int64_t c = 0; c < bn; c++) {
+        const float dist = row[c];
+        if (!(dist <= worst))
+            continue;
+        int32_t id = j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c);
+        if (check_self && id == self)
+            continue;
+        heap_offer(heap, count, j->k, dist, id);
+        if (*count == j->k)
+            worst = heap[0].dist;
+    }
+}
+
+/* Sorts a finished heap into the output row and pads it. */
+static void heap_emit(const knn_job *j, int64_t q, knn_cand *heap, int32_t count)
+{
+    qsort(heap, (size_t)count, sizeof *heap, cand_compare);
+    int32_t *idx = j->out_idx + q * j->k;
+    float *dist = j->out_dist + q * j->k;
+    for (int32_t t = 0; t < j->k; t++) {
+        idx[t] = t < count ? heap[t].id : -1;
+        dist[t] = t < count ? heap[t].dist : INFINITY;
+    }
+}
+
+/* A worker's own buffers, sized for one query block of qb rows. */
+typedef struct {
+    float *tile;
+    float *columns;        /* KNN_DIRECT_MAX_D x bb: a transposed base block (small d) */
+    knn_cand *heaps;       /* qb x k */
+    int32_t *counts;       /* qb */
+    knn_probe *probes;     /* qb x m */
+    int64_t *before;       /* qb x m */
+    knn_probe_set *sets;   /* qb, or NULL without probes */
+} knn_work;
+
+static int work_alloc(const knn_job *j, int64_t qb, int64_t bb, knn_work *w)
+{
+    size_t q = (size_t)qb, m = (size_t)j->m;
+    *w = (knn_work){malloc(q * (size_t)bb * sizeof(float)), malloc(KNN_DIRECT_MAX_D * (size_t)bb * sizeof(float)),
+                    malloc((q * (size_t)j->k + 1) * sizeof(knn_cand)),
+                    malloc(q * sizeof(int32_t)), NULL, NULL, NULL};
+    if (j->probe) {
+        w->probes = malloc((q * m + 1) * sizeof(knn_probe));
+        w->before = malloc((q * m + 1) * sizeof(int64_t));
+        w->sets = malloc(q * sizeof(knn_probe_set));
+    }
+    if (!w->tile || !w->columns || !w->heaps || !w->counts || (j->probe && (!w->probes || !w->before || !w->sets)))
+        return 0;
+    for (size_t i = 0; j->probe && i < q; i++)
+        w->sets[i] = (knn_probe_set){w->probes + i * m, w->before + i * m, 0};
+    return 1;
+}
+
+static void work_free(knn_work *w)
+{
+    free(w->tile);
+    free(w->columns);
+    free(w->heaps);
+    free(w->counts);
+    free(w->probes);
+    free(w->before);
+    free(w->sets);
+}
+
+/* One query block against every base block. */
+static void query_block(const knn_job *j, int64_t q0, int64_t qn, knn_work *w)
+{
+    const int direct = j->d <= KNN_DIRECT_MAX_D;
+    memset(w->counts, 0, (size_t)qn * sizeof *w->counts);
+    for (int64_t i = 0; w->sets && i < qn; i++)
+        probe_prepare(j, q0 + i, &w->sets[i]);
+    for (int64_t b0 = 0; b0 < j->nb; b0 += KNN_BASE_BLOCK) {
+        int64_t bn = j->nb - b0 < KNN_BASE_BLOCK ? j->nb - b0 : KNN_BASE_BLOCK;
+        if (direct)
+            transpose_block(j, b0, bn, w->columns);
+        else
+            gemm_tile(j, q0, qn, b0, bn, w->tile);
+        for (int64_t i = 0; i < qn; i++) {
+            float *row = direct ? w->tile : w->tile + i * bn;
+            if (direct)
+                direct_row(j, q0 + i, b0, bn, w->columns, row);
+            if (j->k > 0)
+                tile_select(j, q0 + i, row, b0, bn, w->heaps + i * j->k, &w->counts[i]);
+            if (w->sets)
+                probe_count_row(j, q0 + i, row, b0, bn, &w->sets[i]);
+        }
+    }
+    for (int64_t i = 0; i < qn; i++) {
+        if (j->k > 0)
+            heap_emit(j, q0 + i, w->heaps + i * j->k, w->counts[i]);
+        if (w->sets)
+            probe_emit(j, q0 + i, &w->sets[i]);
+    }
+}
+
+/* Query rows per block: at most KNN_QUERY_BLOCK_MAX, but about KNN_QUERY_BLOCKS blocks so
+ * that threads can balance them. Not a function of the thread count, so that the tiles (and
+ * the GEMM's rounding) and hence the result are the same with any number of threads. */
+static int64_t query_block_rows(int64_t nq)
+{
+    int64_t rows = (nq + KNN_QUERY_BLOCKS - 1) / KNN_QUERY_BLOCKS;
+    rows = (rows + 15) / 16 * 16;
+    if (rows > KNN_QUERY_BLOCK_MAX)
+        rows = KNN_QUERY_BLOCK_MAX;
+    return rows < KNN_QUERY_BLOCK_MIN ? KNN_QUERY_BLOCK_MIN : rows;
+}
+
+/* Runs the query blocks in parallel, one single-threaded GEMM per worker at a time. */
+static nmp_status run_blocks(const knn_job *j)
+{
+    const int64_t qb = query_block_rows(j->nq);
+    const int64_t nblocks = (j->nq + qb - 1) / qb;
+    const int64_t bb = j->nb < KNN_BASE_BLOCK ? j->nb : KNN_BASE_BLOCK;
+    int failed = 0;
+    /* OpenBLAS's own threads would fight the OpenMP workers for the cores. */
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel
+    {
+        knn_work w;
+        if (!work_alloc(j, qb, bb, &w)) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t blk = 0; blk < nblocks; blk++) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop)
+                continue;
+            int64_t q0 = blk * qb;
+            query_block(j, q0, j->nq - q0 < qb ? j->nq - q0 : qb, &w);
+        }
+        work_free(&w);
+    }
+    openblas_set_num_threads(blas_threads);
+    return failed ? NMP_ERR_NOMEM : NMP_OK;
+}
+
+/* No base rows: every row padded, every rank 0. */
+static void empty_result(const knn_job *j)
+{
+    for (int64_t t = 0; t < j->nq * j->k; t++) {
+        j->out_idx[t] = -1;
+        j->out_dist[t] = INFINITY;
+    }
+    for (int64_t t = 0; j->probe && t < j->nq * j->m; t++)
+        j->out_rank[t] = 0;
+}
+
+nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, int64_t nb, int64_t d, int32_t k,
+                             nmp_metric metric, const int32_t *query_id, const int32_t *base_id, int32_t *out_idx,
+                             float *out_dist, const int32_t *probe, int32_t m, int64_t *out_rank)
+{
+    if (k < 0)
+        k = 0;
+    if (!probe || m <= 0) {
+        probe = NULL;
+        m = 0;
+    }
+    knn_job j = {query, base, nq, nb, d, k, metric, query_id, base_id, NULL, NULL, out_idx, out_dist,
+                 probe, m, out_rank};
+    if (nq <= 0 || (k == 0 && !probe))
+        return NMP_OK;
+    if (nb <= 0) {
+        empty_result(&j);
+        return NMP_OK;
+    }
+    float *qnorm = NULL, *bnorm = NULL;
+    if (metric != NMP_METRIC_IP) {
+        qnorm = malloc((size_t)nq * sizeof *qnorm);
+        bnorm = malloc((size_t)nb * sizeof *bnorm);
+        if (!qnorm || !bnorm) {
+            free(qnorm);
+            free(bnorm);
+            return NMP_ERR_NOMEM;
+        }
+        row_norms(query, nq, d, metric, qnorm);
+        row_norms(base, nb, d, metric, bnorm);
+    }
+    j.qnorm = qnorm;
+    j.bnorm = bnorm;
+    nmp_status st = run_blocks(&j);
+    free(qnorm);
+    free(bnorm);
+    return st;
+}
+
+nmp_status knn_topk_cpu(const float *query, int64_t nq, const float *base, int64_t nb, int64_t d, int32_t k,
+                        nmp_metric metric, const int32_t *query_id, const int32_t *base_id, int32_t *out_idx,
+                        float *out_dist)
+{
+    return knn_topk_rank_cpu(query, nq, base, nb, d, k, metric, query_id, base_id, out_idx, out_dist, NULL, 0,
+                             NULL);
+}

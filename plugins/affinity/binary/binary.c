@@ -1,0 +1,93 @@
+/* affinity/binary: every kNN edge weighs 1/k_i; optionally symmetrised (max: A union A^T as in
+ * InfoNC-t-SNE's symmetric kNN graph; mean: (A + A^T)/2), then normalised by rows or globally. */
+#include <stdlib.h>
+
+#include "aff_csr.h"
+#include "nomad/plugin.h"
+
+static const nmp_param_decl binary_params[] = {
+    {"symmetrize", NMP_PARAM_ENUM, "none", 1, 0, "none|max|mean",
+     "none: directed kNN; max: union with weights max(a_ij, a_ji); mean: (a_ij + a_ji) / 2"},
+    {"normalize", NMP_PARAM_ENUM, "rows", 1, 0, "rows|global|none",
+     "after symmetrising: rows sum to 1; global: all weights sum to n (mean row sum 1); none"},
+};
+
+typedef enum { BINARY_SYM_NONE, BINARY_SYM_MAX, BINARY_SYM_MEAN } binary_sym;
+typedef enum { BINARY_NORM_ROWS, BINARY_NORM_GLOBAL, BINARY_NORM_NONE } binary_norm;
+
+typedef struct {
+    const nmp_host *host;
+    binary_sym symmetrize;
+    binary_norm normalize;
+} binary_state;
+
+static nmp_status binary_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    *state = NULL;
+    nmp_status s = aff_host_check(host, "binary");
+    if (s != NMP_OK) return s;
+    binary_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        host->set_error(host, "binary: out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    st->host = host;
+    st->symmetrize = nmp_param_is(params, "symmetrize", "max")    ? BINARY_SYM_MAX
+                     : nmp_param_is(params, "symmetrize", "mean") ? BINARY_SYM_MEAN
+                                                                  : BINARY_SYM_NONE;
+    st->normalize = nmp_param_is(params, "normalize", "global") ? BINARY_NORM_GLOBAL
+                    : nmp_param_is(params, "normalize", "none") ? BINARY_NORM_NONE
+                                                                : BINARY_NORM_ROWS;
+    *state = st;
+    return NMP_OK;
+}
+
+static void binary_destroy(void *state) { free(state); }
+
+static void uniform_body(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    nmp_graph *g = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t k = g->offsets[i + 1] - g->offsets[i];
+        for (int64_t e = g->offsets[i]; e < g->offsets[i + 1]; e++) g->weight[e] = (float)(1.0 / (double)k);
+    }
+}
+
+static nmp_status binary_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    binary_state *st = state;
+    const nmp_host *h = st->host;
+    nmp_status s = aff_graph_check(h, "binary", knn, 0);
+    if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);
+    if (s != NMP_OK) return s;
+    h->parallel_for(h, knn->n, uniform_body, out);
+    if (st->symmetrize != BINARY_SYM_NONE) {
+        s = aff_symmetrize_replace(h, out, st->symmetrize == BINARY_SYM_MAX ? AFF_SYM_MAX : AFF_SYM_MEAN, 0.0);
+        if (s != NMP_OK) {
+            aff_graph_release(h, out);
+            return s;
+        }
+    }
+    if (st->normalize == BINARY_NORM_ROWS) aff_normalize_rows(h, out);
+    if (st->normalize == BINARY_NORM_GLOBAL) aff_scale_total(h, out, (double)out->n);
+    return NMP_OK;
+}
+
+static const nmp_affinity_ops binary_ops = {sizeof(nmp_affinity_ops), binary_weigh};
+
+static const nmp_plugin binary_plugin = {
+    .abi_major = NMP_ABI_MAJOR,
+    .abi_minor = NMP_ABI_MINOR,
+    .struct_size = sizeof(nmp_plugin),
+    .kind = NMP_KIND_AFFINITY,
+    .name = "binary",
+    .version = "1.0.0",
+    .summary = "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
+    .params = binary_params,
+    .n_params = sizeof binary_params / sizeof binary_params[0],
+    .create = binary_create,
+    .destroy = binary_destroy,
+    .ops = &binary_ops,
+};
+
+NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &binary_plugin : NULL; }

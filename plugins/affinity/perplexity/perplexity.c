@@ -1,0 +1,169 @@
+/* affinity/perplexity: t-SNE's Gaussian conditionals p_j|i on the kNN distances with a per-point
+ * precision found by binary search to match the perplexity (as openTSNE), then symmetrised. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "aff_csr.h"
+#include "nomad/plugin.h"
+
+static const nmp_param_decl perplexity_params[] = {
+    {"perplexity", NMP_PARAM_DOUBLE, "30", 1.0, 1e5, NULL,
+     "target perplexity exp(H(P_i)); must be below k (openTSNE uses k = 3 * perplexity)"},
+    {"tol", NMP_PARAM_DOUBLE, "1e-5", 1e-14, 1.0, NULL,
+     "stop the search when |H(P_i) - log(perplexity)| <= tol (nats)"},
+    {"max_steps", NMP_PARAM_INT, "200", 1, 100000, NULL, "binary-search steps per point at most"},
+    {"symmetrize", NMP_PARAM_BOOL, "true", 1, 0, NULL,
+     "true: joint P = (P + P^T) / (2n), stored times n so the mean row sum is 1; false: p_j|i"},
+};
+
+typedef struct {
+    const nmp_host *host;
+    double perplexity, tol;
+    int64_t max_steps;
+    int symmetrize;
+} perplexity_state;
+
+static nmp_status perplexity_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    *state = NULL;
+    nmp_status s = aff_host_check(host, "perplexity");
+    if (s != NMP_OK) return s;
+    perplexity_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        host->set_error(host, "perplexity: out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    st->host = host;
+    st->perplexity = nmp_param_double(params, "perplexity");
+    st->tol = nmp_param_double(params, "tol");
+    st->max_steps = nmp_param_int(params, "max_steps");
+    st->symmetrize = (int)nmp_param_int(params, "symmetrize");
+    *state = st;
+    return NMP_OK;
+}
+
+static void perplexity_destroy(void *state) { free(state); }
+
+/* Entropy (nats) of p_j = exp(-beta d'_j) / Z over one row, d' = d - min d: the shift leaves p
+ * unchanged and keeps exp() in range even for negative inner-product distances. With p != NULL
+ * the row's probabilities are written too. */
+static double row_entropy(const float *dist, int64_t k, double dmin, double beta, float *p)
+{
+    double z = 0.0, dz = 0.0;
+    for (int64_t j = 0; j < k; j++) {
+        double shifted = (double)dist[j] - dmin, e = exp(-beta * shifted);
+        z += e;
+        dz += shifted * e;
+    }
+    if (p)
+        for (int64_t j = 0; j < k; j++) p[j] = (float)(exp(-beta * ((double)dist[j] - dmin)) / z);
+    return log(z) + beta * dz / z;
+}
+
+/* Bisection on beta (openTSNE's rule: double / halve until bracketed, then bisect). Writes the
+ * row's probabilities for the last beta tried; returns 1 if it met the tolerance. */
+static int row_search(const perplexity_state *st, const float *dist, int64_t k, float *p)
+{
+    double dmin = INFINITY, mean = 0.0;
+    for (int64_t j = 0; j < k; j++) dmin = fmin(dmin, (double)dist[j]);
+    for (int64_t j = 0; j < k; j++) mean += ((double)dist[j] - dmin) / (double)k;
+    /* Start at the scale of the row's distances so the search takes few steps at any scale. */
+    double beta = mean > 0.0 ? 1.0 / mean : 1.0, lo = 0.0, hi = INFINITY, target = log(st->perplexity);
+    for (int64_t step = 0; step < st->max_steps; step++) {
+        double entropy = row_entropy(dist, k, dmin, beta, NULL);
+        if (fabs(entropy - target) <= st->tol) {
+            row_entropy(dist, k, dmin, beta, p);
+            return 1;
+        }
+        if (step + 1 == st->max_steps) break; /* keep the beta whose entropy was measured */
+        if (entropy > target) { /* too flat: sharpen */
+            lo = beta;
+            beta = isinf(hi) ? beta * 2.0 : 0.5 * (beta + hi);
+        } else {
+            hi = beta;
+            beta = 0.5 * (beta + lo);
+        }
+    }
+    row_entropy(dist, k, dmin, beta, p);
+    return 0;
+}
+
+typedef struct {
+    const perplexity_state *st;
+    const nmp_graph *knn;
+    nmp_graph *out;
+    int64_t *missed; /* per worker: rows that did not reach the tolerance */
+} search_ctx;
+
+static void search_body(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    search_ctx *c = ctx;
+    int64_t missed = 0;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t first = c->knn->offsets[i], k = c->knn->offsets[i + 1] - first;
+        if (k > 0) missed += !row_search(c->st, c->knn->dist + first, k, c->out->weight + first);
+    }
+    c->missed[worker] = missed;
+}
+
+static nmp_status conditionals(perplexity_state *st, const nmp_graph *knn, nmp_graph *out)
+{
+    const nmp_host *h = st->host;
+    int64_t *missed = calloc((size_t)h->threads, sizeof *missed);
+    nmp_status s = missed ? aff_graph_clone_structure(h, knn, out) : NMP_ERR_NOMEM;
+    if (s == NMP_OK) {
+        search_ctx c = {st, knn, out, missed};
+        h->parallel_for(h, knn->n, search_body, &c);
+        int64_t total = 0;
+        for (int w = 0; w < h->threads; w++) total += missed[w];
+        if (total > 0)
+            h->log(h, NMP_LOG_WARN,
+                   "perplexity: %lld of %lld points missed perplexity %g within tol %g in %lld steps "
+                   "(rows with few neighbours cannot reach it)",
+                   (long long)total, (long long)knn->n, st->perplexity, st->tol, (long long)st->max_steps);
+    } else if (!missed) {
+        h->set_error(h, "perplexity: out of memory");
+    }
+    free(missed);
+    return s;
+}
+
+static nmp_status perplexity_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    perplexity_state *st = state;
+    const nmp_host *h = st->host;
+    nmp_status s = aff_graph_check(h, "perplexity", knn, 1);
+    if (s != NMP_OK) return s;
+    int64_t kmax = aff_max_degree(knn);
+    if (st->perplexity >= (double)kmax) {
+        h->set_error(h, "perplexity: perplexity %g must be < k = %lld (neighbours per point); lower it or raise k",
+                     st->perplexity, (long long)kmax);
+        return NMP_ERR_INVALID;
+    }
+    s = conditionals(st, knn, out);
+    if (s != NMP_OK || !st->symmetrize) return s;
+    /* (P + P^T) / (2n) is the joint P of t-SNE; times n it is (P + P^T) / 2, whose rows sum to 1
+     * on average, which suits an optimiser that draws targets uniformly and uses row weights. */
+    s = aff_symmetrize_replace(h, out, AFF_SYM_MEAN, 0.0);
+    if (s != NMP_OK) aff_graph_release(h, out);
+    return s;
+}
+
+static const nmp_affinity_ops perplexity_ops = {sizeof(nmp_affinity_ops), perplexity_weigh};
+
+static const nmp_plugin perplexity_plugin = {
+    .abi_major = NMP_ABI_MAJOR,
+    .abi_minor = NMP_ABI_MINOR,
+    .struct_size = sizeof(nmp_plugin),
+    .kind = NMP_KIND_AFFINITY,
+    .name = "perplexity",
+    .version = "1.0.0",
+    .summary = "t-SNE Gaussian affinities calibrated to a perplexity, symmetrised (openTSNE)",
+    .params = perplexity_params,
+    .n_params = sizeof perplexity_params / sizeof perplexity_params[0],
+    .create = perplexity_create,
+    .destroy = perplexity_destroy,
+    .ops = &perplexity_ops,
+};
+
+NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &perplexity_plugin : NULL; }

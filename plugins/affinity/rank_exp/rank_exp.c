@@ -1,0 +1,99 @@
+/* affinity/rank_exp: NOMAD's directed rank weights p_ij = exp(t / r_j) / sum_{r=1..k_i} exp(t / r),
+ * r_j = 1 for the nearest neighbour; t = 1 reproduces the paper and nomad-projection 0.0.1. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "aff_csr.h"
+#include "nomad/plugin.h"
+
+static const nmp_param_decl rank_exp_params[] = {
+    {"temperature", NMP_PARAM_DOUBLE, "1.0", 0.0, 100.0, NULL,
+     "extension: weights exp(temperature / rank); 1 is the NOMAD paper, 0 gives uniform 1/k"},
+};
+
+typedef struct {
+    const nmp_host *host;
+    double temperature;
+} rank_exp_state;
+
+static nmp_status rank_exp_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    *state = NULL;
+    nmp_status s = aff_host_check(host, "rank_exp");
+    if (s != NMP_OK) return s;
+    rank_exp_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        host->set_error(host, "rank_exp: out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    st->host = host;
+    st->temperature = nmp_param_double(params, "temperature");
+    *state = st;
+    return NMP_OK;
+}
+
+static void rank_exp_destroy(void *state) { free(state); }
+
+typedef struct {
+    const nmp_graph *knn;
+    nmp_graph *out;
+    const double *term; /* term[r - 1] = exp(t / r) */
+    const double *norm; /* norm[k] = sum_{r=1..k} term[r - 1] */
+} weigh_ctx;
+
+static void weigh_body(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    weigh_ctx *c = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t first = c->knn->offsets[i], k = c->knn->offsets[i + 1] - first;
+        /* Rank = position in the row: ann rows come sorted by increasing distance. */
+        for (int64_t r = 0; r < k; r++) c->out->weight[first + r] = (float)(c->term[r] / c->norm[k]);
+    }
+}
+
+static nmp_status rank_exp_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    rank_exp_state *st = state;
+    const nmp_host *h = st->host;
+    nmp_status s = aff_graph_check(h, "rank_exp", knn, 0);
+    if (s != NMP_OK) return s;
+    int64_t kmax = aff_max_degree(knn);
+    double *term = malloc((size_t)(kmax + 1) * sizeof *term);
+    double *norm = malloc((size_t)(kmax + 1) * sizeof *norm);
+    if (!term || !norm) {
+        free(term), free(norm);
+        h->set_error(h, "rank_exp: out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    norm[0] = 0.0;
+    for (int64_t r = 1; r <= kmax; r++) {
+        term[r - 1] = exp(st->temperature / (double)r);
+        norm[r] = norm[r - 1] + term[r - 1];
+    }
+    s = aff_graph_clone_structure(h, knn, out);
+    if (s == NMP_OK) {
+        weigh_ctx c = {knn, out, term, norm};
+        h->parallel_for(h, knn->n, weigh_body, &c);
+    }
+    free(term), free(norm);
+    return s;
+}
+
+static const nmp_affinity_ops rank_exp_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh};
+
+static const nmp_plugin rank_exp_plugin = {
+    .abi_major = NMP_ABI_MAJOR,
+    .abi_minor = NMP_ABI_MINOR,
+    .struct_size = sizeof(nmp_plugin),
+    .kind = NMP_KIND_AFFINITY,
+    .name = "rank_exp",
+    .version = "1.0.0",
+    .summary = "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
+    .params = rank_exp_params,
+    .n_params = sizeof rank_exp_params / sizeof rank_exp_params[0],
+    .create = rank_exp_create,
+    .destroy = rank_exp_destroy,
+    .ops = &rank_exp_ops,
+};
+
+NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &rank_exp_plugin : NULL; }

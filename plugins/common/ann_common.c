@@ -1,0 +1,185 @@
+/* ann plugin helpers: groups of points, host-allocated CSR, exact kNN of one group. */
+#include "ann_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "knn_cpu.h"
+
+nmp_status ann_groups_make(const nmp_host *h, const nmp_cells *cells, int64_t n, int global, ann_groups *g)
+{
+    memset(g, 0, sizeof *g);
+    if (cells && !global && cells->count > 0) {
+        g->count = cells->count;
+        g->start = cells->start;
+        g->member = cells->member;
+        return NMP_OK;
+    }
+    g->ids = malloc((size_t)n * sizeof *g->ids + 1);
+    if (!g->ids) {
+        h->set_error(h, "ann: out of memory for %lld point ids", (long long)n);
+        return NMP_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < n; i++) g->ids[i] = (int32_t)i;
+    g->count = 1;
+    g->single_start[0] = 0;
+    g->single_start[1] = n;
+    g->start = g->single_start;
+    g->member = g->ids;
+    return NMP_OK;
+}
+
+ann_group ann_groups_get(const ann_groups *g, int32_t c)
+{
+    ann_group r = {g->member + g->start[c], g->start[c + 1] - g->start[c]};
+    return r;
+}
+
+void ann_groups_free(ann_groups *g)
+{
+    free(g->ids);
+    memset(g, 0, sizeof *g);
+}
+
+void ann_graph_release(const nmp_host *h, nmp_graph *out)
+{
+    h->free(out->offsets), h->free(out->index), h->free(out->dist), h->free(out->weight);
+    memset(out, 0, sizeof *out);
+}
+
+nmp_status ann_graph_alloc_groups(const nmp_host *h, const ann_groups *g, int64_t n, int32_t k, nmp_graph *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->offsets = h->alloc((size_t)(n + 1) * sizeof *out->offsets);
+    if (out->offsets) {
+        memset(out->offsets, 0, (size_t)(n + 1) * sizeof *out->offsets);
+        for (int32_t c = 0; c < g->count; c++) {
+            ann_group grp = ann_groups_get(g, c);
+            int64_t len = grp.count - 1 < k ? grp.count - 1 : k;
+            for (int64_t i = 0; i < grp.count; i++) out->offsets[grp.member[i] + 1] = len;
+        }
+        for (int64_t i = 0; i < n; i++) out->offsets[i + 1] += out->offsets[i];
+        size_t nnz = (size_t)out->offsets[n];
+        out->index = h->alloc(nnz * sizeof *out->index);
+        out->dist = h->alloc(nnz * sizeof *out->dist);
+    }
+    if (!out->offsets || !out->index || !out->dist) {
+        ann_graph_release(h, out);
+        h->set_error(h, "ann: out of memory for a %lld-point graph with k = %d", (long long)n, k);
+        return NMP_ERR_NOMEM;
+    }
+    return NMP_OK;
+}
+
+typedef struct {
+    const float *x;
+    int64_t d;
+    const int32_t *rows;
+    float *buf;
+} gather_ctx;
+
+static void gather_range(void *vctx, int64_t b, int64_t e, int worker)
+{
+    (void)worker;
+    gather_ctx *c = vctx;
+    for (int64_t i = b; i < e; i++)
+        memcpy(c->buf + i * c->d, c->x + (int64_t)c->rows[i] * c->d, (size_t)c->d * sizeof *c->buf);
+}
+
+/* The group's rows as one contiguous matrix: x itself when the ids are consecutive, else a
+ * malloc'd copy (*owned set). */
+static const float *group_rows(const nmp_host *h, const nmp_matrix *x, ann_group grp, float **owned)
+{
+    *owned = NULL;
+    if (grp.count == 0 || grp.member[grp.count - 1] - grp.member[0] == grp.count - 1)
+        return x->x + (grp.count ? (int64_t)grp.member[0] * x->d : 0);
+    *owned = malloc((size_t)grp.count * (size_t)x->d * sizeof **owned);
+    if (!*owned) return NULL;
+    gather_ctx c = {x->x, x->d, grp.member, *owned};
+    h->parallel_for(h, grp.count, gather_range, &c);
+    return *owned;
+}
+
+nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
+                           int64_t query_block, int64_t done, int64_t total, nmp_graph *out)
+{
+    int32_t kk = grp.count - 1 < k ? (int32_t)(grp.count - 1) : k;
+    if (kk <= 0) return NMP_OK;
+    int64_t qb = query_block < grp.count ? query_block : grp.count;
+    float *owned;
+    const float *base = group_rows(h, x, grp, &owned);
+    int32_t *idx = malloc((size_t)qb * (size_t)kk * sizeof *idx);
+    float *dist = malloc((size_t)qb * (size_t)kk * sizeof *dist);
+    nmp_status s = (base && idx && dist) ? NMP_OK : NMP_ERR_NOMEM;
+    for (int64_t q0 = 0; s == NMP_OK && q0 < grp.count; q0 += qb) {
+        int64_t nq = grp.count - q0 < qb ? grp.count - q0 : qb;
+        s = knn_topk_cpu(base + q0 * x->d, nq, base, grp.count, x->d, kk, metric, grp.member + q0, grp.member, idx,
+                         dist);
+        for (int64_t q = 0; s == NMP_OK && q < nq; q++) {
+            int64_t at = out->offsets[grp.member[q0 + q]];
+            memcpy(out->index + at, idx + q * kk, (size_t)kk * sizeof *idx);
+            memcpy(out->dist + at, dist + q * kk, (size_t)kk * sizeof *dist);
+        }
+        h->progress(h, "ann", total > 0 ? (double)(done + q0 + nq) / (double)total : 1.0);
+    }
+    if (s != NMP_OK)
+        h->set_error(h, "ann: out of memory searching a group of %lld points (d = %lld, k = %d)",
+                     (long long)grp.count, (long long)x->d, k);
+    free(owned), free(idx), free(dist);
+    return s;
+}
+
+/* Lanes of partial sums: independent accumulators let the compiler vectorise the loop
+ * (a single float sum is a serial dependency), and the fixed lane order keeps the value
+ * the same for (a, b) and (b, a). */
+#define ANN_LANES 16
+
+float ann_distance(const float *a, const float *b, int64_t d, nmp_metric metric, float inv_norm_a, float inv_norm_b)
+{
+    float lane[ANN_LANES] = {0};
+    int64_t t = 0;
+    if (metric == NMP_METRIC_L2) {
+        for (; t + ANN_LANES <= d; t += ANN_LANES)
+            for (int l = 0; l < ANN_LANES; l++) lane[l] += (a[t + l] - b[t + l]) * (a[t + l] - b[t + l]);
+        for (; t < d; t++) lane[0] += (a[t] - b[t]) * (a[t] - b[t]);
+    } else {
+        for (; t + ANN_LANES <= d; t += ANN_LANES)
+            for (int l = 0; l < ANN_LANES; l++) lane[l] += a[t + l] * b[t + l];
+        for (; t < d; t++) lane[0] += a[t] * b[t];
+    }
+    float s = 0.0f;
+    for (int l = 0; l < ANN_LANES; l++) s += lane[l];
+    if (metric == NMP_METRIC_L2) return s;
+    if (metric == NMP_METRIC_IP) return -s;
+    if (inv_norm_a == 0.0f || inv_norm_b == 0.0f) return 1.0f;
+    float v = 1.0f - s * (inv_norm_a * inv_norm_b); /* same value for (a, b) and (b, a) */
+    return v > 0.0f ? v : 0.0f;
+}
+
+typedef struct {
+    const nmp_matrix *x;
+    float *out;
+} norm_ctx;
+
+static void norm_range(void *vctx, int64_t b, int64_t e, int worker)
+{
+    (void)worker;
+    norm_ctx *c = vctx;
+    for (int64_t i = b; i < e; i++) {
+        const float *r = c->x->x + i * c->x->d;
+        double s = 0.0;
+        for (int64_t t = 0; t < c->x->d; t++) s += (double)r[t] * r[t];
+        c->out[i] = s > 0.0 ? (float)(1.0 / sqrt(s)) : 0.0f;
+    }
+}
+
+float *ann_inverse_norms(const nmp_host *h, const nmp_matrix *x)
+{
+    float *out = malloc((size_t)x->n * sizeof *out + 1);
+    if (!out) return NULL;
+    norm_ctx c = {x, out};
+    h->parallel_for(h, x->n, norm_range, &c);
+    return out;
+}

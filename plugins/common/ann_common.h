@@ -1,0 +1,47 @@
+/* Helpers shared by the ann plugins: CSR graphs allocated through the host, the cells of a
+ * build (or one cell of everything) and exact kNN inside one group of points. */
+#ifndef NOMAD_ANN_COMMON_H
+#define NOMAD_ANN_COMMON_H
+
+#include "nomad/plugin.h"
+
+/* A group of points whose neighbours are searched among themselves. */
+typedef struct {
+    const int32_t *member; /* count global ids, ascending */
+    int64_t count;
+} ann_group;
+
+/* The cells of a build as groups; with cells == NULL or scope "global", one group of all n
+ * points. ids is an owned 0..n-1 array when needed (free with ann_groups_free). */
+typedef struct {
+    int32_t count;
+    const int64_t *start;
+    const int32_t *member;
+    int64_t single_start[2];
+    int32_t *ids;
+} ann_groups;
+
+nmp_status ann_groups_make(const nmp_host *h, const nmp_cells *cells, int64_t n, int global, ann_groups *g);
+ann_group ann_groups_get(const ann_groups *g, int32_t c);
+void ann_groups_free(ann_groups *g);
+
+/* Allocates out->offsets with host->alloc and sets row lengths min(k, group size - 1), then
+ * out->index and out->dist (nnz each). On failure frees what it allocated, sets the error
+ * and returns NMP_ERR_NOMEM. out->weight is NULL. */
+nmp_status ann_graph_alloc_groups(const nmp_host *h, const ann_groups *g, int64_t n, int32_t k, nmp_graph *out);
+/* Frees through the host whatever of out was allocated and clears it. */
+void ann_graph_release(const nmp_host *h, nmp_graph *out);
+
+/* Exact kNN (knn_topk_cpu) among the group's points, written into their rows of out
+ * (offsets already set). Queries go `query_block` at a time to bound scratch memory; after
+ * each block host->progress("ann", (done + block end) / total). */
+nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
+                           int64_t query_block, int64_t done, int64_t total, nmp_graph *out);
+
+/* Distance between rows a and b as knn_cpu.h defines it (L2: squared, IP: -dot,
+ * cosine: 1 - cos, a zero row at distance 1); inv_norm (for cosine) may be NULL otherwise. */
+float ann_distance(const float *a, const float *b, int64_t d, nmp_metric metric, float inv_norm_a, float inv_norm_b);
+/* 1 / ||row|| (0 for a zero row) for each of n rows; malloc'd, NULL on failure. */
+float *ann_inverse_norms(const nmp_host *h, const nmp_matrix *x);
+
+#endif

@@ -1,0 +1,105 @@
+/* Pieces shared by the negatives plugins (see neg_common.h). */
+#include "neg_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+nmp_status neg_cellsets_alloc(neg_cellsets *s, const nmp_host *h, int32_t groups, int64_t total)
+{
+    memset(s, 0, sizeof *s);
+    s->groups = groups;
+    s->start = calloc((size_t)groups + 1, sizeof *s->start);
+    s->cell = malloc(((size_t)total + 1) * sizeof *s->cell);
+    s->cum = malloc(((size_t)total + (size_t)groups + 1) * sizeof *s->cum);
+    s->flat = malloc(((size_t)groups + 1) * sizeof *s->flat);
+    if (s->start && s->cell && s->cum && s->flat) return NMP_OK;
+    neg_cellsets_free(s);
+    h->set_error(h, "out of memory for %d cell groups", groups);
+    return NMP_ERR_NOMEM;
+}
+
+void neg_cellsets_finish(neg_cellsets *s, const nmp_cells *cells)
+{
+    for (int32_t g = 0; g < s->groups; g++) {
+        int64_t *cum = s->cum + s->start[g] + g;
+        cum[0] = 0;
+        int consecutive = s->start[g + 1] > s->start[g];
+        for (int64_t k = s->start[g]; k < s->start[g + 1]; k++) {
+            cum[k - s->start[g] + 1] = cum[k - s->start[g]] + neg_cell_size(cells, s->cell[k]);
+            consecutive &= k == s->start[g] || s->cell[k] == s->cell[k - 1] + 1;
+        }
+        s->flat[g] = consecutive ? cells->start[s->cell[s->start[g]]] : -1;
+    }
+}
+
+void neg_cellsets_free(neg_cellsets *s)
+{
+    free(s->start), free(s->cell), free(s->cum), free(s->flat);
+    memset(s, 0, sizeof *s);
+}
+
+int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
+                          uint64_t slot)
+{
+    const int64_t *cum = s->cum + s->start[g] + g;
+    int64_t len = s->start[g + 1] - s->start[g];
+    int64_t u = (int64_t)neg_draw(seed, step, slot, (uint64_t)cum[len]);
+    if (s->flat[g] >= 0) return cells->member[s->flat[g] + u];
+    /* Branchless search for the last cell whose range starts at or before u (this skips
+     * empty cells): the answer stays in [base, base + len) with cum[base] <= u. */
+    const int64_t *base = cum;
+    while (len > 1) {
+        int64_t half = len / 2;
+        base += base[half] <= u ? half : 0;
+        len -= half;
+    }
+    int64_t k = base - cum;
+    return cells->member[cells->start[s->cell[s->start[g] + k]] + (u - *base)];
+}
+
+nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const nmp_fit_info *fit,
+                                 const uint8_t *approx, double noise, int mass)
+{
+    const nmp_cells *cells = fit->cells;
+    memset(a, 0, sizeof *a);
+    a->dims = fit->dims, a->batch = fit->batch;
+    for (int32_t c = 0; c < cells->count; c++) a->count += approx[c] != 0;
+    a->cell = malloc(((size_t)a->count + 1) * sizeof *a->cell);
+    a->y = malloc(((size_t)a->count * (size_t)fit->dims + 1) * sizeof *a->y);
+    a->weight = malloc(((size_t)a->count * (size_t)fit->batch + 1) * sizeof *a->weight);
+    if (!a->cell || !a->y || !a->weight) {
+        neg_fixed_approx_free(a);
+        h->set_error(h, "out of memory for %d approximate terms", cells->count);
+        return NMP_ERR_NOMEM;
+    }
+    int32_t k = 0;
+    for (int32_t c = 0; c < cells->count; c++)
+        if (approx[c]) a->cell[k++] = c;
+    for (int32_t r = 0; r < a->count; r++) a->weight[r] = neg_mean_weight(cells, a->cell[r], noise, mass);
+    for (int32_t b = 1; b < fit->batch; b++)
+        memcpy(a->weight + (size_t)b * (size_t)a->count, a->weight, (size_t)a->count * sizeof *a->weight);
+    return NMP_OK;
+}
+
+void neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_step *step, nmp_negatives *out)
+{
+    for (int32_t r = 0; r < a->count; r++)
+        memcpy(a->y + (size_t)r * (size_t)a->dims, step->cell_mean + (size_t)a->cell[r] * (size_t)a->dims,
+               (size_t)a->dims * sizeof *a->y);
+    out->approx_count = a->count;
+    out->approx_y = a->count ? a->y : NULL;
+    out->approx_weight = a->count ? a->weight : NULL;
+}
+
+void neg_fixed_approx_free(neg_fixed_approx *a)
+{
+    free(a->cell), free(a->y), free(a->weight);
+    memset(a, 0, sizeof *a);
+}
+
+nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch)
+{
+    if (step->batch <= batch && step->batch >= 0) return NMP_OK;
+    h->set_error(h, "step has %d targets but prepare() sized for %d", step->batch, batch);
+    return NMP_ERR_RUNTIME;
+}

@@ -1,0 +1,73 @@
+/* Pieces shared by the negatives plugins: the random stream, draws uniform over the points
+ * of a set of cells, and approximate terms (cell means) that are the same for every target. */
+#ifndef NOMAD_NEG_COMMON_H
+#define NOMAD_NEG_COMMON_H
+
+#include "nomad/plugin.h"
+#include "nomad/rng.h"
+
+/* Seed of the negatives stream: the run's seed, made distinct per rank so ranks do not draw
+ * the same slots. Counters are nmp_rng_counter2(step, slot). */
+static inline uint64_t neg_seed(const nmp_host *h)
+{
+    return h->rank ? nmp_mix64(h->seed ^ nmp_mix64((uint64_t)h->rank)) : h->seed;
+}
+
+/* Uniform integer below `bound` for (step, slot) on the negatives stream. */
+static inline uint64_t neg_draw(uint64_t seed, int64_t step, uint64_t slot, uint64_t bound)
+{
+    return nmp_rng_below(seed, NMP_STREAM_NEGATIVES, nmp_rng_counter2((uint64_t)step, slot), bound);
+}
+
+static inline int64_t neg_cell_size(const nmp_cells *c, int32_t r) { return c->start[r + 1] - c->start[r]; }
+
+/* Weight of the mean of cell r: 1 (unweighted), or under `mass` the expected number of the
+ * `noise` uniform samples that fall in r: noise * |r| / n (the paper's bound). */
+static inline float neg_mean_weight(const nmp_cells *c, int32_t r, double noise, int mass)
+{
+    return mass ? (float)(noise * (double)neg_cell_size(c, r) / (double)c->start[c->count]) : 1.0f;
+}
+
+/* Groups of cells to draw points from, uniformly over the points of the group: draw one
+ * integer below the group's size, then a binary search of the cumulative cell sizes. */
+typedef struct {
+    int32_t groups;
+    int64_t *start; /* groups + 1: cells of group g are cell[start[g] .. start[g+1]) */
+    int32_t *cell;
+    int64_t *cum;   /* start[groups] + groups: group g's cumulative sizes at cum[start[g] + g ...], from 0 */
+    int64_t *flat;  /* groups: where the group's points start in cells->member when its cells are
+                       consecutive ids (members then lie side by side: no search), else -1 */
+} neg_cellsets;
+
+/* Allocates `groups` groups with `total` cells in all; the caller fills start and cell, then
+ * calls neg_cellsets_finish. Returns NMP_ERR_NOMEM (after set_error) on failure. */
+nmp_status neg_cellsets_alloc(neg_cellsets *s, const nmp_host *h, int32_t groups, int64_t total);
+void neg_cellsets_finish(neg_cellsets *s, const nmp_cells *cells);
+void neg_cellsets_free(neg_cellsets *s);
+/* Points in group g. */
+static inline int64_t neg_cellsets_size(const neg_cellsets *s, int32_t g) { return s->cum[s->start[g + 1] + g]; }
+/* A point drawn uniformly from group g (which must have points) for (step, slot). */
+int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
+                          uint64_t slot);
+
+/* Approximate terms shared by every target: the means of a fixed list of cells, gathered from
+ * step->cell_mean each step, with constant weight rows (filled once for fit->batch rows). */
+typedef struct {
+    int32_t count;
+    int32_t *cell;  /* count */
+    float *y;       /* count x dims */
+    float *weight;  /* batch x count */
+    int32_t dims, batch;
+} neg_fixed_approx;
+
+/* Terms for the cells with approx[c] != 0, weighted by neg_mean_weight(noise, mass). */
+nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const nmp_fit_info *fit,
+                                 const uint8_t *approx, double noise, int mass);
+/* Gathers this step's means and points out->approx_* at them. */
+void neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_step *step, nmp_negatives *out);
+void neg_fixed_approx_free(neg_fixed_approx *a);
+
+/* Checks a step against the batch size the buffers were sized for. */
+nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch);
+
+#endif

@@ -1,0 +1,114 @@
+/* Partitioner helpers: member lists, ordered cell sums and means, dropping empty cells. */
+#include "part_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_cpu.h"
+#include "nomad/rng.h"
+
+/* Columns summed by one work item: wide enough to use whole cache lines, narrow enough that
+ * a few cells still give every thread work. Results do not depend on it. */
+#define PART_COLUMN_BLOCK 64
+
+nmp_status part_members(const int32_t *cell_of, const int32_t *ids, int64_t n, int32_t cells, int64_t **start,
+                        int32_t **member)
+{
+    int64_t *s = calloc((size_t)cells + 1, sizeof *s);
+    int32_t *m = malloc((size_t)(n ? n : 1) * sizeof *m);
+    int64_t *fill = malloc((size_t)cells * sizeof *fill + 1);
+    if (!s || !m || !fill) {
+        free(s), free(m), free(fill);
+        return NMP_ERR_NOMEM;
+    }
+    for (int64_t p = 0; p < n; p++) s[cell_of[p] + 1]++;
+    for (int32_t c = 0; c < cells; c++) s[c + 1] += s[c];
+    memcpy(fill, s, (size_t)cells * sizeof *fill);
+    for (int64_t p = 0; p < n; p++) m[fill[cell_of[p]]++] = ids ? ids[p] : (int32_t)p;
+    free(fill);
+    *start = s;
+    *member = m;
+    return NMP_OK;
+}
+
+typedef struct {
+    const float *x;
+    int64_t d, blocks;
+    const int64_t *start;
+    const int32_t *member;
+    double *sums;
+} sums_ctx;
+
+static void sums_range(void *vctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    sums_ctx *c = vctx;
+    for (int64_t item = begin; item < end; item++) {
+        int64_t cell = item / c->blocks, j0 = (item % c->blocks) * PART_COLUMN_BLOCK;
+        int64_t j1 = j0 + PART_COLUMN_BLOCK < c->d ? j0 + PART_COLUMN_BLOCK : c->d;
+        double *out = c->sums + cell * c->d + j0;
+        memset(out, 0, (size_t)(j1 - j0) * sizeof *out);
+        kmeans_cell_sum_cpu(c->x, c->d, c->member + c->start[cell], c->start[cell + 1] - c->start[cell], j0, j1,
+                            out);
+    }
+}
+
+void part_cell_sums(const nmp_host *h, const float *x, int64_t d, const int64_t *start, const int32_t *member,
+                    int32_t cells, double *sums)
+{
+    sums_ctx c = {x, d, (d + PART_COLUMN_BLOCK - 1) / PART_COLUMN_BLOCK, start, member, sums};
+    if (c.blocks == 0) return;
+    h->parallel_for(h, (int64_t)cells * c.blocks, sums_range, &c);
+}
+
+nmp_status part_cell_means(const nmp_host *h, const float *x, int64_t d, const int32_t *cell_of, const int32_t *ids,
+                           int64_t n, int32_t cells, float *centroids, int64_t *counts)
+{
+    int64_t *start = NULL;
+    int32_t *member = NULL;
+    double *sums = malloc((size_t)cells * (size_t)d * sizeof *sums + 1);
+    if (!sums || part_members(cell_of, ids, n, cells, &start, &member) != NMP_OK) {
+        free(sums);
+        h->set_error(h, "out of memory computing %d cell means of %lld x %lld", cells, (long long)n, (long long)d);
+        return NMP_ERR_NOMEM;
+    }
+    part_cell_sums(h, x, d, start, member, cells, sums);
+    for (int32_t c = 0; c < cells; c++) {
+        int64_t cnt = start[c + 1] - start[c];
+        if (counts) counts[c] = cnt;
+        if (cnt == 0) continue;
+        for (int64_t j = 0; j < d; j++) centroids[c * d + j] = (float)(sums[c * d + j] / (double)cnt);
+    }
+    free(sums);
+    free(start);
+    free(member);
+    return NMP_OK;
+}
+
+int32_t part_drop_empty(int32_t *cell_of, int64_t n, const int64_t *counts, int32_t cells, float *centroids,
+                        int64_t d)
+{
+    int32_t *renum = malloc((size_t)cells * sizeof *renum + 1);
+    if (!renum) return -1;
+    int32_t kept = 0;
+    for (int32_t c = 0; c < cells; c++) {
+        renum[c] = counts[c] > 0 ? kept : -1;
+        if (counts[c] > 0) {
+            if (kept != c) memmove(centroids + kept * d, centroids + c * d, (size_t)d * sizeof *centroids);
+            kept++;
+        }
+    }
+    for (int64_t p = 0; p < n; p++) cell_of[p] = renum[cell_of[p]];
+    free(renum);
+    return kept;
+}
+
+void part_sample_sorted(uint64_t seed, uint64_t stream, uint64_t purpose, int64_t count, int64_t n, int32_t *out)
+{
+    int64_t taken = 0;
+    for (int64_t p = 0; p < n && taken < count; p++) {
+        double u = nmp_rng_uniform(seed, stream, nmp_rng_counter2(purpose, (uint64_t)p));
+        /* take p with probability (still needed) / (still available): exactly `count` in all */
+        if ((double)(n - p) * u < (double)(count - taken)) out[taken++] = (int32_t)p;
+    }
+}

@@ -1,0 +1,46 @@
+/* Loss plugin "neg": Neg-t-SNE (Damrich et al., ICLR 2023) with normalisation constant c;
+ * c = 1 is UMAP's effective constant. Formulas and gradients in docs/losses.md. */
+#include <stdlib.h>
+
+#include "loss_batch.h"
+
+static const nmp_param_decl neg_params[] = {
+    {"c", NMP_PARAM_DOUBLE, "1.0", 1e-12, 1e12, NULL,
+     "normalisation constant: P(edge) = q/(q + c); larger c pulls harder relative to the push"},
+};
+
+typedef struct {
+    loss_batch *lb; /* first: see loss_state_new */
+    double c;
+} neg_state;
+
+static nmp_status neg_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    double c = nmp_param_double(params, "c");
+    if (!(c > 0.0)) {
+        host->set_error(host, "c must be > 0, got %g", c);
+        return NMP_ERR_INVALID;
+    }
+    neg_state *s = loss_state_new(host, sizeof *s);
+    if (!s) return NMP_ERR_NOMEM;
+    s->c = c;
+    *state = s;
+    return NMP_OK;
+}
+
+static nmp_status neg_grad(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
+                           nmp_grads *out)
+{
+    neg_state *s = state;
+    loss_apply apply = {.clip = 0.0, .move_negatives = 1};
+    return loss_batch_run(s->lb, step, neg, exaggeration, apply, loss_neg_terms, &s->c, out, NULL);
+}
+
+static const nmp_loss_ops neg_ops = {sizeof(nmp_loss_ops), loss_state_prepare, neg_grad};
+
+static const nmp_plugin neg_plugin = {
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "neg", "1.0.0",
+    "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
+    neg_params, sizeof neg_params / sizeof neg_params[0], neg_create, loss_state_destroy, &neg_ops};
+
+NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &neg_plugin : NULL; }

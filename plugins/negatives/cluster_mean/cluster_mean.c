@@ -1,0 +1,260 @@
+/* Negatives plugin "cluster_mean": per target, exact negatives from a set E of cells and one
+ * approximate term (the layout mean) per cell of R~; see docs/losses.md for the estimator. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "neg_common.h"
+
+static const nmp_param_decl cluster_mean_params[] = {
+    {"exact", NMP_PARAM_INT, "64", 0, 1000000, NULL,
+     "exact negatives per target, uniform over the points of E (also the noise count m of mass weights)"},
+    {"approx_cells", NMP_PARAM_ENUM, "remote", 0, -1, "remote|all_but_own|all|none|nearest_exact:",
+     "cells replaced by their mean: other ranks' | all but the target's | all | none | all but the K nearest"},
+    {"weighting", NMP_PARAM_ENUM, "unweighted", 0, -1, "unweighted|mass",
+     "unweighted: every term 1; mass: mean of r weighs exact |r|/n, an exact sample |E|/n"},
+};
+
+typedef enum { MODE_REMOTE, MODE_ALL_BUT_OWN, MODE_ALL, MODE_NONE, MODE_NEAREST } approx_mode;
+
+typedef struct {
+    const nmp_host *host;
+    const nmp_cells *cells;
+    uint64_t seed;
+    int32_t exact, batch, nearest_k;
+    int32_t draws;       /* exact negatives per target actually drawn (0 when approx_cells: all) */
+    int mass, per_cell; /* per_cell: E (and R~) depend on the target's cell */
+    approx_mode mode;
+    neg_cellsets sets;   /* E: one group, or one per cell when per_cell */
+    float *set_weight;   /* per group: weight of an exact sample */
+    int32_t *index;      /* batch x exact */
+    float *weight;       /* batch x exact (mass only) */
+    neg_fixed_approx fixed; /* R~ when it is the same for every target */
+    float *base_row;     /* cells: mean weights, per_cell only */
+    float *approx_weight; /* batch x cells, per_cell only */
+} cm_state;
+
+static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    static const char *names[] = {"remote", "all_but_own", "all", "none", "nearest_exact"};
+    cm_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->set_error(host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    for (int m = 0; m < 5; m++)
+        if (nmp_param_is(params, "approx_cells", names[m])) s->mode = (approx_mode)m;
+    s->nearest_k = (int32_t)nmp_param_int(params, "approx_cells");
+    if (s->mode == MODE_NEAREST && s->nearest_k < 1) {
+        free(s);
+        host->set_error(host, "approx_cells: nearest_exact needs a cell count, e.g. nearest_exact:4");
+        return NMP_ERR_INVALID;
+    }
+    s->host = host;
+    s->seed = neg_seed(host);
+    s->exact = (int32_t)nmp_param_int(params, "exact");
+    s->mass = nmp_param_is(params, "weighting", "mass");
+    s->per_cell = s->mode == MODE_ALL_BUT_OWN || s->mode == MODE_NEAREST;
+    *state = s;
+    return NMP_OK;
+}
+
+static void cm_destroy(void *state)
+{
+    cm_state *s = state;
+    neg_cellsets_free(&s->sets);
+    neg_fixed_approx_free(&s->fixed);
+    free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight);
+    free(s);
+}
+
+typedef struct {
+    double dist;
+    int32_t cell;
+} cell_dist;
+
+static int cell_dist_cmp(const void *pa, const void *pb)
+{
+    const cell_dist *a = pa, *b = pb;
+    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
+    return (a->cell > b->cell) - (a->cell < b->cell); /* ties: lower cell id first */
+}
+
+typedef struct {
+    const nmp_cells *cells;
+    cell_dist *scratch; /* threads x cells */
+    int32_t k;
+    int32_t *out;       /* cells x k */
+} nearest_ctx;
+
+/* For each cell, the k cells with the nearest centroids in input space, its own first. */
+static void nearest_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const nearest_ctx *n = ctx;
+    int32_t C = n->cells->count;
+    int64_t D = n->cells->d;
+    cell_dist *cd = n->scratch + (size_t)worker * (size_t)C;
+    for (int64_t c = begin; c < end; c++) {
+        const float *x = n->cells->centroids + c * D;
+        for (int32_t r = 0; r < C; r++) {
+            const float *z = n->cells->centroids + (int64_t)r * D;
+            double s = 0.0;
+            for (int64_t k = 0; k < D; k++) s += ((double)x[k] - z[k]) * ((double)x[k] - z[k]);
+            cd[r].dist = r == c ? -1.0 : s, cd[r].cell = r;
+        }
+        qsort(cd, (size_t)C, sizeof *cd, cell_dist_cmp);
+        for (int32_t k = 0; k < n->k; k++) n->out[c * n->k + k] = cd[k].cell;
+    }
+}
+
+static nmp_status cm_nearest(cm_state *s, const nmp_cells *cells)
+{
+    if (!cells->centroids && cells->count > 1) {
+        s->host->set_error(s->host, "approx_cells: nearest_exact needs the partition's centroids");
+        return NMP_ERR_INVALID;
+    }
+    nearest_ctx n = {cells, malloc((size_t)s->host->threads * (size_t)cells->count * sizeof(cell_dist)),
+                     s->nearest_k, s->sets.cell};
+    if (!n.scratch) {
+        s->host->set_error(s->host, "out of memory for nearest cells");
+        return NMP_ERR_NOMEM;
+    }
+    s->host->parallel_for(s->host, cells->count, nearest_range, &n);
+    free(n.scratch);
+    return NMP_OK;
+}
+
+/* The exact set E of each group (see cm_state.per_cell) and the weight of its samples. */
+static nmp_status cm_build_sets(cm_state *s, const nmp_fit_info *fit)
+{
+    const nmp_cells *cells = fit->cells;
+    int32_t C = cells->count, groups = s->mode == MODE_ALL ? 0 : s->per_cell ? C : 1;
+    if (s->mode == MODE_NEAREST && s->nearest_k > C) {
+        s->host->log(s->host, NMP_LOG_WARN, "nearest_exact:%d > %d cells: every cell is exact", s->nearest_k, C);
+        s->nearest_k = C;
+    }
+    int32_t per_group = s->mode == MODE_ALL_BUT_OWN ? 1 : s->mode == MODE_NEAREST ? s->nearest_k : C;
+    nmp_status st = neg_cellsets_alloc(&s->sets, s->host, groups, (int64_t)groups * per_group);
+    if (st != NMP_OK) return st;
+    if (s->per_cell) {
+        for (int32_t g = 0; g <= C; g++) s->sets.start[g] = (int64_t)g * per_group;
+        for (int32_t g = 0; g < C && s->mode == MODE_ALL_BUT_OWN; g++) s->sets.cell[g] = g;
+        if (s->mode == MODE_NEAREST && (st = cm_nearest(s, cells)) != NMP_OK) return st;
+    } else if (groups == 1) { /* remote: the cells on this rank; none: every cell */
+        for (int32_t c = 0; c < C; c++)
+            if (s->mode == MODE_NONE || fit->cell_local[c]) s->sets.cell[s->sets.start[1]++] = c;
+    }
+    neg_cellsets_finish(&s->sets, cells);
+    s->set_weight = malloc(((size_t)groups + 1) * sizeof *s->set_weight);
+    if (!s->set_weight) {
+        s->host->set_error(s->host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    for (int32_t g = 0; g < groups; g++) /* uniform noise's share in E: |E| / n */
+        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / (double)cells->start[C]) : 1.0f;
+    if (groups == 1 && s->exact > 0 && neg_cellsets_size(&s->sets, 0) == 0) {
+        s->host->set_error(s->host, "no points in the exact cells to draw negatives from");
+        return NMP_ERR_INVALID;
+    }
+    return NMP_OK;
+}
+
+/* R~: fixed cells (remote, all, none) or a per-target row that zeroes the target's E. */
+static nmp_status cm_build_approx(cm_state *s, const nmp_fit_info *fit)
+{
+    const nmp_cells *cells = fit->cells;
+    int32_t C = cells->count;
+    if (s->per_cell) {
+        s->base_row = malloc((size_t)C * sizeof *s->base_row);
+        s->approx_weight = malloc((size_t)fit->batch * (size_t)C * sizeof *s->approx_weight + 1);
+        if (!s->base_row || !s->approx_weight) {
+            s->host->set_error(s->host, "out of memory for %d x %d approximate weights", fit->batch, C);
+            return NMP_ERR_NOMEM;
+        }
+        for (int32_t r = 0; r < C; r++) s->base_row[r] = neg_mean_weight(cells, r, s->exact, s->mass);
+        return NMP_OK;
+    }
+    uint8_t *approx = malloc((size_t)C + 1);
+    if (!approx) {
+        s->host->set_error(s->host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    for (int32_t c = 0; c < C; c++)
+        approx[c] = s->mode == MODE_ALL || (s->mode == MODE_REMOTE && !fit->cell_local[c]);
+    nmp_status st = neg_fixed_approx_init(&s->fixed, s->host, fit, approx, s->exact, s->mass);
+    free(approx);
+    return st;
+}
+
+static nmp_status cm_prepare(void *state, const nmp_fit_info *fit)
+{
+    cm_state *s = state;
+    nmp_status st = cm_build_sets(s, fit);
+    if (st == NMP_OK) st = cm_build_approx(s, fit);
+    if (st != NMP_OK) return st;
+    s->draws = s->mode == MODE_ALL ? 0 : s->exact;
+    size_t slots = (size_t)fit->batch * (size_t)s->draws + 1;
+    s->index = malloc(slots * sizeof *s->index);
+    s->weight = s->mass ? malloc(slots * sizeof *s->weight) : NULL;
+    if (!s->index || (s->mass && !s->weight)) {
+        s->host->set_error(s->host, "out of memory for %d x %d negatives", fit->batch, s->draws);
+        return NMP_ERR_NOMEM;
+    }
+    s->cells = fit->cells;
+    s->batch = fit->batch;
+    return NMP_OK;
+}
+
+typedef struct {
+    const cm_state *s;
+    const nmp_step *step;
+} cm_ctx;
+
+/* Target b: its draws (slot b * draws + l has its own counter) and, per_cell, its R~ row. */
+static void cm_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const cm_state *s = ((const cm_ctx *)ctx)->s;
+    const nmp_step *step = ((const cm_ctx *)ctx)->step;
+    int32_t C = s->cells->count;
+    for (int64_t b = begin; b < end; b++) {
+        int32_t g = s->per_cell ? s->cells->cell_of[step->target[b]] : 0;
+        for (int64_t k = b * s->draws; k < (b + 1) * s->draws; k++) {
+            s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, step->step, (uint64_t)k);
+            if (s->weight) s->weight[k] = s->set_weight[g];
+        }
+        if (!s->per_cell) continue;
+        float *row = s->approx_weight + b * C;
+        memcpy(row, s->base_row, (size_t)C * sizeof *row);
+        for (int64_t k = s->sets.start[g]; k < s->sets.start[g + 1]; k++) row[s->sets.cell[k]] = 0.0f;
+    }
+}
+
+static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *out)
+{
+    cm_state *s = state;
+    nmp_status st = neg_check_step(s->host, step, s->batch);
+    if (st != NMP_OK) return st;
+    cm_ctx c = {s, step};
+    if (s->draws > 0 || s->per_cell) s->host->parallel_for(s->host, step->batch, cm_range, &c);
+    memset(out, 0, sizeof *out);
+    out->per_target = s->draws;
+    out->index = s->draws ? s->index : NULL;
+    out->weight = s->draws ? s->weight : NULL;
+    if (s->per_cell) {
+        out->approx_count = s->cells->count;
+        out->approx_y = step->cell_mean;
+        out->approx_weight = s->approx_weight;
+    } else {
+        neg_fixed_approx_step(&s->fixed, step, out);
+    }
+    return NMP_OK;
+}
+
+static const nmp_negatives_ops cm_ops = {sizeof(nmp_negatives_ops), cm_prepare, cm_sample};
+
+static const nmp_plugin cm_plugin = {
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "cluster_mean", "1.0.0",
+    "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
+    cluster_mean_params, sizeof cluster_mean_params / sizeof cluster_mean_params[0], cm_create, cm_destroy,
+    &cm_ops};
+
+NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &cm_plugin : NULL; }

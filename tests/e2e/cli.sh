@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The CLI from the outside: help, version, plugins from any directory, config and input
+# errors (one line, exit 2, nothing written), --dry-run, and a small real run.
+set -u
+source "$(dirname "$0")/common.bash"
+ROOT=$(pwd)
+cd "$SCRATCH"   # not the repository: nomad must find its plugins by itself
+
+expect_ok "$NOMAD" --help
+"$NOMAD" --version | grep -q '^nomad [0-9]' && ok "--version" || bad "--version"
+expect_fail 2 "unknown command" "$NOMAD" frobnicate
+list=$("$NOMAD" plugins 2>/dev/null)
+for want in "partitioner  kmeans" "ann          exact_cell" "affinity     rank_exp" "init         pca" \
+            "negatives    cluster_mean" "loss         infonce"; do
+  grep -qF "$want" <<<"$list" && ok "plugins lists $want" || bad "plugins lacks $want"
+done
+"$NOMAD" plugins --describe cluster_mean | grep -q "approx_cells" && ok "--describe" || bad "--describe"
+expect_fail 2 "no plugin named" "$NOMAD" plugins --describe nope
+
+# Small data written by python/numpy: 600 points in 3 blobs, 20 dims, with labels.
+$PY - <<'PY'
+import numpy as np
+rng = np.random.default_rng(0)
+c = rng.normal(0, 8, (3, 20))
+lab = np.repeat(np.arange(3), 200)
+x = (c[lab] + rng.normal(0, 1, (600, 20))).astype(np.float32)
+np.save("small.npy", x); np.save("labels.npy", lab.astype(np.int64))
+np.save("nan.npy", np.where(np.arange(600)[:, None] == 7, np.nan, x).astype(np.float32))
+PY
+cat > small.yaml <<'YAML'
+data: { path: small.npy, labels: labels.npy }
+threads: 2
+partitioner: { plugin: kmeans, cells: 3 }
+ann: { plugin: exact_cell, k: 10 }
+negatives: { plugin: cluster_mean, exact: 16, approx_cells: all_but_own, weighting: mass }
+optimizer: { epochs: 30, batch: 128 }
+eval: { k: 10, queries: 300, triplets: 1000 }
+output:
+  dir: out/{name}
+YAML
+expect_ok "$NOMAD" run small.yaml --quiet
+for f in embedding.npy run.json map.png loss.csv; do
+  [ -s "out/small/$f" ] && ok "wrote $f" || bad "missing out/small/$f"
+done
+$PY - <<'PY' && ok "run.json content" || bad "run.json content"
+import json, numpy as np
+r = json.load(open("out/small/run.json"))
+y = np.load("out/small/embedding.npy")
+assert y.shape == (600, 2) and y.dtype == np.float32, y.shape
+assert r["status"] == "ok" and r["data"]["n"] == 600
+assert [p["kind"] for p in r["plugins"]] == ["partitioner", "ann", "affinity", "init", "negatives", "loss"]
+assert r["metrics"]["knn_acc"] > 0.95, r["metrics"]   # three far-apart blobs
+assert r["config"]["negatives"]["approx_cells"] == "all_but_own"
+assert all(s >= 0 for s in r["stage_seconds"].values()) and r["peak_rss_bytes"] > 0
+PY
+expect_fail 2 "not empty" "$NOMAD" run small.yaml --quiet   # never mixes two runs
+
+# Determinism: same config and seed -> same bytes.
+"$NOMAD" run small.yaml --quiet --out out/again --set eval.enabled=false
+cmp -s out/small/embedding.npy out/again/embedding.npy && ok "same seed, same layout" || bad "not deterministic"
+
+# --dry-run prints the resolved config with plugin defaults filled in.
+dry=$("$NOMAD" run small.yaml --dry-run)
+grep -q "lr_scale: 0.1" <<<"$dry" && grep -q "hyperplanes: 16" <<<"$dry" && ok "--dry-run" || bad "--dry-run: $dry"
+
+# Config errors: file:line:col and the key path, exit 2, no output directory left.
+printf 'optimizer:\n  lr_scale: fast\n' > bad_type.yaml
+expect_fail 2 "bad_type.yaml:2:13: optimizer.lr_scale" "$NOMAD" run bad_type.yaml --out out/bad1
+printf 'negatives:\n  plugin: cluster_mean\n  exactt: 3\n' > bad_key.yaml
+expect_fail 2 "negatives.exactt" "$NOMAD" run bad_key.yaml --out out/bad2
+expect_fail 2 "no loss plugin named \"nope\"" "$NOMAD" run small.yaml --set loss.plugin=nope --out out/bad3
+expect_fail 2 "--set optimizer.epochs" "$NOMAD" run small.yaml --set optimizer.epochs=many --out out/bad4
+expect_fail 2 "missing.npy" "$NOMAD" run small.yaml --set data.path=missing.npy --out out/bad5
+expect_fail 2 "nan.npy" "$NOMAD" run small.yaml --set data.path=nan.npy --out out/bad6
+expect_fail 2 "ann.k = 700" "$NOMAD" run small.yaml --set ann.k=700 --out out/bad7
+expect_fail 2 "nan.npy: header: expected dtype" "$NOMAD" run small.yaml --set data.limit=100 --set data.labels=nan.npy --out out/bad8
+expect_fail 2 "no-such.yaml" "$NOMAD" run no-such.yaml
+for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8; do
+  [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"
+done
+
+# eval and plot on the run's output.
+"$NOMAD" eval small.npy out/small/embedding.npy --labels labels.npy --queries 300 --json > ev.json \
+  && $PY -c "import json; assert json.load(open('ev.json'))['np'] > 0.2" && ok "eval --json" || bad "eval"
+expect_ok "$NOMAD" plot out/small/embedding.npy --labels labels.npy -o map2.png
+[ -s map2.png ] && ok "plot wrote map2.png" || bad "plot"
+$PY -c "import numpy as np; np.save('short.npy', np.zeros((100, 2), np.float32))"
+expect_fail 2 "short.npy: 100 rows, but the data small.npy has 600" "$NOMAD" eval small.npy short.npy
+finish

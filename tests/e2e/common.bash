@@ -1,0 +1,36 @@
+# Helpers for end-to-end tests: `expect_fail CODE WORDS -- cmd...` and a pass/fail tally.
+# Sourced by tests/e2e/*.sh, which get the nomad binary as $1 and a scratch folder as $2.
+NOMAD=${1:?nomad binary}
+SCRATCH=${2:?scratch folder}
+rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
+passed=0
+# Debian's python3 has numpy and scikit-learn (tests/install_deps.sh); a python3 earlier on
+# PATH (pyenv, venv) may not.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
+
+# expect_fail CODE "words in stderr" cmd args...
+expect_fail() {
+  local code=$1 words=$2; shift 2
+  local err rc=0
+  err=$("$@" 2>&1 >/dev/null) || rc=$?
+  if [ "$rc" -ne "$code" ]; then bad "$* : exit $rc, expected $code ($err)"; return; fi
+  if ! grep -qF -- "$words" <<<"$err"; then bad "$* : message lacks '$words': $err"; return; fi
+  if [ "$(wc -l <<<"$err")" -ne 1 ]; then bad "$* : error is not one line: $err"; return; fi
+  ok "$* -> $code: $err"
+}
+
+expect_ok() {
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ]; then bad "$* : exit $rc: $out"; else ok "$*"; fi
+}
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}

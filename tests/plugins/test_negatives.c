@@ -1,0 +1,313 @@
+/* Negatives plugins: in_batch draws from the pool, uniform covers the points, cluster_mean's
+ * exact set E and approximate set R~ per approx_cells mode, mass weights, determinism. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nomad/rng.h"
+#include "test_host.h"
+
+#define N 60
+#define C 4
+#define B 4
+#define D 2
+
+/* Four cells of unequal size (10, 20, 12, 18) on a line: centroids 0, 1, 5, 6.5, so each
+ * cell's nearest other cell is its neighbour on the same side (0-1, 2-3). */
+static const int64_t cell_start[C + 1] = {0, 10, 30, 42, 60};
+static const float centroid[C] = {0.0f, 1.0f, 5.0f, 6.5f};
+
+typedef struct {
+    nmp_cells cells;
+    uint8_t local[C];
+    nmp_fit_info fit;
+    float y[N * D], cell_mean[C * D], cell_mass[C];
+    int32_t target[B], pos[2 * B];
+    int64_t edge_offset[B + 1];
+    float pos_weight[2 * B];
+    nmp_step step;
+} world;
+
+/* split: cells 2 and 3 live on another rank. */
+static void world_init(world *w, int split)
+{
+    memset(w, 0, sizeof *w);
+    int32_t cell_of[N];
+    for (int c = 0; c < C; c++)
+        for (int64_t i = cell_start[c]; i < cell_start[c + 1]; i++) cell_of[i] = c;
+    w->cells = test_cells_make(cell_of, N, C, centroid, 1);
+    for (int c = 0; c < C; c++)
+        w->local[c] = !split || c < 2, w->cell_mass[c] = (float)(cell_start[c + 1] - cell_start[c]);
+    w->fit = (nmp_fit_info){.n = N, .dims = D, .batch = B, .steps_per_epoch = 10, .epochs = 1, .cells = &w->cells,
+                            .cell_local = w->local};
+    for (int i = 0; i < N * D; i++) w->y[i] = (float)nmp_rng_uniform(3, 1, (uint64_t)i);
+    for (int i = 0; i < C * D; i++) w->cell_mean[i] = (float)(i + 1) * 1.25f; /* distinct rows */
+    static const int32_t targets[B] = {2, 20, 33, 50}, pos[2 * B] = {3, 7, 21, 40, 34, 35, 51, 1};
+    memcpy(w->target, targets, sizeof targets), memcpy(w->pos, pos, sizeof pos);
+    for (int b = 0; b <= B; b++) w->edge_offset[b] = 2 * b;
+    for (int e = 0; e < 2 * B; e++) w->pos_weight[e] = 0.5f;
+    w->step = (nmp_step){.epoch = 0, .step = 0, .y = w->y, .batch = B, .target = w->target,
+                         .edge_offset = w->edge_offset, .pos = w->pos, .pos_weight = w->pos_weight,
+                         .cell_mean = w->cell_mean, .cell_mass = w->cell_mass};
+}
+
+static int cell_of(const world *w, int32_t i) { return w->cells.cell_of[i]; }
+
+static test_instance make(nmp_host *h, world *w, const char *name, const char *const *kv)
+{
+    test_instance t = test_plugin_create(h, NMP_KIND_NEGATIVES, name, kv);
+    const nmp_negatives_ops *ops = t.plugin->ops;
+    if (ops->prepare) assert_int_equal(ops->prepare(t.state, &w->fit), NMP_OK);
+    return t;
+}
+
+static nmp_negatives sample(test_instance *t, world *w, int64_t step)
+{
+    nmp_negatives out;
+    w->step.step = step;
+    const nmp_negatives_ops *ops = t->plugin->ops;
+    assert_int_equal(ops->sample(t->state, &w->step, &out), NMP_OK);
+    return out;
+}
+
+/* The cell whose mean approximate term r is (matched by coordinates). */
+static int approx_cell(const world *w, const nmp_negatives *ng, int r)
+{
+    for (int c = 0; c < C; c++)
+        if (memcmp(ng->approx_y + r * D, w->cell_mean + c * D, D * sizeof(float)) == 0) return c;
+    fail_msg("approximate term %d is not a cell mean", r);
+    return -1;
+}
+
+static int64_t copy_index(const nmp_negatives *ng, int32_t *dst)
+{
+    int64_t n = (int64_t)(ng->shared ? 1 : B) * ng->per_target;
+    if (n > 0) memcpy(dst, ng->index, (size_t)n * sizeof *dst);
+    return n;
+}
+
+/* Same step -> same draws; another step -> other draws; the thread count does not matter. */
+static void check_determinism(world *w, const char *name, const char *const *kv)
+{
+    static int32_t a[B * 1000], b[B * 1000];
+    nmp_host *h1 = test_host_new(1, 77), *h4 = test_host_new(4, 77);
+    test_instance t1 = make(h1, w, name, kv), t4 = make(h4, w, name, kv);
+    nmp_negatives n1 = sample(&t1, w, 5);
+    int64_t k = copy_index(&n1, a);
+    nmp_negatives n4 = sample(&t4, w, 5);
+    assert_int_equal(copy_index(&n4, b), k);
+    if (k > 0) { /* approx_cells: all draws nothing */
+        assert_memory_equal(a, b, (size_t)k * sizeof *a);
+        n1 = sample(&t1, w, 5);
+        assert_memory_equal(a, n1.index, (size_t)k * sizeof *a);
+        n1 = sample(&t1, w, 6);
+        assert_true(memcmp(a, n1.index, (size_t)k * sizeof *a) != 0);
+    }
+    test_plugin_destroy(&t1), test_plugin_destroy(&t4);
+    test_host_free(h1), test_host_free(h4);
+}
+
+static void test_in_batch(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 1);
+    nmp_host *h = test_host_new(3, 1);
+    static const char *const kv[] = {"n_noise=500", NULL};
+    test_instance t = make(h, &w, "in_batch", kv);
+    nmp_negatives ng = sample(&t, &w, 0);
+    assert_int_equal(ng.shared, 1);
+    assert_int_equal(ng.per_target, 500);
+    assert_null(ng.weight);
+    int hits[2 * B] = {0};
+    for (int l = 0; l < ng.per_target; l++) {
+        int found = 0;
+        for (int e = 0; e < 2 * B; e++)
+            if (w.pos[e] == ng.index[l]) found = 1, hits[e]++;
+        assert_true(found); /* only from the batch's neighbour pool */
+    }
+    for (int e = 0; e < 2 * B; e++) assert_true(hits[e] > 0);
+    assert_int_equal(ng.approx_count, 2); /* one term per cell on another rank */
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(approx_cell(&w, &ng, r), 2 + r);
+        for (int b = 0; b < B; b++) assert_true(ng.approx_weight[b * 2 + r] == 1.0f);
+    }
+    test_plugin_destroy(&t);
+
+    static const char *const kv_mass[] = {"n_noise=500", "weighting=mass", NULL};
+    t = make(h, &w, "in_batch", kv_mass);
+    ng = sample(&t, &w, 0);
+    for (int r = 0; r < 2; r++) /* n_noise |c| / n */
+        for (int b = 0; b < B; b++)
+            assert_float_equal(ng.approx_weight[b * 2 + r], 500.0 * (double)w.cell_mass[2 + r] / N, 1e-4);
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    check_determinism(&w, "in_batch", kv);
+    test_cells_free(&w.cells);
+}
+
+static void test_uniform(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 0);
+    nmp_host *h = test_host_new(3, 1);
+    static const char *const kv[] = {"m=1000", NULL};
+    test_instance t = make(h, &w, "uniform", kv);
+    nmp_negatives ng = sample(&t, &w, 0);
+    assert_int_equal(ng.per_target, 1000);
+    assert_int_equal(ng.shared, 0);
+    assert_int_equal(ng.approx_count, 0);
+    int count[N] = {0};
+    for (int s = 0; s < B * 1000; s++) {
+        assert_true(ng.index[s] >= 0 && ng.index[s] < N);
+        count[ng.index[s]]++;
+    }
+    double expect = B * 1000.0 / N, chi2 = 0.0;
+    for (int i = 0; i < N; i++) chi2 += (count[i] - expect) * (count[i] - expect) / expect;
+    assert_true(chi2 < 150.0); /* 59 degrees of freedom: mean 59, sd 11 */
+    test_plugin_destroy(&t);
+
+    static const char *const kv_shared[] = {"m=7", "shared=true", NULL};
+    t = make(h, &w, "uniform", kv_shared);
+    ng = sample(&t, &w, 0);
+    assert_int_equal(ng.shared, 1);
+    assert_int_equal(ng.per_target, 7);
+    test_plugin_destroy(&t);
+    test_cells_free(&w.cells);
+
+    world_init(&w, 1); /* with cells on another rank, only this rank's points are drawn */
+    t = make(h, &w, "uniform", kv);
+    ng = sample(&t, &w, 0);
+    for (int s = 0; s < B * 1000; s++) assert_true(cell_of(&w, ng.index[s]) < 2);
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    check_determinism(&w, "uniform", kv);
+    test_cells_free(&w.cells);
+}
+
+/* The exact set E of a target in cell `own` under each approx_cells mode. */
+static void expected_exact(const char *mode, int own, const uint8_t *local, uint8_t *exact)
+{
+    for (int c = 0; c < C; c++) {
+        if (strcmp(mode, "remote") == 0) exact[c] = local[c];
+        else if (strcmp(mode, "all_but_own") == 0) exact[c] = c == own;
+        else if (strcmp(mode, "all") == 0) exact[c] = 0;
+        else if (strcmp(mode, "none") == 0) exact[c] = 1;
+        else exact[c] = c == own || c == (own ^ 1); /* nearest_exact:2: the cell and its neighbour */
+    }
+}
+
+/* Every exact draw lies in E and every cell of E is drawn; R~ is exactly the rest; the
+ * weights are 1, or under mass: exact |r| / n per mean and |E| / n per exact sample. */
+static void check_cluster_mean(const char *mode, int mass)
+{
+    world w;
+    world_init(&w, strcmp(mode, "remote") == 0);
+    char mode_kv[64];
+    snprintf(mode_kv, sizeof mode_kv, "approx_cells=%s%s", mode, strcmp(mode, "nearest_exact") == 0 ? ":2" : "");
+    const char *kv[] = {"exact=200", mode_kv, mass ? "weighting=mass" : "weighting=unweighted", NULL};
+    nmp_host *h = test_host_new(3, 1);
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 3);
+    assert_int_equal(ng.shared, 0);
+    assert_int_equal(ng.per_target, strcmp(mode, "all") == 0 ? 0 : 200);
+    if (!mass) assert_null(ng.weight);
+    for (int b = 0; b < B; b++) {
+        uint8_t exact[C];
+        int seen[C] = {0}, covered[C] = {0};
+        expected_exact(mode, cell_of(&w, w.target[b]), w.local, exact);
+        double exact_mass = 0.0;
+        for (int c = 0; c < C; c++) exact_mass += exact[c] ? (double)w.cell_mass[c] : 0.0;
+        for (int l = 0; l < ng.per_target; l++) {
+            int s = b * ng.per_target + l, c = cell_of(&w, ng.index[s]);
+            if (!exact[c]) fail_msg("%s: target %d drew point %d of cell %d", mode, b, ng.index[s], c);
+            seen[c] = 1;
+            if (mass) assert_float_equal(ng.weight[s], exact_mass / N, 1e-6);
+        }
+        for (int c = 0; c < C; c++) assert_true(!ng.per_target || seen[c] == exact[c]);
+        for (int r = 0; r < ng.approx_count; r++) {
+            float wt = ng.approx_weight[b * ng.approx_count + r];
+            if (wt == 0.0f) continue;
+            int c = approx_cell(&w, &ng, r);
+            assert_false(exact[c]);
+            assert_float_equal(wt, mass ? 200.0 * w.cell_mass[c] / N : 1.0, 1e-4);
+            covered[c]++;
+        }
+        for (int c = 0; c < C; c++) assert_int_equal(covered[c], !exact[c]);
+    }
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    if (mass) check_determinism(&w, "cluster_mean", kv);
+    test_cells_free(&w.cells);
+}
+
+static void test_cluster_mean_modes(void **st)
+{
+    (void)st;
+    static const char *modes[] = {"remote", "all_but_own", "all", "none", "nearest_exact"};
+    for (int m = 0; m < 5; m++)
+        for (int mass = 0; mass <= 1; mass++) check_cluster_mean(modes[m], mass);
+}
+
+/* weighting: mass with approx_cells: none is plain uniform negatives of weight 1. */
+static void test_cluster_mean_none_is_uniform(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 0);
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=5", "approx_cells=none", "weighting=mass", NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 0);
+    for (int s = 0; s < B * 5; s++) assert_true(ng.weight == NULL || ng.weight[s] == 1.0f);
+    for (int s = 0; s < B * ng.approx_count; s++) assert_true(ng.approx_weight[s] == 0.0f);
+    test_plugin_destroy(&t);
+    nmp_status bad = test_plugin_try_create(h, NMP_KIND_NEGATIVES, "cluster_mean",
+                                            (const char *const[]){"approx_cells=nearest_exact", NULL}, &t);
+    assert_int_equal(bad, NMP_ERR_INVALID); /* nearest_exact needs :K */
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
+/* Exact cells that are not consecutive ids and include an empty cell: draws come only from
+ * the non-empty exact cells, both of them. */
+static void test_cluster_mean_empty_cell(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 0);
+    test_cells_free(&w.cells);
+    int32_t cells_of[N];
+    for (int i = 0; i < N; i++) cells_of[i] = i < 10 ? 0 : i < 30 ? 2 : 3; /* cell 1 is empty */
+    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    w.local[2] = 0; /* exact: cells 0, 1, 3 */
+    static const int32_t targets[B] = {0, 5, 40, 59};
+    memcpy(w.target, targets, sizeof targets);
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=300", NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 0);
+    int seen[C] = {0};
+    for (int s = 0; s < B * 300; s++) seen[cell_of(&w, ng.index[s])]++;
+    assert_true(seen[0] > 0 && seen[3] > 0);
+    assert_int_equal(seen[1] + seen[2], 0);
+    assert_true(abs(seen[3] - 3 * seen[0]) < 300); /* uniform over points: 30 vs 10 */
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_in_batch),
+        cmocka_unit_test(test_uniform),
+        cmocka_unit_test(test_cluster_mean_modes),
+        cmocka_unit_test(test_cluster_mean_none_is_uniform),
+        cmocka_unit_test(test_cluster_mean_empty_cell),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds with warnings as errors, runs
+# the whole suite (unit, ABI, kernels, plugins, end-to-end and quality floors), then the
+# suite again under ASan + UBSan (quality floors excluded: they are slow under sanitizers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/install_deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMAD_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 1800
+
+if [ "${NOMAD_SKIP_SANITIZE:-0}" != 1 ]; then
+  cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DNOMAD_WERROR=ON -DNOMAD_SANITIZE=ON -DNOMAD_CUDA=OFF >/dev/null
+  cmake --build build-sanitize -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-sanitize --output-on-failure -j"$jobs" -LE quality --timeout 1800
+fi
