@@ -20,10 +20,10 @@ typedef struct {
 /* An input matrix. m.x points into a read-only mapping of the file when the file already
  * holds row-major f32 (npy <f4, raw), else into `owned` (converted to f32). */
 typedef struct {
-    nmp_matrix m;       /* the f32 view used by everything; valid until nmp_data_close */
-    char path[4096];    /* as given */
-    const char *dtype;  /* the file's value type: "f4", "f2", "f8" or "u1" (static string) */
-    int64_t n_total;    /* rows in the file before `limit` */
+    nmp_matrix m;      /* the f32 view used by everything; valid until nmp_data_close */
+    char path[4096];   /* as given */
+    const char *dtype; /* the file's value type: "f4", "f2", "f8" or "u1" (static string) */
+    int64_t n_total;   /* rows in the file before `limit` */
     /* private: */
     void *map;
     size_t map_len;
@@ -49,8 +49,7 @@ nmp_status nmp_labels_read(const char *path, int64_t expected_n, int32_t **label
 /* Same for data read with a row limit: expected_n is the row count after the limit. When
  * limit > 0 the file may hold more labels than expected_n (it labels the whole file) and
  * the first expected_n are kept; when limit == 0 this is nmp_labels_read. */
-nmp_status nmp_labels_read_limit(const char *path, int64_t expected_n, int64_t limit, int32_t **labels,
-                                 nmp_err *err);
+nmp_status nmp_labels_read_limit(const char *path, int64_t expected_n, int64_t limit, int32_t **labels, nmp_err *err);
 
 /* Writes a row-major array as .npy v1.0 (data at a multiple of 64), atomically. descr is a
  * numpy dtype string ("<f4", "<i4", "<i8", "<f8", "|u1", ...); cols 0 = a 1-D array. */

@@ -35,8 +35,10 @@ static nmp_status read_idx_or_alias(const char *path, int64_t limit, nmp_dataset
 {
     nmp_io_files files = {1, {""}};
     nmp_status s = NMP_OK;
-    if (nmp_io_is_alias(path)) s = nmp_io_alias_files(path, 0, &files, err);
-    else snprintf(files.path[0], sizeof files.path[0], "%s", path);
+    if (nmp_io_is_alias(path))
+        s = nmp_io_alias_files(path, 0, &files, err);
+    else
+        snprintf(files.path[0], sizeof files.path[0], "%s", path);
     const char *paths[NMP_IO_MAX_FILES];
     for (int i = 0; i < files.count; i++) paths[i] = files.path[i];
     return s ? s : nmp_io_read_idx(paths, files.count, limit, out, err);

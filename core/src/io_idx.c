@@ -40,7 +40,8 @@ static nmp_status idx_open(const char *path, int want_ndim, idx_file *x, nmp_err
     x->width = 1;
     for (int i = 1; i < x->ndim; i++) {
         x->width *= be32(b + 4 + 4 * i);
-        if (x->width > INT32_MAX) return nmp_fail(err, NMP_ERR_INVALID, "%s: header: rows wider than 2^31 values", path);
+        if (x->width > INT32_MAX)
+            return nmp_fail(err, NMP_ERR_INVALID, "%s: header: rows wider than 2^31 values", path);
     }
     return NMP_OK;
 }
@@ -104,7 +105,8 @@ nmp_status nmp_io_read_idx(const char *const *paths, int count, int64_t limit, n
                                             : idx_open_all(paths, count, 0, files, &total, err);
     int64_t n = limit > 0 && limit < total ? limit : total, w = files[0].width;
     if (s == NMP_OK && !(out->owned = malloc((size_t)(n * w) * sizeof(float))))
-        s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld x %lld values", paths[0], (long long)n, (long long)w);
+        s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld x %lld values", paths[0], (long long)n,
+                     (long long)w);
     int64_t row = 0;
     for (int i = 0; i < count && s == NMP_OK && row < n; i++) {
         int64_t take = files[i].n < n - row ? files[i].n : n - row;

@@ -16,7 +16,8 @@ static int64_t npy_int_at(const nmp_npy_header *h, const unsigned char *data, in
     int64_t v = 0;
     uint64_t u = 0;
     memcpy(&u, data + i * h->item_size, (size_t)h->item_size);
-    if (h->kind == 'u' || h->item_size == 8) return (int64_t)u; /* u8 above 2^63 wraps negative: caught as out of range */
+    if (h->kind == 'u' || h->item_size == 8)
+        return (int64_t)u; /* u8 above 2^63 wraps negative: caught as out of range */
     int shift = 64 - 8 * h->item_size;
     v = (int64_t)(u << shift) >> shift; /* sign-extend */
     return v;
@@ -93,8 +94,9 @@ static nmp_status read_text_labels(const char *path, int32_t **labels, int64_t *
         if (is_blank(line)) {
             if (!first_blank) first_blank = lineno; /* fine if nothing but blank lines follow */
         } else if (first_blank) {
-            s = nmp_fail(err, NMP_ERR_INVALID, "%s: line %lld: empty line inside the labels; expected one integer per line",
-                         path, (long long)first_blank);
+            s = nmp_fail(err, NMP_ERR_INVALID,
+                         "%s: line %lld: empty line inside the labels; expected one integer per line", path,
+                         (long long)first_blank);
         } else if (reserve(labels, *n, &cap) != 0) {
             s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory at line %lld", path, (long long)lineno);
         } else if (parse_label_line(line, &(*labels)[*n]) != 0) {
@@ -141,11 +143,13 @@ nmp_status nmp_labels_read_limit(const char *path, int64_t expected_n, int64_t l
     nmp_status s = read_any_labels(path, labels, &n, err);
     if (s == NMP_OK && n != expected_n && !(limit > 0 && n > expected_n)) {
         if (limit > 0)
-            s = nmp_fail(err, NMP_ERR_INVALID, "%s: %lld labels, but the data has %lld rows (after limit %lld); expected at least %lld",
-                         path, (long long)n, (long long)expected_n, (long long)limit, (long long)expected_n);
+            s = nmp_fail(err, NMP_ERR_INVALID,
+                         "%s: %lld labels, but the data has %lld rows (after limit %lld); expected at least %lld", path,
+                         (long long)n, (long long)expected_n, (long long)limit, (long long)expected_n);
         else
-            s = nmp_fail(err, NMP_ERR_INVALID, "%s: %lld labels, but the data has %lld rows; expected one label per row",
-                         path, (long long)n, (long long)expected_n);
+            s = nmp_fail(err, NMP_ERR_INVALID,
+                         "%s: %lld labels, but the data has %lld rows; expected one label per row", path, (long long)n,
+                         (long long)expected_n);
     }
     if (s != NMP_OK) {
         free(*labels);

@@ -21,8 +21,8 @@ nmp_status nmp_io_read_raw(const char *path, int64_t dim, int64_t limit, nmp_dat
         return nmp_fail(err, NMP_ERR_INVALID,
                         "%s: truncated data: raw f32 with %lld columns needs a multiple of %llu bytes, found %zu "
                         "(%llu whole rows + %llu bytes)",
-                        path, (long long)dim, (unsigned long long)row_bytes, len,
-                        (unsigned long long)(len / row_bytes), (unsigned long long)(len % row_bytes));
+                        path, (long long)dim, (unsigned long long)row_bytes, len, (unsigned long long)(len / row_bytes),
+                        (unsigned long long)(len % row_bytes));
     }
     out->n_total = (int64_t)(len / row_bytes);
     out->m.n = limit > 0 && limit < out->n_total ? limit : out->n_total;

@@ -18,7 +18,8 @@ static int32_t row_dim(const unsigned char *map, uint64_t offset)
 static nmp_status check_layout(const char *path, const unsigned char *map, size_t len, int bytes, int32_t *dim,
                                int64_t *rows, nmp_err *err)
 {
-    if (len < 4) return nmp_fail(err, NMP_ERR_INVALID, "%s: truncated data: expected at least 4 bytes, found %zu", path, len);
+    if (len < 4)
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: truncated data: expected at least 4 bytes, found %zu", path, len);
     int32_t d = row_dim(map, 0);
     if (d <= 0)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: row 0: dimension %d; expected a positive int32", path, (int)d);
@@ -28,8 +29,9 @@ static nmp_status check_layout(const char *path, const unsigned char *map, size_
     for (int64_t i = 0; i < n; i++)
         if (row_dim(map, (uint64_t)i * row_bytes) != d && i < bad) bad = i;
     if (bad < n)
-        return nmp_fail(err, NMP_ERR_INVALID, "%s: row %lld: dimension %d, expected %d (that of row 0); all rows must match",
-                        path, (long long)bad, (int)row_dim(map, (uint64_t)bad * row_bytes), (int)d);
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: row %lld: dimension %d, expected %d (that of row 0); all rows must match", path,
+                        (long long)bad, (int)row_dim(map, (uint64_t)bad * row_bytes), (int)d);
     if (len % row_bytes != 0)
         return nmp_fail(err, NMP_ERR_INVALID,
                         "%s: truncated data: expected a multiple of %llu bytes (rows of 4 + %d x %d), found %zu "
@@ -58,7 +60,8 @@ nmp_status nmp_io_read_vecs(const char *path, int bytes, int64_t limit, nmp_data
         uint64_t row_bytes = 4 + (uint64_t)d * (uint64_t)bytes;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++)
-            nmp_io_to_f32_serial(dtype, (const unsigned char *)map + (uint64_t)i * row_bytes + 4, out->owned + i * d, d);
+            nmp_io_to_f32_serial(dtype, (const unsigned char *)map + (uint64_t)i * row_bytes + 4, out->owned + i * d,
+                                 d);
         out->m = (nmp_matrix){n, d, out->owned};
         out->n_total = rows;
         out->dtype = dtype;

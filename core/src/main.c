@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 
 static const char usage[] =
     "usage: nomad <command> [options]\n"
@@ -17,6 +18,7 @@ static const char usage[] =
     "        NP@k, random-triplet accuracy, kNN accuracy, trustworthiness, continuity\n"
     "  sweep CONFIG --grid key=v1,v2 ...   ablation grid (not yet: see the issue tracker)\n"
     "  plot EMBEDDING [--labels L] [-o map.png]   draw a layout\n"
+    "  config --reference          every core config key as a Markdown table (docs/config.md)\n"
     "\n"
     "options: --help, --version\n"
     "exit codes: 0 ok, 1 runtime failure, 2 usage or input error\n"
@@ -38,5 +40,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "eval") == 0) return nmp_cli_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "sweep") == 0) return nmp_cli_sweep(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0) return nmp_cli_plot(argc - 1, argv + 1);
-    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, plugins, eval, sweep, plot (see nomad --help)", cmd);
+    if (strcmp(cmd, "config") == 0 && argc == 3 && strcmp(argv[2], "--reference") == 0)
+        return nmp_config_reference_markdown(stdout) == NMP_OK ? 0 : 1;
+    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, plugins, eval, sweep, plot, config (see nomad --help)", cmd);
 }

@@ -93,13 +93,15 @@ static nmp_status parse_shape(cursor *c, nmp_npy_header *h)
         int64_t v = 0;
         const char *start = c->p;
         while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-            if (v > (INT64_MAX - 9) / 10) return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': too large");
+            if (v > (INT64_MAX - 9) / 10)
+                return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': too large");
             v = v * 10 + (*c->p++ - '0');
         }
         if (c->p == start) return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': expected integers");
         if (c->p < c->end && *c->p == 'L') c->p++;
         if (h->ndim == NMP_NPY_MAX_DIMS)
-            return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': more than %d dimensions", NMP_NPY_MAX_DIMS);
+            return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': more than %d dimensions",
+                        NMP_NPY_MAX_DIMS);
         h->shape[h->ndim++] = v;
         if (__builtin_mul_overflow(h->count, v, &h->count))
             return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': too many elements");
@@ -140,9 +142,12 @@ static nmp_status parse_entry(cursor *c, nmp_npy_header *h, unsigned *seen)
     } else if (strcmp(key, "fortran_order") == 0) {
         skip_ws(c);
         size_t left = (size_t)(c->end - c->p);
-        if (left >= 4 && memcmp(c->p, "True", 4) == 0) h->fortran_order = 1, c->p += 4;
-        else if (left >= 5 && memcmp(c->p, "False", 5) == 0) h->fortran_order = 0, c->p += 5;
-        else return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'fortran_order': expected True or False");
+        if (left >= 4 && memcmp(c->p, "True", 4) == 0)
+            h->fortran_order = 1, c->p += 4;
+        else if (left >= 5 && memcmp(c->p, "False", 5) == 0)
+            h->fortran_order = 0, c->p += 5;
+        else
+            return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'fortran_order': expected True or False");
         *seen |= 2;
     } else if (strcmp(key, "shape") == 0) {
         if ((s = parse_shape(c, h))) return s;
@@ -160,7 +165,8 @@ nmp_status nmp_npy_parse_header(const void *buf, size_t len, nmp_npy_header *h, 
     nmp_status s = nmp_npy_header_length(buf, len, &total, err, err_len);
     if (s) return s;
     if (total > len)
-        return fail(err, err_len, NMP_ERR_INVALID, "header: truncated: expected %zu header bytes, found %zu", total, len);
+        return fail(err, err_len, NMP_ERR_INVALID, "header: truncated: expected %zu header bytes, found %zu", total,
+                    len);
     const unsigned char *b = buf;
     h->version = b[6];
     h->data_offset = total;
@@ -174,7 +180,9 @@ nmp_status nmp_npy_parse_header(const void *buf, size_t len, nmp_npy_header *h, 
     }
     if (seen != 7)
         return fail(err, err_len, NMP_ERR_INVALID, "header: missing key '%s'",
-                    !(seen & 1) ? "descr" : !(seen & 2) ? "fortran_order" : "shape");
+                    !(seen & 1)   ? "descr"
+                    : !(seen & 2) ? "fortran_order"
+                                  : "shape");
     if (h->item_size > 0 && __builtin_mul_overflow(h->count, (int64_t)h->item_size, &(int64_t){0}))
         return fail(err, err_len, NMP_ERR_INVALID, "header: array too large");
     return NMP_OK;
@@ -217,8 +225,10 @@ static void shape_text(const nmp_npy_header *h, char *out, size_t cap)
 nmp_status nmp_npy_expect(const nmp_npy_header *h, const char *allowed, int max_ndim, char *err, size_t err_len)
 {
     char dtype[24], list[256];
-    if (h->kind) snprintf(dtype, sizeof dtype, "%c%c%d", h->byte_order, h->kind, h->item_size);
-    else snprintf(dtype, sizeof dtype, "%s", h->descr);
+    if (h->kind)
+        snprintf(dtype, sizeof dtype, "%c%c%d", h->byte_order, h->kind, h->item_size);
+    else
+        snprintf(dtype, sizeof dtype, "%s", h->descr);
     if (!h->kind || !dtype_allowed(dtype, allowed)) {
         quote_list(allowed, list, sizeof list);
         return fail(err, err_len, NMP_ERR_INVALID, "header: expected dtype %s, got '%s'%s", list, h->descr,
@@ -230,8 +240,10 @@ nmp_status nmp_npy_expect(const nmp_npy_header *h, const char *allowed, int max_
     if (h->ndim < 1 || h->ndim > max_ndim) {
         char shape[160];
         shape_text(h, shape, sizeof shape);
-        if (max_ndim <= 1) snprintf(list, sizeof list, "a 1-D array");
-        else snprintf(list, sizeof list, "a 1-D %s %d-D array", max_ndim == 2 ? "or" : "to", max_ndim);
+        if (max_ndim <= 1)
+            snprintf(list, sizeof list, "a 1-D array");
+        else
+            snprintf(list, sizeof list, "a 1-D %s %d-D array", max_ndim == 2 ? "or" : "to", max_ndim);
         return fail(err, err_len, NMP_ERR_INVALID, "header: expected %s, got %d-D shape %s", list, h->ndim, shape);
     }
     return NMP_OK;

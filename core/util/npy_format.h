@@ -13,16 +13,16 @@
 
 /* What a header says. Plain data. */
 typedef struct {
-    int version;                    /* major version: 1, 2 or 3 */
-    char descr[16];                 /* as written, e.g. "<f4", "|u1", ">i8" */
-    char byte_order;                /* '<', '>' or '|' ('=' is read as the host's order) */
-    char kind;                      /* 'f' float, 'i' signed, 'u' unsigned, 'b' bool, ... */
-    int item_size;                  /* bytes per value */
-    int fortran_order;              /* 1 if the file says fortran_order: True */
-    int ndim;                       /* 0 .. NMP_NPY_MAX_DIMS */
+    int version;       /* major version: 1, 2 or 3 */
+    char descr[16];    /* as written, e.g. "<f4", "|u1", ">i8" */
+    char byte_order;   /* '<', '>' or '|' ('=' is read as the host's order) */
+    char kind;         /* 'f' float, 'i' signed, 'u' unsigned, 'b' bool, ... */
+    int item_size;     /* bytes per value */
+    int fortran_order; /* 1 if the file says fortran_order: True */
+    int ndim;          /* 0 .. NMP_NPY_MAX_DIMS */
     int64_t shape[NMP_NPY_MAX_DIMS];
-    int64_t count;                  /* product of the shape (1 for 0-D) */
-    size_t data_offset;             /* bytes before the first value */
+    int64_t count;      /* product of the shape (1 for 0-D) */
+    size_t data_offset; /* bytes before the first value */
 } nmp_npy_header;
 
 /* Parses the header at the start of buf (len bytes; pass the whole file or at least its
@@ -58,7 +58,7 @@ typedef struct {
     nmp_npy_header header;
     const void *data; /* first value, inside the mapping; NULL when the array is empty */
     int64_t rows, cols;
-    void *map;        /* private: the mapping (munmap'd by nmp_npy_unmap) */
+    void *map; /* private: the mapping (munmap'd by nmp_npy_unmap) */
     size_t map_len;
 } nmp_npy_map;
 

@@ -59,6 +59,12 @@ expect_fail 2 "not empty" "$NOMAD" run small.yaml --quiet   # never mixes two ru
 "$NOMAD" run small.yaml --quiet --out out/again --set eval.enabled=false
 cmp -s out/small/embedding.npy out/again/embedding.npy && ok "same seed, same layout" || bad "not deterministic"
 
+# Swapping one plugin name changes the result, and nothing else needs editing.
+"$NOMAD" run small.yaml --quiet --out out/neg --set loss.plugin=neg --set eval.enabled=false \
+  && ! cmp -s out/small/embedding.npy out/neg/embedding.npy && ok "loss swapped by name" || bad "loss swap"
+"$NOMAD" run small.yaml --quiet --out out/rnd --set init.plugin=random --set eval.enabled=false \
+  && ! cmp -s out/small/embedding.npy out/rnd/embedding.npy && ok "init swapped by name" || bad "init swap"
+
 # --dry-run prints the resolved config with plugin defaults filled in.
 dry=$("$NOMAD" run small.yaml --dry-run)
 grep -q "lr_scale: 0.1" <<<"$dry" && grep -q "hyperplanes: 16" <<<"$dry" && ok "--dry-run" || bad "--dry-run: $dry"
@@ -86,4 +92,7 @@ expect_ok "$NOMAD" plot out/small/embedding.npy --labels labels.npy -o map2.png
 [ -s map2.png ] && ok "plot wrote map2.png" || bad "plot"
 $PY -c "import numpy as np; np.save('short.npy', np.zeros((100, 2), np.float32))"
 expect_fail 2 "short.npy: 100 rows, but the data small.npy has 600" "$NOMAD" eval small.npy short.npy
+# docs/config.md is the generated reference, current with the schema.
+"$NOMAD" config --reference | diff -q - <(tail -n +5 "$ROOT/docs/config.md") >/dev/null \
+  && ok "docs/config.md is current" || bad "docs/config.md is stale: regenerate with nomad config --reference"
 finish

@@ -61,8 +61,8 @@ static inline const char *fx_write_text(const char *name, const char *text)
 
 /* A .npy of the given version with `dict` as header, padded so the data starts at a
  * multiple of `align` plus `skew` bytes (numpy itself: align 64 or 16, skew 0). */
-static inline const char *fx_npy(const char *name, int version, const char *dict, int align, int skew,
-                                 const void *data, size_t len)
+static inline const char *fx_npy(const char *name, int version, const char *dict, int align, int skew, const void *data,
+                                 size_t len)
 {
     unsigned char head[1024];
     size_t prefix = version == 1 ? 10 : 12, n = strlen(dict);
@@ -113,8 +113,7 @@ static inline const char *fx_vecs(const char *name, int bytes, int64_t n, const 
 
 /* An IDX file of unsigned bytes: magic 0x0000080<ndim>, big-endian dims, `len` data bytes;
  * gzip-compressed when gz. */
-static inline const char *fx_idx(const char *name, int gz, int ndim, const uint32_t *dims, const void *data,
-                                 size_t len)
+static inline const char *fx_idx(const char *name, int gz, int ndim, const uint32_t *dims, const void *data, size_t len)
 {
     unsigned char head[4 + 4 * 4] = {0, 0, 0x08, (unsigned char)ndim};
     for (int i = 0; i < ndim; i++)

@@ -204,18 +204,24 @@ static const char *find_python(void)
     return NULL;
 }
 
-/* Blobs in 20-D, layout = a fixed random projection to 2-D plus noise. */
-static float *projected_layout(const float *x, int64_t n, int64_t d)
+/* Gaussian blobs z in 2-D; data x = z A + noise in d dims (A a fixed random 2 x d map),
+ * layout y = z + noise, so NP@10 is neither near 0 nor near 1. */
+static void blobs_and_layout(int64_t n, int64_t d, float **x, float **y)
 {
-    float *y = malloc((size_t)(2 * n) * sizeof *y);
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < 2; c++) {
-            double v = 2.0 * nmp_rng_uniform(17, 3, (uint64_t)(i * 2 + c)) - 1.0;
-            for (int64_t t = 0; t < d; t++)
-                v += x[i * d + t] * (2.0 * nmp_rng_uniform(17, 4, (uint64_t)(t * 2 + c)) - 1.0);
-            y[i * 2 + c] = (float)v;
+    float *z = test_blobs(n, 2, 5, 11, NULL);
+    *x = malloc((size_t)(n * d) * sizeof **x);
+    *y = malloc((size_t)(2 * n) * sizeof **y);
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t t = 0; t < d; t++) {
+            double v = 0.3 * (2.0 * nmp_rng_uniform(17, 3, (uint64_t)(i * d + t)) - 1.0);
+            for (int64_t c = 0; c < 2; c++)
+                v += z[i * 2 + c] * (2.0 * nmp_rng_uniform(17, 4, (uint64_t)(c * d + t)) - 1.0);
+            (*x)[i * d + t] = (float)v;
         }
-    return y;
+        for (int64_t c = 0; c < 2; c++)
+            (*y)[i * 2 + c] = z[i * 2 + c] + (float)(0.3 * (2.0 * nmp_rng_uniform(17, 5, (uint64_t)(i * 2 + c)) - 1.0));
+    }
+    free(z);
 }
 
 /* Runs the protocol on all points and on a 500-point sample, writes data, query sample,
@@ -229,7 +235,8 @@ static void test_agreement_with_sklearn(void **state)
     const int64_t n = 2000, d = 20, ntrip = 5000, nsample = 500;
     const int32_t k = 10;
     const uint64_t seed = 42;
-    float *x = test_blobs(n, d, 5, 11, NULL), *y = projected_layout(x, n, d);
+    float *x, *y;
+    blobs_and_layout(n, d, &x, &y);
     nmp_matrix mx = {n, d, x}, my = {n, 2, y};
     nmp_eval_opts o = {.k = k, .queries = n, .triplets = ntrip, .seed = seed, .metric = NMP_METRIC_L2};
     nmp_eval_result all, part;
