@@ -75,7 +75,4 @@ nmp_status nmp_eval_neighbors(const nmp_matrix *x, const nmp_matrix *y, const in
 /* Mean and ci95 of `m` values. */
 nmp_estimate nmp_estimate_of(const double *values, int64_t m);
 
-/* Distance under `metric` as knn_topk_cpu defines it, in double. */
-double nmp_eval_distance(const float *a, const float *b, int64_t d, nmp_metric metric);
-
 #endif

@@ -187,22 +187,21 @@ static int probe_compare(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Distance in double, the reference for a probe's place in its query's row. */
-static double exact_distance(const knn_job *j, int64_t q, int64_t b)
+double knn_distance_cpu(const float *a, const float *b, int64_t d, nmp_metric metric)
 {
-    const float *x = j->query + q * j->d, *y = j->base + b * j->d;
-    double dot = 0.0, xx = 0.0, yy = 0.0, l2 = 0.0;
-    for (int64_t t = 0; t < j->d; t++) {
-        dot += (double)x[t] * y[t];
-        xx += (double)x[t] * x[t];
-        yy += (double)y[t] * y[t];
-        l2 += ((double)x[t] - y[t]) * ((double)x[t] - y[t]);
+    double dot = 0.0, aa = 0.0, bb = 0.0, l2 = 0.0;
+    for (int64_t t = 0; t < d; t++) {
+        const double u = a[t], v = b[t];
+        dot += u * v;
+        aa += u * u;
+        bb += v * v;
+        l2 += (u - v) * (u - v);
     }
-    if (j->metric == NMP_METRIC_L2)
+    if (metric == NMP_METRIC_L2)
         return l2;
-    if (j->metric == NMP_METRIC_IP)
+    if (metric == NMP_METRIC_IP)
         return -dot;
-    return (xx > 0.0 && yy > 0.0) ? 1.0 - dot / sqrt(xx * yy) : 1.0;
+    return (aa > 0.0 && bb > 0.0) ? 1.0 - dot / sqrt(aa * bb) : 1.0;
 }
 
 static void probe_prepare(const knn_job *j, int64_t q, knn_probe_set *ps)
@@ -212,7 +211,7 @@ static void probe_prepare(const knn_job *j, int64_t q, knn_probe_set *ps)
         int32_t row = j->probe[q * j->m + t];
         if (row < 0)
             continue;
-        double dist = exact_distance(j, q, row);
+        double dist = knn_distance_cpu(j->query + q * j->d, j->base + (int64_t)row * j->d, j->d, j->metric);
         float f = (float)dist;
         if ((double)f < dist)
             f = nextafterf(f, INFINITY);

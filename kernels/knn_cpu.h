@@ -20,6 +20,10 @@ nmp_status knn_topk_cpu(const float *query, int64_t nq, const float *base, int64
                         nmp_metric metric, const int32_t *query_id, const int32_t *base_id, int32_t *out_idx,
                         float *out_dist);
 
+/* One distance under `metric`, in double, exactly as knn_topk_cpu defines it (zero rows
+ * have cosine distance 1): the reference the ranks and the eval triplets use. */
+double knn_distance_cpu(const float *a, const float *b, int64_t d, nmp_metric metric);
+
 /* knn_topk_cpu plus, in the same pass over the distance tiles, the ranks of given points:
  *   probe:    nq x m base row numbers (distinct within a row; -1 = no probe there).
  *   out_rank: caller-owned nq x m; for probe p of query q, 1 + the number of base rows (the

@@ -25,6 +25,20 @@ static int ref_compare(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Keeps ref[0 .. keep) the smallest (distance, id) of the `seen` + 1 candidates offered so
+ * far, sorted: plain insertion, obviously right, and cheaper than sorting whole rows. */
+static void ref_keep(ref_cand *ref, int64_t seen, int32_t keep, ref_cand c)
+{
+    int64_t i = seen < keep ? seen : keep;
+    while (i > 0 && ref_compare(&c, &ref[i - 1]) < 0) {
+        if (i < keep)
+            ref[i] = ref[i - 1];
+        i--;
+    }
+    if (i < keep)
+        ref[i] = c;
+}
+
 static double ref_distance(const float *q, const float *b, int64_t d, nmp_metric metric)
 {
     double dot = 0, qq = 0, bb = 0, l2 = 0;
@@ -91,9 +105,8 @@ static void compare_with_reference(const float *q, int64_t nq, const float *b, i
             int32_t id = base_id ? base_id[j] : (int32_t)j;
             if (query_id && query_id[i] == id)
                 continue;
-            ref[nref++] = (ref_cand){ref_distance(q + i * d, b + j * d, d, metric), id};
+            ref_keep(ref, nref++, k + 1, (ref_cand){ref_distance(q + i * d, b + j * d, d, metric), id});
         }
-        qsort(ref, (size_t)nref, sizeof *ref, ref_compare);
         check_row(ref, nref, k, idx + i * k, dist + i * k);
     }
     free(idx);
@@ -211,8 +224,11 @@ static void test_deterministic(void **state)
     omp_set_num_threads(threads);
     assert_memory_equal(i1, i2, (size_t)(n * k) * sizeof *i1);
     assert_memory_equal(d1, d2, (size_t)(n * k) * sizeof *d1);
-    for (int64_t i = 0; i < n; i++)
-        assert_int_equal(i1[i * k], (int32_t)i); /* own row, distance clamped to >= 0 */
+    for (int64_t i = 0; i < n; i++) {
+        assert_int_equal(i1[i * k], (int32_t)i); /* own row first */
+        for (int32_t t = 0; t < k; t++)
+            assert_true(d1[i * k + t] >= 0.0f); /* |q|^2 + |b|^2 - 2 q.b rounds below 0: clamped */
+    }
     free(x);
     free(i1);
     free(i2);
