@@ -28,6 +28,7 @@ typedef struct {
     /* per-step inputs of the update pass */
     double lr, inv_batch;
     int *nonfinite; /* per worker */
+    nmp_fit_info info; /* handed to prepare(): plugins may keep the pointer for the whole fit */
 } fit;
 
 double nmp_opt_lr(const nmp_opt_settings *s, int64_t step, int64_t total)
@@ -224,14 +225,15 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
 static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
                                   nmp_instance *loss, nmp_err *err)
 {
-    nmp_fit_info info = {.n = f->n, .dims = f->dims, .batch = f->s->batch, .steps_per_epoch = spe,
-                         .epochs = f->s->epochs, .graph = f->graph, .cells = f->cells, .cell_local = cell_local};
+    f->info = (nmp_fit_info){.n = f->n, .dims = f->dims, .batch = f->s->batch, .steps_per_epoch = spe,
+                             .epochs = f->s->epochs, .graph = f->graph, .cells = f->cells, .cell_local = cell_local};
+    const nmp_fit_info *info = &f->info;
     const nmp_negatives_ops *nops = negatives->ref->desc->ops;
     const nmp_loss_ops *lops = loss->ref->desc->ops;
     nmp_status s;
-    if (nops->prepare && (s = nops->prepare(negatives->state, &info)) != NMP_OK)
+    if (nops->prepare && (s = nops->prepare(negatives->state, info)) != NMP_OK)
         return nmp_instance_fail(negatives, s, "prepare", err);
-    if (lops->prepare && (s = lops->prepare(loss->state, &info)) != NMP_OK)
+    if (lops->prepare && (s = lops->prepare(loss->state, info)) != NMP_OK)
         return nmp_instance_fail(loss, s, "prepare", err);
     return NMP_OK;
 }

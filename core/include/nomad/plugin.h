@@ -162,7 +162,8 @@ typedef struct {
 } nmp_init_ops;
 
 /* Facts fixed for a whole fit, handed to negatives and loss plugins in prepare(). Host owns
- * everything it points to; valid until destroy(). */
+ * the struct and everything it points to; both stay valid until the fit's last sample() or
+ * grad() call returns (not in destroy()), so a plugin may keep the pointer. */
 typedef struct {
     int64_t n;      /* points */
     int32_t dims;   /* layout dimensions (2 or 3) */
