@@ -20,10 +20,11 @@ LIMIT=${BENCH_LIMIT:-0}
 METHODS=${BENCH_METHODS:-"nomad infonce-tsne neg-tsne umap-forces umap tsne"}
 
 NOMAD=${NOMAD:-build/nomad}
-if [[ ! -x $NOMAD ]]; then
+if [[ ! -x $NOMAD && $NOMAD == build/nomad ]]; then
     cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
     cmake --build build -j"$(nproc)"
 fi
+[[ -x $NOMAD ]] || { echo "fashion_mnist.sh: $NOMAD: no such program" >&2; exit 2; }
 if ! $PY -c 'import umap, sklearn' 2>/dev/null; then
     echo "installing Debian's umap-learn (needs root)" >&2
     apt-get install -y umap-learn >&2

@@ -168,13 +168,15 @@ def cmd_table(a):
             _f(r["rss"] / 2**20 if r["rss"] else None, "{:.0f}"),
             ratio]
         out.append("| " + " | ".join(cells) + " |")
+    q = ", ".join(sorted({f"{r['metrics'].get('queries', 0):,}" for r in rows}))
+    t = ", ".join(sorted({f"{r['metrics'].get('triplets', 0):,}" for r in rows}))
     out.append("")
     out.append("Stage times are nomad's (`run.json` → `stage_seconds`); peers report one figure, the wall "
                "time of `fit_transform`. **fit s** = nomad's total less `load`, `eval` and `output` "
                "(the work a peer's `fit_transform` does) and is what **umap / method** divides "
                "(> 1x: faster than umap-learn). Every layout, nomad's included, is scored by the same "
                "`nomad eval DATA EMBEDDING --labels L --json` (seed 42: NP@10 and 10-NN accuracy on "
-               "the same 5,000 queries, 5,000 random triplets; ± = 95% CI). Peer RSS is the whole "
+               f"the same {q} query points, {t} random triplets; ± = 95% CI). Peer RSS is the whole "
                "Python process.")
     for r in rows:
         if "peer" in r:
