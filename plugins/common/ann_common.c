@@ -1,5 +1,6 @@
 /* ann plugin helpers: groups of points, host-allocated CSR, exact kNN of one group. */
 #include "ann_common.h"
+#include "gather_rows.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -73,20 +74,6 @@ nmp_status ann_graph_alloc_groups(const nmp_host *h, const ann_groups *g, int64_
     return NMP_OK;
 }
 
-typedef struct {
-    const float *x;
-    int64_t d;
-    const int32_t *rows;
-    float *buf;
-} gather_ctx;
-
-static void gather_range(void *vctx, int64_t b, int64_t e, int worker)
-{
-    (void)worker;
-    gather_ctx *c = vctx;
-    for (int64_t i = b; i < e; i++)
-        memcpy(c->buf + i * c->d, c->x + (int64_t)c->rows[i] * c->d, (size_t)c->d * sizeof *c->buf);
-}
 
 /* The group's rows as one contiguous matrix: x itself when the ids are consecutive, else a
  * malloc'd copy (*owned set). */
@@ -97,8 +84,7 @@ static const float *group_rows(const nmp_host *h, const nmp_matrix *x, ann_group
         return x->x + (grp.count ? (int64_t)grp.member[0] * x->d : 0);
     *owned = malloc((size_t)grp.count * (size_t)x->d * sizeof **owned);
     if (!*owned) return NULL;
-    gather_ctx c = {x->x, x->d, grp.member, *owned};
-    h->parallel_for(h, grp.count, gather_range, &c);
+    nmp_gather_rows(h, x->x, x->d, grp.member, grp.count, *owned);
     return *owned;
 }
 

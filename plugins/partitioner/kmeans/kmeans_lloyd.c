@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kmeans_cpu.h"
+#include "gather_rows.h"
 #include "kmeans_internal.h"
 #include "part_common.h"
 
@@ -22,25 +23,10 @@ int64_t km_block_rows(const km_run *r, int64_t width)
     return b;
 }
 
-typedef struct {
-    const float *x;
-    int64_t d;
-    const int32_t *rows;
-    float *buf;
-} gather_ctx;
-
-static void gather_range(void *vctx, int64_t b, int64_t e, int worker)
-{
-    (void)worker;
-    gather_ctx *c = vctx;
-    for (int64_t i = b; i < e; i++)
-        memcpy(c->buf + i * c->d, c->x + (int64_t)c->rows[i] * c->d, (size_t)c->d * sizeof *c->buf);
-}
 
 void km_gather(const km_run *r, const int32_t *rows, int64_t count, float *buf)
 {
-    gather_ctx c = {r->x, r->d, rows, buf};
-    r->h->parallel_for(r->h, count, gather_range, &c);
+    nmp_gather_rows(r->h, r->x, r->d, rows, count, buf);
 }
 
 typedef struct {
