@@ -65,6 +65,18 @@ cmp -s out/small/embedding.npy out/again/embedding.npy && ok "same seed, same la
 "$NOMAD" run small.yaml --quiet --out out/rnd --set init.plugin=random --set eval.enabled=false \
   && ! cmp -s out/small/embedding.npy out/rnd/embedding.npy && ok "init swapped by name" || bad "init swap"
 
+# 3-D layouts: three columns, and map.png with three projections side by side.
+"$NOMAD" run small.yaml --quiet --out out/3d --set dims=3 --set eval.enabled=false \
+  && $PY -c "
+import numpy as np, struct
+assert np.load('out/3d/embedding.npy').shape == (600, 3)
+w, h = struct.unpack('>II', open('out/3d/map.png', 'rb').read()[16:24]); assert w == 3 * h, (w, h)" \
+  && ok "dims: 3" || bad "dims: 3"
+# Snapshots every 10 epochs.
+"$NOMAD" run small.yaml --quiet --out out/snap --set output.snapshot_every=10 --set eval.enabled=false \
+  && [ -s out/snap/snapshots/epoch_0010.npy ] && [ -s out/snap/snapshots/epoch_0030.npy ] \
+  && ok "snapshots" || bad "snapshots"
+
 # --dry-run prints the resolved config with plugin defaults filled in.
 dry=$("$NOMAD" run small.yaml --dry-run)
 grep -q "lr_scale: 0.1" <<<"$dry" && grep -q "hyperplanes: 16" <<<"$dry" && ok "--dry-run" || bad "--dry-run: $dry"
