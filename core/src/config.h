@@ -125,6 +125,8 @@ typedef struct {
         char name[NMP_CFG_STR_MAX]; /* "" = the config file's stem */
         bool plot;
         int64_t snapshot_every;
+        bool snapshot_png;
+        int64_t plot_size;
     } output;
     bool quiet;
 } nmp_config;

@@ -84,6 +84,10 @@ static const nmp_config_key schema[] = {
     {"output.plot", B, "true", ANY, NULL, "write map.png", FIELD(output.plot)},
     {"output.snapshot_every", I, "0", AT_LEAST(0), NULL, "save the layout every n epochs (0 = never)",
      FIELD(output.snapshot_every)},
+    {"output.snapshot_png", B, "false", ANY, NULL, "also draw each snapshot as snapshots/epoch_XXXX.png",
+     FIELD(output.snapshot_png)},
+    {"output.plot_size", I, "1200", IN(64, 16384), NULL, "pixels of a side of map.png (each panel for 3-D)",
+     FIELD(output.plot_size)},
     {"quiet", B, "false", ANY, NULL, "no progress or info messages on stderr (warnings and errors still show)",
      FIELD(quiet)},
 };

@@ -46,6 +46,8 @@ extern const char *const nmp_stage_names[STAGE_COUNT];
 
 /* run.json: resolved config, versions, plugins, stage times, memory, metrics, loss curve. */
 nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err);
+/* report.md: the run for a person to read, with the map. */
+nmp_status nmp_run_report_write(nmp_run *r, nmp_err *err);
 /* loss.csv: epoch, loss, wall seconds. */
 nmp_status nmp_run_loss_csv(nmp_run *r, nmp_err *err);
 /* Peak resident set size of this process in bytes (from /proc/self/status). */

@@ -19,7 +19,14 @@ static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y
     mkdir(dir, 0777);
     snprintf(name, sizeof name, "snapshots/epoch_%04lld.npy", (long long)(epoch + 1));
     nmp_outdir_file(&r->out, name, path, sizeof path);
-    return nmp_npy_write(path, y, "<f4", r->x.n, r->cfg->dims, err);
+    nmp_status s = nmp_npy_write(path, y, "<f4", r->x.n, r->cfg->dims, err);
+    if (s != NMP_OK || !r->cfg->output.snapshot_png) return s;
+    nmp_plot_opts po;
+    nmp_plot_defaults(&po);
+    po.size = (int)r->cfg->output.plot_size;
+    snprintf(name, sizeof name, "snapshots/epoch_%04lld.png", (long long)(epoch + 1));
+    return nmp_plot_write(nmp_outdir_file(&r->out, name, path, sizeof path), y, r->x.n, (int)r->cfg->dims, r->labels,
+                          &po, err);
 }
 
 static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
@@ -82,10 +89,14 @@ nmp_status stage_output(nmp_run *r, nmp_err *err)
     if (s == NMP_OK && r->cfg->output.plot) {
         nmp_plot_opts po;
         nmp_plot_defaults(&po);
+        po.size = (int)r->cfg->output.plot_size;
         s = nmp_plot_write(nmp_outdir_file(&r->out, "map.png", path, sizeof path), r->y, r->x.n, (int)r->cfg->dims,
                            r->labels, &po, err);
     }
     if (s == NMP_OK) s = nmp_run_record_write(r, "ok", err);
-    if (s == NMP_OK) nmp_log(NMP_LOG_INFO, "wrote %s/ (embedding.npy, run.json%s)", r->out.path, r->cfg->output.plot ? ", map.png" : "");
+    if (s == NMP_OK) s = nmp_run_report_write(r, err);
+    if (s == NMP_OK)
+        nmp_log(NMP_LOG_INFO, "wrote %s/ (embedding.npy, run.json, report.md%s)", r->out.path,
+                r->cfg->output.plot ? ", map.png" : "");
     return s;
 }

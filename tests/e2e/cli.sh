@@ -39,7 +39,7 @@ output:
   dir: out/{name}
 YAML
 expect_ok "$NOMAD" run small.yaml --quiet
-for f in embedding.npy run.json map.png loss.csv; do
+for f in embedding.npy run.json map.png loss.csv report.md; do
   [ -s "out/small/$f" ] && ok "wrote $f" || bad "missing out/small/$f"
 done
 $PY - <<'PY' && ok "run.json content" || bad "run.json content"
@@ -53,6 +53,8 @@ assert r["metrics"]["knn_acc"] > 0.95, r["metrics"]   # three far-apart blobs
 assert r["config"]["negatives"]["approx_cells"] == "all_but_own"
 assert all(s >= 0 for s in r["stage_seconds"].values()) and r["peak_rss_bytes"] > 0
 PY
+grep -q "| NP@10 |" out/small/report.md && grep -q "!\[map\](map.png)" out/small/report.md \
+  && grep -q "| negatives | \`cluster_mean\`" out/small/report.md && ok "report.md content" || bad "report.md content"
 expect_fail 2 "not empty" "$NOMAD" run small.yaml --quiet   # never mixes two runs
 
 # Determinism: same config and seed -> same bytes.
@@ -73,8 +75,9 @@ assert np.load('out/3d/embedding.npy').shape == (600, 3)
 w, h = struct.unpack('>II', open('out/3d/map.png', 'rb').read()[16:24]); assert w == 3 * h, (w, h)" \
   && ok "dims: 3" || bad "dims: 3"
 # Snapshots every 10 epochs.
-"$NOMAD" run small.yaml --quiet --out out/snap --set output.snapshot_every=10 --set eval.enabled=false \
-  && [ -s out/snap/snapshots/epoch_0010.npy ] && [ -s out/snap/snapshots/epoch_0030.npy ] \
+"$NOMAD" run small.yaml --quiet --out out/snap --set output.snapshot_every=10 --set output.snapshot_png=true \
+  --set eval.enabled=false && [ -s out/snap/snapshots/epoch_0010.npy ] && [ -s out/snap/snapshots/epoch_0030.npy ] \
+  && [ -s out/snap/snapshots/epoch_0030.png ] \
   && ok "snapshots" || bad "snapshots"
 
 # --dry-run prints the resolved config with plugin defaults filled in.
