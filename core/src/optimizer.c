@@ -142,9 +142,11 @@ static void draw_batch(fit *f, int64_t step, nmp_step *st)
 {
     const nmp_graph *g = f->graph;
     int64_t e = 0;
+    const uint64_t key = nmp_rng_key(f->s->seed, NMP_STREAM_BATCH), step_mix = nmp_mix64((uint64_t)step);
     for (int32_t b = 0; b < f->s->batch; b++) {
-        int32_t t = (int32_t)nmp_rng_below(f->s->seed, NMP_STREAM_BATCH, nmp_rng_counter2((uint64_t)step, (uint64_t)b),
-                                           (uint64_t)f->n);
+        /* == nmp_rng_below(seed, BATCH, nmp_rng_counter2(step, b), n), with the invariant mixing hoisted */
+        uint64_t bits = nmp_rng_keyed(key, step_mix ^ ((uint64_t)b * 0xd1b54a32d192ed03ull));
+        int32_t t = (int32_t)(((unsigned __int128)bits * (uint64_t)f->n) >> 64);
         f->target[b] = t;
         f->edge_offset[b] = e;
         for (int64_t j = g->offsets[t]; j < g->offsets[t + 1]; j++, e++) {
@@ -198,13 +200,15 @@ static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_ne
 
 /* One step: negatives, loss gradients, scatter, fused update. Returns the batch loss. */
 static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_instance *loss, double exaggeration,
-                           double *batch_loss, nmp_err *err)
+                           double *batch_loss, nmp_opt_result *res, nmp_err *err)
 {
     const nmp_negatives_ops *nops = negatives->ref->desc->ops;
     const nmp_loss_ops *lops = loss->ref->desc->ops;
+    double t0 = nmp_now();
     draw_batch(f, st->step, st);
     nmp_negatives neg;
     memset(&neg, 0, sizeof neg);
+    double t1 = nmp_now();
     nmp_status s = nops->sample(negatives->state, st, &neg);
     if (s != NMP_OK) return nmp_instance_fail(negatives, s, "sample", err);
     if ((s = check_negatives(f, negatives, &neg, err)) != NMP_OK) return s;
@@ -213,12 +217,18 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
     memset(f->g_pos, 0, (size_t)(f->edge_offset[st->batch] * D) * sizeof(float));
     if (slots) memset(f->g_neg, 0, (size_t)(slots * D) * sizeof(float));
     nmp_grads out = {.target = f->g_target, .pos = f->g_pos, .neg = f->g_neg, .loss = 0.0};
+    double t2 = nmp_now();
     s = lops->grad(loss->state, st, &neg, exaggeration, &out);
     if (s != NMP_OK) return nmp_instance_fail(loss, s, "grad", err);
+    double t3 = nmp_now();
     scatter(f, &neg);
     *batch_loss = out.loss;
+    double t4 = nmp_now();
     nmp_parallel_for(f->n, update_range, f);
     reduce_cell_means(f);
+    double t5 = nmp_now();
+    res->seconds_batch += t1 - t0, res->seconds_sample += t2 - t1, res->seconds_grad += t3 - t2;
+    res->seconds_scatter += t4 - t3, res->seconds_update += t5 - t4;
     return NMP_OK;
 }
 
@@ -280,7 +290,7 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
             step.progress = (double)step.step / (double)total;
             f.lr = nmp_opt_lr(s, step.step, total);
             double bl = 0;
-            st = run_step(&f, &step, negatives, loss, ex, &bl, err);
+            st = run_step(&f, &step, negatives, loss, ex, &bl, result, err);
             if (st == NMP_OK) st = check_finite(&f, e, step.step, err);
             sum += bl;
         }

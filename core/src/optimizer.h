@@ -30,6 +30,8 @@ typedef struct {
     double *loss; /* epochs entries, malloc'd (caller frees) */
     double *epoch_seconds; /* wall time at the end of each epoch, since the fit started */
     int64_t steps;
+    /* wall seconds spent in each phase of the steps, summed over the fit */
+    double seconds_batch, seconds_sample, seconds_grad, seconds_scatter, seconds_update;
 } nmp_opt_result;
 
 /* Runs the fit in place on y (n x dims). `cell_local` marks the cells of this rank. */

@@ -77,6 +77,14 @@ static void fit_json(nmp_json *j, const nmp_run *r)
     nmp_json_key(j, "optimizer");
     nmp_json_begin_object(j);
     nmp_json_kv_int(j, "steps", r->opt.steps);
+    nmp_json_key(j, "phase_seconds");
+    nmp_json_begin_object(j);
+    nmp_json_kv_number(j, "batch", r->opt.seconds_batch);
+    nmp_json_kv_number(j, "negatives", r->opt.seconds_sample);
+    nmp_json_kv_number(j, "loss", r->opt.seconds_grad);
+    nmp_json_kv_number(j, "scatter", r->opt.seconds_scatter);
+    nmp_json_kv_number(j, "update", r->opt.seconds_update);
+    nmp_json_end_object(j);
     nmp_json_key(j, "loss");
     nmp_json_begin_array(j);
     for (int64_t e = 0; r->opt.loss && e < r->cfg->optimizer.epochs; e++) nmp_json_number(j, r->opt.loss[e]);

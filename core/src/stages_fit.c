@@ -55,8 +55,14 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
     opt_settings(r, &s);
     nmp_log(NMP_LOG_INFO, "optimize: %lld epochs, batch %d, lr %.4g, momentum %.2f", (long long)s.epochs, s.batch, s.lr,
             s.momentum);
-    return nmp_optimize(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
-                        &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
+    nmp_status st = nmp_optimize(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
+                                 &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
+    const nmp_opt_result *o = &r->opt;
+    if (st == NMP_OK)
+        nmp_log(NMP_LOG_INFO, "optimize: %lld steps; seconds in batch %.2f, negatives %.2f, loss %.2f, scatter %.2f, "
+                "update %.2f", (long long)o->steps, o->seconds_batch, o->seconds_sample, o->seconds_grad,
+                o->seconds_scatter, o->seconds_update);
+    return st;
 }
 
 nmp_status stage_eval(nmp_run *r, nmp_err *err)

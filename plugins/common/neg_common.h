@@ -47,8 +47,25 @@ void neg_cellsets_free(neg_cellsets *s);
 /* Points in group g. */
 static inline int64_t neg_cellsets_size(const neg_cellsets *s, int32_t g) { return s->cum[s->start[g + 1] + g]; }
 /* A point drawn uniformly from group g (which must have points) for (step, slot). */
-int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
-                          uint64_t slot);
+/* Inline so that callers' loops hoist the seed and step mixing out of the per-draw work. */
+static inline int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
+                          uint64_t slot)
+{
+    const int64_t *cum = s->cum + s->start[g] + g;
+    int64_t len = s->start[g + 1] - s->start[g];
+    int64_t u = (int64_t)neg_draw(seed, step, slot, (uint64_t)cum[len]);
+    if (s->flat[g] >= 0) return cells->member[s->flat[g] + u];
+    /* Branchless search for the last cell whose range starts at or before u (this skips
+     * empty cells): the answer stays in [base, base + len) with cum[base] <= u. */
+    const int64_t *base = cum;
+    while (len > 1) {
+        int64_t half = len / 2;
+        base += base[half] <= u ? half : 0;
+        len -= half;
+    }
+    int64_t k = base - cum;
+    return cells->member[cells->start[s->cell[s->start[g] + k]] + (u - *base)];
+}
 
 /* Approximate terms shared by every target: the means of a fixed list of cells, gathered from
  * step->cell_mean each step, with constant weight rows (filled once for fit->batch rows). */

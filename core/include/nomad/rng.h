@@ -14,10 +14,16 @@ static inline uint64_t nmp_mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* The (seed, stream) part of a draw, for loops that draw many numbers of one stream. */
+static inline uint64_t nmp_rng_key(uint64_t seed, uint64_t stream) { return nmp_mix64(seed ^ nmp_mix64(stream)); }
+
+/* nmp_rng_u64(seed, stream, counter) == nmp_rng_keyed(nmp_rng_key(seed, stream), counter). */
+static inline uint64_t nmp_rng_keyed(uint64_t key, uint64_t counter) { return nmp_mix64(key ^ counter); }
+
 /* 64 random bits for (seed, stream, counter). Streams name a use (see NMP_STREAM_*). */
 static inline uint64_t nmp_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter)
 {
-    return nmp_mix64(nmp_mix64(seed ^ nmp_mix64(stream)) ^ counter);
+    return nmp_rng_keyed(nmp_rng_key(seed, stream), counter);
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
