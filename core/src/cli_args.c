@@ -26,3 +26,16 @@ int nmp_arg_int(const char *cmd, int argc, char **argv, int *i, int64_t lo, int6
     *out = v;
     return 0;
 }
+
+int nmp_arg_double(const char *cmd, int argc, char **argv, int *i, double lo, double hi, double *out)
+{
+    const char *flag = argv[*i], *text = NULL;
+    if (nmp_arg_str(cmd, argc, argv, i, &text)) return 2;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || !*text || *end || !(v >= lo && v <= hi))
+        return nmp_cli_fail(2, "%s: %s expects a number in [%g, %g], got \"%s\"", cmd, flag, lo, hi, text);
+    *out = v;
+    return 0;
+}

@@ -127,6 +127,7 @@ typedef struct {
         int64_t snapshot_every;
         bool snapshot_png;
         int64_t plot_size;
+        double plot_alpha, plot_margin;
     } output;
     bool quiet;
 } nmp_config;

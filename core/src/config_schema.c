@@ -88,6 +88,10 @@ static const nmp_config_key schema[] = {
      FIELD(output.snapshot_png)},
     {"output.plot_size", I, "1200", IN(64, 16384), NULL, "pixels of a side of map.png (each panel for 3-D)",
      FIELD(output.plot_size)},
+    {"output.plot_alpha", D, "0.35", IN_OPEN(0.0, 1.0), NULL, "opacity of one point in a labelled map (overlaps add up)",
+     FIELD(output.plot_alpha)},
+    {"output.plot_margin", D, "0.03", IN(0.0, 0.4), NULL, "blank border around the points, as a fraction of the side",
+     FIELD(output.plot_margin)},
     {"quiet", B, "false", ANY, NULL, "no progress or info messages on stderr (warnings and errors still show)",
      FIELD(quiet)},
 };

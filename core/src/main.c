@@ -17,7 +17,7 @@ static const char usage[] =
     "  eval DATA EMBEDDING [--labels L] [--k 10] [--queries 5000] [--triplets 5000] [--json]\n"
     "        NP@k, random-triplet accuracy, kNN accuracy, trustworthiness, continuity\n"
     "  sweep CONFIG --grid key=v1,v2 ...   ablation grid (not yet: see the issue tracker)\n"
-    "  plot EMBEDDING [--labels L] [-o map.png]   draw a layout\n"
+    "  plot EMBEDDING [--labels L] [-o map.png] [--size PX] [--alpha A] [--margin M]   draw a layout\n"
     "  config --reference          every core config key as a Markdown table (docs/config.md)\n"
     "\n"
     "options: --help, --version\n"

@@ -8,6 +8,14 @@
 #include "plot.h"
 #include "stages.h"
 
+static void plot_options(const nmp_config *c, nmp_plot_opts *po)
+{
+    nmp_plot_defaults(po);
+    po->size = (int)c->output.plot_size;
+    po->alpha = c->output.plot_alpha;
+    po->margin = c->output.plot_margin;
+}
+
 static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y, nmp_err *err)
 {
     (void)loss;
@@ -22,8 +30,7 @@ static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y
     nmp_status s = nmp_npy_write(path, y, "<f4", r->x.n, r->cfg->dims, err);
     if (s != NMP_OK || !r->cfg->output.snapshot_png) return s;
     nmp_plot_opts po;
-    nmp_plot_defaults(&po);
-    po.size = (int)r->cfg->output.plot_size;
+    plot_options(r->cfg, &po);
     snprintf(name, sizeof name, "snapshots/epoch_%04lld.png", (long long)(epoch + 1));
     return nmp_plot_write(nmp_outdir_file(&r->out, name, path, sizeof path), y, r->x.n, (int)r->cfg->dims, r->labels,
                           &po, err);
@@ -94,8 +101,7 @@ nmp_status stage_output(nmp_run *r, nmp_err *err)
     if (s == NMP_OK) s = nmp_run_loss_csv(r, err);
     if (s == NMP_OK && r->cfg->output.plot) {
         nmp_plot_opts po;
-        nmp_plot_defaults(&po);
-        po.size = (int)r->cfg->output.plot_size;
+        plot_options(r->cfg, &po);
         s = nmp_plot_write(nmp_outdir_file(&r->out, "map.png", path, sizeof path), r->y, r->x.n, (int)r->cfg->dims,
                            r->labels, &po, err);
     }

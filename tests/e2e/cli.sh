@@ -103,7 +103,8 @@ done
 # eval and plot on the run's output.
 "$NOMAD" eval small.npy out/small/embedding.npy --labels labels.npy --queries 300 --json > ev.json \
   && $PY -c "import json; assert json.load(open('ev.json'))['np'] > 0.2" && ok "eval --json" || bad "eval"
-expect_ok "$NOMAD" plot out/small/embedding.npy --labels labels.npy -o map2.png
+expect_ok "$NOMAD" plot out/small/embedding.npy --labels labels.npy -o map2.png --size 300 --alpha 0.8 --margin 0.1
+expect_fail 2 "--alpha expects a number in [0.001, 1]" "$NOMAD" plot out/small/embedding.npy --alpha 2
 [ -s map2.png ] && ok "plot wrote map2.png" || bad "plot"
 $PY -c "import numpy as np; np.save('short.npy', np.zeros((100, 2), np.float32))"
 expect_fail 2 "short.npy: 100 rows, but the data small.npy has 600" "$NOMAD" eval small.npy short.npy
