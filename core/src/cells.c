@@ -6,7 +6,7 @@
 
 #include "host.h"
 #include "knn_cpu.h"
-#include "nomad/rng.h"
+#include "metrics.h"
 
 nmp_status nmp_cells_build(nmp_cell_index *out, int32_t *cell_of, float *centroids, int64_t n, int64_t d,
                            int32_t count, nmp_err *err)
@@ -44,21 +44,6 @@ void nmp_cells_free(nmp_cell_index *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Partial Fisher-Yates over a virtual identity permutation: `m` distinct points. */
-static int32_t *sample_points(int64_t n, int64_t m, uint64_t seed)
-{
-    int32_t *all = malloc((size_t)n * sizeof *all);
-    if (!all) return NULL;
-    for (int64_t i = 0; i < n; i++) all[i] = (int32_t)i;
-    for (int64_t i = 0; i < m; i++) {
-        int64_t j = i + (int64_t)nmp_rng_below(seed, NMP_STREAM_EVAL + 100, (uint64_t)i, (uint64_t)(n - i));
-        int32_t t = all[i];
-        all[i] = all[j];
-        all[j] = t;
-    }
-    return all;
-}
-
 nmp_status nmp_knn_quality_measure(const nmp_matrix *x, const nmp_cells *cells, const nmp_graph *knn, int32_t k,
                                    nmp_metric metric, int64_t sample, uint64_t seed, nmp_knn_quality *out,
                                    nmp_err *err)
@@ -66,8 +51,9 @@ nmp_status nmp_knn_quality_measure(const nmp_matrix *x, const nmp_cells *cells, 
     memset(out, 0, sizeof *out);
     if (sample <= 0) return NMP_OK;
     double t0 = nmp_now();
-    int64_t m = sample < x->n ? sample : x->n;
-    int32_t *ids = sample_points(x->n, m, seed);
+    int64_t m = 0;
+    int32_t *ids = NULL;
+    if (nmp_eval_sample_queries(x->n, sample, seed, &ids, &m) != NMP_OK) ids = NULL;
     float *q = malloc((size_t)(m * x->d) * sizeof *q);
     int32_t *idx = malloc((size_t)(m * k) * sizeof *idx);
     float *dist = malloc((size_t)(m * k) * sizeof *dist);

@@ -70,12 +70,10 @@ static nmp_status dry_run(const nmp_config *cfg, const nmp_cfg_node *root, nmp_e
     nmp_status s = nmp_registry_scan(&reg, path, err);
     free(path);
     for (int k = 1; k <= NMP_KIND_COUNT && s == NMP_OK; k++) {
-        const char *section = nmp_config_kind_section((nmp_kind)k);
         const nmp_plugin_ref *ref = NULL;
-        s = nmp_registry_find(&reg, (nmp_kind)k, nmp_config_plugin_name(cfg, (nmp_kind)k), &ref, err);
-        if (s == NMP_OK)
-            s = nmp_config_plugin_params(nmp_config_section(root, section), section, ref->desc->name, ref->file,
-                                         ref->desc->params, ref->desc->n_params, &params[k - 1], err);
+        s = nmp_registry_resolve(&reg, (nmp_kind)k, nmp_config_plugin_name(cfg, (nmp_kind)k),
+                                 nmp_config_section(root, nmp_config_kind_section((nmp_kind)k)), &ref, &params[k - 1],
+                                 err);
         ptrs[k - 1] = &params[k - 1];
     }
     if (s == NMP_OK) s = nmp_config_dump(stdout, cfg, ptrs);

@@ -317,6 +317,16 @@ nmp_status nmp_registry_find(nmp_registry *reg, nmp_kind kind, const char *spec,
                     reg->n_refused ? " (some files were refused: run `nomad plugins`)" : "");
 }
 
+nmp_status nmp_registry_resolve(nmp_registry *reg, nmp_kind kind, const char *spec, const nmp_cfg_node *section,
+                                const nmp_plugin_ref **ref, nmp_params *params, nmp_err *err)
+{
+    nmp_status s = nmp_registry_find(reg, kind, spec, ref, err);
+    if (s != NMP_OK) return s;
+    const nmp_plugin *d = (*ref)->desc;
+    return nmp_config_plugin_params(section, nmp_kind_name(kind), d->name, (*ref)->file, d->params, d->n_params, params,
+                                    err);
+}
+
 nmp_status nmp_instance_create(const nmp_plugin_ref *ref, const char *section, nmp_params *params,
                                nmp_instance *out, nmp_err *err)
 {

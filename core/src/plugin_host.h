@@ -8,6 +8,8 @@
 #include "error.h"
 #include "nomad/plugin.h"
 
+struct nmp_cfg_node; /* config.h */
+
 /* One descriptor found on the path. */
 typedef struct {
     const nmp_plugin *desc; /* owned by the loaded .so (valid while the registry lives) */
@@ -52,6 +54,11 @@ nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *e
  * used). Errors list the names that exist for that kind, or say which kind it is. */
 nmp_status nmp_registry_find(nmp_registry *reg, nmp_kind kind, const char *spec, const nmp_plugin_ref **out,
                              nmp_err *err);
+
+/* Finds the plugin `spec` for a config slot and resolves its declared parameters from the
+ * slot's section (NULL: all defaults) into *params (free with nmp_params_free). */
+nmp_status nmp_registry_resolve(nmp_registry *reg, nmp_kind kind, const char *spec, const struct nmp_cfg_node *section,
+                                const nmp_plugin_ref **ref, nmp_params *params, nmp_err *err);
 
 /* A created plugin: descriptor, resolved params, its host table and state. */
 typedef struct {

@@ -93,11 +93,9 @@ nmp_status stage_plugins(nmp_run *r, nmp_err *err)
     for (int k = 1; k <= NMP_KIND_COUNT && s == NMP_OK; k++) {
         const char *section = nmp_config_kind_section((nmp_kind)k);
         const nmp_plugin_ref *ref = NULL;
-        s = nmp_registry_find(&r->reg, (nmp_kind)k, nmp_config_plugin_name(r->cfg, (nmp_kind)k), &ref, err);
         nmp_params params = {0};
-        if (s == NMP_OK)
-            s = nmp_config_plugin_params(nmp_config_section(r->root, section), section, ref->desc->name, ref->file,
-                                         ref->desc->params, ref->desc->n_params, &params, err);
+        s = nmp_registry_resolve(&r->reg, (nmp_kind)k, nmp_config_plugin_name(r->cfg, (nmp_kind)k),
+                                 nmp_config_section(r->root, section), &ref, &params, err);
         if (s == NMP_OK) s = nmp_instance_create(ref, section, &params, &r->inst[k], err);
         nmp_params_free(&params);
     }

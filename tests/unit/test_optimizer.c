@@ -52,13 +52,9 @@ static void setup_fit(fixture *f, uint64_t seed)
     assert_int_equal(nmp_registry_scan(&f->reg, NOMAD_PLUGIN_DIR, &err), NMP_OK);
     const nmp_plugin_ref *ref;
     nmp_params p = {0};
-    assert_int_equal(nmp_registry_find(&f->reg, NMP_KIND_NEGATIVES, "uniform", &ref, &err), NMP_OK);
-    assert_int_equal(nmp_config_plugin_params(NULL, "negatives", ref->desc->name, ref->file, ref->desc->params,
-                                              ref->desc->n_params, &p, &err), NMP_OK);
+    assert_int_equal(nmp_registry_resolve(&f->reg, NMP_KIND_NEGATIVES, "uniform", NULL, &ref, &p, &err), NMP_OK);
     assert_int_equal(nmp_instance_create(ref, "negatives", &p, &f->neg, &err), NMP_OK);
-    assert_int_equal(nmp_registry_find(&f->reg, NMP_KIND_LOSS, "infonce", &ref, &err), NMP_OK);
-    assert_int_equal(nmp_config_plugin_params(NULL, "loss", ref->desc->name, ref->file, ref->desc->params,
-                                              ref->desc->n_params, &p, &err), NMP_OK);
+    assert_int_equal(nmp_registry_resolve(&f->reg, NMP_KIND_LOSS, "infonce", NULL, &ref, &p, &err), NMP_OK);
     assert_int_equal(nmp_instance_create(ref, "loss", &p, &f->loss, &err), NMP_OK);
     int64_t n = 200, k = 4;
     assert_int_equal(nmp_cells_build(&f->cells, calloc((size_t)n, sizeof(int32_t)), NULL, n, 2, 1, &err), NMP_OK);
