@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "aff_csr.h"
+#include "affinity_cpu.h"
 #include "nomad/plugin.h"
 
 static const nmp_param_decl binary_params[] = {
@@ -47,10 +48,7 @@ static void binary_destroy(void *state) { free(state); }
 static void uniform_body(void *ctx, int64_t begin, int64_t end, int worker)
 {
     nmp_graph *g = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t k = g->offsets[i + 1] - g->offsets[i];
-        for (int64_t e = g->offsets[i]; e < g->offsets[i + 1]; e++) g->weight[e] = (float)(1.0 / (double)k);
-    }
+    affinity_uniform_cpu(g->offsets, begin, end, g->weight);
 }
 
 static nmp_status binary_weigh(void *state, const nmp_graph *knn, nmp_graph *out)

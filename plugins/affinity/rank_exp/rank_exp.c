@@ -1,9 +1,9 @@
 /* affinity/rank_exp: NOMAD's directed rank weights p_ij = exp(t / r_j) / sum_{r=1..k_i} exp(t / r),
  * r_j = 1 for the nearest neighbour; t = 1 reproduces the paper and nomad-projection 0.0.1. */
-#include <math.h>
 #include <stdlib.h>
 
 #include "aff_csr.h"
+#include "affinity_cpu.h"
 #include "nomad/plugin.h"
 
 static const nmp_param_decl rank_exp_params[] = {
@@ -41,14 +41,11 @@ typedef struct {
     const double *norm; /* norm[k] = sum_{r=1..k} term[r - 1] */
 } weigh_ctx;
 
+/* Rank = position in the row: ann rows come sorted by increasing distance. */
 static void weigh_body(void *ctx, int64_t begin, int64_t end, int worker)
 {
     weigh_ctx *c = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t first = c->knn->offsets[i], k = c->knn->offsets[i + 1] - first;
-        /* Rank = position in the row: ann rows come sorted by increasing distance. */
-        for (int64_t r = 0; r < k; r++) c->out->weight[first + r] = (float)(c->term[r] / c->norm[k]);
-    }
+    affinity_rank_exp_cpu(c->knn->offsets, begin, end, c->term, c->norm, c->out->weight);
 }
 
 static nmp_status rank_exp_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
@@ -65,11 +62,7 @@ static nmp_status rank_exp_weigh(void *state, const nmp_graph *knn, nmp_graph *o
         h->set_error(h, "rank_exp: out of memory");
         return NMP_ERR_NOMEM;
     }
-    norm[0] = 0.0;
-    for (int64_t r = 1; r <= kmax; r++) {
-        term[r - 1] = exp(st->temperature / (double)r);
-        norm[r] = norm[r - 1] + term[r - 1];
-    }
+    affinity_rank_exp_table_cpu(st->temperature, kmax, term, norm);
     s = aff_graph_clone_structure(h, knn, out);
     if (s == NMP_OK) {
         weigh_ctx c = {knn, out, term, norm};

@@ -1,0 +1,429 @@
+/* The fused NOMAD step on the GPU (see sgd_step_cuda.h). sgd_grad_kernel: one warp per
+ * target; lanes split its positives, negatives and approximate terms; pair terms in double
+ * with the formulas of sgd_step_cpu.c; each pair's gradient is rounded to float and added
+ * to the dense gradient by atomics (the target's own sum once per target). sgd_update_kernel:
+ * one thread per point, the update in float rounded as the CPU's (no fused multiply-add), the
+ * new layout's cell sums in double (in shared memory per block when they fit). */
+#include <math.h>
+#include <new>
+
+#include "cuda_util.cuh"
+#include "sgd_step_cuda.h"
+
+/* Cell sums a block keeps in shared memory (cells x dims doubles), beyond which it adds to
+ * the global sums directly. */
+#define SGD_SHARED_SUMS 4096
+#define SGD_UPDATE_THREADS 256
+
+struct sgd_cuda {
+    sgd_problem p = {};
+    int64_t nnz = 0;
+    dev_buf<float> y, vel, grad, weight, mass, mean;
+    dev_buf<int64_t> offsets;
+    dev_buf<int32_t> index, cell_of;
+    dev_buf<double> cell_sum, loss;
+    dev_buf<int> bad;
+    /* per-step inputs, grown as needed */
+    dev_buf<int32_t> target, neg_index, row_start;
+    dev_buf<float> neg_weight, approx_y, approx_weight;
+};
+
+/* Everything the gradient kernel reads, by value. */
+struct sgd_grad_args {
+    const float *y;
+    float *grad;
+    int dims;
+    const int64_t *offsets;
+    const int32_t *index;
+    const float *weight; /* NULL: 1 */
+    int32_t batch;
+    const int32_t *target;
+    int32_t per_target, shared, rows;
+    const int32_t *row_start, *neg_index;
+    const float *neg_weight; /* NULL: 1 */
+    int32_t approx_count;
+    const float *approx_y, *approx_weight;
+    sgd_loss loss;
+    double *loss_sum;
+};
+
+__device__ __forceinline__ double warp_sum(double v)
+{
+    for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+/* Squared distance of y_i (double) to a float row, and the pair's gradient 2 c (y_i - y_z),
+ * clipped per coordinate when clip > 0. D: the layout width when fixed at compile time. */
+template <int D> __device__ __forceinline__ double sgd_d2(const double (&yi)[SGD_MAX_DIMS], const float *yz, int dims)
+{
+    double s = 0.0;
+#pragma unroll
+    for (int k = 0; k < SGD_MAX_DIMS; k++)
+        if (k < (D > 0 ? D : dims)) s += (yi[k] - (double)yz[k]) * (yi[k] - (double)yz[k]);
+    return s;
+}
+
+/* gi += w v with v = 2 c (y_i - y_z) (clipped); when `other`, other -= w v (as float atomics). */
+template <int D>
+__device__ __forceinline__ void sgd_apply(const double (&yi)[SGD_MAX_DIMS], double (&gi)[SGD_MAX_DIMS], const float *yz,
+                                          double c, double w, double clip, int dims, float *other)
+{
+#pragma unroll
+    for (int k = 0; k < SGD_MAX_DIMS; k++) {
+        if (k >= (D > 0 ? D : dims)) continue;
+        double g = 2.0 * c * (yi[k] - (double)yz[k]);
+        if (clip > 0.0) g = g > clip ? clip : (g < -clip ? -clip : g);
+        gi[k] += w * g;
+        if (other) atomicAdd(other + k, (float)(-w * g));
+    }
+}
+
+/* dL/d(d2) per unit weight of a repulsive term (negative or approximate); adds its loss.
+ * s: infonce's sum_j p_j / (q_j + Z). */
+__device__ __forceinline__ double sgd_repulsion(const sgd_loss &l, double d2, double w, double s, double *loss)
+{
+    if (l.kind == SGD_LOSS_INFONCE) {
+        double q = 1.0 / (1.0 + d2);
+        return q * (-s * q);
+    }
+    if (l.kind == SGD_LOSS_NEG) {
+        double q = 1.0 / (1.0 + d2);
+        if (l.want_loss) *loss += w * log1p(q / l.c);
+        return -q * q / (q + l.c);
+    }
+    if (!(d2 > 0.0)) return 0.0;
+    double as = l.a * pow(d2, l.b);
+    if (l.want_loss) *loss += l.gamma * w * log((1.0 + as) / (as + l.eps));
+    return -l.gamma * l.b / ((l.eps + d2) * (1.0 + as));
+}
+
+/* dL/d(d2) per unit weight of a positive of weight p; adds its loss (infonce also its
+ * p / (q + Z) to *s). */
+__device__ __forceinline__ double sgd_attraction(const sgd_loss &l, double d2, double p, double z, double *s,
+                                                 double *loss)
+{
+    double a = l.exaggeration;
+    if (l.kind == SGD_LOSS_INFONCE) {
+        double q = 1.0 / (1.0 + d2);
+        if (l.want_loss) *loss += p * (a * log1p(d2) + log(q + z));
+        *s += p / (q + z);
+        return a * q - q * q / (q + z);
+    }
+    if (l.kind == SGD_LOSS_NEG) {
+        double u = 1.0 + l.c * (1.0 + d2);
+        if (l.want_loss) *loss += a * p * log(u);
+        return a * l.c / u;
+    }
+    if (!(d2 > 0.0)) return 0.0;
+    double sb = pow(d2, l.b);
+    if (l.want_loss) *loss += a * p * log1p(l.a * sb);
+    return a * l.a * l.b * (sb / d2) / (1.0 + l.a * sb);
+}
+
+/* The negatives row of target t (sgd_negative_row). */
+__device__ __forceinline__ int32_t sgd_row(const sgd_grad_args &a, int32_t t)
+{
+    if (a.rows <= 0) return a.shared ? 0 : t;
+    int32_t lo = 0, hi = a.rows - 1;
+    while (lo < hi) {
+        int32_t mid = (lo + hi + 1) / 2;
+        if (a.row_start[mid] <= t)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+template <int D> __global__ void sgd_grad_kernel(sgd_grad_args a)
+{
+    const int64_t t64 = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
+    if (t64 >= a.batch) return;
+    const int32_t t = (int32_t)t64, i = a.target[t], dims = D > 0 ? D : a.dims, m = a.per_target;
+    const sgd_loss &l = a.loss;
+    double yi[SGD_MAX_DIMS], gi[SGD_MAX_DIMS];
+#pragma unroll
+    for (int k = 0; k < SGD_MAX_DIMS; k++) yi[k] = k < dims ? (double)a.y[(int64_t)i * dims + k] : 0.0, gi[k] = 0.0;
+    const int64_t row = sgd_row(a, t);
+    const int32_t *nidx = a.neg_index + row * m;
+    const float *nw = a.neg_weight ? a.neg_weight + row * m : NULL;
+    const float *aw = a.approx_weight + (int64_t)t * a.approx_count;
+    double loss = 0.0, z = 0.0, s = 0.0;
+    if (l.kind == SGD_LOSS_INFONCE) { /* Z = sum_l w_l q_l + sum_c a_c q_c, before any positive */
+        double part = 0.0;
+        for (int32_t q = lane; q < m; q += 32)
+            part += (nw ? nw[q] : 1.0) * (1.0 / (1.0 + sgd_d2<D>(yi, a.y + (int64_t)nidx[q] * dims, dims)));
+        for (int32_t c = lane; c < a.approx_count; c += 32)
+            if (aw[c] != 0.0f) part += aw[c] * (1.0 / (1.0 + sgd_d2<D>(yi, a.approx_y + (int64_t)c * dims, dims)));
+        z = warp_sum(part);
+    }
+    const int64_t e0 = a.offsets[i], e1 = a.offsets[i + 1];
+    for (int64_t e = e0 + lane; e < e1; e += 32) {
+        const int64_t other = a.index[e];
+        const float *yz = a.y + other * dims;
+        double p = a.weight ? a.weight[e] : 1.0;
+        double c = sgd_attraction(l, sgd_d2<D>(yi, yz, dims), p, z, &s, &loss);
+        sgd_apply<D>(yi, gi, yz, c, p, l.clip, dims, a.grad + other * dims);
+    }
+    if (l.kind == SGD_LOSS_INFONCE) s = warp_sum(s);
+    for (int32_t c = lane; c < a.approx_count; c += 32) {
+        if (aw[c] == 0.0f) continue;
+        const float *yz = a.approx_y + (int64_t)c * dims;
+        double coef = sgd_repulsion(l, sgd_d2<D>(yi, yz, dims), aw[c], s, &loss);
+        sgd_apply<D>(yi, gi, yz, coef, aw[c], l.clip, dims, NULL);
+    }
+    for (int32_t q = lane; q < m; q += 32) {
+        const int64_t other = nidx[q];
+        const float *yz = a.y + other * dims;
+        double w = nw ? nw[q] : 1.0;
+        double coef = sgd_repulsion(l, sgd_d2<D>(yi, yz, dims), w, s, &loss);
+        sgd_apply<D>(yi, gi, yz, coef, w, l.clip, dims, l.move_negatives ? a.grad + other * dims : NULL);
+    }
+#pragma unroll
+    for (int k = 0; k < SGD_MAX_DIMS; k++) {
+        if (k >= dims) continue;
+        double g = warp_sum(gi[k]);
+        if (lane == 0) atomicAdd(a.grad + (int64_t)i * dims + k, (float)g);
+    }
+    loss = warp_sum(loss);
+    if (lane == 0 && l.want_loss) atomicAdd(a.loss_sum, loss);
+}
+
+/* One thread per point: the update (when `update`) and the layout's cell sums. */
+template <bool update>
+__global__ void sgd_update_kernel(float *y, float *vel, float *grad, int64_t n, int dims, const int32_t *cell_of,
+                                  int32_t cells, float mu, float lr, float ib, float clip, double *cell_sum, int *bad)
+{
+    extern __shared__ double block_sum[];
+    const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    const int64_t width = (int64_t)cells * dims;
+    const bool local = width <= SGD_SHARED_SUMS;
+    if (local) {
+        for (int64_t v = threadIdx.x; v < width; v += blockDim.x) block_sum[v] = 0.0;
+        __syncthreads();
+    }
+    if (i < n) {
+        const int64_t cell = cell_of[i];
+        int not_finite = 0;
+        for (int k = 0; k < dims; k++) {
+            const int64_t at = i * dims + k;
+            float yn = y[at];
+            if (update) {
+                float g = __fmul_rn(grad[at], ib);
+                if (clip > 0.0f) g = g > clip ? clip : (g < -clip ? -clip : g);
+                float v = __fadd_rn(__fmul_rn(mu, vel[at]), g);
+                vel[at] = v;
+                yn = __fsub_rn(yn, __fmul_rn(lr, v));
+                y[at] = yn;
+                grad[at] = 0.0f;
+                not_finite |= !isfinite(yn);
+            }
+            atomicAdd(local ? block_sum + cell * dims + k : cell_sum + cell * dims + k, (double)yn);
+        }
+        if (not_finite) atomicOr(bad, 1);
+    }
+    if (local) {
+        __syncthreads();
+        for (int64_t v = threadIdx.x; v < width; v += blockDim.x)
+            if (block_sum[v] != 0.0) atomicAdd(cell_sum + v, block_sum[v]);
+    }
+}
+
+/* mean = sum / mass (0 for an empty cell); the sums start again from 0. */
+__global__ void sgd_mean_kernel(double *cell_sum, const float *mass, int32_t cells, int dims, float *mean)
+{
+    const int64_t v = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (v >= (int64_t)cells * dims) return;
+    const float m = mass[v / dims];
+    mean[v] = m > 0.0f ? (float)(cell_sum[v] / (double)m) : 0.0f;
+    cell_sum[v] = 0.0;
+}
+
+/* Grows b to hold `count` elements (keeps it when large enough). */
+template <typename T> static nmp_status sgd_ensure(dev_buf<T> &b, int64_t count, const char *what, nmp_gpu_err *err)
+{
+    if ((size_t)count <= b.count && b.p) return NMP_OK;
+    DEV_ALLOC(b, count, what);
+    return NMP_OK;
+}
+
+template <typename T>
+static nmp_status sgd_put(dev_buf<T> &b, const T *src, int64_t count, const char *what, nmp_gpu_err *err)
+{
+    NMP_CHECK(sgd_ensure(b, count, what, err));
+    if (count > 0) CUDA_CHECK(cudaMemcpy(b.p, src, (size_t)count * sizeof(T), cudaMemcpyHostToDevice));
+    return NMP_OK;
+}
+
+/* Cell sums of the current y (with the update first when u is not NULL), then the means. */
+static nmp_status sgd_pass(sgd_cuda *s, const sgd_update *u, nmp_gpu_err *err)
+{
+    const sgd_problem &p = s->p;
+    const int64_t width = (int64_t)p.cells * p.dims;
+    const size_t shared = width <= SGD_SHARED_SUMS ? (size_t)width * sizeof(double) : 0;
+    const unsigned blocks = blocks_for(p.n, SGD_UPDATE_THREADS);
+    if (u)
+        sgd_update_kernel<true><<<blocks, SGD_UPDATE_THREADS, shared>>>(
+            s->y.p, s->vel.p, s->grad.p, p.n, p.dims, s->cell_of.p, p.cells, (float)u->momentum, (float)u->lr,
+            (float)u->inv_batch, (float)u->clip, s->cell_sum.p, s->bad.p);
+    else
+        sgd_update_kernel<false><<<blocks, SGD_UPDATE_THREADS, shared>>>(s->y.p, s->vel.p, s->grad.p, p.n, p.dims,
+                                                                         s->cell_of.p, p.cells, 0.0f, 0.0f, 0.0f, 0.0f,
+                                                                         s->cell_sum.p, s->bad.p);
+    CUDA_CHECK_LAUNCH();
+    sgd_mean_kernel<<<blocks_for(width, 256), 256>>>(s->cell_sum.p, s->mass.p, p.cells, p.dims, s->mean.p);
+    CUDA_CHECK_LAUNCH();
+    return NMP_OK;
+}
+
+static nmp_status sgd_setup(sgd_cuda *s, const sgd_problem *p, const float *y, nmp_gpu_err *err)
+{
+    if (p->n < 1 || p->dims < 1 || p->dims > SGD_MAX_DIMS || p->cells < 1 || p->n > INT32_MAX)
+        return nmp_gpu_fail(
+            err, NMP_ERR_INVALID, __FILE__, __LINE__,
+            "sgd: need 1 <= n < 2^31, 1 <= dims <= %d, cells >= 1 (got n = %lld, dims = %d, cells = %d)", SGD_MAX_DIMS,
+            (long long)p->n, p->dims, p->cells);
+    s->p = *p; /* sizes only: the arrays are read here and not kept */
+    s->p.offsets = NULL, s->p.index = NULL, s->p.weight = NULL, s->p.cell_of = NULL, s->p.cell_mass = NULL;
+    s->nnz = p->offsets[p->n];
+    const int64_t nd = p->n * p->dims, width = (int64_t)p->cells * p->dims;
+    DEV_UPLOAD(s->y, y, nd, "the layout");
+    DEV_ALLOC(s->vel, nd, "the velocity");
+    DEV_ALLOC(s->grad, nd, "the gradient");
+    CUDA_CHECK(cudaMemset(s->vel.p, 0, s->vel.bytes()));
+    CUDA_CHECK(cudaMemset(s->grad.p, 0, s->grad.bytes()));
+    DEV_UPLOAD(s->offsets, p->offsets, p->n + 1, "the graph's row offsets");
+    DEV_UPLOAD(s->index, p->index, s->nnz, "the graph's edges");
+    if (p->weight) DEV_UPLOAD(s->weight, p->weight, s->nnz, "the graph's weights");
+    DEV_UPLOAD(s->cell_of, p->cell_of, p->n, "the cell of each point");
+    DEV_UPLOAD(s->mass, p->cell_mass, p->cells, "the cell masses");
+    DEV_ALLOC(s->mean, width, "the cell means");
+    DEV_ALLOC(s->cell_sum, width, "the cell sums");
+    DEV_ALLOC(s->loss, 1, "the loss sum");
+    DEV_ALLOC(s->bad, 1, "the non-finite flag");
+    CUDA_CHECK(cudaMemset(s->cell_sum.p, 0, s->cell_sum.bytes()));
+    CUDA_CHECK(cudaMemset(s->loss.p, 0, s->loss.bytes()));
+    CUDA_CHECK(cudaMemset(s->bad.p, 0, s->bad.bytes()));
+    return sgd_pass(s, NULL, err);
+}
+
+extern "C" nmp_status sgd_cuda_create(const sgd_problem *p, const float *y, sgd_cuda **out, nmp_gpu_err *err)
+{
+    *out = NULL;
+    sgd_cuda *s = new (std::nothrow) sgd_cuda;
+    if (!s) return nmp_gpu_fail(err, NMP_ERR_NOMEM, __FILE__, __LINE__, "sgd: out of host memory");
+    nmp_status st = sgd_setup(s, p, y, err);
+    if (st != NMP_OK) {
+        delete s;
+        return st;
+    }
+    *out = s;
+    return NMP_OK;
+}
+
+extern "C" void sgd_cuda_destroy(sgd_cuda *s)
+{
+    delete s;
+}
+
+extern "C" nmp_status sgd_cuda_set_state(sgd_cuda *s, const float *y, const float *velocity, const float *grad,
+                                         nmp_gpu_err *err)
+{
+    const size_t bytes = (size_t)(s->p.n * s->p.dims) * sizeof(float);
+    if (velocity) CUDA_CHECK(cudaMemcpy(s->vel.p, velocity, bytes, cudaMemcpyHostToDevice));
+    if (grad) CUDA_CHECK(cudaMemcpy(s->grad.p, grad, bytes, cudaMemcpyHostToDevice));
+    if (!y) return NMP_OK;
+    CUDA_CHECK(cudaMemcpy(s->y.p, y, bytes, cudaMemcpyHostToDevice));
+    return sgd_pass(s, NULL, err);
+}
+
+extern "C" nmp_status sgd_cuda_get_state(sgd_cuda *s, float *y, float *velocity, float *grad, float *cell_mean,
+                                         nmp_gpu_err *err)
+{
+    const int64_t nd = s->p.n * s->p.dims;
+    if (y) DEV_DOWNLOAD(y, s->y, nd);
+    if (velocity) DEV_DOWNLOAD(velocity, s->vel, nd);
+    if (grad) DEV_DOWNLOAD(grad, s->grad, nd);
+    if (cell_mean) DEV_DOWNLOAD(cell_mean, s->mean, (int64_t)s->p.cells * s->p.dims);
+    return NMP_OK;
+}
+
+/* Uploads the batch's arrays and fills the kernel's arguments. */
+static nmp_status sgd_upload_batch(sgd_cuda *s, const sgd_batch *b, sgd_grad_args *a, nmp_gpu_err *err)
+{
+    const int64_t rows = b->rows > 0 ? b->rows : b->shared ? 1 : b->batch, slots = rows * b->per_target;
+    NMP_CHECK(sgd_put(s->target, b->target, b->batch, "the batch's targets", err));
+    NMP_CHECK(sgd_put(s->neg_index, b->neg_index, slots, "the negatives", err));
+    if (b->neg_weight) NMP_CHECK(sgd_put(s->neg_weight, b->neg_weight, slots, "the negatives' weights", err));
+    if (b->rows > 0) NMP_CHECK(sgd_put(s->row_start, b->row_start, (int64_t)b->rows + 1, "the rows of negatives", err));
+    if (b->approx_count > 0) {
+        NMP_CHECK(sgd_put(s->approx_weight, b->approx_weight, (int64_t)b->batch * b->approx_count,
+                          "the approximate terms' weights", err));
+        if (b->approx_y)
+            NMP_CHECK(
+                sgd_put(s->approx_y, b->approx_y, (int64_t)b->approx_count * s->p.dims, "the approximate terms", err));
+    }
+    NMP_CHECK(sgd_ensure(s->approx_weight, 1, "the approximate terms' weights", err));
+    *a = sgd_grad_args{};
+    a->y = s->y.p, a->grad = s->grad.p, a->dims = s->p.dims;
+    a->offsets = s->offsets.p, a->index = s->index.p, a->weight = s->weight.p; /* NULL: no weights */
+    a->batch = b->batch, a->target = s->target.p;
+    a->per_target = b->per_target, a->shared = b->shared, a->rows = b->rows;
+    a->row_start = b->rows > 0 ? s->row_start.p : NULL, a->neg_index = s->neg_index.p;
+    a->neg_weight = b->neg_weight ? s->neg_weight.p : NULL;
+    a->approx_count = b->approx_count, a->approx_weight = s->approx_weight.p;
+    a->approx_y = b->approx_y ? s->approx_y.p : s->mean.p;
+    a->loss_sum = s->loss.p;
+    return NMP_OK;
+}
+
+extern "C" nmp_status sgd_cuda_grad(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err)
+{
+    const char *bad = sgd_batch_problem(&s->p, b);
+    if (bad) return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: inconsistent batch: %s", bad);
+    if (l->kind != SGD_LOSS_INFONCE && l->kind != SGD_LOSS_NEG && l->kind != SGD_LOSS_UMAP)
+        return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: unknown loss kind %d", (int)l->kind);
+    if (l->kind == SGD_LOSS_NEG && !(l->c > 0.0))
+        return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: neg needs c > 0, got %g", l->c);
+    if (b->batch == 0) return NMP_OK;
+    sgd_grad_args a;
+    NMP_CHECK(sgd_upload_batch(s, b, &a, err));
+    a.loss = *l;
+    const unsigned blocks = blocks_for((int64_t)b->batch * 32, 256);
+    if (s->p.dims == 2)
+        sgd_grad_kernel<2><<<blocks, 256>>>(a);
+    else if (s->p.dims == 3)
+        sgd_grad_kernel<3><<<blocks, 256>>>(a);
+    else
+        sgd_grad_kernel<0><<<blocks, 256>>>(a);
+    CUDA_CHECK_LAUNCH();
+    return NMP_OK;
+}
+
+extern "C" nmp_status sgd_cuda_update(sgd_cuda *s, const sgd_update *u, nmp_gpu_err *err)
+{
+    return sgd_pass(s, u, err);
+}
+
+extern "C" nmp_status sgd_cuda_step(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, const sgd_update *u,
+                                    nmp_gpu_err *err)
+{
+    NMP_CHECK(sgd_cuda_grad(s, b, l, err));
+    return sgd_pass(s, u, err);
+}
+
+extern "C" nmp_status sgd_cuda_take_loss(sgd_cuda *s, double *loss, nmp_gpu_err *err)
+{
+    CUDA_CHECK(cudaMemcpy(loss, s->loss.p, sizeof(double), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemset(s->loss.p, 0, sizeof(double)));
+    return NMP_OK;
+}
+
+extern "C" nmp_status sgd_cuda_take_nonfinite(sgd_cuda *s, int *nonfinite, nmp_gpu_err *err)
+{
+    CUDA_CHECK(cudaMemcpy(nonfinite, s->bad.p, sizeof(int), cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemset(s->bad.p, 0, sizeof(int)));
+    return NMP_OK;
+}

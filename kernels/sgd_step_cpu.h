@@ -1,0 +1,102 @@
+/* One optimiser step of NOMAD on the CPU, written out as the GPU runs it: gather each
+ * target's positives (graph edges), negatives (exact indices and approximate cell-mean
+ * terms with weights), the Cauchy-kernel loss terms of infonce / neg / umap, gradients
+ * scattered into a dense gradient, then the momentum SGD update with the next step's cell
+ * means. The CPU reference of kernels/sgd_step.cu (parity test tests/kernels/test_sgd_step.c).
+ *
+ * It must agree with the host's CPU path: the per-pair math of plugins/common/loss_batch.c,
+ * plugins/common/loss_neg.c and plugins/loss/{infonce,neg,umap} (double pair terms, float
+ * gradients), the scatter and update_range of core/src/optimizer.c (float update:
+ * g = grad / batch, clipped; v = mu v + g; y -= lr v), and nmp_negatives' row rules in
+ * core/include/nomad/plugin.h. tests/kernels/test_sgd_step_cpu.c checks the gradient and
+ * loss against the loss plugins themselves, so a change on either side shows there. */
+#ifndef NOMAD_SGD_STEP_CPU_H
+#define NOMAD_SGD_STEP_CPU_H
+
+#include <stdint.h>
+
+#include "nomad/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Widest layout the step handles (layouts are 2-D or 3-D). */
+#define SGD_MAX_DIMS 8
+
+typedef enum { SGD_LOSS_INFONCE = 0, SGD_LOSS_NEG = 1, SGD_LOSS_UMAP = 2 } sgd_loss_kind;
+
+/* A loss and its parameters, as the loss plugins take them. */
+typedef struct {
+    sgd_loss_kind kind;
+    double exaggeration;     /* the step's attraction factor */
+    double c;                /* neg: normalisation constant (> 0) */
+    double a, b, gamma, eps; /* umap: curve 1/(1 + a d^2b), repulsion strength and eps */
+    double clip;             /* > 0: clip each coordinate of a pair's 2 c (y_i - y_z) (umap); 0: off */
+    int move_negatives;      /* 0: exact negatives receive no gradient (umap-learn) */
+    int want_loss;           /* 0: skip the logarithms of the loss value (the gradient is the same) */
+} sgd_loss;
+
+/* What stays fixed over a fit. Caller owns every array. */
+typedef struct {
+    int64_t n;
+    int32_t dims;           /* 1 .. SGD_MAX_DIMS */
+    const int64_t *offsets; /* n + 1: the weighted graph's rows (positives) */
+    const int32_t *index;   /* nnz */
+    const float *weight;    /* nnz, or NULL: every edge weighs 1 */
+    int32_t cells;          /* >= 1 */
+    const int32_t *cell_of; /* n */
+    const float *cell_mass; /* cells: points in each cell (the divisor of the cell mean) */
+} sgd_problem;
+
+/* One step's targets and negatives (nmp_negatives' layout). Caller owns every array. */
+typedef struct {
+    int32_t batch;
+    const int32_t *target;      /* batch, in [0, n) (repeats allowed) */
+    int32_t per_target;         /* negatives per row */
+    int32_t shared;             /* rows == 0: nonzero = one row for all targets, else one per target */
+    int32_t rows;               /* > 0: row r serves targets [row_start[r], row_start[r + 1]) */
+    const int32_t *row_start;   /* rows + 1, rising from 0 to batch (rows > 0 only) */
+    const int32_t *neg_index;   /* rows x per_target, in [0, n) */
+    const float *neg_weight;    /* rows x per_target, or NULL: all 1 */
+    int32_t approx_count;       /* approximate terms per target (0: none) */
+    const float *approx_y;      /* approx_count x dims, or NULL: the current cell means (approx_count == cells) */
+    const float *approx_weight; /* batch x approx_count (0 drops a term); they receive no gradient */
+} sgd_batch;
+
+/* The update of one step (update_range in core/src/optimizer.c). */
+typedef struct {
+    double lr, momentum;
+    double inv_batch; /* the gradient's divisor: 1 / batch */
+    double clip;      /* > 0: clip each averaged gradient coordinate to +-clip */
+} sgd_update;
+
+/* NULL when the batch is consistent with the problem, else what is wrong (a static string
+ * the callers wrap into their errors). */
+const char *sgd_batch_problem(const sgd_problem *p, const sgd_batch *b);
+
+/* The negatives row of target b (nmp_negatives' rule; row_start searched when rows > 0). */
+int32_t sgd_negative_row(const sgd_batch *b, int32_t t);
+
+/* cell_mean (cells x dims) = per-cell mean of y by cell_of, summed in double, divided by
+ * cell_mass (0 where the mass is 0). NMP_OK or NMP_ERR_NOMEM (cell_mean untouched). */
+nmp_status sgd_cell_means_cpu(const sgd_problem *p, const float *y, float *cell_mean);
+
+/* Adds the batch's dL/dy to grad (n x dims, float) and the batch's summed loss to *loss
+ * (0 when !want_loss). Targets in batch order; per target, positives in edge order, then
+ * approximate terms, then negatives, each pair's gradient added as float (as loss_batch.c's
+ * slots are scattered). approx_y NULL reads cell_mean. NMP_ERR_INVALID for an inconsistent
+ * batch (sgd_batch_problem) or loss, NMP_OK otherwise. One thread. */
+nmp_status sgd_grad_cpu(const sgd_problem *p, const sgd_batch *b, const sgd_loss *l, const float *y,
+                        const float *cell_mean, float *grad, double *loss);
+
+/* The fused update over all n points (float, as update_range): velocity and y move, grad is
+ * zeroed, cell_mean (cells x dims) becomes the new layout's cell means; *nonfinite is 1 if
+ * some coordinate of y became NaN or Inf, else 0. NMP_OK or NMP_ERR_NOMEM. One thread. */
+nmp_status sgd_update_cpu(const sgd_problem *p, const sgd_update *u, float *y, float *velocity, float *grad,
+                          float *cell_mean, int *nonfinite);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
