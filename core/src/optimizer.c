@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fit_order.h"
 #include "host.h"
 #include "nomad/rng.h"
 
@@ -16,6 +17,8 @@ typedef struct {
     const nmp_graph *graph;
     const nmp_cells *cells;
     int32_t *target;
+    int32_t *drawn;       /* batch: the step's draws before they are grouped by cell */
+    int64_t *cell_fill;   /* cells + 1: counting-sort cursors */
     int64_t *edge_offset;
     int32_t *pos;
     float *pos_weight;
@@ -24,10 +27,15 @@ typedef struct {
     float *g_target, *g_pos, *g_neg;
     size_t g_neg_cap;
     float *grad, *velocity; /* n x dims */
-    float *y;
+    float *y;             /* the layout in fit order (see fit_order.h) */
+    nmp_fit_order order;
+    int32_t *row_start;   /* batch + 1: rows of per-target or shared negatives, spelled out */
+    uint32_t loss_minor;  /* ABI minor the loss plugin was built with */
     /* per-step inputs of the update pass */
     double lr, inv_batch;
     int *nonfinite; /* per worker */
+    const nmp_negatives *neg; /* this step's negatives, for the scatter inside the update pass */
+    double scatter_seconds;   /* worker 0's time in that scatter, this step */
     nmp_fit_info info; /* handed to prepare(): plugins may keep the pointer for the whole fit */
 } fit;
 
@@ -48,7 +56,9 @@ double nmp_opt_exaggeration(const nmp_opt_settings *s, int64_t epoch)
 
 static void free_fit(fit *f)
 {
-    free(f->target), free(f->edge_offset), free(f->pos), free(f->pos_weight);
+    free(f->target), free(f->drawn), free(f->cell_fill), free(f->edge_offset), free(f->pos), free(f->pos_weight);
+    free(f->y), free(f->row_start);
+    nmp_fit_order_free(&f->order);
     free(f->cell_mean), free(f->cell_mass), free(f->cell_acc);
     free(f->g_target), free(f->g_pos), free(f->g_neg);
     free(f->grad), free(f->velocity), free(f->nonfinite);
@@ -69,6 +79,10 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     int64_t B = f->s->batch, C = f->cells->count, D = f->dims, T = nmp_host_settings()->threads;
     int64_t edges = B * max_degree(f->graph);
     f->target = malloc((size_t)B * sizeof *f->target);
+    f->drawn = malloc((size_t)B * sizeof *f->drawn);
+    f->cell_fill = malloc((size_t)(C + 1) * sizeof *f->cell_fill);
+    f->row_start = malloc((size_t)(B + 1) * sizeof *f->row_start);
+    f->y = malloc((size_t)(f->n * D) * sizeof *f->y + 1);
     f->edge_offset = malloc((size_t)(B + 1) * sizeof *f->edge_offset);
     f->pos = malloc((size_t)(edges + 1) * sizeof *f->pos);
     f->pos_weight = malloc((size_t)(edges + 1) * sizeof *f->pos_weight);
@@ -80,37 +94,86 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->grad = calloc((size_t)(f->n * D), sizeof *f->grad);
     f->velocity = calloc((size_t)(f->n * D), sizeof *f->velocity);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
-    if (!f->target || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
+    if (!f->target || !f->drawn || !f->cell_fill || !f->row_start || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
         !f->cell_acc || !f->g_target || !f->g_pos || !f->grad || !f->velocity || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     for (int64_t c = 0; c < C; c++) f->cell_mass[c] = (float)(f->cells->start[c + 1] - f->cells->start[c]);
+    if (f->s->cell_mass) memcpy(f->cell_mass, f->s->cell_mass, (size_t)C * sizeof *f->cell_mass); /* all ranks */
     return NMP_OK;
 }
 
-/* Reduces the per-worker cell sums into cell means, in worker order (deterministic). */
+/* Reduces the per-worker cell sums into cell means, in worker order (deterministic), summed
+ * over the ranks first when the run is distributed. */
 static void reduce_cell_means(fit *f)
 {
     int64_t C = f->cells->count, D = f->dims, T = nmp_host_settings()->threads;
+    double *sum = f->cell_acc; /* worker 0's block collects the total */
+    for (int64_t w = 1; w < T; w++)
+        for (int64_t v = 0; v < C * D; v++) sum[v] += f->cell_acc[w * C * D + v];
+    if (f->s->reduce_cells && f->s->reduce_cells(f->s->reduce_ctx, sum, C * D)) f->nonfinite[0] = 1;
     for (int64_t c = 0; c < C; c++)
-        for (int64_t k = 0; k < D; k++) {
-            double sum = 0;
-            for (int64_t w = 0; w < T; w++) sum += f->cell_acc[(w * C + c) * D + k];
-            f->cell_mean[c * D + k] = f->cell_mass[c] > 0 ? (float)(sum / f->cell_mass[c]) : 0.0f;
-        }
+        for (int64_t k = 0; k < D; k++)
+            f->cell_mean[c * D + k] = f->cell_mass[c] > 0 ? (float)(sum[c * D + k] / f->cell_mass[c]) : 0.0f;
     memset(f->cell_acc, 0, (size_t)(T * C * D) * sizeof *f->cell_acc);
 }
 
+/* In fit order a cell is a range of rows: sum [begin, end) cell piece by cell piece, in
+ * registers, and add each piece's sum once. */
 static void accumulate_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
     int64_t C = f->cells->count, D = f->dims;
     double *acc = f->cell_acc + (int64_t)worker * C * D;
-    for (int64_t i = begin; i < end; i++)
-        for (int64_t k = 0; k < D; k++) acc[f->cells->cell_of[i] * D + k] += f->y[i * D + k];
+    for (int64_t i = begin; i < end;) {
+        int32_t cell = f->cells->cell_of[i];
+        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
+        for (int64_t k = 0; k < D; k++) {
+            double sum = 0.0;
+            for (int64_t j = i; j < stop; j++) sum += f->y[j * D + k];
+            acc[cell * D + k] += sum;
+        }
+        i = stop;
+    }
 }
 
-/* The fused pass: averaged (and clipped) gradient -> momentum -> y, gradient zeroed, cell
- * sums of the new layout accumulated for the next step. */
+/* Rows of negatives as nmp_negatives defines them: rows/row_start (ABI 1.1), or one row for
+ * shared negatives, or one per target. */
+static int64_t negative_rows(const fit *f, const nmp_negatives *neg)
+{
+    return neg->rows > 0 ? neg->rows : neg->shared ? 1 : f->s->batch;
+}
+
+/* Adds the loss's per-slot gradients of the points in [begin, end) into the dense gradient.
+ * Every worker reads all slots and keeps its own points, so each point's sum runs in slot
+ * order whatever the thread count: the result is that of one serial scatter. In fit order a
+ * worker's points are whole cells, and the batch is grouped by cell, so the filter's branch
+ * is taken in long runs. */
+static void scatter_range(fit *f, int64_t begin, int64_t end)
+{
+    int64_t D = f->dims, B = f->s->batch;
+    const nmp_negatives *neg = f->neg;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t t = f->target[b];
+        if (t < begin || t >= end) continue;
+        for (int64_t k = 0; k < D; k++) f->grad[t * D + k] += f->g_target[b * D + k];
+    }
+    for (int64_t e = 0; e < f->edge_offset[B]; e++) {
+        int64_t j = f->pos[e];
+        if (j < begin || j >= end) continue;
+        for (int64_t k = 0; k < D; k++) f->grad[j * D + k] += f->g_pos[e * D + k];
+    }
+    int64_t slots = negative_rows(f, neg) * neg->per_target;
+    for (int64_t s = 0; s < slots; s++) {
+        int64_t idx = neg->index[s];
+        if (idx < begin || idx >= end) continue; /* also skips the -1 of an empty slot */
+        for (int64_t k = 0; k < D; k++) f->grad[idx * D + k] += f->g_neg[s * D + k];
+    }
+}
+
+
+
+/* The fused pass: the scatter of this worker's points, then averaged (and clipped) gradient ->
+ * momentum -> y, gradient zeroed, cell sums of the new layout accumulated for the next step. */
 static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
@@ -118,36 +181,52 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     double *acc = f->cell_acc + (int64_t)worker * C * D;
     const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch;
     const float clip = (float)f->s->clip;
+    double t0 = worker == 0 ? nmp_now() : 0.0;
+    scatter_range(f, begin, end);
+    if (worker == 0) f->scatter_seconds = nmp_now() - t0;
     int bad = 0;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t cell = f->cells->cell_of[i];
-        for (int64_t k = 0; k < D; k++) {
-            int64_t at = i * D + k;
-            float g = f->grad[at] * ib;
-            if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);
-            float v = mu * f->velocity[at] + g;
-            f->velocity[at] = v;
-            float yn = f->y[at] - lr * v;
-            f->y[at] = yn;
-            f->grad[at] = 0.0f;
-            bad |= !isfinite(yn);
-            acc[cell * D + k] += yn;
-        }
+    for (int64_t i0 = begin; i0 < end;) { /* one piece of one cell at a time (fit order) */
+        int32_t cell = f->cells->cell_of[i0];
+        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
+        double sum[8] = {0};
+        for (int64_t i = i0; i < stop; i++)
+            for (int64_t k = 0; k < D; k++) {
+                int64_t at = i * D + k;
+                float g = f->grad[at] * ib;
+                if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);
+                float v = mu * f->velocity[at] + g;
+                f->velocity[at] = v;
+                float yn = f->y[at] - lr * v;
+                f->y[at] = yn;
+                f->grad[at] = 0.0f;
+                bad |= !isfinite(yn);
+                sum[k] += yn;
+            }
+        for (int64_t k = 0; k < D; k++) acc[cell * D + k] += sum[k];
+        i0 = stop;
     }
     f->nonfinite[worker] |= bad;
 }
 
-/* Draws the step's targets and lays out their positive edges. */
+/* Draws the step's targets, groups them by cell (a stable counting sort: the batch is a set,
+ * and grouped targets can share draws of negatives from their cell) and lays out their
+ * positive edges. */
 static void draw_batch(fit *f, int64_t step, nmp_step *st)
 {
     const nmp_graph *g = f->graph;
-    int64_t e = 0;
+    int64_t e = 0, C = f->cells->count;
     const uint64_t key = nmp_rng_key(f->s->seed, NMP_STREAM_BATCH), step_mix = nmp_mix64((uint64_t)step);
+    memset(f->cell_fill, 0, (size_t)(C + 1) * sizeof *f->cell_fill);
     for (int32_t b = 0; b < f->s->batch; b++) {
         /* == nmp_rng_below(seed, BATCH, nmp_rng_counter2(step, b), n), with the invariant mixing hoisted */
         uint64_t bits = nmp_rng_keyed(key, step_mix ^ ((uint64_t)b * 0xd1b54a32d192ed03ull));
-        int32_t t = (int32_t)(((unsigned __int128)bits * (uint64_t)f->n) >> 64);
-        f->target[b] = t;
+        f->drawn[b] = (int32_t)(((unsigned __int128)bits * (uint64_t)f->n) >> 64);
+        f->cell_fill[f->cells->cell_of[f->drawn[b]] + 1]++;
+    }
+    for (int64_t c = 0; c < C; c++) f->cell_fill[c + 1] += f->cell_fill[c];
+    for (int32_t b = 0; b < f->s->batch; b++) f->target[f->cell_fill[f->cells->cell_of[f->drawn[b]]]++] = f->drawn[b];
+    for (int32_t b = 0; b < f->s->batch; b++) {
+        int32_t t = f->target[b];
         f->edge_offset[b] = e;
         for (int64_t j = g->offsets[t]; j < g->offsets[t + 1]; j++, e++) {
             f->pos[e] = g->index[j];
@@ -162,29 +241,33 @@ static void draw_batch(fit *f, int64_t step, nmp_step *st)
     st->pos_weight = f->pos_weight;
 }
 
-/* Adds the loss's per-slot gradients into the dense gradient (serial: deterministic). */
-static void scatter(fit *f, const nmp_negatives *neg)
+static nmp_status check_rows(const fit *f, const nmp_instance *inst, const nmp_negatives *neg, nmp_err *err)
 {
-    int64_t D = f->dims, B = f->s->batch;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t k = 0; k < D; k++) f->grad[f->target[b] * D + k] += f->g_target[b * D + k];
-    for (int64_t e = 0; e < f->edge_offset[B]; e++)
-        for (int64_t k = 0; k < D; k++) f->grad[f->pos[e] * D + k] += f->g_pos[e * D + k];
-    int64_t rows = neg->shared ? 1 : B, slots = rows * neg->per_target;
-    for (int64_t s = 0; s < slots; s++) {
-        int32_t idx = neg->index[s];
-        if (idx < 0) continue;
-        for (int64_t k = 0; k < D; k++) f->grad[(int64_t)idx * D + k] += f->g_neg[s * D + k];
-    }
+    int32_t B = f->s->batch;
+    if (neg->rows <= 0) return NMP_OK;
+    int ok = neg->row_start && neg->rows <= B && neg->row_start[0] == 0 && neg->row_start[neg->rows] == B;
+    for (int32_t r = 0; ok && r < neg->rows; r++) ok = neg->row_start[r] <= neg->row_start[r + 1];
+    if (!ok)
+        return nmp_fail(err, NMP_ERR_RUNTIME,
+                        "negatives plugin %s (%s): row_start must rise from 0 to the batch size %d over %d rows",
+                        inst->ref->desc->name, inst->ref->file, B, neg->rows);
+    if (f->loss_minor < 1 && neg->rows != B && neg->rows != 1)
+        return nmp_fail(err, NMP_ERR_UNSUPPORTED,
+                        "negatives plugin %s shares draws between targets (ABI 1.1), which the loss plugin "
+                        "(built for ABI 1.0) cannot read; rebuild the loss plugin or set the negatives to one draw per target",
+                        inst->ref->desc->name);
+    return NMP_OK;
 }
 
 static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_negatives *neg, nmp_err *err)
 {
-    int64_t rows = neg->shared ? 1 : f->s->batch, slots = rows * (int64_t)neg->per_target;
+    int64_t slots = negative_rows(f, neg) * (int64_t)neg->per_target;
     if (neg->per_target < 0 || (slots > 0 && !neg->index) || neg->approx_count < 0 ||
         (neg->approx_count > 0 && (!neg->approx_y || !neg->approx_weight)))
         return nmp_fail(err, NMP_ERR_RUNTIME, "negatives plugin %s (%s): sample() returned an inconsistent result",
                         inst->ref->desc->name, inst->ref->file);
+    nmp_status s = check_rows(f, inst, neg, err);
+    if (s != NMP_OK) return s;
     for (int64_t s = 0; s < slots; s++)
         if (neg->index[s] >= f->n)
             return nmp_fail(err, NMP_ERR_RUNTIME, "negatives plugin %s (%s): negative index %d out of range [0, %lld)",
@@ -212,7 +295,7 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
     nmp_status s = nops->sample(negatives->state, st, &neg);
     if (s != NMP_OK) return nmp_instance_fail(negatives, s, "sample", err);
     if ((s = check_negatives(f, negatives, &neg, err)) != NMP_OK) return s;
-    int64_t D = f->dims, slots = (neg.shared ? 1 : st->batch) * (int64_t)neg.per_target;
+    int64_t D = f->dims, slots = negative_rows(f, &neg) * (int64_t)neg.per_target;
     memset(f->g_target, 0, (size_t)(st->batch * D) * sizeof(float));
     memset(f->g_pos, 0, (size_t)(f->edge_offset[st->batch] * D) * sizeof(float));
     if (slots) memset(f->g_neg, 0, (size_t)(slots * D) * sizeof(float));
@@ -221,14 +304,15 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
     s = lops->grad(loss->state, st, &neg, exaggeration, &out);
     if (s != NMP_OK) return nmp_instance_fail(loss, s, "grad", err);
     double t3 = nmp_now();
-    scatter(f, &neg);
     *batch_loss = out.loss;
-    double t4 = nmp_now();
+    f->neg = &neg;
+    f->scatter_seconds = 0.0;
     nmp_parallel_for(f->n, update_range, f);
+    f->neg = NULL;
     reduce_cell_means(f);
-    double t5 = nmp_now();
+    double t4 = nmp_now();
     res->seconds_batch += t1 - t0, res->seconds_sample += t2 - t1, res->seconds_grad += t3 - t2;
-    res->seconds_scatter += t4 - t3, res->seconds_update += t5 - t4;
+    res->seconds_scatter += f->scatter_seconds, res->seconds_update += t4 - t3 - f->scatter_seconds;
     return NMP_OK;
 }
 
@@ -240,6 +324,7 @@ static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe
     const nmp_fit_info *info = &f->info;
     const nmp_negatives_ops *nops = negatives->ref->desc->ops;
     const nmp_loss_ops *lops = loss->ref->desc->ops;
+    f->loss_minor = loss->ref->desc->abi_minor;
     nmp_status s;
     if (nops->prepare && (s = nops->prepare(negatives->state, info)) != NMP_OK)
         return nmp_instance_fail(negatives, s, "prepare", err);
@@ -263,13 +348,16 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
                         const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
                         void *ctx, nmp_opt_result *result, nmp_err *err)
 {
-    fit f = {.s = s, .n = graph->n, .dims = s->dims, .graph = graph, .cells = cells, .y = y};
+    fit f = {.s = s, .n = graph->n, .dims = s->dims};
     memset(result, 0, sizeof *result);
     int64_t ranks = nmp_host_settings()->ranks;
-    int64_t spe = f.n / ((int64_t)s->batch * ranks);
+    int64_t spe = (s->n_total > 0 ? s->n_total : f.n) / ((int64_t)s->batch * ranks);
     if (spe < 1) spe = 1;
     int64_t total = spe * s->epochs;
-    nmp_status st = alloc_fit(&f, err);
+    nmp_status st = nmp_fit_order_build(&f.order, graph, cells, err);
+    f.graph = &f.order.graph, f.cells = &f.order.cells;
+    if (st == NMP_OK) st = alloc_fit(&f, err);
+    if (st == NMP_OK) nmp_fit_order_to_fit(&f.order, y, f.y, f.dims);
     result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
     result->epoch_seconds = calloc((size_t)s->epochs, sizeof *result->epoch_seconds);
     if (st == NMP_OK && (!result->loss || !result->epoch_seconds))
@@ -281,7 +369,7 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
     }
     f.inv_batch = 1.0 / (double)s->batch;
     double t0 = nmp_now();
-    nmp_step step = {.y = y, .cell_mean = f.cell_mean, .cell_mass = f.cell_mass};
+    nmp_step step = {.y = f.y, .cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
     for (int64_t e = 0; st == NMP_OK && e < s->epochs; e++) {
         double ex = nmp_opt_exaggeration(s, e), sum = 0;
         for (int64_t k = 0; st == NMP_OK && k < spe; k++) {
@@ -295,6 +383,7 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
             sum += bl;
         }
         if (st != NMP_OK) break;
+        nmp_fit_order_to_input(&f.order, f.y, y, f.dims);
         result->loss[e] = sum / ((double)spe * s->batch);
         result->epoch_seconds[e] = nmp_now() - t0;
         nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);

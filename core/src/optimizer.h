@@ -18,8 +18,17 @@ typedef struct {
     int64_t early_epochs;
     double late_exaggeration;
     double late_start;    /* fraction of epochs after which late exaggeration applies */
+    int32_t loss_every;   /* loss curve from one target in this many (see nmp_step) */
     int32_t dims;
     uint64_t seed;
+    /* Distributed runs set these (zero otherwise): the points and cell sizes of all ranks,
+     * and a hook that sums the per-cell layout sums (count doubles) over the ranks in place,
+     * before the first step and after every update; it returns nonzero when a sum is not
+     * finite on any rank, and the fit then stops on every rank at the same step. */
+    int64_t n_total;         /* steps per epoch = n_total / (batch * ranks); 0: graph->n */
+    const float *cell_mass;  /* cells: points per cell over all ranks; NULL: from `cells` */
+    int (*reduce_cells)(void *ctx, double *sums, int64_t count);
+    void *reduce_ctx;
 } nmp_opt_settings;
 
 /* Called at the end of every epoch (loss = mean per-target loss over the epoch). Returning
@@ -31,7 +40,8 @@ typedef struct {
     double *epoch_seconds; /* wall time at the end of each epoch, since the fit started */
     int64_t steps;
     /* wall seconds spent in each phase of the steps, summed over the fit */
-    double seconds_batch, seconds_sample, seconds_grad, seconds_scatter, seconds_update;
+    double seconds_batch, seconds_sample, seconds_grad, seconds_update;
+    double seconds_scatter; /* worker 0's share of the update pass spent scattering (not in seconds_update) */
 } nmp_opt_result;
 
 /* Runs the fit in place on y (n x dims). `cell_local` marks the cells of this rank. */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "knn_cpu.h"
+#include "nomad/rng.h"
+#include "pca_common.h"
 
 nmp_status ann_groups_make(const nmp_host *h, const nmp_cells *cells, int64_t n, int global, ann_groups *g)
 {
@@ -168,4 +170,82 @@ float *ann_inverse_norms(const nmp_host *h, const nmp_matrix *x)
     norm_ctx c = {x, out};
     h->parallel_for(h, x->n, norm_range, &c);
     return out;
+}
+
+nmp_status ann_project(const nmp_host *h, const char *who, const nmp_matrix *x, int32_t p, int64_t sample,
+                       nmp_matrix *out, float **proj)
+{
+    pca_model m;
+    *proj = NULL;
+    nmp_status s = pca_fit(h, who, x, sample, 8192, h->seed, NMP_STREAM_ANN, p, &m);
+    if (s == NMP_OK && !(*proj = malloc((size_t)(x->n * p) * sizeof **proj + 1))) {
+        h->set_error(h, "%s: out of memory for the %lld x %d projection", who, (long long)x->n, p);
+        s = NMP_ERR_NOMEM;
+    }
+    if (s == NMP_OK) s = pca_project(h, who, x, &m, 8192, *proj);
+    if (s == NMP_OK) {
+        double kept = 0.0;
+        for (int32_t k = 0; k < p; k++) kept += m.variance[k];
+        h->log(h, NMP_LOG_INFO, "%s: searching in %d principal components (%.1f%% of the variance)", who, p,
+               m.total_variance > 0.0 ? 100.0 * kept / m.total_variance : 0.0);
+        *out = (nmp_matrix){.n = x->n, .d = p, .x = *proj};
+    } else {
+        free(*proj);
+        *proj = NULL;
+    }
+    pca_model_free(&m);
+    return s;
+}
+
+typedef struct {
+    const nmp_matrix *x;
+    const nmp_graph *cand;
+    nmp_graph *out;
+    float *scratch; /* threads x 2 * most: (distance, id bits) pairs */
+    int64_t most;   /* longest candidate row */
+} refine_ctx;
+
+static int cmp_pair(const void *pa, const void *pb)
+{
+    const float *a = pa, *b = pb;
+    if (a[0] != b[0]) return a[0] < b[0] ? -1 : 1;
+    int32_t ia, ib;
+    memcpy(&ia, a + 1, sizeof ia), memcpy(&ib, b + 1, sizeof ib);
+    return (ia > ib) - (ia < ib);
+}
+
+static void refine_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const refine_ctx *r = ctx;
+    int64_t d = r->x->d;
+    float *pair = r->scratch + (size_t)worker * (size_t)(2 * r->most);
+    for (int64_t i = begin; i < end; i++) {
+        const int32_t *c = r->cand->index + r->cand->offsets[i];
+        int64_t len = r->cand->offsets[i + 1] - r->cand->offsets[i];
+        int64_t at = r->out->offsets[i], keep = r->out->offsets[i + 1] - at;
+        for (int64_t j = 0; j < len; j++) {
+            pair[2 * j] = ann_distance(r->x->x + i * d, r->x->x + (int64_t)c[j] * d, d, NMP_METRIC_L2, 0.0f, 0.0f);
+            memcpy(pair + 2 * j + 1, &c[j], sizeof c[j]);
+        }
+        qsort(pair, (size_t)len, 2 * sizeof *pair, cmp_pair);
+        for (int64_t j = 0; j < keep && j < len; j++) {
+            memcpy(&r->out->index[at + j], pair + 2 * j + 1, sizeof(int32_t));
+            r->out->dist[at + j] = pair[2 * j];
+        }
+    }
+}
+
+nmp_status ann_refine(const nmp_host *h, const nmp_matrix *x, const nmp_graph *cand, nmp_graph *out)
+{
+    refine_ctx r = {x, cand, out, NULL, 1};
+    for (int64_t i = 0; i < x->n; i++)
+        if (cand->offsets[i + 1] - cand->offsets[i] > r.most) r.most = cand->offsets[i + 1] - cand->offsets[i];
+    r.scratch = malloc((size_t)h->threads * (size_t)(2 * r.most) * sizeof *r.scratch);
+    if (!r.scratch) {
+        h->set_error(h, "ann: out of memory refining %lld candidates per point", (long long)r.most);
+        return NMP_ERR_NOMEM;
+    }
+    h->parallel_for(h, x->n, refine_range, &r);
+    free(r.scratch);
+    return NMP_OK;
 }

@@ -38,6 +38,17 @@ void ann_graph_release(const nmp_host *h, nmp_graph *out);
 nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
                            int64_t query_block, int64_t done, int64_t total, nmp_graph *out);
 
+/* x projected on its top p principal axes (fitted on `sample` rows), for a search in p
+ * dimensions instead of d: *proj is a malloc'd n x p matrix the caller frees; *out views it.
+ * Logs the share of the variance kept. */
+nmp_status ann_project(const nmp_host *h, const char *who, const nmp_matrix *x, int32_t p, int64_t sample,
+                       nmp_matrix *out, float **proj);
+
+/* For each row of `cand` (candidates from a cheaper search, e.g. in a projection), keeps the
+ * k nearest under the exact distance in x (l2), sorted by (distance, id), into out's rows
+ * (offsets already set, at most k per row and no more than the row's candidates). */
+nmp_status ann_refine(const nmp_host *h, const nmp_matrix *x, const nmp_graph *cand, nmp_graph *out);
+
 /* Distance between rows a and b as knn_cpu.h defines it (L2: squared, IP: -dot,
  * cosine: 1 - cos, a zero row at distance 1); inv_norm (for cosine) may be NULL otherwise. */
 float ann_distance(const float *a, const float *b, int64_t d, nmp_metric metric, float inv_norm_a, float inv_norm_b);

@@ -15,6 +15,7 @@ typedef struct {
     const float *approx_w; /* n_approx weights, all nonzero (zero terms are dropped) */
     double *pos, *neg, *approx;
     double exaggeration;   /* the step's attraction factor */
+    int want_loss;         /* 0: the driver does not need L_i this time; skip its logarithms, return 0 */
     double *extra;         /* this worker's accumulator of a loss-specific batch sum */
 } loss_terms;
 
@@ -54,7 +55,9 @@ loss_batch *loss_batch_new(const nmp_host *host);
 void loss_batch_free(loss_batch *lb);
 /* Records the layout width; buffers grow on the first step and then stay. */
 nmp_status loss_batch_prepare(loss_batch *lb, const nmp_fit_info *fit);
-/* Fills out->target/pos/neg (summed over targets for shared negatives) and out->loss.
+/* Fills out->target/pos/neg (each row of negatives summed over its targets) and out->loss:
+ * with step->loss_every = k > 1, L_i of every k-th target times k, an unbiased estimate of
+ * the batch's sum (the curve only: its logarithms would cost as much as the gradient).
  * extra_sum (may be NULL) receives the batch sum of the callbacks' *extra. */
 nmp_status loss_batch_run(loss_batch *lb, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
                           loss_apply apply, loss_terms_fn fn, const void *params, nmp_grads *out,

@@ -85,3 +85,15 @@ nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch
     h->set_error(h, "step has %d targets but prepare() sized for %d", step->batch, batch);
     return NMP_ERR_RUNTIME;
 }
+
+int32_t neg_rows(const nmp_step *step, const nmp_cells *cells, int32_t group, int by_cell, int32_t *row_start)
+{
+    int32_t rows = 0;
+    for (int32_t b = 0; b < step->batch; b++) {
+        int32_t first = rows ? row_start[rows - 1] : 0;
+        int cut = b - first >= group || (by_cell && cells->cell_of[step->target[b]] != cells->cell_of[step->target[first]]);
+        if (b == 0 || cut) row_start[rows++] = b;
+    }
+    row_start[rows] = step->batch;
+    return rows;
+}

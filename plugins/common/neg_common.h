@@ -84,6 +84,12 @@ nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const n
 void neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_step *step, nmp_negatives *out);
 void neg_fixed_approx_free(neg_fixed_approx *a);
 
+/* Rows of targets that share one draw of negatives (nmp_negatives.rows, ABI 1.1): runs of at
+ * most `group` consecutive targets, also cut where the target's cell changes when `by_cell`
+ * (the host hands the batch grouped by cell). Fills row_start (batch + 1) and returns the
+ * number of rows. */
+int32_t neg_rows(const nmp_step *step, const nmp_cells *cells, int32_t group, int by_cell, int32_t *row_start);
+
 /* Checks a step against the batch size the buffers were sized for. */
 nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch);
 

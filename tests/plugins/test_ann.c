@@ -151,6 +151,40 @@ static double recall(const nmp_graph *g, const nmp_graph *exact, int64_t n, int3
     return (double)hit / (double)(n * k);
 }
 
+/* exact_cell's projected search: data on a 3-d subspace of 24-d keep their distances in 3
+ * principal components, so pca = 3 finds the exact graph; pca = 1 alone does not, and
+ * refine with every point a candidate brings it back to exact, input-space distances too. */
+static void test_exact_cell_pca_refine(void **state)
+{
+    (void)state;
+    const int64_t n = 400, d = 24;
+    const int32_t k = 6;
+    float *basis = random_matrix(3, d, 21), *coef = random_matrix(n, 3, 22), *x = calloc((size_t)(n * d), sizeof *x);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++)
+            for (int c = 0; c < 3; c++) x[i * d + j] += coef[i * 3 + c] * basis[c * d + j];
+    nmp_graph ex, p3, p1, p1r;
+    assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ex, NULL, 0), NMP_OK);
+    static const char *const kv3[] = {"pca=3", "refine=0", NULL}, *const kv1[] = {"pca=1", "refine=0", NULL},
+                             *const kv1r[] = {"pca=1", "refine=100", NULL}, *const kvip[] = {"pca=3", NULL};
+    assert_int_equal(build("exact_cell", kv3, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &p3, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv1, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &p1, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv1r, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &p1r, NULL, 0), NMP_OK);
+    assert_graph(&p3, n, k, NULL), assert_graph(&p1, n, k, NULL), assert_graph(&p1r, n, k, NULL);
+    assert_true(recall(&p3, &ex, n, k) > 0.99);
+    assert_true(recall(&p1, &ex, n, k) < 0.9);
+    assert_true(recall(&p1r, &ex, n, k) > 0.99);
+    for (int64_t e = 0; e < n * k; e++) /* refined distances are the input space's */
+        assert_float_equal(p1r.dist[e], ex.dist[e], 1e-3 * (1.0 + ex.dist[e]));
+    nmp_graph bad;
+    char error[512];
+    assert_int_equal(build("exact_cell", kvip, 1, 1, x, n, d, NULL, k, NMP_METRIC_IP, &bad, error, sizeof error),
+                     NMP_ERR_INVALID);
+    assert_non_null(strstr(error, "l2 only"));
+    test_graph_free(&ex), test_graph_free(&p3), test_graph_free(&p1), test_graph_free(&p1r);
+    free(basis), free(coef), free(x);
+}
+
 static void test_nndescent_recall_and_determinism(void **state)
 {
     (void)state;
@@ -343,6 +377,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_vs_naive),
+        cmocka_unit_test(test_exact_cell_pca_refine),
         cmocka_unit_test(test_exact_cell_is_exact_within_cells),
         cmocka_unit_test(test_nndescent_recall_and_determinism),
         cmocka_unit_test(test_nndescent_cells_and_scope),

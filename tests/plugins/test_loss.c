@@ -17,14 +17,15 @@
 #define APPROX 2
 
 /* A tiny batch: targets 0..2 with two positives each (point 4 is shared), negatives per
- * target or shared, weighted, and two weighted approximate terms (one weight 0). */
+ * target (shared = 0), shared by all (1) or in rows {0, 1} {2} (2, ABI 1.1), weighted, and
+ * two weighted approximate terms (one weight 0). */
 typedef struct {
     float y[N * D];
     int32_t target[B];
     int64_t edge_offset[B + 1];
     int32_t pos[E];
     float pos_weight[E];
-    int32_t neg_index[B * NEG], shared_index[SHARED];
+    int32_t neg_index[B * NEG], shared_index[SHARED], row_start[3];
     float neg_weight[B * NEG];
     float approx_y[APPROX * D], approx_weight[B * APPROX];
     nmp_step step;
@@ -51,9 +52,14 @@ static void case_init(loss_case *c, int shared, uint64_t seed)
         c->approx_weight[i] = i == 3 ? 0.0f : (float)(0.5 + 3 * nmp_rng_uniform(seed, 5, (uint64_t)i));
     c->step = (nmp_step){.epoch = 0, .step = 7, .y = c->y, .batch = B, .target = c->target,
                          .edge_offset = c->edge_offset, .pos = c->pos, .pos_weight = c->pos_weight};
-    c->neg = (nmp_negatives){.per_target = shared ? SHARED : NEG, .shared = shared,
-                             .index = shared ? c->shared_index : c->neg_index, .weight = shared ? NULL : c->neg_weight,
+    int all = shared == 1;
+    c->neg = (nmp_negatives){.per_target = all ? SHARED : NEG, .shared = all,
+                             .index = all ? c->shared_index : c->neg_index, .weight = all ? NULL : c->neg_weight,
                              .approx_count = APPROX, .approx_y = c->approx_y, .approx_weight = c->approx_weight};
+    if (shared == 2) {
+        c->row_start[0] = 0, c->row_start[1] = 2, c->row_start[2] = B;
+        c->neg.rows = 2, c->neg.row_start = c->row_start;
+    }
     c->grads = (nmp_grads){c->g_target, c->g_pos, c->g_neg, 0.0};
 }
 
@@ -81,7 +87,7 @@ static void scatter(const loss_case *c, double *g)
         for (int k = 0; k < D; k++) g[c->target[b] * D + k] += c->g_target[b * D + k];
     for (int e = 0; e < E; e++)
         for (int k = 0; k < D; k++) g[c->pos[e] * D + k] += c->g_pos[e * D + k];
-    int rows = c->neg.shared ? 1 : B;
+    int rows = c->neg.rows > 0 ? c->neg.rows : c->neg.shared ? 1 : B;
     for (int s = 0; s < rows * c->neg.per_target; s++)
         for (int k = 0; k < D; k++) g[c->neg.index[s] * D + k] += c->g_neg[s * D + k];
 }
@@ -119,6 +125,7 @@ static void test_infonce_fd(void **st)
     (void)st;
     check_fd("infonce", NULL, 0, 1.7);
     check_fd("infonce", NULL, 1, 1.0);
+    check_fd("infonce", NULL, 2, 1.2);
 }
 
 static void test_neg_fd(void **st)
@@ -127,6 +134,7 @@ static void test_neg_fd(void **st)
     static const char *const kv[] = {"c=0.7", NULL};
     check_fd("neg", kv, 0, 1.3);
     check_fd("neg", kv, 1, 1.0);
+    check_fd("neg", kv, 2, 1.0);
 }
 
 static void test_nce_fd(void **st)
@@ -135,6 +143,7 @@ static void test_nce_fd(void **st)
     static const char *const kv[] = {"z_lr=0", "log_z_init=0.4", NULL};
     check_fd("nce", kv, 0, 2.0);
     check_fd("nce", kv, 1, 1.0);
+    check_fd("nce", kv, 2, 1.0);
 }
 
 static double sqd(const float *a, const float *b) { return pow(a[0] - (double)b[0], 2) + pow(a[1] - (double)b[1], 2); }
@@ -147,7 +156,8 @@ static double infonce_by_hand(const loss_case *c, double a)
         const float *yi = c->y + c->target[b] * D;
         double z = 0.0;
         for (int l = 0; l < c->neg.per_target; l++) {
-            int s = (c->neg.shared ? 0 : b) * c->neg.per_target + l;
+            int row = c->neg.rows ? (b >= c->neg.row_start[1]) : c->neg.shared ? 0 : b;
+            int s = row * c->neg.per_target + l;
             z += (c->neg.weight ? c->neg.weight[s] : 1.0) / (1.0 + sqd(yi, c->y + c->neg.index[s] * D));
         }
         for (int r = 0; r < APPROX; r++) z += c->approx_weight[b * APPROX + r] / (1.0 + sqd(yi, c->approx_y + r * D));
@@ -165,7 +175,7 @@ static void test_infonce_value(void **st)
     nmp_host *h = test_host_new(3, 1);
     test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "infonce", NULL);
     prepare(&t);
-    for (int shared = 0; shared <= 1; shared++) {
+    for (int shared = 0; shared <= 2; shared++) {
         loss_case c;
         case_init(&c, shared, 5);
         double got = run_grad(&t, &c, 1.9), want = infonce_by_hand(&c, 1.9);

@@ -243,6 +243,40 @@ static void check_cluster_mean(const char *mode, int mass)
     test_cells_free(&w.cells);
 }
 
+/* group: targets of one cell share a row of draws (ABI 1.1 rows), cut at cell changes and
+ * after `group` targets; uniform cuts by count alone. */
+static void test_group_rows(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 0);
+    static const int32_t targets[B] = {2, 5, 20, 50}; /* cells 0, 0, 1, 3: grouped as the host hands them */
+    memcpy(w.target, targets, sizeof targets);
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=50", "approx_cells=all_but_own", "group=2", NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 1);
+    assert_int_equal(ng.rows, 3);
+    static const int32_t want_start[4] = {0, 2, 3, 4}, want_cell[3] = {0, 1, 3};
+    assert_memory_equal(ng.row_start, want_start, sizeof want_start);
+    for (int r = 0; r < 3; r++)
+        for (int l = 0; l < 50; l++) assert_int_equal(cell_of(&w, ng.index[r * 50 + l]), want_cell[r]);
+    for (int b = 0; b < B; b++) /* R~ stays per target: every cell but its own */
+        for (int c = 0; c < C; c++)
+            assert_true((ng.approx_weight[b * C + c] == 0.0f) == (c == cell_of(&w, w.target[b])));
+    test_plugin_destroy(&t);
+
+    static const char *const kv_uniform[] = {"m=9", "group=3", NULL};
+    t = make(h, &w, "uniform", kv_uniform);
+    ng = sample(&t, &w, 1);
+    assert_int_equal(ng.rows, 2);
+    assert_int_equal(ng.row_start[1], 3);
+    assert_int_equal(ng.row_start[2], B);
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 static void test_cluster_mean_modes(void **st)
 {
     (void)st;
@@ -308,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_cluster_mean_modes),
         cmocka_unit_test(test_cluster_mean_none_is_uniform),
         cmocka_unit_test(test_cluster_mean_empty_cell),
+        cmocka_unit_test(test_group_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,6 +108,56 @@ static void fit_lowers_loss_and_is_deterministic(void **st)
     teardown_fit(&b);
 }
 
+/* Rebuilds f's partition as two cells, evens and odds (interleaved ids, so the optimiser
+ * renumbers), or, with `sorted`, the same problem already in cell order: evens first. */
+static void two_cells(fixture *f, int sorted)
+{
+    int64_t n = f->graph.n, k = 4;
+    nmp_err err = {0};
+    nmp_cells_free(&f->cells);
+    int32_t *cell_of = malloc((size_t)n * sizeof *cell_of);
+    for (int64_t i = 0; i < n; i++) cell_of[i] = sorted ? i >= n / 2 : (int32_t)(i % 2);
+    assert_int_equal(nmp_cells_build(&f->cells, cell_of, NULL, n, 2, 2, &err), NMP_OK);
+    if (!sorted) return;
+    /* old id 2m -> m, 2m + 1 -> n/2 + m: relabel the ring graph and move the layout rows */
+    int32_t *index = malloc((size_t)(n * k) * sizeof *index);
+    float *y = malloc((size_t)(2 * n) * sizeof *y);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t to = i % 2 ? n / 2 + i / 2 : i / 2;
+        for (int j = 0; j < k; j++) {
+            int64_t nb = f->graph.index[i * k + j];
+            index[to * k + j] = (int32_t)(nb % 2 ? n / 2 + nb / 2 : nb / 2);
+        }
+        y[2 * to] = f->y[2 * i], y[2 * to + 1] = f->y[2 * i + 1];
+    }
+    free(f->graph.index), free(f->y);
+    f->graph.index = index, f->y = y;
+}
+
+/* The optimiser works in cell order internally: a partition with interleaved ids gives,
+ * bit for bit, the layout of the same problem handed over already sorted, in input order. */
+static void fit_order_is_transparent(void **st)
+{
+    (void)st;
+    fixture a, b;
+    nmp_opt_settings s = settings();
+    s.epochs = 10;
+    nmp_opt_result ra, rb;
+    nmp_err err = {0};
+    uint8_t local[2] = {1, 1};
+    setup_fit(&a, 7), setup_fit(&b, 7);
+    two_cells(&a, 0), two_cells(&b, 1);
+    assert_int_equal(nmp_optimize(&s, a.y, &a.graph, &a.cells.view, local, &a.neg, &a.loss, NULL, NULL, &ra, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&s, b.y, &b.graph, &b.cells.view, local, &b.neg, &b.loss, NULL, NULL, &rb, &err), NMP_OK);
+    for (int64_t i = 0; i < 200; i++) {
+        int64_t to = i % 2 ? 100 + i / 2 : i / 2;
+        assert_memory_equal(a.y + 2 * i, b.y + 2 * to, 2 * sizeof(float));
+    }
+    free(ra.loss), free(ra.epoch_seconds), free(rb.loss), free(rb.epoch_seconds);
+    teardown_fit(&a);
+    teardown_fit(&b);
+}
+
 static void nan_stops_with_epoch(void **st)
 {
     (void)st;
@@ -131,6 +181,7 @@ int main(void)
         cmocka_unit_test(lr_schedule_holds_then_anneals),
         cmocka_unit_test(exaggeration_schedule),
         cmocka_unit_test(fit_lowers_loss_and_is_deterministic),
+        cmocka_unit_test(fit_order_is_transparent),
         cmocka_unit_test(nan_stops_with_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

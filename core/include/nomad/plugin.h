@@ -15,7 +15,7 @@ extern "C" {
 
 /* A new major breaks old plugins; a new minor only appends members to structs. */
 #define NMP_ABI_MAJOR 1
-#define NMP_ABI_MINOR 0
+#define NMP_ABI_MINOR 1
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -93,6 +93,9 @@ typedef enum { NMP_LOG_DEBUG = 0, NMP_LOG_INFO = 1, NMP_LOG_WARN = 2, NMP_LOG_ER
  * accumulators reduced in worker order are deterministic for a given thread count. */
 typedef void (*nmp_range_fn)(void *ctx, int64_t begin, int64_t end, int worker);
 
+/* Element types of host->allreduce. */
+typedef enum { NMP_DTYPE_F32 = 1, NMP_DTYPE_F64 = 2, NMP_DTYPE_I64 = 3 } nmp_dtype;
+
 typedef struct nmp_host nmp_host;
 struct nmp_host {
     uint32_t struct_size; /* sizeof(nmp_host) as the host was built; check before using new members */
@@ -120,6 +123,12 @@ struct nmp_host {
     /* Concatenates `bytes` from every rank into recv (ranks * bytes), in rank order. */
     nmp_status (*allgather)(const nmp_host *h, const void *send, void *recv, size_t bytes);
     void *host_data; /* host private */
+    /* ABI 1.1: check h->struct_size > offsetof(nmp_host, allreduce) before use. */
+    /* Element-wise sum over ranks of `count` values of `type` into recv (recv may equal send:
+     * in place). Every rank must call it with the same count and type, the same number of
+     * times; a plugin that fails on one rank must still take part (the host stops all ranks
+     * at the end of the stage). Sums are taken in the same order on every rank. */
+    nmp_status (*allreduce)(const nmp_host *h, const void *send, void *recv, size_t count, nmp_dtype type);
 };
 
 /* ------------------------------------------------------------------ plugin kinds */
@@ -188,11 +197,17 @@ typedef struct {
     const float *pos_weight; /* edges: affinity p_ij */
     const float *cell_mean;  /* cells x dims: layout mean of each cell, this step (all ranks) */
     const float *cell_mass;  /* cells: points in each cell (all ranks) */
+    /* ABI 1.1 */
+    int32_t loss_every;      /* the loss (for the curve) may be estimated from one target in this
+                                many, scaled up; 0 or 1: every target */
 } nmp_step;
 
 /* What a negatives plugin returns for one step. Buffers are owned by the plugin and stay
- * valid until its next sample() or destroy(). Negative l of target b is
- *   index[(shared ? 0 : b) * per_target + l], weight likewise (NULL = all 1).
+ * valid until its next sample() or destroy(). Negatives come in rows of per_target: target
+ * b uses row (shared ? 0 : b), or, when rows > 0 (ABI 1.1), the row r with
+ * row_start[r] <= b < row_start[r + 1]: runs of consecutive targets share one draw, which
+ * cuts the random draws, the gathers and the scatter by the run length. Negative l of row r
+ * is index[r * per_target + l], weight likewise (NULL = all 1).
  * Approximate terms (e.g. cell means) are points approx_y[c] weighted per target by
  * approx_weight[b * approx_count + c] (0 drops the term); they receive no gradient. */
 typedef struct {
@@ -203,6 +218,9 @@ typedef struct {
     int32_t approx_count;
     const float *approx_y;  /* approx_count x dims (may point into step->cell_mean) */
     const float *approx_weight; /* batch x approx_count, or NULL when approx_count == 0 */
+    /* ABI 1.1 (the host zeroes the struct, so older plugins leave rows 0) */
+    int32_t rows;               /* > 0: rows of negatives, row_start says which targets use each */
+    const int32_t *row_start;   /* rows + 1, from 0 to batch, increasing */
 } nmp_negatives;
 
 typedef struct {
@@ -213,7 +231,9 @@ typedef struct {
 
 /* Gradients dL/dy for one batch, host-allocated and zeroed before the call:
  *   target: batch x dims; pos: edges x dims (edge order of the step);
- *   neg: (shared ? 1 : batch) x per_target x dims (shared: summed over targets).
+ *   neg: rows x per_target x dims, each row's entry summed over the targets that share it
+ *        (rows = 1 when shared, batch when per target). A loss plugin built for ABI 1.0 is
+ *        refused when the negatives come in rows of several targets.
  * `loss` receives the batch's summed loss (for the curve; may be approximate). */
 typedef struct {
     float *target;

@@ -1,5 +1,6 @@
 /* The exact_cell ann plugin (NOMAD): exact kNN inside each cell by blocked GEMM + top-k.
  * Edges to other cells are lost by design; cells of <= k points give rows of size - 1. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,11 +9,18 @@
 static const nmp_param_decl exact_cell_params[] = {
     {"query_block", NMP_PARAM_INT, "65536", 1, 2147483647.0, NULL,
      "queries per kernel call: bounds the scratch result buffers (query_block x k)"},
+    {"pca", NMP_PARAM_INT, "0", 0, 1000000, NULL,
+     "search in the top N principal components (l2 only; 0 or >= d: in the input space); the graph's "
+     "distances are then the projected ones"},
+    {"pca_sample", NMP_PARAM_INT, "20000", 2, 4e18, NULL, "rows drawn (ANN stream) to fit the principal axes"},
+    {"refine", NMP_PARAM_INT, "3", 0, 1000, NULL,
+     "with pca: search refine x k candidates in the projection, keep the k nearest in the input space "
+     "(<= 1: keep the projected neighbours)"},
 };
 
 typedef struct {
     const nmp_host *host;
-    int64_t query_block;
+    int64_t query_block, pca, pca_sample, refine;
 } exact_cell_state;
 
 static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *params, void **state)
@@ -24,12 +32,55 @@ static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *para
     }
     st->host = host;
     st->query_block = nmp_param_int(params, "query_block");
+    st->pca = nmp_param_int(params, "pca");
+    st->pca_sample = nmp_param_int(params, "pca_sample");
+    st->refine = nmp_param_int(params, "refine");
     if (st->query_block < 1) st->query_block = 1;
     *state = st;
     return NMP_OK;
 }
 
 static void exact_cell_destroy(void *state) { free(state); }
+
+/* Exact kNN (k per point) of x inside each cell into out. */
+static nmp_status search_cells(const exact_cell_state *st, const nmp_matrix *x, const ann_groups *g, int32_t k,
+                               nmp_metric metric, nmp_graph *out)
+{
+    const nmp_host *h = st->host;
+    nmp_status s = ann_graph_alloc_groups(h, g, x->n, k, out);
+    int64_t done = 0;
+    /* cells one after another: the kernel spreads each cell's queries over all threads */
+    for (int32_t c = 0; s == NMP_OK && c < g->count; c++) {
+        ann_group grp = ann_groups_get(g, c);
+        s = ann_exact_group(h, x, grp, k, metric, st->query_block, done, x->n, out);
+        done += grp.count;
+    }
+    if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
+    return s;
+}
+
+/* The search in a projection: refine * k candidates per point there, the k nearest of them
+ * by the input-space distance kept (refine <= 1: the projected neighbours as they are). */
+static nmp_status search_projected(const exact_cell_state *st, const nmp_matrix *x, const ann_groups *g, int32_t k,
+                                   nmp_graph *out)
+{
+    const nmp_host *h = st->host;
+    float *proj = NULL;
+    nmp_matrix xp;
+    nmp_status s = ann_project(h, "ann", x, (int32_t)st->pca, st->pca_sample, &xp, &proj);
+    if (s == NMP_OK && st->refine <= 1) s = search_cells(st, &xp, g, k, NMP_METRIC_L2, out);
+    if (s == NMP_OK && st->refine > 1) {
+        nmp_graph cand;
+        int64_t kc = (int64_t)k * st->refine;
+        s = search_cells(st, &xp, g, kc > INT32_MAX ? INT32_MAX : (int32_t)kc, NMP_METRIC_L2, &cand);
+        if (s == NMP_OK) s = ann_graph_alloc_groups(h, g, x->n, k, out);
+        if (s == NMP_OK) s = ann_refine(h, x, &cand, out);
+        if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
+        if (cand.offsets) ann_graph_release(h, &cand);
+    }
+    free(proj);
+    return s;
+}
 
 static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
                                    nmp_metric metric, nmp_graph *out)
@@ -44,18 +95,16 @@ static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_c
         h->set_error(h, "exact_cell: partition has %lld points, data %lld", (long long)cells->n, (long long)x->n);
         return NMP_ERR_INVALID;
     }
+    int projected = st->pca > 0 && st->pca < x->d;
+    if (projected && metric != NMP_METRIC_L2) {
+        h->set_error(h, "exact_cell: pca = %lld works with ann.metric l2 only (the projection centres the data)",
+                     (long long)st->pca);
+        return NMP_ERR_INVALID;
+    }
     memset(out, 0, sizeof *out);
     ann_groups g;
     nmp_status s = ann_groups_make(h, cells, x->n, 0, &g);
-    if (s == NMP_OK) s = ann_graph_alloc_groups(h, &g, x->n, k, out);
-    int64_t done = 0;
-    /* cells one after another: the kernel spreads each cell's queries over all threads */
-    for (int32_t c = 0; s == NMP_OK && c < g.count; c++) {
-        ann_group grp = ann_groups_get(&g, c);
-        s = ann_exact_group(h, x, grp, k, metric, st->query_block, done, x->n, out);
-        done += grp.count;
-    }
-    if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
+    if (s == NMP_OK) s = projected ? search_projected(st, x, &g, k, out) : search_cells(st, x, &g, k, metric, out);
     ann_groups_free(&g);
     return s;
 }
@@ -63,7 +112,7 @@ static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_c
 static const nmp_ann_ops exact_cell_ops = {sizeof(nmp_ann_ops), exact_cell_build};
 
 static const nmp_plugin exact_cell_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact_cell", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact_cell", "1.1.0",
     "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
     exact_cell_params, sizeof exact_cell_params / sizeof exact_cell_params[0], exact_cell_create,
     exact_cell_destroy, &exact_cell_ops,

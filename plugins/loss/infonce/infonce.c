@@ -18,7 +18,7 @@ static double infonce_terms(const void *params, loss_terms *t)
     double loss = 0.0, s = 0.0; /* s = dL_i / dZ_i = sum_j p_j / (q_j + Z_i) */
     for (int32_t j = 0; j < t->n_pos; j++) {
         double d2 = t->pos[j], q = loss_cauchy(d2), p = t->pos_w[j];
-        loss += p * (a * log1p(d2) + log(q + z));
+        if (t->want_loss) loss += p * (a * log1p(d2) + log(q + z));
         s += p / (q + z);
         t->pos[j] = a * q - q * q / (q + z); /* d/dd2 of -a log q + log(q + Z), per unit p */
     }

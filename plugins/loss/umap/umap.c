@@ -30,11 +30,11 @@ typedef struct {
 
 /* Repulsion of one pair: adds gamma w log((1 + a s)/(a s + eps)) (s = d2^b) to the loss and
  * returns dL/d(d2) = -gamma b / ((eps + d2)(1 + a s)); 0 at d2 = 0 as in umap-learn. */
-static inline double umap_repulsion(const umap_curve *k, double d2, double w, double *loss)
+static inline double umap_repulsion(const umap_curve *k, double d2, double w, int want_loss, double *loss)
 {
     if (!(d2 > 0.0)) return 0.0;
     double as = k->a * pow(d2, k->b);
-    *loss += k->gamma * w * log((1.0 + as) / (as + k->eps));
+    if (want_loss) *loss += k->gamma * w * log((1.0 + as) / (as + k->eps));
     return -k->gamma * k->b / ((k->eps + d2) * (1.0 + as));
 }
 
@@ -48,12 +48,12 @@ static double umap_terms(const void *params, loss_terms *t)
         t->pos[j] = 0.0;
         if (!(d2 > 0.0)) continue;
         double s = pow(d2, k->b);
-        loss += ex * t->pos_w[j] * log1p(k->a * s);
+        if (t->want_loss) loss += ex * t->pos_w[j] * log1p(k->a * s);
         t->pos[j] = ex * k->a * k->b * (s / d2) / (1.0 + k->a * s);
     }
     for (int32_t l = 0; l < t->n_neg; l++)
-        t->neg[l] = umap_repulsion(k, t->neg[l], t->neg_w ? t->neg_w[l] : 1.0, &loss);
-    for (int32_t c = 0; c < t->n_approx; c++) t->approx[c] = umap_repulsion(k, t->approx[c], t->approx_w[c], &loss);
+        t->neg[l] = umap_repulsion(k, t->neg[l], t->neg_w ? t->neg_w[l] : 1.0, t->want_loss, &loss);
+    for (int32_t c = 0; c < t->n_approx; c++) t->approx[c] = umap_repulsion(k, t->approx[c], t->approx_w[c], t->want_loss, &loss);
     return loss;
 }
 

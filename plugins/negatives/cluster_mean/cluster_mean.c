@@ -12,6 +12,8 @@ static const nmp_param_decl cluster_mean_params[] = {
      "cells replaced by their mean: other ranks' | all but the target's | all | none | all but the K nearest"},
     {"weighting", NMP_PARAM_ENUM, "unweighted", 0, -1, "unweighted|mass",
      "unweighted: every term 1; mass: mean of r weighs exact |r|/n, an exact sample |E|/n"},
+    {"group", NMP_PARAM_INT, "1", 1, 1000000, NULL,
+     "targets of one cell in a step that share one draw of exact negatives (1 = a fresh draw per target)"},
 };
 
 typedef enum { MODE_REMOTE, MODE_ALL_BUT_OWN, MODE_ALL, MODE_NONE, MODE_NEAREST } approx_mode;
@@ -20,14 +22,15 @@ typedef struct {
     const nmp_host *host;
     const nmp_cells *cells;
     uint64_t seed;
-    int32_t exact, batch, nearest_k;
+    int32_t exact, batch, nearest_k, group;
     int32_t draws;       /* exact negatives per target actually drawn (0 when approx_cells: all) */
     int mass, per_cell; /* per_cell: E (and R~) depend on the target's cell */
     approx_mode mode;
     neg_cellsets sets;   /* E: one group, or one per cell when per_cell */
     float *set_weight;   /* per group: weight of an exact sample */
-    int32_t *index;      /* batch x exact */
-    float *weight;       /* batch x exact (mass only) */
+    int32_t *index;      /* rows x exact (rows <= batch) */
+    float *weight;       /* rows x exact (mass only) */
+    int32_t *row_start;  /* batch + 1: targets of each row (group > 1) */
     neg_fixed_approx fixed; /* R~ when it is the same for every target */
     float *base_row;     /* cells: mean weights, per_cell only */
     float *approx_weight; /* batch x cells, per_cell only */
@@ -52,6 +55,7 @@ static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void
     s->host = host;
     s->seed = neg_seed(host);
     s->exact = (int32_t)nmp_param_int(params, "exact");
+    s->group = (int32_t)nmp_param_int(params, "group");
     s->mass = nmp_param_is(params, "weighting", "mass");
     s->per_cell = s->mode == MODE_ALL_BUT_OWN || s->mode == MODE_NEAREST;
     *state = s;
@@ -64,6 +68,7 @@ static void cm_destroy(void *state)
     neg_cellsets_free(&s->sets);
     neg_fixed_approx_free(&s->fixed);
     free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight);
+    free(s->row_start);
     free(s);
 }
 
@@ -195,7 +200,8 @@ static nmp_status cm_prepare(void *state, const nmp_fit_info *fit)
     size_t slots = (size_t)fit->batch * (size_t)s->draws + 1;
     s->index = malloc(slots * sizeof *s->index);
     s->weight = s->mass ? malloc(slots * sizeof *s->weight) : NULL;
-    if (!s->index || (s->mass && !s->weight)) {
+    s->row_start = malloc(((size_t)fit->batch + 1) * sizeof *s->row_start);
+    if (!s->index || (s->mass && !s->weight) || !s->row_start) {
         s->host->set_error(s->host, "out of memory for %d x %d negatives", fit->batch, s->draws);
         return NMP_ERR_NOMEM;
     }
@@ -207,21 +213,33 @@ static nmp_status cm_prepare(void *state, const nmp_fit_info *fit)
 typedef struct {
     const cm_state *s;
     const nmp_step *step;
+    const int32_t *row_start; /* NULL: row r is target r */
 } cm_ctx;
 
-/* Target b: its draws (slot b * draws + l has its own counter) and, per_cell, its R~ row. */
-static void cm_range(void *ctx, int64_t begin, int64_t end, int worker)
+/* Row r's draws: slot r * draws + l has its own counter, so the split over workers does not
+ * matter. A row's targets share one cell when per_cell (neg_rows cuts at cell changes). */
+static void cm_draw_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
-    const cm_state *s = ((const cm_ctx *)ctx)->s;
-    const nmp_step *step = ((const cm_ctx *)ctx)->step;
-    int32_t C = s->cells->count;
-    for (int64_t b = begin; b < end; b++) {
-        int32_t g = s->per_cell ? s->cells->cell_of[step->target[b]] : 0;
-        for (int64_t k = b * s->draws; k < (b + 1) * s->draws; k++) {
-            s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, step->step, (uint64_t)k);
+    const cm_ctx *c = ctx;
+    const cm_state *s = c->s;
+    for (int64_t r = begin; r < end; r++) {
+        int32_t first = c->row_start ? c->row_start[r] : (int32_t)r;
+        int32_t g = s->per_cell ? s->cells->cell_of[c->step->target[first]] : 0;
+        for (int64_t k = r * s->draws; k < (r + 1) * s->draws; k++) {
+            s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k);
             if (s->weight) s->weight[k] = s->set_weight[g];
         }
-        if (!s->per_cell) continue;
+    }
+}
+
+/* Target b's R~ row (per_cell): every mean but those of its exact set E. */
+static void cm_approx_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const cm_ctx *c = ctx;
+    const cm_state *s = c->s;
+    int32_t C = s->cells->count;
+    for (int64_t b = begin; b < end; b++) {
+        int32_t g = s->cells->cell_of[c->step->target[b]];
         float *row = s->approx_weight + b * C;
         memcpy(row, s->base_row, (size_t)C * sizeof *row);
         for (int64_t k = s->sets.start[g]; k < s->sets.start[g + 1]; k++) row[s->sets.cell[k]] = 0.0f;
@@ -233,9 +251,16 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     cm_state *s = state;
     nmp_status st = neg_check_step(s->host, step, s->batch);
     if (st != NMP_OK) return st;
-    cm_ctx c = {s, step};
-    if (s->draws > 0 || s->per_cell) s->host->parallel_for(s->host, step->batch, cm_range, &c);
+    cm_ctx c = {s, step, NULL};
+    int32_t rows = step->batch;
+    if (s->group > 1) {
+        rows = neg_rows(step, s->cells, s->group, s->per_cell, s->row_start);
+        c.row_start = s->row_start;
+    }
+    if (s->draws > 0) s->host->parallel_for(s->host, rows, cm_draw_range, &c);
+    if (s->per_cell) s->host->parallel_for(s->host, step->batch, cm_approx_range, &c);
     memset(out, 0, sizeof *out);
+    if (c.row_start) out->rows = rows, out->row_start = c.row_start;
     out->per_target = s->draws;
     out->index = s->draws ? s->index : NULL;
     out->weight = s->draws ? s->weight : NULL;
@@ -252,7 +277,7 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
 static const nmp_negatives_ops cm_ops = {sizeof(nmp_negatives_ops), cm_prepare, cm_sample};
 
 static const nmp_plugin cm_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "cluster_mean", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "cluster_mean", "1.1.0",
     "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
     cluster_mean_params, sizeof cluster_mean_params / sizeof cluster_mean_params[0], cm_create, cm_destroy,
     &cm_ops};

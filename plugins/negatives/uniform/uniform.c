@@ -8,15 +8,18 @@
 static const nmp_param_decl uniform_params[] = {
     {"m", NMP_PARAM_INT, "5", 1, 100000, NULL, "negatives per target, drawn uniformly with replacement"},
     {"shared", NMP_PARAM_BOOL, "false", 0, -1, NULL, "draw one set of m for the whole batch instead of per target"},
+    {"group", NMP_PARAM_INT, "1", 1, 1000000, NULL,
+     "consecutive targets that share one draw of m (1 = a draw per target; ignored when shared)"},
 };
 
 typedef struct {
     const nmp_host *host;
     const nmp_cells *cells;
     uint64_t seed;
-    int32_t m, batch;
+    int32_t m, batch, group;
     int shared;
-    int32_t *index;     /* (shared ? 1 : batch) x m */
+    int32_t *index;     /* rows x m: 1 when shared, else one per target or per group */
+    int32_t *row_start; /* batch + 1 (group > 1) */
     neg_cellsets local; /* one group: the cells on this rank (all of them when local) */
 } uniform_state;
 
@@ -36,6 +39,7 @@ static nmp_status uniform_create(const nmp_host *host, const nmp_params *params,
     s->seed = neg_seed(host);
     s->m = (int32_t)nmp_param_int(params, "m");
     s->shared = (int)nmp_param_int(params, "shared");
+    s->group = s->shared ? 1 : (int32_t)nmp_param_int(params, "group");
     *state = s;
     return NMP_OK;
 }
@@ -44,7 +48,7 @@ static void uniform_destroy(void *state)
 {
     uniform_state *s = state;
     neg_cellsets_free(&s->local);
-    free(s->index);
+    free(s->index), free(s->row_start);
     free(s);
 }
 
@@ -62,7 +66,8 @@ static nmp_status uniform_prepare(void *state, const nmp_fit_info *fit)
         return NMP_ERR_INVALID;
     }
     s->index = malloc((size_t)(s->shared ? 1 : fit->batch) * (size_t)s->m * sizeof *s->index);
-    if (!s->index) {
+    s->row_start = malloc(((size_t)fit->batch + 1) * sizeof *s->row_start);
+    if (!s->index || !s->row_start) {
         s->host->set_error(s->host, "out of memory for %d x %d negatives", fit->batch, s->m);
         return NMP_ERR_NOMEM;
     }
@@ -86,8 +91,11 @@ static nmp_status uniform_sample(void *state, const nmp_step *step, nmp_negative
     nmp_status st = neg_check_step(s->host, step, s->batch);
     if (st != NMP_OK) return st;
     draw_ctx d = {s, step->step};
-    s->host->parallel_for(s->host, (int64_t)(s->shared ? 1 : step->batch) * s->m, draw_range, &d);
+    int32_t rows = s->shared ? 1 : step->batch;
+    if (s->group > 1) rows = neg_rows(step, s->cells, s->group, 0, s->row_start);
+    s->host->parallel_for(s->host, (int64_t)rows * s->m, draw_range, &d);
     memset(out, 0, sizeof *out);
+    if (s->group > 1) out->rows = rows, out->row_start = s->row_start;
     out->per_target = s->m;
     out->shared = s->shared;
     out->index = s->index;
@@ -97,7 +105,7 @@ static nmp_status uniform_sample(void *state, const nmp_step *step, nmp_negative
 static const nmp_negatives_ops uniform_ops = {sizeof(nmp_negatives_ops), uniform_prepare, uniform_sample};
 
 static const nmp_plugin uniform_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "uniform", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "uniform", "1.1.0",
     "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
     uniform_params, sizeof uniform_params / sizeof uniform_params[0], uniform_create, uniform_destroy, &uniform_ops};
 

@@ -1,0 +1,133 @@
+/* Principal axes (see pca_common.h): a row sample, the kernels' mean / covariance /
+ * projection (kernels/pca_cpu.h), and only the asked eigenvectors. */
+#include "pca_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "init_layout.h"
+#include "nomad/rng.h"
+#include "pca_cpu.h"
+
+/* LAPACK, from OpenBLAS: eigenpairs il..iu (ascending order, 1-based) of a symmetric matrix. */
+extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
+                    const double *vl, const double *vu, const int *il, const int *iu, const double *abstol, int *m,
+                    double *w, double *z, const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,
+                    const int *liwork, int *info);
+
+void pca_model_free(pca_model *m)
+{
+    free(m->mean), free(m->axes), free(m->variance);
+    memset(m, 0, sizeof *m);
+}
+
+/* The top p eigenpairs of cov (d x d, destroyed) into m->axes / m->variance (divided by
+ * samples - 1), largest first. Only p vectors are computed: for d = 784, p = 2 this is a
+ * few hundredths of a second where a full eigendecomposition takes seconds. */
+static nmp_status top_axes(const nmp_host *h, const char *who, double *cov, int64_t d, int64_t samples, pca_model *m)
+{
+    int n = (int)d, il = n - m->p + 1, iu = n, found = 0, info = 0, lwork = -1, liwork = -1, iw_query = 0;
+    double vl = 0.0, vu = 0.0, abstol = 0.0, w_query = 0.0;
+    double *w = malloc((size_t)d * sizeof *w), *z = malloc((size_t)(d * m->p) * sizeof *z);
+    int *isuppz = malloc((size_t)(2 * m->p) * sizeof *isuppz);
+    if (w && z && isuppz)
+        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, &w_query, &lwork,
+                &iw_query, &liwork, &info);
+    lwork = (int)w_query, liwork = iw_query;
+    double *work = malloc((size_t)(lwork > 1 ? lwork : 1) * sizeof *work);
+    int *iwork = malloc((size_t)(liwork > 1 ? liwork : 1) * sizeof *iwork);
+    nmp_status s = NMP_OK;
+    if (!w || !z || !isuppz || !work || !iwork) {
+        h->set_error(h, "%s: pca: out of memory for the eigensolver (d = %lld)", who, (long long)d);
+        s = NMP_ERR_NOMEM;
+    } else {
+        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, work, &lwork,
+                iwork, &liwork, &info);
+        if (info != 0 || found != m->p) {
+            h->set_error(h, "%s: pca: eigensolver failed on the %lld x %lld covariance (LAPACK info %d)", who,
+                         (long long)d, (long long)d, info);
+            s = NMP_ERR_RUNTIME;
+        }
+    }
+    if (s == NMP_OK) { /* dsyevr returns ascending eigenvalues, vectors as columns of z (d each) */
+        double *v = malloc((size_t)(d * m->p) * sizeof *v);
+        if (!v) {
+            h->set_error(h, "%s: pca: out of memory", who);
+            s = NMP_ERR_NOMEM;
+        } else {
+            for (int32_t k = 0; k < m->p; k++) {
+                int src = m->p - 1 - k;
+                m->variance[k] = w[src] / (double)(samples > 1 ? samples - 1 : 1);
+                for (int64_t j = 0; j < d; j++) v[j * m->p + k] = z[(int64_t)src * d + j];
+            }
+            init_flip_signs(v, d, m->p, m->p);
+            for (int32_t k = 0; k < m->p; k++)
+                for (int64_t j = 0; j < d; j++) m->axes[k * d + j] = (float)v[j * m->p + k];
+            free(v);
+        }
+    }
+    free(w), free(z), free(isuppz), free(work), free(iwork);
+    return s;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t p = *(const int64_t *)a, q = *(const int64_t *)b;
+    return (p > q) - (p < q);
+}
+
+/* Row ids of the sample (sorted for locality), or NULL when every row is used. */
+static int64_t *draw_sample(uint64_t seed, uint32_t stream, int64_t n, int64_t m)
+{
+    if (m >= n) return NULL;
+    int64_t *rows = malloc((size_t)m * sizeof *rows);
+    if (!rows) return NULL;
+    for (int64_t s = 0; s < m; s++) rows[s] = (int64_t)nmp_rng_below(seed, stream, (uint64_t)s, (uint64_t)n);
+    qsort(rows, (size_t)m, sizeof *rows, cmp_i64);
+    return rows;
+}
+
+nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int64_t sample, int64_t block_rows,
+                   uint64_t seed, uint32_t stream, int32_t p, pca_model *m)
+{
+    memset(m, 0, sizeof *m);
+    int64_t n = x->n, d = x->d, rows = n < sample ? n : sample;
+    if (p < 1 || p > d || n < 2) {
+        h->set_error(h, "%s: pca: %d components of %lld x %lld data: needs 1 <= components <= %lld and 2 rows", who,
+                     p, (long long)n, (long long)d, (long long)d);
+        return NMP_ERR_INVALID;
+    }
+    m->d = d, m->p = p;
+    m->mean = calloc((size_t)d, sizeof *m->mean);
+    m->axes = malloc((size_t)(d * p) * sizeof *m->axes);
+    m->variance = malloc((size_t)p * sizeof *m->variance);
+    double *cov = malloc((size_t)(d * d) * sizeof *cov);
+    int64_t *ids = draw_sample(seed, stream, n, rows);
+    nmp_status s = NMP_OK;
+    if (!m->mean || !m->axes || !m->variance || !cov || (!ids && rows < n)) s = NMP_ERR_NOMEM;
+    if (s == NMP_OK) {
+        pca_mean_cpu(x->x, d, ids, rows, m->mean);
+        s = pca_covariance_cpu(x->x, d, ids, rows, m->mean, block_rows, cov);
+    }
+    if (s == NMP_ERR_NOMEM)
+        h->set_error(h, "%s: pca: out of memory for a %lld x %lld covariance", who, (long long)d, (long long)d);
+    if (s == NMP_OK) {
+        for (int64_t j = 0; j < d; j++) m->total_variance += cov[j * d + j] / (double)(rows - 1);
+        s = top_axes(h, who, cov, d, rows, m);
+    }
+    h->progress(h, who, 0.5);
+    free(cov), free(ids);
+    if (s != NMP_OK) pca_model_free(m);
+    return s;
+}
+
+nmp_status pca_project(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m,
+                       int64_t block_rows, float *y)
+{
+    nmp_status s = pca_project_cpu(x->x, x->n, x->d, m->mean, m->axes, m->p, block_rows, y);
+    if (s != NMP_OK)
+        h->set_error(h, "%s: pca: out of memory projecting %lld rows of %lld", who, (long long)block_rows,
+                     (long long)x->d);
+    h->progress(h, who, 1.0);
+    return s;
+}
