@@ -39,9 +39,3 @@ int nmp_cli_plot(int argc, char **argv)
     nmp_data_close(&y);
     return s == NMP_OK ? 0 : nmp_cli_fail(nmp_exit_code(s), "%s", err.msg);
 }
-
-int nmp_cli_sweep(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return nmp_cli_fail(2, "sweep: not yet implemented (tracked by the ablation issue); run `nomad run` with --set for now");
-}

@@ -65,6 +65,7 @@ static void walk(const nmp_config *cfg, const nmp_params *const params[NMP_KIND_
     size_t open_len = 0;
     for (size_t i = 0; i < nmp_config_schema_count(); i++) {
         const nmp_config_key *k = nmp_config_schema_at(i);
+        if (!k->size) continue; /* a mapping read by its command, not part of the resolved config */
         size_t sl = section_len(k->path);
         if (open && (sl != open_len || strncmp(open, k->path, sl))) {
             w->close(w->ctx);
@@ -250,7 +251,7 @@ nmp_status nmp_config_reference_markdown(FILE *f)
         const nmp_config_key *k = nmp_config_schema_at(i);
         char range[128];
         nmp_cfg_range_text(&k->range, range, sizeof range);
-        fprintf(f, "| `%s` | %s", k->path, type_name(k->type));
+        fprintf(f, "| `%s` | %s", k->path, k->size ? type_name(k->type) : "mapping");
         if (k->choices) {
             fputs(" `", f);
             md_cell(f, k->choices);

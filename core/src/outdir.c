@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void expand(const char *pattern, const char *name, char *out, size_t len)
+void nmp_outdir_expand(const char *pattern, const char *name, char *out, size_t len)
 {
     char date[32];
     time_t t = time(NULL);
@@ -28,7 +28,7 @@ static void expand(const char *pattern, const char *name, char *out, size_t len)
     out[o < len ? o : len - 1] = 0;
 }
 
-static int mkdir_p(char *path)
+int nmp_mkdir_p(char *path)
 {
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;
@@ -54,7 +54,7 @@ static int is_empty_dir(const char *path)
 nmp_status nmp_outdir_open(nmp_outdir *o, const char *pattern, const char *name, nmp_err *err)
 {
     memset(o, 0, sizeof *o);
-    expand(pattern, name, o->path, sizeof o->path);
+    nmp_outdir_expand(pattern, name, o->path, sizeof o->path);
     struct stat st;
     if (stat(o->path, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) return nmp_fail(err, NMP_ERR_IO, "%s: output.dir exists and is not a directory", o->path);
@@ -62,7 +62,7 @@ nmp_status nmp_outdir_open(nmp_outdir *o, const char *pattern, const char *name,
             return nmp_fail(err, NMP_ERR_IO, "%s: output.dir exists and is not empty; pick another --out", o->path);
         return NMP_OK;
     }
-    if (mkdir_p(o->path) != 0) return nmp_fail(err, NMP_ERR_IO, "%s: cannot create output directory: %s", o->path, strerror(errno));
+    if (nmp_mkdir_p(o->path) != 0) return nmp_fail(err, NMP_ERR_IO, "%s: cannot create output directory: %s", o->path, strerror(errno));
     o->created = 1;
     return NMP_OK;
 }

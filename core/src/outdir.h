@@ -14,6 +14,12 @@ typedef struct {
     int n_files;
 } nmp_outdir;
 
+/* `pattern` with {date} (YYYYMMDD-HHMMSS, now) and {name} filled in, into out. */
+void nmp_outdir_expand(const char *pattern, const char *name, char *out, size_t len);
+/* mkdir -p: creates path and its parents (0 ok, an existing folder included; -1 with errno).
+ * path is modified during the call and restored. */
+int nmp_mkdir_p(char *path);
+
 /* Expands {date} (YYYYMMDD-HHMMSS) and {name} in `pattern`, creates the directory (and its
  * parents). An existing directory is an error unless it is empty, so runs never mix. */
 nmp_status nmp_outdir_open(nmp_outdir *o, const char *pattern, const char *name, nmp_err *err);

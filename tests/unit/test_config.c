@@ -205,7 +205,7 @@ static void set_errors(void **state)
     expect_resolve_error("{}\n", "device=tpu", "--set device: expected one of cpu|cuda, got \"tpu\"");
     expect_resolve_error("{}\n", "optimizer.lr_scael=1", "--set optimizer.lr_scael: unknown key; valid keys of optimizer: "
                                                      "epochs, batch, lr_scale, lr, momentum, hold, final_lr_fraction, clip, "
-                                                     "early_exaggeration, early_epochs, late_exaggeration, late_start");
+                                                     "early_exaggeration, early_epochs, late_exaggeration, late_start, loss_every");
 }
 
 /* ------------------------------------------------------------------ schema */
@@ -296,7 +296,7 @@ static void unknown_keys_list_valid_ones(void **state)
                          "cfg.yaml:3:3: eval.nope: unknown key; valid keys of eval: enabled, k, queries, triplets");
     expect_resolve_error("data:\n  path: x\nmodel: {a: 1}\n", NULL,
                          "cfg.yaml:3:1: model: unknown section; valid top-level keys: data, seed, threads, device, dims, "
-                         "distributed, partitioner, ann, affinity, init, negatives, loss, optimizer, eval, output, quiet");
+                         "distributed, partitioner, ann, affinity, init, negatives, loss, optimizer, eval, output, sweep, quiet");
     /* A plugin section's other keys are plugin parameters, left for nmp_config_plugin_params. */
     nmp_cfg_node *root = parse_ok("negatives: {plugin: cluster_mean, exact: 64, foo: 1}\npartitioner: {cells: 3, tol: 1}\n");
     nmp_config *cfg = resolve_ok(root);

@@ -1,0 +1,137 @@
+/* A sweep's runs read back from their run.json: the numbers for the tables, and whether a
+ * finished run was made with the config the sweep would give it now. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "run_state.h"
+#include "sweep.h"
+#include "sweep_json.h"
+
+_Static_assert((int)NMP_SWEEP_STAGES == (int)STAGE_COUNT, "the sweep's tables have one column per pipeline stage");
+
+/* Whole file into a malloc'd, NUL-terminated buffer; NULL with errno set on failure. */
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *grown = realloc(buf, cap);
+            if (!grown) break;
+            buf = grown;
+        }
+        size_t got = fread(buf + *len, 1, cap - *len - 1, f);
+        *len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f) || !buf;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        errno = errno ? errno : EIO;
+        return NULL;
+    }
+    buf[*len] = 0;
+    return buf;
+}
+
+static void fill(const nmp_jv *j, nmp_sweep_result *r)
+{
+    r->eval_k = (int64_t)nmp_jv_number_at(j, "metrics.k", NAN);
+    r->np = nmp_jv_number_at(j, "metrics.np", NAN);
+    r->triplet = nmp_jv_number_at(j, "metrics.triplet", NAN);
+    r->knn_acc = nmp_jv_number_at(j, "metrics.knn_acc", NAN);
+    r->trust = nmp_jv_number_at(j, "metrics.trust", NAN);
+    if (!nmp_jv_get(j, "metrics.k")) r->eval_k = 0;
+    const nmp_jv *stages = nmp_jv_get(j, "stage_seconds");
+    for (int s = 0; s < NMP_SWEEP_STAGES; s++) r->stage_seconds[s] = nmp_jv_number_at(stages, nmp_stage_names[s], NAN);
+    r->total_seconds = nmp_jv_number_at(j, "total_seconds", NAN);
+    r->peak_rss_bytes = nmp_jv_number_at(j, "peak_rss_bytes", NAN);
+    r->edges_kept = nmp_jv_number_at(j, "ann.edges_kept", NAN);
+    r->recall = nmp_jv_number_at(j, "ann.recall", NAN);
+    if (nmp_jv_number_at(j, "ann.recall_sample", 0) <= 0) r->edges_kept = r->recall = NAN; /* not measured */
+}
+
+static nmp_status parse_record(const char *path, const char *text, size_t len, nmp_jv **out, nmp_err *err)
+{
+    char why[256];
+    if (nmp_jv_parse(text, len, out, why, sizeof why))
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: not a complete run record: %s", path, why);
+    const char *status = nmp_jv_string_at(*out, "status");
+    if (status && !strcmp(status, "ok")) return NMP_OK;
+    nmp_fail(err, NMP_ERR_INVALID, "%s: status is %s%s%s, not \"ok\"", path, status ? "\"" : "",
+             status ? status : "missing", status ? "\"" : "");
+    nmp_jv_free(*out);
+    *out = NULL;
+    return NMP_ERR_INVALID;
+}
+
+nmp_status nmp_sweep_result_read(const char *path, nmp_sweep_result *result, nmp_err *err)
+{
+    size_t len = 0;
+    char *text = read_all(path, &len);
+    if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    nmp_jv *j = NULL;
+    nmp_status s = parse_record(path, text, len, &j, err);
+    free(text);
+    if (s) return s;
+    fill(j, result);
+    nmp_jv_free(j);
+    return NMP_OK;
+}
+
+/* The recorded config against the one the sweep would give the run now. The sweep section
+ * is left out: it says how the sweep runs, not what one run does. */
+static nmp_status same_config(const char *path, const nmp_jv *record, const char *expected, nmp_err *err)
+{
+    static const char *const ignore[] = {"sweep", NULL};
+    nmp_jv *want = NULL;
+    char why[256], where[512];
+    if (nmp_jv_parse(expected, strlen(expected), &want, why, sizeof why))
+        return nmp_fail(err, NMP_ERR_RUNTIME, "sweep: the resolved config does not read back as JSON: %s", why);
+    const nmp_jv *have = nmp_jv_get(record, "config");
+    int differs = !have || nmp_jv_diff(have, want, ignore, where, sizeof where);
+    nmp_jv_free(want);
+    if (!differs) return NMP_OK;
+    return nmp_fail(err, NMP_ERR_INVALID,
+                    "%s: this run was made with another config (%s differs); remove its directory to run it again, "
+                    "or give the sweep another --out",
+                    path, have ? (where[0] ? where : "the whole config") : "config");
+}
+
+nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_dir_state *state, nmp_err *err)
+{
+    char path[4400];
+    struct stat st;
+    *state = NMP_SWEEP_DIR_ABSENT;
+    if (stat(dir, &st) != 0) return NMP_OK;
+    if (!S_ISDIR(st.st_mode)) return nmp_fail(err, NMP_ERR_INVALID, "%s: exists and is not a run directory", dir);
+    *state = NMP_SWEEP_DIR_PARTIAL;
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    size_t len = 0;
+    char *text = read_all(path, &len);
+    if (!text) return NMP_OK;
+    nmp_jv *j = NULL;
+    nmp_err ignored = {0};
+    nmp_status s = parse_record(path, text, len, &j, &ignored);
+    free(text);
+    if (s) return NMP_OK; /* run.json is written last and atomically: a bad one is not ours to trust */
+    s = same_config(path, j, run->config_json, err);
+    if (s == NMP_OK) {
+        memset(&run->result, 0, sizeof run->result);
+        fill(j, &run->result);
+        run->result.state = NMP_SWEEP_OK;
+        run->result.resumed = 1;
+        *state = NMP_SWEEP_DIR_DONE;
+    }
+    nmp_jv_free(j);
+    return s;
+}
