@@ -17,8 +17,7 @@ struct loss_batch {
     int threads;
     int64_t cap_pos, cap_neg, cap_approx; /* per-worker capacities, in terms */
     double *d_pos, *d_neg, *d_approx;     /* threads x cap: d2, then dL/d(d2) */
-    int32_t *approx_idx;                  /* threads x cap_approx: kept approximate terms */
-    float *approx_w;                      /* threads x cap_approx: their weights */
+    double *approx_y;                     /* dims x cap_approx: the step's approximate points */
     double *neg_y;    /* threads x dims x cap_neg: the row's negatives, one coordinate after another */
     double *neg_acc;  /* threads x dims x cap_neg: dL/dy of the row's negatives, same layout */
     double *loss_acc, *extra_acc; /* threads */
@@ -46,7 +45,7 @@ loss_batch *loss_batch_new(const nmp_host *host)
 
 static void free_scratch(loss_batch *lb)
 {
-    free(lb->d_pos), free(lb->d_neg), free(lb->d_approx), free(lb->approx_idx), free(lb->approx_w);
+    free(lb->d_pos), free(lb->d_neg), free(lb->d_approx), free(lb->approx_y);
     free(lb->neg_y), free(lb->neg_acc), free(lb->loss_acc), free(lb->extra_acc);
 }
 
@@ -96,8 +95,7 @@ static nmp_status ensure_scratch(loss_batch *lb, int64_t n_pos, int64_t n_neg, i
         lb->cap_neg = ok ? n_neg : 0;
     }
     if (ok && n_approx > lb->cap_approx) {
-        ok = GROW(d_approx, T * (size_t)n_approx) & GROW(approx_idx, T * (size_t)n_approx) &
-             GROW(approx_w, T * (size_t)n_approx);
+        ok = GROW(d_approx, T * (size_t)n_approx) & GROW(approx_y, D * (size_t)n_approx);
         lb->cap_approx = ok ? n_approx : 0;
     }
     if (ok) return NMP_OK;
@@ -219,17 +217,10 @@ static inline __attribute__((always_inline)) double target_pass(const run_ctx *r
     for (int32_t j = 0; j < t.n_pos; j++) t.pos[j] = sq_dist(yi, st->y + (int64_t)st->pos[e0 + j] * dims, dims);
     t.neg = lb->d_neg + (size_t)worker * (size_t)lb->cap_neg;
     neg_distances(yi, z, t.n_neg, dims, t.neg);
-    int32_t *aidx = lb->approx_idx + (size_t)worker * (size_t)lb->cap_approx;
-    float *aw = lb->approx_w + (size_t)worker * (size_t)lb->cap_approx;
+    t.n_approx = ng->approx_count;
     t.approx = lb->d_approx + (size_t)worker * (size_t)lb->cap_approx;
-    for (int32_t c = 0; c < ng->approx_count; c++) {
-        float wc = ng->approx_weight[(int64_t)b * ng->approx_count + c];
-        if (wc == 0.0f) continue;
-        aidx[t.n_approx] = c;
-        aw[t.n_approx] = wc;
-        t.approx[t.n_approx++] = sq_dist(yi, ng->approx_y + (int64_t)c * dims, dims);
-    }
-    t.approx_w = aw;
+    t.approx_w = t.n_approx ? ng->approx_weight + (int64_t)b * t.n_approx : NULL;
+    neg_distances(yi, lb->approx_y, t.n_approx, dims, t.approx);
 
     double loss = r->fn(r->params, &t);
     if (st->loss_every > 1) loss *= st->loss_every;
@@ -240,10 +231,8 @@ static inline __attribute__((always_inline)) double target_pass(const run_ctx *r
         float *gj = r->out->pos + (e0 + j) * dims;
         for (int k = 0; k < dims; k++) gi[k] += pw * v[k], gj[k] = (float)(-pw * v[k]);
     }
-    for (int32_t c = 0; c < t.n_approx; c++) { /* means receive no gradient */
-        pair_grad(yi, ng->approx_y + (int64_t)aidx[c] * dims, t.approx[c], clip, dims, v);
-        for (int k = 0; k < dims; k++) gi[k] += t.approx_w[c] * v[k];
-    }
+    /* approximate points (means) receive no gradient: acc is only a valid, unwritten address */
+    neg_apply(yi, lb->approx_y, t.n_approx, dims, t.approx, t.approx_w, clip, clipping, 0, lb->d_approx, gi);
     neg_apply(yi, z, t.n_neg, dims, t.neg, w, clip, clipping, move, acc, gi);
     for (int k = 0; k < dims; k++) r->out->target[(int64_t)b * dims + k] = (float)gi[k];
     return loss;
@@ -376,6 +365,8 @@ nmp_status loss_batch_run(loss_batch *lb, const nmp_step *step, const nmp_negati
     if (s == NMP_OK) s = ensure_scratch(lb, max_pos, neg->per_target, neg->approx_count);
     if (s != NMP_OK) return s;
     for (int w = 0; w < lb->threads; w++) lb->loss_acc[w] = 0.0, lb->extra_acc[w] = 0.0;
+    for (int32_t c = 0; c < neg->approx_count; c++) /* coordinate by coordinate, as a row's negatives */
+        for (int k = 0; k < lb->dims; k++) lb->approx_y[k * neg->approx_count + c] = neg->approx_y[c * lb->dims + k];
     if (step->batch > 0 && r.rows >= 2 * lb->threads) {
         lb->host->parallel_for(lb->host, r.rows, rows_range, &r);
     } else if (step->batch > 0) {

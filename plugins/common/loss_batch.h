@@ -12,7 +12,8 @@ typedef struct {
     int32_t n_pos, n_neg, n_approx;
     const float *pos_w;    /* n_pos affinities p_ij */
     const float *neg_w;    /* n_neg weights, or NULL: all 1 */
-    const float *approx_w; /* n_approx weights, all nonzero (zero terms are dropped) */
+    const float *approx_w; /* n_approx weights; a term of weight 0 must add nothing (it is kept so
+                              the loops over the terms stay straight vector loops) */
     double *pos, *neg, *approx;
     double exaggeration;   /* the step's attraction factor */
     int want_loss;         /* 0: the driver does not need L_i this time; skip its logarithms, return 0 */

@@ -216,33 +216,27 @@ typedef struct {
     const int32_t *row_start; /* NULL: row r is target r */
 } cm_ctx;
 
-/* Row r's draws: slot r * draws + l has its own counter, so the split over workers does not
- * matter. A row's targets share one cell when per_cell (neg_rows cuts at cell changes). */
-static void cm_draw_range(void *ctx, int64_t begin, int64_t end, int worker)
+/* Row r: its draws (slot r * draws + l has its own counter, so the split over workers does
+ * not matter) and, per_cell, the R~ weights of its targets (every mean but those of E). A
+ * row's targets share one cell when per_cell: neg_rows cuts at cell changes. */
+static void cm_row_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     const cm_ctx *c = ctx;
     const cm_state *s = c->s;
+    int32_t C = s->cells->count;
     for (int64_t r = begin; r < end; r++) {
         int32_t first = c->row_start ? c->row_start[r] : (int32_t)r;
+        int32_t last = c->row_start ? c->row_start[r + 1] : (int32_t)r + 1;
         int32_t g = s->per_cell ? s->cells->cell_of[c->step->target[first]] : 0;
         for (int64_t k = r * s->draws; k < (r + 1) * s->draws; k++) {
             s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k);
             if (s->weight) s->weight[k] = s->set_weight[g];
         }
-    }
-}
-
-/* Target b's R~ row (per_cell): every mean but those of its exact set E. */
-static void cm_approx_range(void *ctx, int64_t begin, int64_t end, int worker)
-{
-    const cm_ctx *c = ctx;
-    const cm_state *s = c->s;
-    int32_t C = s->cells->count;
-    for (int64_t b = begin; b < end; b++) {
-        int32_t g = s->cells->cell_of[c->step->target[b]];
-        float *row = s->approx_weight + b * C;
-        memcpy(row, s->base_row, (size_t)C * sizeof *row);
-        for (int64_t k = s->sets.start[g]; k < s->sets.start[g + 1]; k++) row[s->sets.cell[k]] = 0.0f;
+        for (int32_t b = first; s->per_cell && b < last; b++) {
+            float *row = s->approx_weight + (int64_t)b * C;
+            memcpy(row, s->base_row, (size_t)C * sizeof *row);
+            for (int64_t k = s->sets.start[g]; k < s->sets.start[g + 1]; k++) row[s->sets.cell[k]] = 0.0f;
+        }
     }
 }
 
@@ -257,8 +251,7 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
         rows = neg_rows(step, s->cells, s->group, s->per_cell, s->row_start);
         c.row_start = s->row_start;
     }
-    if (s->draws > 0) s->host->parallel_for(s->host, rows, cm_draw_range, &c);
-    if (s->per_cell) s->host->parallel_for(s->host, step->batch, cm_approx_range, &c);
+    if (s->draws > 0 || s->per_cell) s->host->parallel_for(s->host, rows, cm_row_range, &c);
     memset(out, 0, sizeof *out);
     if (c.row_start) out->rows = rows, out->row_start = c.row_start;
     out->per_target = s->draws;
