@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_args.h"
+#include "comm.h"
 #include "host.h"
 #include "pipeline.h"
 #include "plugin_host.h"
@@ -120,5 +121,7 @@ int nmp_cli_run(int argc, char **argv)
     nmp_cfg_free(root);
     free(cfg);
     free(a.sets);
+    /* Under mpirun every rank fails alike (bad config) or agreed on one error: rank 0 says it. */
+    if (s != NMP_OK && (nmp_host_settings()->rank != 0 || nmp_comm_launcher_rank() != 0)) return nmp_exit_code(s);
     return s == NMP_OK ? 0 : nmp_cli_fail(nmp_exit_code(s), "%s", err.msg);
 }

@@ -77,6 +77,7 @@ void nmp_cfg_range_text(const nmp_cfg_range *range, char *buf, size_t size);
 typedef enum { NMP_FORMAT_AUTO, NMP_FORMAT_NPY, NMP_FORMAT_FVECS, NMP_FORMAT_BVECS, NMP_FORMAT_RAW, NMP_FORMAT_IDX } nmp_cfg_format;
 typedef enum { NMP_DEVICE_CPU, NMP_DEVICE_CUDA } nmp_cfg_device;
 typedef enum { NMP_BACKEND_LOCAL, NMP_BACKEND_MPI, NMP_BACKEND_NCCL } nmp_cfg_backend;
+typedef enum { NMP_PLACEMENT_ROUND_ROBIN, NMP_PLACEMENT_BALANCED } nmp_cfg_placement;
 
 /* The resolved core keys (see the schema table in config_schema.c for docs and defaults).
  * Plain data: copy freely, nothing to free. Plugin parameters live in nmp_params. */
@@ -95,6 +96,9 @@ typedef struct {
     int64_t dims;
     struct {
         nmp_cfg_backend backend;
+        nmp_cfg_placement cell_placement;
+        int64_t sample, lloyd_iter;
+        double lloyd_tol, abort_timeout;
     } distributed;
     struct {
         char plugin[NMP_CFG_STR_MAX];
@@ -115,6 +119,7 @@ typedef struct {
         double early_exaggeration;
         int64_t early_epochs;
         double late_exaggeration, late_start;
+        int64_t loss_every;
     } optimizer;
     struct {
         bool enabled;
@@ -129,6 +134,10 @@ typedef struct {
         int64_t plot_size;
         double plot_alpha, plot_margin;
     } output;
+    struct {
+        int64_t seeds;             /* runs per grid cell (sweep.grid is read from the tree) */
+        char dir[NMP_CFG_STR_MAX]; /* used when `nomad sweep` has no --out */
+    } sweep;
     bool quiet;
 } nmp_config;
 
@@ -140,7 +149,8 @@ typedef struct {
     nmp_cfg_range range;
     const char *choices;       /* ENUM: "cpu|cuda" */
     const char *doc;           /* one line */
-    size_t offset, size;       /* field in nmp_config */
+    size_t offset, size;       /* field in nmp_config; size 0: a mapping its command reads from the
+                                * tree (sweep.grid), not stored in nmp_config nor dumped */
 } nmp_config_key;
 
 size_t nmp_config_schema_count(void);

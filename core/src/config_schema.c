@@ -6,7 +6,8 @@
 #include <string.h>
 
 _Static_assert(sizeof(nmp_cfg_format) == sizeof(int) && sizeof(nmp_cfg_device) == sizeof(int) &&
-                   sizeof(nmp_cfg_backend) == sizeof(int) && sizeof(nmp_metric) == sizeof(int),
+                   sizeof(nmp_cfg_backend) == sizeof(int) && sizeof(nmp_metric) == sizeof(int) &&
+                   sizeof(nmp_cfg_placement) == sizeof(int),
                "enum fields are stored as int");
 
 #define FIELD(f) offsetof(nmp_config, f), sizeof(((nmp_config *)0)->f)
@@ -39,6 +40,21 @@ static const nmp_config_key schema[] = {
     {"dims", I, "2", IN(2, 3), NULL, "dimensions of the layout", FIELD(dims)},
     {"distributed.backend", E, "local", ANY, "local|mpi|nccl",
      "how ranks talk: local (one process), mpi (CPU ranks), nccl (one GPU per rank)", FIELD(distributed.backend)},
+    {"distributed.cell_placement", E, "round_robin", ANY, "round_robin|balanced",
+     "which rank holds each whole cell: cell c on rank c mod ranks, or largest cells first onto the least-loaded rank",
+     FIELD(distributed.cell_placement)},
+    {"distributed.sample", I, "65536", AT_LEAST(1), NULL,
+     "rows (a uniform sample of all ranks' rows) gathered on rank 0 for the partitioner plugin's seeds",
+     FIELD(distributed.sample)},
+    {"distributed.lloyd_iter", I, "10", AT_LEAST(0), NULL,
+     "Lloyd iterations over all rows after the seeds (centroid sums and counts all-reduced)",
+     FIELD(distributed.lloyd_iter)},
+    {"distributed.lloyd_tol", D, "1e-4", AT_LEAST(0), NULL,
+     "stop Lloyd when sum of squared centroid shifts / sum of squared centroid norms falls below this",
+     FIELD(distributed.lloyd_tol)},
+    {"distributed.abort_timeout", D, "30", ABOVE(0), NULL,
+     "seconds a failed rank waits for the others at the stage boundary before it aborts every rank",
+     FIELD(distributed.abort_timeout)},
     {"partitioner.plugin", S, "kmeans", ANY, NULL, "partitioner plugin (name, or path to a .so)", FIELD(partitioner.plugin)},
     {"partitioner.cells", I, "8", AT_LEAST(1), NULL, "|R|: number of cells the data is split into", FIELD(partitioner.cells)},
     {"ann.plugin", S, "exact_cell", ANY, NULL, "kNN graph plugin (name, or path to a .so)", FIELD(ann.plugin)},
@@ -73,6 +89,9 @@ static const nmp_config_key schema[] = {
      FIELD(optimizer.late_exaggeration)},
     {"optimizer.late_start", D, "1.0", IN(0, 1), NULL,
      "fraction of the epochs after which late exaggeration applies (1 = never)", FIELD(optimizer.late_start)},
+    {"optimizer.loss_every", I, "8", AT_LEAST(1), NULL,
+     "the loss curve is estimated from one target in this many (its logarithms cost as much as the gradient)",
+     FIELD(optimizer.loss_every)},
     {"eval.enabled", B, "true", ANY, NULL, "compute quality metrics of the layout after the fit", FIELD(eval.enabled)},
     {"eval.k", I, "10", AT_LEAST(1), NULL, "neighbours for NP@k and kNN label accuracy", FIELD(eval.k)},
     {"eval.queries", I, "5000", AT_LEAST(1), NULL, "query points with exact kNN against the full data (NP@k, trustworthiness)",
@@ -92,6 +111,14 @@ static const nmp_config_key schema[] = {
      FIELD(output.plot_alpha)},
     {"output.plot_margin", D, "0.03", IN(0.0, 0.4), NULL, "blank border around the points, as a fraction of the side",
      FIELD(output.plot_margin)},
+    {"sweep.grid", S, "{}", ANY, NULL,
+     "nomad sweep's grid: {key.path: [v1, v2, ...]}, each value as --set takes it; --grid adds to / overrides it",
+     0, 0},
+    {"sweep.seeds", I, "1", AT_LEAST(1), NULL, "nomad sweep: runs per grid cell, with seeds seed, seed+1, ... (--seeds)",
+     FIELD(sweep.seeds)},
+    {"sweep.dir", S, "sweeps/{name}", ANY, NULL,
+     "nomad sweep's folder when --out is not given; {date} and {name} are filled in as in output.dir",
+     FIELD(sweep.dir)},
     {"quiet", B, "false", ANY, NULL, "no progress or info messages on stderr (warnings and errors still show)",
      FIELD(quiet)},
 };
@@ -203,7 +230,8 @@ void nmp_config_defaults(nmp_config *cfg)
 {
     char why[256];
     memset(cfg, 0, sizeof *cfg);
-    for (size_t i = 0; i < SCHEMA_COUNT; i++) store(&schema[i], schema[i].default_value, cfg, why, sizeof why);
+    for (size_t i = 0; i < SCHEMA_COUNT; i++)
+        if (schema[i].size) store(&schema[i], schema[i].default_value, cfg, why, sizeof why);
 }
 
 /* ------------------------------------------------------------------ resolution */
@@ -211,7 +239,7 @@ void nmp_config_defaults(nmp_config *cfg)
 static nmp_status resolve_key(nmp_cfg_node *node, const nmp_config_key *k, nmp_config *cfg, nmp_err *err)
 {
     node->used = 1;
-    if (node->type == NMP_CFG_NULL) return NMP_OK; /* null keeps the default */
+    if (node->type == NMP_CFG_NULL || !k->size) return NMP_OK; /* null keeps the default; size 0: read elsewhere */
     if (node->type != NMP_CFG_SCALAR)
         return nmp_cfg_fail_at(err, node, k->path, "expected a single value, got a %s",
                                node->type == NMP_CFG_MAP ? "mapping" : "sequence");

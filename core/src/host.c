@@ -1,5 +1,5 @@
 /* Implementation of the host services: OpenMP threads, OpenBLAS GEMM, stderr logging and
- * progress, and a single-process all-gather (the MPI/NCCL back ends replace it). */
+ * progress, and the collectives (through the run's comm layer, or copies in one process). */
 #include "host.h"
 
 #include <cblas.h>
@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "comm.h"
 
 typedef struct {
     char tag[128];
@@ -150,8 +152,29 @@ static void host_gemm_abt(const nmp_host *h, int64_t m, int64_t n, int64_t k, fl
 
 static nmp_status host_allgather(const nmp_host *h, const void *send, void *recv, size_t bytes)
 {
-    (void)h;
+    if (g_cfg.comm) {
+        nmp_err err = {0};
+        nmp_status s = nmp_comm_allgather(g_cfg.comm, send, recv, bytes, &err);
+        if (s != NMP_OK) host_set_error(h, "%s", err.msg);
+        return s;
+    }
     memmove(recv, send, bytes);
+    return NMP_OK;
+}
+
+static nmp_status host_allreduce(const nmp_host *h, const void *send, void *recv, size_t count, nmp_dtype type)
+{
+    if (type != NMP_DTYPE_F32 && type != NMP_DTYPE_F64 && type != NMP_DTYPE_I64) {
+        host_set_error(h, "allreduce: unknown element type %d", (int)type);
+        return NMP_ERR_INVALID;
+    }
+    if (g_cfg.comm) {
+        nmp_err err = {0};
+        nmp_status s = nmp_comm_allreduce_sum(g_cfg.comm, send, recv, count, type, &err);
+        if (s != NMP_OK) host_set_error(h, "%s", err.msg);
+        return s;
+    }
+    if (send != recv) memmove(recv, send, count * (type == NMP_DTYPE_F32 ? 4 : 8));
     return NMP_OK;
 }
 
@@ -182,6 +205,7 @@ nmp_host *nmp_host_new(const char *tag)
         .gemm_abt = host_gemm_abt,
         .allgather = host_allgather,
         .host_data = d,
+        .allreduce = host_allreduce,
     };
     return h;
 }

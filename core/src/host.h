@@ -14,6 +14,7 @@ typedef struct {
     int progress_tty; /* draw progress lines (stderr is a terminal) */
     uint64_t seed;
     int rank, ranks;
+    struct nmp_comm *comm; /* the run's comm layer for host->allgather/allreduce (NULL: one process) */
 } nmp_host_config;
 
 void nmp_host_configure(const nmp_host_config *cfg);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "host.h"
 #include "run_state.h"
 #include "stages.h"
@@ -44,15 +45,28 @@ static void free_run(nmp_run *r)
     free(r->scaled);
     nmp_data_close(&r->data);
     nmp_outdir_close(&r->out);
+    nmp_dist_free(&r->dist);
 }
 
 typedef nmp_status (*stage_fn)(nmp_run *r, nmp_err *err);
 
+static void comm_totals(const nmp_run *r, double *bytes, double *seconds)
+{
+    const nmp_comm_stats *cs = r->dist.comm ? nmp_comm_stats_get(r->dist.comm) : NULL;
+    *bytes = cs ? (double)cs->bytes_sent + (double)cs->bytes_received : 0;
+    *seconds = cs ? cs->seconds : 0;
+}
+
+/* One stage, then (distributed) the agreement: a failure on any rank stops every rank here. */
 static nmp_status timed(nmp_run *r, int stage, stage_fn fn, nmp_err *err)
 {
-    double t0 = nmp_now();
+    double t0 = nmp_now(), b0, c0, b1, c1;
+    comm_totals(r, &b0, &c0);
     nmp_status s = fn(r, err);
+    if (r->dist.comm) s = nmp_comm_agree(r->dist.comm, s, err);
     r->stage_seconds[stage] = nmp_now() - t0;
+    comm_totals(r, &b1, &c1);
+    r->dist.stage_bytes[stage] = b1 - b0, r->dist.stage_comm_seconds[stage] = c1 - c0;
     if (s == NMP_OK && stage != STAGE_PLUGINS)
         nmp_log(NMP_LOG_INFO, "%-9s %7.2f s", nmp_stage_names[stage], r->stage_seconds[stage]);
     return s;
@@ -67,9 +81,10 @@ nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, con
     static const stage_fn fns[STAGE_COUNT] = {stage_plugins,  stage_load,    stage_partition,
                                               stage_ann,      stage_affinity, stage_init,
                                               stage_optimize, stage_eval,    stage_output};
-    nmp_status s = NMP_OK;
+    nmp_status s = nmp_dist_open(r, err);
     for (int st = 0; st < STAGE_COUNT && s == NMP_OK; st++) s = timed(r, st, fns[st], err);
     if (s != NMP_OK && r->out.path[0]) nmp_outdir_discard(&r->out);
+    nmp_dist_close(r);
     free_run(r);
     free(r);
     return s;

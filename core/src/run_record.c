@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "host.h"
 #include "run_state.h"
 
@@ -129,6 +130,7 @@ nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err)
     nmp_json_kv_number(&j, "peak_rss_bytes", nmp_peak_rss_bytes());
     nmp_json_kv_number(&j, "memory_estimate_bytes", r->estimate_bytes);
     fit_json(&j, r);
+    nmp_dist_record_json(&j, r);
     if (r->have_eval) {
         nmp_json_key(&j, "metrics");
         nmp_eval_result_json(&j, &r->eval, &r->eval_opts);

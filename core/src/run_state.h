@@ -14,6 +14,30 @@
 enum { STAGE_PLUGINS, STAGE_LOAD, STAGE_PARTITION, STAGE_ANN, STAGE_AFFINITY, STAGE_INIT, STAGE_OPTIMIZE,
        STAGE_EVAL, STAGE_OUTPUT, STAGE_COUNT };
 
+/* A distributed run's own state (see dist.h); zero in a local run. */
+typedef struct {
+    struct nmp_comm *comm;  /* NULL: the local back end (one process) */
+    int rank, ranks;
+    int64_t n_total;        /* input rows over all ranks (after data.limit) */
+    int64_t slice_begin, slice_end; /* the input rows this rank read */
+    float *slice_owned;     /* the slice as f32 when it is not read in place from the mapping */
+    void *map;              /* the input's mapping when the slice points into it */
+    size_t map_len;
+    float *x_local;         /* n local x d: this rank's cells' rows, cell by cell */
+    int64_t *gid;           /* n local: input row of each local point */
+    float *cell_mass;       /* cells: points per cell over all ranks */
+    int32_t *owner;         /* cells: the rank that holds each cell */
+    float *y_all;           /* rank 0: the gathered layout (n_total x dims, input row order) */
+    nmp_dataset eval_data;  /* rank 0: the whole input, opened for the metrics only */
+    float *eval_scaled;
+    int64_t n_local;        /* points this rank holds after the exchange */
+    double stage_bytes[STAGE_COUNT];   /* bytes this rank sent + received in each stage */
+    double stage_comm_seconds[STAGE_COUNT]; /* of which waiting in collectives */
+    int outdir_ready;       /* rank 0 made the run directory (it does so when it first writes) */
+    int nan_here, nan_seen; /* the fit's cell sums went non-finite: on this rank / on any rank */
+    void *rank_stats;       /* rank 0: ranks x nmp_dist_rank_stats (dist.h) */
+} nmp_dist;
+
 typedef struct {
     const nmp_config *cfg;
     const nmp_cfg_node *root;
@@ -40,6 +64,7 @@ typedef struct {
     double stage_seconds[STAGE_COUNT];
     double estimate_bytes;
     nmp_outdir out;
+    nmp_dist dist;
 } nmp_run;
 
 extern const char *const nmp_stage_names[STAGE_COUNT];

@@ -14,6 +14,11 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err);
 nmp_status stage_eval(nmp_run *r, nmp_err *err);
 nmp_status stage_output(nmp_run *r, nmp_err *err);
 
+/* Checks shared by the local and distributed loads: n (all ranks' points) against ann.k,
+ * the cell count and the int32 ids; this rank's peak memory against what is available. */
+nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err);
+nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err);
+
 /* Frees a graph's arrays (allocated through the host's alloc, i.e. malloc). */
 void nmp_graph_release(nmp_graph *g);
 /* Checks a plugin-built graph: offsets monotone from 0, ids in range, no self edges. */

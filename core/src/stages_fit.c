@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dist.h"
 #include "host.h"
 #include "plot.h"
 #include "stages.h"
@@ -16,24 +17,35 @@ static void plot_options(const nmp_config *c, nmp_plot_opts *po)
     po->margin = c->output.plot_margin;
 }
 
+static nmp_status write_snapshot(nmp_run *r, int64_t epoch, const float *y, int64_t n, nmp_err *err)
+{
+    char dir[4200], name[64], path[4300];
+    snprintf(dir, sizeof dir, "%s/snapshots", r->out.path);
+    mkdir(dir, 0777);
+    snprintf(name, sizeof name, "snapshots/epoch_%04lld.npy", (long long)(epoch + 1));
+    nmp_outdir_file(&r->out, name, path, sizeof path);
+    nmp_status s = nmp_npy_write(path, y, "<f4", n, r->cfg->dims, err);
+    if (s != NMP_OK || !r->cfg->output.snapshot_png) return s;
+    nmp_plot_opts po;
+    plot_options(r->cfg, &po);
+    snprintf(name, sizeof name, "snapshots/epoch_%04lld.png", (long long)(epoch + 1));
+    return nmp_plot_write(nmp_outdir_file(&r->out, name, path, sizeof path), y, n, (int)r->cfg->dims, r->labels, &po,
+                          err);
+}
+
 static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y, nmp_err *err)
 {
     (void)loss;
     nmp_run *r = ctx;
     int64_t every = r->cfg->output.snapshot_every;
     if (every <= 0 || (epoch + 1) % every != 0) return NMP_OK;
-    char dir[4200], name[64], path[4300];
-    snprintf(dir, sizeof dir, "%s/snapshots", r->out.path);
-    mkdir(dir, 0777);
-    snprintf(name, sizeof name, "snapshots/epoch_%04lld.npy", (long long)(epoch + 1));
-    nmp_outdir_file(&r->out, name, path, sizeof path);
-    nmp_status s = nmp_npy_write(path, y, "<f4", r->x.n, r->cfg->dims, err);
-    if (s != NMP_OK || !r->cfg->output.snapshot_png) return s;
-    nmp_plot_opts po;
-    plot_options(r->cfg, &po);
-    snprintf(name, sizeof name, "snapshots/epoch_%04lld.png", (long long)(epoch + 1));
-    return nmp_plot_write(nmp_outdir_file(&r->out, name, path, sizeof path), y, r->x.n, (int)r->cfg->dims, r->labels,
-                          &po, err);
+    if (!r->dist.comm) return write_snapshot(r, epoch, y, r->x.n, err);
+    float *all = NULL; /* distributed: every rank sends its rows, rank 0 writes */
+    nmp_status s = nmp_dist_gather_layout(r, y, &all, err);
+    if (s == NMP_OK && r->dist.rank == 0) s = nmp_dist_outdir(r, err);
+    if (s == NMP_OK && r->dist.rank == 0) s = write_snapshot(r, epoch, all, r->dist.n_total, err);
+    free(all);
+    return s;
 }
 
 static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
@@ -51,15 +63,30 @@ static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
         .early_epochs = c->optimizer.early_epochs,
         .late_exaggeration = c->optimizer.late_exaggeration,
         .late_start = c->optimizer.late_start,
+        .loss_every = (int32_t)c->optimizer.loss_every,
         .dims = (int32_t)c->dims,
         .seed = (uint64_t)c->seed,
     };
+}
+
+/* Distributed: the layout of all ranks goes to rank 0, which from here on describes the
+ * whole run (n = all points; the input rows are opened again only for the metrics). */
+static nmp_status gather_layout(nmp_run *r, nmp_err *err)
+{
+    float *all = NULL;
+    nmp_status s = nmp_dist_gather_layout(r, r->y, &all, err);
+    if (s != NMP_OK || r->dist.rank != 0) return s;
+    free(r->y);
+    r->y = all;
+    r->x = (nmp_matrix){.n = r->dist.n_total, .d = r->x.d, .x = NULL};
+    return NMP_OK;
 }
 
 nmp_status stage_optimize(nmp_run *r, nmp_err *err)
 {
     nmp_opt_settings s;
     opt_settings(r, &s);
+    nmp_dist_opt_settings(r, &s);
     nmp_log(NMP_LOG_INFO, "optimize: %lld epochs, batch %d, lr %.4g, momentum %.2f", (long long)s.epochs, s.batch, s.lr,
             s.momentum);
     nmp_status st = nmp_optimize(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
@@ -69,13 +96,16 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
         nmp_log(NMP_LOG_INFO, "optimize: %lld steps; seconds in batch %.2f, negatives %.2f, loss %.2f, scatter %.2f, "
                 "update %.2f", (long long)o->steps, o->seconds_batch, o->seconds_sample, o->seconds_grad,
                 o->seconds_scatter, o->seconds_update);
+    if (st != NMP_OK && r->dist.comm && nmp_dist_fit_failed(r, st, err) == NMP_OK)
+        return NMP_OK; /* a NaN from another rank: that rank's error stops all at the stage's end */
+    if (st == NMP_OK && r->dist.comm) st = gather_layout(r, err);
     return st;
 }
 
 nmp_status stage_eval(nmp_run *r, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
-    if (!c->eval.enabled) return NMP_OK;
+    if (!c->eval.enabled || (r->dist.comm && r->dist.rank != 0)) return NMP_OK;
     r->eval_opts = (nmp_eval_opts){.k = (int32_t)c->eval.k, .queries = c->eval.queries, .triplets = c->eval.triplets,
                                    .seed = (uint64_t)c->seed, .metric = c->ann.metric};
     if (r->eval_opts.k >= r->x.n / 2) {
@@ -83,8 +113,10 @@ nmp_status stage_eval(nmp_run *r, nmp_err *err)
         return NMP_OK;
     }
     nmp_matrix y = {.n = r->x.n, .d = c->dims, .x = r->y};
+    nmp_status s = r->dist.comm ? nmp_dist_eval_data(r, &r->x, err) : NMP_OK;
+    if (s != NMP_OK) return s;
     char msg[1024] = "";
-    nmp_status s = nmp_eval_run(&r->x, &y, r->labels, &r->eval_opts, &r->eval, msg, sizeof msg);
+    s = nmp_eval_run(&r->x, &y, r->labels, &r->eval_opts, &r->eval, msg, sizeof msg);
     if (s != NMP_OK) return nmp_fail(err, s, "eval: %s", msg);
     r->have_eval = 1;
     nmp_log(NMP_LOG_INFO, "eval: NP@%d %.4f +- %.4f, triplet %.4f, trust %.4f%s", r->eval_opts.k, r->eval.np.value,
@@ -96,6 +128,11 @@ nmp_status stage_eval(nmp_run *r, nmp_err *err)
 nmp_status stage_output(nmp_run *r, nmp_err *err)
 {
     char path[4300];
+    if (r->dist.comm) { /* every rank's stage times and bytes, then rank 0 writes */
+        nmp_status s = nmp_dist_gather_stats(r, err);
+        if (s != NMP_OK || r->dist.rank != 0) return s;
+        if ((s = nmp_dist_outdir(r, err)) != NMP_OK) return s;
+    }
     nmp_status s = nmp_npy_write(nmp_outdir_file(&r->out, "embedding.npy", path, sizeof path), r->y, "<f4", r->x.n,
                                  r->cfg->dims, err);
     if (s == NMP_OK) s = nmp_run_loss_csv(r, err);
@@ -105,8 +142,9 @@ nmp_status stage_output(nmp_run *r, nmp_err *err)
         s = nmp_plot_write(nmp_outdir_file(&r->out, "map.png", path, sizeof path), r->y, r->x.n, (int)r->cfg->dims,
                            r->labels, &po, err);
     }
-    if (s == NMP_OK) s = nmp_run_record_write(r, "ok", err);
     if (s == NMP_OK) s = nmp_run_report_write(r, err);
+    /* run.json last: a folder with one holds a finished run (nomad sweep resumes on that). */
+    if (s == NMP_OK) s = nmp_run_record_write(r, "ok", err);
     if (s == NMP_OK)
         nmp_log(NMP_LOG_INFO, "wrote %s/ (embedding.npy, run.json, report.md%s)", r->out.path,
                 r->cfg->output.plot ? ", map.png" : "");

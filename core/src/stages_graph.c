@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "host.h"
 #include "stages.h"
 
@@ -34,6 +35,7 @@ nmp_status nmp_graph_check(const nmp_graph *g, int64_t n, const nmp_instance *in
 
 nmp_status stage_partition(nmp_run *r, nmp_err *err)
 {
+    if (r->dist.comm) return nmp_dist_partition(r, err);
     nmp_instance *in = &r->inst[NMP_KIND_PARTITIONER];
     int32_t asked = (int32_t)r->cfg->partitioner.cells;
     int32_t *cell_of = malloc((size_t)r->x.n * sizeof *cell_of);
@@ -79,6 +81,7 @@ nmp_status stage_ann(nmp_run *r, nmp_err *err)
     nmp_status s = ops->build(in->state, &r->x, &r->cells.view, (int32_t)r->cfg->ann.k, r->cfg->ann.metric, &r->knn);
     if (s != NMP_OK) return nmp_instance_fail(in, s, "build", err);
     if ((s = nmp_graph_check(&r->knn, r->x.n, in, 0, err)) != NMP_OK) return s;
+    if (r->dist.comm) return NMP_OK; /* recall against the exact global kNN needs all rows: local runs only */
     s = nmp_knn_quality_measure(&r->x, &r->cells.view, &r->knn, (int32_t)r->cfg->ann.k, r->cfg->ann.metric,
                                 r->cfg->ann.recall_sample, (uint64_t)r->cfg->seed, &r->knn_quality, err);
     if (s == NMP_OK && r->knn_quality.sample)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "host.h"
 #include "stages.h"
 
@@ -16,7 +17,7 @@ static void estimate_memory(nmp_run *r)
     r->estimate_bytes = data + graph + layout;
 }
 
-static nmp_status check_memory(nmp_run *r, nmp_err *err)
+nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err)
 {
     estimate_memory(r);
     double avail = 0;
@@ -35,18 +36,18 @@ static nmp_status check_memory(nmp_run *r, nmp_err *err)
     return NMP_OK;
 }
 
-static nmp_status check_sizes(nmp_run *r, nmp_err *err)
+nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
-    if (r->x.n <= c->ann.k)
+    if (n <= c->ann.k)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points, but ann.k = %lld needs more than %lld", c->data.path,
-                        (long long)r->x.n, (long long)c->ann.k, (long long)c->ann.k);
-    if (r->x.n < c->partitioner.cells)
+                        (long long)n, (long long)c->ann.k, (long long)c->ann.k);
+    if (n < c->partitioner.cells)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points, fewer than partitioner.cells = %lld", c->data.path,
-                        (long long)r->x.n, (long long)c->partitioner.cells);
-    if (r->x.n > INT32_MAX)
+                        (long long)n, (long long)c->partitioner.cells);
+    if (n > INT32_MAX)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points; this build indexes at most %d", c->data.path,
-                        (long long)r->x.n, INT32_MAX);
+                        (long long)n, INT32_MAX);
     return NMP_OK;
 }
 
@@ -68,15 +69,14 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
     const nmp_config *c = r->cfg;
     if (c->device != NMP_DEVICE_CPU)
         return nmp_fail(err, NMP_ERR_UNSUPPORTED, "device: cuda: no plugin of this build has a CUDA entry yet; use device: cpu");
-    if (c->distributed.backend != NMP_BACKEND_LOCAL)
-        return nmp_fail(err, NMP_ERR_UNSUPPORTED, "distributed.backend: only \"local\" is built yet");
+    if (r->dist.comm) return nmp_dist_load(r, err);
     nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
     nmp_status s = nmp_data_open(c->data.path, &o, &r->data, err);
     if (s == NMP_OK) s = scale_data(r, err);
-    if (s == NMP_OK) s = check_sizes(r, err);
+    if (s == NMP_OK) s = nmp_stage_check_sizes(r, r->x.n, err);
     r->labels_path = c->data.labels[0] ? c->data.labels : nmp_data_default_labels(c->data.path);
     if (s == NMP_OK && r->labels_path) s = nmp_labels_read_limit(r->labels_path, r->x.n, c->data.limit, &r->labels, err);
-    if (s == NMP_OK) s = check_memory(r, err);
+    if (s == NMP_OK) s = nmp_stage_check_memory(r, err);
     if (s == NMP_OK) {
         nmp_log(NMP_LOG_INFO, "data: %s: %lld x %lld (%s)%s%s", c->data.path, (long long)r->x.n, (long long)r->x.d,
                 r->data.dtype, r->labels ? ", labels " : "", r->labels ? r->labels_path : "");

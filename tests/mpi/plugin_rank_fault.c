@@ -1,0 +1,70 @@
+/* Test plugin for the MPI failure tests: a loss whose gradients are zero (the layout stays
+ * put) except on one rank from one step on, where it either writes NaN gradients (mode nan)
+ * or fails the call (mode fail). Loaded by path from tests/mpi/run_failures.sh. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "nomad/plugin.h"
+
+static const nmp_param_decl fault_params[] = {
+    {"rank", NMP_PARAM_INT, "1", 0, 1e6, NULL, "the rank that goes wrong"},
+    {"step", NMP_PARAM_INT, "3", 0, 1e12, NULL, "the first step it goes wrong at"},
+    {"mode", NMP_PARAM_ENUM, "nan", 0, -1, "nan|fail", "NaN gradients, or a failed grad() call"},
+};
+
+typedef struct {
+    const nmp_host *host;
+    int64_t rank, step;
+    int fail;
+} fault_state;
+
+static nmp_status fault_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    fault_state *s = calloc(1, sizeof *s);
+    if (!s) return NMP_ERR_NOMEM;
+    s->host = host;
+    s->rank = nmp_param_int(params, "rank");
+    s->step = nmp_param_int(params, "step");
+    s->fail = nmp_param_is(params, "mode", "fail");
+    *state = s;
+    return NMP_OK;
+}
+
+static void fault_destroy(void *state)
+{
+    free(state);
+}
+
+static nmp_status fault_grad(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
+                             nmp_grads *out)
+{
+    fault_state *s = state;
+    out->loss = 0.0;
+    if (s->host->rank != s->rank || step->step < s->step) return NMP_OK;
+    if (s->fail) {
+        s->host->set_error(s->host, "rank_fault: failing on purpose at step %lld", (long long)step->step);
+        return NMP_ERR_RUNTIME;
+    }
+    out->target[0] = NAN;
+    return NMP_OK;
+}
+
+static const nmp_loss_ops fault_ops = {sizeof(nmp_loss_ops), NULL, fault_grad};
+
+static const nmp_plugin fault_plugin = {NMP_ABI_MAJOR,
+                                        NMP_ABI_MINOR,
+                                        sizeof(nmp_plugin),
+                                        NMP_KIND_LOSS,
+                                        "rank_fault",
+                                        "1.0.0",
+                                        "test: zero gradients, NaN or a failure on one rank",
+                                        fault_params,
+                                        sizeof fault_params / sizeof fault_params[0],
+                                        fault_create,
+                                        fault_destroy,
+                                        &fault_ops};
+
+NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i)
+{
+    return i == 0 ? &fault_plugin : NULL;
+}
