@@ -17,8 +17,8 @@ typedef struct {
     const nmp_graph *graph;
     const nmp_cells *cells;
     int32_t *target;
-    int32_t *drawn;       /* batch: the step's draws before they are grouped by cell */
-    int64_t *cell_fill;   /* cells + 1: counting-sort cursors */
+    int32_t *drawn;       /* batch: scratch of the radix sort of the step's targets */
+    int64_t *radix_count; /* 2049: its digit counts */
     int64_t *edge_offset;
     int32_t *pos;
     float *pos_weight;
@@ -56,7 +56,7 @@ double nmp_opt_exaggeration(const nmp_opt_settings *s, int64_t epoch)
 
 static void free_fit(fit *f)
 {
-    free(f->target), free(f->drawn), free(f->cell_fill), free(f->edge_offset), free(f->pos), free(f->pos_weight);
+    free(f->target), free(f->drawn), free(f->radix_count), free(f->edge_offset), free(f->pos), free(f->pos_weight);
     free(f->y), free(f->row_start);
     nmp_fit_order_free(&f->order);
     free(f->cell_mean), free(f->cell_mass), free(f->cell_acc);
@@ -80,7 +80,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     int64_t edges = B * max_degree(f->graph);
     f->target = malloc((size_t)B * sizeof *f->target);
     f->drawn = malloc((size_t)B * sizeof *f->drawn);
-    f->cell_fill = malloc((size_t)(C + 1) * sizeof *f->cell_fill);
+    f->radix_count = malloc(2049 * sizeof *f->radix_count);
     f->row_start = malloc((size_t)(B + 1) * sizeof *f->row_start);
     f->y = malloc((size_t)(f->n * D) * sizeof *f->y + 1);
     f->edge_offset = malloc((size_t)(B + 1) * sizeof *f->edge_offset);
@@ -94,7 +94,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->grad = calloc((size_t)(f->n * D), sizeof *f->grad);
     f->velocity = calloc((size_t)(f->n * D), sizeof *f->velocity);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
-    if (!f->target || !f->drawn || !f->cell_fill || !f->row_start || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
+    if (!f->target || !f->drawn || !f->radix_count || !f->row_start || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
         !f->cell_acc || !f->g_target || !f->g_pos || !f->grad || !f->velocity || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     for (int64_t c = 0; c < C; c++) f->cell_mass[c] = (float)(f->cells->start[c + 1] - f->cells->start[c]);
@@ -187,53 +187,77 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     int bad = 0;
     for (int64_t i0 = begin; i0 < end;) { /* one piece of one cell at a time (fit order) */
         int32_t cell = f->cells->cell_of[i0];
-        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
-        double sum[8] = {0};
-        for (int64_t i = i0; i < stop; i++)
-            for (int64_t k = 0; k < D; k++) {
-                int64_t at = i * D + k;
-                float g = f->grad[at] * ib;
-                if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);
-                float v = mu * f->velocity[at] + g;
-                f->velocity[at] = v;
-                float yn = f->y[at] - lr * v;
-                f->y[at] = yn;
-                f->grad[at] = 0.0f;
-                bad |= !isfinite(yn);
-                sum[k] += yn;
-            }
-        for (int64_t k = 0; k < D; k++) acc[cell * D + k] += sum[k];
+        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end, len = (stop - i0) * D;
+        float *grad = f->grad + i0 * D, *vel = f->velocity + i0 * D, *y = f->y + i0 * D;
+        /* coordinates are independent here: one flat vector loop, then the cell sums */
+#pragma omp simd reduction(| : bad)
+        for (int64_t j = 0; j < len; j++) {
+            float g = grad[j] * ib;
+            if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);
+            float v = mu * vel[j] + g;
+            vel[j] = v;
+            float yn = y[j] - lr * v;
+            y[j] = yn;
+            grad[j] = 0.0f;
+            bad |= !isfinite(yn);
+        }
+        for (int64_t k = 0; k < D; k++) {
+            double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t i = 0; i < stop - i0; i++) sum += y[i * D + k];
+            acc[cell * D + k] += sum;
+        }
         i0 = stop;
     }
     f->nonfinite[worker] |= bad;
 }
 
-/* Draws the step's targets, groups them by cell (a stable counting sort: the batch is a set,
- * and grouped targets can share draws of negatives from their cell) and lays out their
- * positive edges. */
+/* Sorts the batch's ids ascending: LSD radix, 11 bits a pass (ids are < 2^31). */
+static void sort_ids(int32_t *a, int32_t *tmp, int64_t n, int64_t *count)
+{
+    for (int shift = 0; shift < 31; shift += 11) {
+        memset(count, 0, 2049 * sizeof *count);
+        for (int64_t i = 0; i < n; i++) count[((uint32_t)a[i] >> shift & 2047) + 1]++;
+        for (int d = 0; d < 2048; d++) count[d + 1] += count[d];
+        for (int64_t i = 0; i < n; i++) tmp[count[(uint32_t)a[i] >> shift & 2047]++] = a[i];
+        memcpy(a, tmp, (size_t)n * sizeof *a);
+    }
+}
+
+/* The positive edges of targets [begin, end), into the slots edge_offset gives them. */
+static void copy_edges_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    fit *f = ctx;
+    const nmp_graph *g = f->graph;
+    for (int64_t b = begin; b < end; b++) {
+        int64_t j0 = g->offsets[f->target[b]], e = f->edge_offset[b], len = f->edge_offset[b + 1] - e;
+        memcpy(f->pos + e, g->index + j0, (size_t)len * sizeof *f->pos);
+        if (g->weight) memcpy(f->pos_weight + e, g->weight + j0, (size_t)len * sizeof *f->pos_weight);
+        else
+            for (int64_t j = 0; j < len; j++) f->pos_weight[e + j] = 1.0f;
+    }
+}
+
+/* Draws the step's targets and sorts them: the batch is a set, and in fit order (cells as
+ * ranges of ids) sorted targets come grouped by cell, so targets of one cell can share draws
+ * of negatives, and the graph's rows are read in address order. Then lays out their edges. */
 static void draw_batch(fit *f, int64_t step, nmp_step *st)
 {
     const nmp_graph *g = f->graph;
-    int64_t e = 0, C = f->cells->count;
+    int64_t e = 0;
     const uint64_t key = nmp_rng_key(f->s->seed, NMP_STREAM_BATCH), step_mix = nmp_mix64((uint64_t)step);
-    memset(f->cell_fill, 0, (size_t)(C + 1) * sizeof *f->cell_fill);
     for (int32_t b = 0; b < f->s->batch; b++) {
         /* == nmp_rng_below(seed, BATCH, nmp_rng_counter2(step, b), n), with the invariant mixing hoisted */
         uint64_t bits = nmp_rng_keyed(key, step_mix ^ ((uint64_t)b * 0xd1b54a32d192ed03ull));
-        f->drawn[b] = (int32_t)(((unsigned __int128)bits * (uint64_t)f->n) >> 64);
-        f->cell_fill[f->cells->cell_of[f->drawn[b]] + 1]++;
+        f->target[b] = (int32_t)(((unsigned __int128)bits * (uint64_t)f->n) >> 64);
     }
-    for (int64_t c = 0; c < C; c++) f->cell_fill[c + 1] += f->cell_fill[c];
-    for (int32_t b = 0; b < f->s->batch; b++) f->target[f->cell_fill[f->cells->cell_of[f->drawn[b]]]++] = f->drawn[b];
+    sort_ids(f->target, f->drawn, f->s->batch, f->radix_count);
     for (int32_t b = 0; b < f->s->batch; b++) {
-        int32_t t = f->target[b];
         f->edge_offset[b] = e;
-        for (int64_t j = g->offsets[t]; j < g->offsets[t + 1]; j++, e++) {
-            f->pos[e] = g->index[j];
-            f->pos_weight[e] = g->weight ? g->weight[j] : 1.0f;
-        }
+        e += g->offsets[f->target[b] + 1] - g->offsets[f->target[b]];
     }
     f->edge_offset[f->s->batch] = e;
+    nmp_parallel_for(f->s->batch, copy_edges_range, f);
     st->batch = f->s->batch;
     st->target = f->target;
     st->edge_offset = f->edge_offset;

@@ -23,7 +23,7 @@ N=${BENCH_N:-1000000}
 D=${BENCH_D:-128}
 LIMIT_GIB=${BENCH_RSS_GIB:-3}
 SEED=0
-LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.pca=32 optimizer.batch=16384 optimizer.epochs=100"}
+LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
 SCALE=()
 for kv in $LARGE_SET; do SCALE+=(--set "$kv"); done
 
