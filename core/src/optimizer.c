@@ -344,7 +344,8 @@ static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe
                                   nmp_instance *loss, nmp_err *err)
 {
     f->info = (nmp_fit_info){.n = f->n, .dims = f->dims, .batch = f->s->batch, .steps_per_epoch = spe,
-                             .epochs = f->s->epochs, .graph = f->graph, .cells = f->cells, .cell_local = cell_local};
+                             .epochs = f->s->epochs, .graph = f->graph, .cells = f->cells, .cell_local = cell_local,
+                             .cell_mass = f->cell_mass, .n_total = f->s->n_total > 0 ? f->s->n_total : f->n};
     const nmp_fit_info *info = &f->info;
     const nmp_negatives_ops *nops = negatives->ref->desc->ops;
     const nmp_loss_ops *lops = loss->ref->desc->ops;

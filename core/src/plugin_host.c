@@ -81,6 +81,9 @@ nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *e
     if (p->abi_major != NMP_ABI_MAJOR)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: built for plugin ABI %u.x, this nomad speaks ABI %d.%d", file,
                         p->abi_major, NMP_ABI_MAJOR, NMP_ABI_MINOR);
+    if (p->abi_minor > NMP_ABI_MINOR) /* it may read struct members this host does not fill */
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: built for plugin ABI %u.%u, newer than this nomad's %d.%d", file,
+                        p->abi_major, p->abi_minor, NMP_ABI_MAJOR, NMP_ABI_MINOR);
     if (p->struct_size < sizeof(nmp_plugin))
         return nmp_fail(err, NMP_ERR_INVALID, "%s: descriptor struct_size %u is smaller than the %zu bytes ABI %d needs",
                         file, p->struct_size, sizeof(nmp_plugin), NMP_ABI_MAJOR);

@@ -57,7 +57,7 @@ nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const n
     int32_t k = 0;
     for (int32_t c = 0; c < cells->count; c++)
         if (approx[c]) a->cell[k++] = c;
-    for (int32_t r = 0; r < a->count; r++) a->weight[r] = neg_mean_weight(cells, a->cell[r], noise, mass);
+    for (int32_t r = 0; r < a->count; r++) a->weight[r] = neg_mean_weight(fit, a->cell[r], noise, mass);
     for (int32_t b = 1; b < fit->batch; b++)
         memcpy(a->weight + (size_t)b * (size_t)a->count, a->weight, (size_t)a->count * sizeof *a->weight);
     return NMP_OK;

@@ -21,11 +21,22 @@ static inline uint64_t neg_draw(uint64_t seed, int64_t step, uint64_t slot, uint
 
 static inline int64_t neg_cell_size(const nmp_cells *c, int32_t r) { return c->start[r + 1] - c->start[r]; }
 
+/* Points over all ranks, and in cell r over all ranks (this rank's cells->start knows only
+ * its own points; a host before ABI 1.1 leaves the fields 0/NULL, and was never distributed). */
+static inline double neg_total(const nmp_fit_info *fit)
+{
+    return fit->n_total > 0 ? (double)fit->n_total : (double)fit->cells->start[fit->cells->count];
+}
+static inline double neg_mass(const nmp_fit_info *fit, int32_t r)
+{
+    return fit->cell_mass ? (double)fit->cell_mass[r] : (double)neg_cell_size(fit->cells, r);
+}
+
 /* Weight of the mean of cell r: 1 (unweighted), or under `mass` the expected number of the
  * `noise` uniform samples that fall in r: noise * |r| / n (the paper's bound). */
-static inline float neg_mean_weight(const nmp_cells *c, int32_t r, double noise, int mass)
+static inline float neg_mean_weight(const nmp_fit_info *fit, int32_t r, double noise, int mass)
 {
-    return mass ? (float)(noise * (double)neg_cell_size(c, r) / (double)c->start[c->count]) : 1.0f;
+    return mass ? (float)(noise * neg_mass(fit, r) / neg_total(fit)) : 1.0f;
 }
 
 /* Groups of cells to draw points from, uniformly over the points of the group: draw one

@@ -25,6 +25,7 @@ static void expect_refusal(const char *file, const char *words)
 
 static void refuses_missing_entry(void **st) { (void)st, expect_refusal(FIX("no_entry"), "no exported nmp_plugin_entry"); }
 static void refuses_other_abi(void **st) { (void)st, expect_refusal(FIX("abi_major"), "built for plugin ABI 2.x"); }
+static void refuses_newer_minor(void **st) { (void)st, expect_refusal(FIX("abi_minor"), "built for plugin ABI 1.2, newer"); }
 static void refuses_small_struct(void **st) { (void)st, expect_refusal(FIX("small_struct"), "struct_size 16 is smaller"); }
 static void refuses_null_callback(void **st) { (void)st, expect_refusal(FIX("null_callback"), "required callback sample is NULL"); }
 static void refuses_null_create(void **st) { (void)st, expect_refusal(FIX("null_create"), "required callback create is NULL"); }
@@ -204,7 +205,7 @@ static void call_failure_names_plugin(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(refuses_missing_entry),    cmocka_unit_test(refuses_other_abi),
+        cmocka_unit_test(refuses_missing_entry),    cmocka_unit_test(refuses_other_abi), cmocka_unit_test(refuses_newer_minor),
         cmocka_unit_test(refuses_small_struct),     cmocka_unit_test(refuses_null_callback),
         cmocka_unit_test(refuses_null_create),      cmocka_unit_test(refuses_small_ops),
         cmocka_unit_test(refuses_missing_file),     cmocka_unit_test(refuses_wrong_kind),

@@ -277,6 +277,29 @@ static void test_group_rows(void **st)
     test_cells_free(&w.cells);
 }
 
+/* Distributed (ABI 1.1): mass weights use the sizes over all ranks from nmp_fit_info, not
+ * this rank's cells->start, which holds only its own points. */
+static void test_mass_uses_global_sizes(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 1);
+    float global_mass[C] = {10, 20, 40, 50}; /* cells 2 and 3 are bigger elsewhere */
+    w.fit.cell_mass = global_mass, w.fit.n_total = 120;
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=30", "approx_cells=remote", "weighting=mass", NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 2);
+    for (int r = 0; r < ng.approx_count; r++) {
+        int c = approx_cell(&w, &ng, r);
+        assert_float_equal(ng.approx_weight[r], 30.0 * global_mass[c] / 120.0, 1e-4);
+    }
+    assert_float_equal(ng.weight[0], 30.0 / 120.0, 1e-6); /* |E| = cells 0 and 1: 30 points */
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 static void test_cluster_mean_modes(void **st)
 {
     (void)st;
@@ -343,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_cluster_mean_none_is_uniform),
         cmocka_unit_test(test_cluster_mean_empty_cell),
         cmocka_unit_test(test_group_rows),
+        cmocka_unit_test(test_mass_uses_global_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -182,6 +182,9 @@ typedef struct {
     const nmp_graph *graph; /* weighted graph (positives) */
     const nmp_cells *cells; /* partition; cells->count == 1 when there is none */
     const uint8_t *cell_local; /* cells->count: 1 if the cell lives on this rank */
+    /* ABI 1.1: sizes over all ranks (cells->start counts only this rank's points) */
+    const float *cell_mass;  /* cells->count: points in each cell */
+    int64_t n_total;         /* points */
 } nmp_fit_info;
 
 /* One optimiser step as seen by negatives and loss plugins. Host owns all of it; valid for

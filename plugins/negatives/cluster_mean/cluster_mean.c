@@ -155,7 +155,7 @@ static nmp_status cm_build_sets(cm_state *s, const nmp_fit_info *fit)
         return NMP_ERR_NOMEM;
     }
     for (int32_t g = 0; g < groups; g++) /* uniform noise's share in E: |E| / n */
-        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / (double)cells->start[C]) : 1.0f;
+        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / neg_total(fit)) : 1.0f;
     if (groups == 1 && s->exact > 0 && neg_cellsets_size(&s->sets, 0) == 0) {
         s->host->set_error(s->host, "no points in the exact cells to draw negatives from");
         return NMP_ERR_INVALID;
@@ -175,7 +175,7 @@ static nmp_status cm_build_approx(cm_state *s, const nmp_fit_info *fit)
             s->host->set_error(s->host, "out of memory for %d x %d approximate weights", fit->batch, C);
             return NMP_ERR_NOMEM;
         }
-        for (int32_t r = 0; r < C; r++) s->base_row[r] = neg_mean_weight(cells, r, s->exact, s->mass);
+        for (int32_t r = 0; r < C; r++) s->base_row[r] = neg_mean_weight(fit, r, s->exact, s->mass);
         return NMP_OK;
     }
     uint8_t *approx = malloc((size_t)C + 1);
