@@ -3,7 +3,8 @@
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libyaml-dev libcmocka-dev libgsl-dev libopenblas-dev libpng-dev
-      zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn openmpi-bin libopenmpi-dev)
+      zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn python3-matplotlib openmpi-bin
+      libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

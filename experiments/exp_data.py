@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Data for the experiment scripts (experiments/lib.sh calls it).
+
+  exp_data.py fmnist OUTDIR [--limit N]             -> OUTDIR/fmnist.npy (u8), OUTDIR/labels.npy (int32)
+  exp_data.py slice X.npy Y.npy OUTDIR --limit N    -> OUTDIR/blobs.npy, OUTDIR/labels.npy: the first N rows
+  exp_data.py rows X.npy | cols X.npy               -> prints the row / column count
+
+Fashion-MNIST is prepared by experiments/bench/peers.py (the same rows, in the same order, as
+nomad's `fashion-mnist` alias). Files are written under a temporary name and renamed.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
+import peers  # noqa: E402  (experiments/bench/peers.py)
+
+
+def cmd_fmnist(a):
+    peers.cmd_prep(argparse.Namespace(outdir=a.outdir, limit=a.limit))
+
+
+def cmd_slice(a):
+    os.makedirs(a.outdir, exist_ok=True)
+    xp, yp = os.path.join(a.outdir, "blobs.npy"), os.path.join(a.outdir, "labels.npy")
+    x = np.load(a.x, mmap_mode="r")
+    if os.path.exists(xp) and os.path.exists(yp) and np.load(xp, mmap_mode="r").shape[0] == min(a.limit, len(x)):
+        return
+    peers._atomic_save(xp, np.ascontiguousarray(x[:a.limit]))
+    peers._atomic_save(yp, np.ascontiguousarray(np.load(a.y, mmap_mode="r")[:a.limit]))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("fmnist")
+    s.add_argument("outdir")
+    s.add_argument("--limit", type=int, default=0)
+    s.set_defaults(fn=cmd_fmnist)
+    s = sub.add_parser("slice")
+    s.add_argument("x")
+    s.add_argument("y")
+    s.add_argument("outdir")
+    s.add_argument("--limit", type=int, required=True)
+    s.set_defaults(fn=cmd_slice)
+    for name, axis in (("rows", 0), ("cols", 1)):
+        s = sub.add_parser(name)
+        s.add_argument("x")
+        s.set_defaults(fn=lambda a, axis=axis: print(np.load(a.x, mmap_mode="r").shape[axis]))
+    a = p.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
