@@ -34,7 +34,7 @@ fi
 exp_need_matplotlib
 
 # Why sklearn TSNE is skipped on large sets (the rule is N > EXP_TSNE_MAX_N).
-TSNE_SKIP="skipped: more than $TSNE_MAX_N rows (EXP_TSNE_MAX_N). sklearn TSNE (Barnes-Hut, 1,000 iterations) \
+TSNE_SKIP="more than $TSNE_MAX_N rows (EXP_TSNE_MAX_N). sklearn TSNE (Barnes-Hut, 1,000 iterations) \
 took 953 s on the 70,000 Fashion-MNIST rows on 2 cores (experiments/bench/results/fashion_mnist.md) and its \
 cost grows about as N log N, so 200,000 rows would take about 50 minutes, more than the 30 allowed here; \
 EXP_TSNE_MAX_N=0 runs it anyway."
@@ -59,7 +59,7 @@ PY
                 umap-learn | sklearn-tsne)
                     if [[ $m == sklearn-tsne && $TSNE_MAX_N -gt 0 && $DATA_N -gt $TSNE_MAX_N ]]; then
                         rm -rf "$d" && mkdir -p "$d" && echo "$TSNE_SKIP" >"$d/skipped.txt"
-                        echo "   $TSNE_SKIP" >&2
+                        echo "   skipped: $TSNE_SKIP" >&2
                         continue
                     fi
                     peer=${m%%-*}
