@@ -227,12 +227,12 @@ nmp_status sgd_cell_means_cpu(const sgd_problem *p, const float *y, float *cell_
     return NMP_OK;
 }
 
-nmp_status sgd_update_cpu(const sgd_problem *p, const sgd_update *u, float *y, float *velocity, float *grad,
-                          float *cell_mean, int *nonfinite)
+int sgd_momentum_cpu(const sgd_update *u, float *y, float *velocity, float *grad, int64_t len)
 {
     const float mu = (float)u->momentum, lr = (float)u->lr, ib = (float)u->inv_batch, clip = (float)u->clip;
     int bad = 0;
-    for (int64_t at = 0; at < p->n * p->dims; at++) {
+#pragma omp simd reduction(| : bad)
+    for (int64_t at = 0; at < len; at++) {
         float g = grad[at] * ib;
         if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);
         float v = mu * velocity[at] + g;
@@ -242,6 +242,12 @@ nmp_status sgd_update_cpu(const sgd_problem *p, const sgd_update *u, float *y, f
         grad[at] = 0.0f;
         bad |= !isfinite(yn);
     }
-    *nonfinite = bad;
+    return bad;
+}
+
+nmp_status sgd_update_cpu(const sgd_problem *p, const sgd_update *u, float *y, float *velocity, float *grad,
+                          float *cell_mean, int *nonfinite)
+{
+    *nonfinite = sgd_momentum_cpu(u, y, velocity, grad, p->n * p->dims);
     return sgd_cell_means_cpu(p, y, cell_mean);
 }

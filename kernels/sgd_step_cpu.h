@@ -90,6 +90,12 @@ nmp_status sgd_cell_means_cpu(const sgd_problem *p, const float *y, float *cell_
 nmp_status sgd_grad_cpu(const sgd_problem *p, const sgd_batch *b, const sgd_loss *l, const float *y,
                         const float *cell_mean, float *grad, double *loss);
 
+/* Momentum SGD on len coordinates: g = grad * inv_batch (clipped), velocity = momentum *
+ * velocity + g, y -= lr * velocity, grad zeroed. One vector loop; returns 1 if some new y is
+ * NaN or Inf, else 0. The optimiser's update pass (core/src/optimizer.c) runs it on each
+ * worker's piece of every cell, sgd_update_cpu on the whole layout. */
+int sgd_momentum_cpu(const sgd_update *u, float *y, float *velocity, float *grad, int64_t len);
+
 /* The fused update over all n points (float, as update_range): velocity and y move, grad is
  * zeroed, cell_mean (cells x dims) becomes the new layout's cell means; *nonfinite is 1 if
  * some coordinate of y became NaN or Inf, else 0. NMP_OK or NMP_ERR_NOMEM. One thread. */

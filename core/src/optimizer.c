@@ -2,13 +2,13 @@
  * per step applies the update to every point and accumulates the next step's cell means. */
 #include "optimizer.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fit_order.h"
 #include "host.h"
 #include "nomad/rng.h"
+#include "sgd_step_cpu.h"
 
 typedef struct {
     const nmp_opt_settings *s;
@@ -179,8 +179,7 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     fit *f = ctx;
     int64_t C = f->cells->count, D = f->dims;
     double *acc = f->cell_acc + (int64_t)worker * C * D;
-    const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch;
-    const float clip = (float)f->s->clip;
+    const sgd_update u = {.lr = f->lr, .momentum = f->s->momentum, .inv_batch = f->inv_batch, .clip = f->s->clip};
     double t0 = worker == 0 ? nmp_now() : 0.0;
     scatter_range(f, begin, end);
     if (worker == 0) f->scatter_seconds = nmp_now() - t0;
@@ -188,19 +187,9 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     for (int64_t i0 = begin; i0 < end;) { /* one piece of one cell at a time (fit order) */
         int32_t cell = f->cells->cell_of[i0];
         int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end, len = (stop - i0) * D;
-        float *grad = f->grad + i0 * D, *vel = f->velocity + i0 * D, *y = f->y + i0 * D;
+        float *y = f->y + i0 * D;
         /* coordinates are independent here: one flat vector loop, then the cell sums */
-#pragma omp simd reduction(| : bad)
-        for (int64_t j = 0; j < len; j++) {
-            float g = grad[j] * ib;
-            if (clip > 0) g = g > clip ? clip : (g < -clip ? -clip : g);
-            float v = mu * vel[j] + g;
-            vel[j] = v;
-            float yn = y[j] - lr * v;
-            y[j] = yn;
-            grad[j] = 0.0f;
-            bad |= !isfinite(yn);
-        }
+        bad |= sgd_momentum_cpu(&u, y, f->velocity + i0 * D, f->grad + i0 * D, len);
         for (int64_t k = 0; k < D; k++) {
             double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
