@@ -29,7 +29,6 @@ typedef struct {
     float *grad, *velocity; /* n x dims */
     float *y;             /* the layout in fit order (see fit_order.h) */
     nmp_fit_order order;
-    int32_t *row_start;   /* batch + 1: rows of per-target or shared negatives, spelled out */
     uint32_t loss_minor;  /* ABI minor the loss plugin was built with */
     /* per-step inputs of the update pass */
     double lr, inv_batch;
@@ -57,7 +56,7 @@ double nmp_opt_exaggeration(const nmp_opt_settings *s, int64_t epoch)
 static void free_fit(fit *f)
 {
     free(f->target), free(f->drawn), free(f->radix_count), free(f->edge_offset), free(f->pos), free(f->pos_weight);
-    free(f->y), free(f->row_start);
+    free(f->y);
     nmp_fit_order_free(&f->order);
     free(f->cell_mean), free(f->cell_mass), free(f->cell_acc);
     free(f->g_target), free(f->g_pos), free(f->g_neg);
@@ -81,7 +80,6 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->target = malloc((size_t)B * sizeof *f->target);
     f->drawn = malloc((size_t)B * sizeof *f->drawn);
     f->radix_count = malloc(2049 * sizeof *f->radix_count);
-    f->row_start = malloc((size_t)(B + 1) * sizeof *f->row_start);
     f->y = malloc((size_t)(f->n * D) * sizeof *f->y + 1);
     f->edge_offset = malloc((size_t)(B + 1) * sizeof *f->edge_offset);
     f->pos = malloc((size_t)(edges + 1) * sizeof *f->pos);
@@ -94,7 +92,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->grad = calloc((size_t)(f->n * D), sizeof *f->grad);
     f->velocity = calloc((size_t)(f->n * D), sizeof *f->velocity);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
-    if (!f->target || !f->drawn || !f->radix_count || !f->row_start || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
+    if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
         !f->cell_acc || !f->g_target || !f->g_pos || !f->grad || !f->velocity || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     for (int64_t c = 0; c < C; c++) f->cell_mass[c] = (float)(f->cells->start[c + 1] - f->cells->start[c]);
