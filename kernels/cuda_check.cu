@@ -116,3 +116,27 @@ void nmp_cuda_describe(char *buf, size_t cap)
     snprintf(buf, cap, "%s (sm_%d%d, %d SMs, %.1f GiB), runtime %d, driver %d", p.name, p.major, p.minor,
              p.multiProcessorCount, (double)p.totalGlobalMem / 1073741824.0, rt, drv);
 }
+
+nmp_status nmp_gpu_buf_put(nmp_gpu_buf *b, const void *src, size_t bytes, const char *what, nmp_gpu_err *err)
+{
+    if (bytes > b->bytes || !b->p) {
+        nmp_gpu_buf_free(b);
+        size_t cap = bytes > 0 ? bytes : 1;
+        NMP_CHECK(nmp_cuda_malloc(err, &b->p, cap, what, __FILE__, __LINE__));
+        b->bytes = cap;
+    }
+    if (bytes > 0) CUDA_CHECK(cudaMemcpy(b->p, src, bytes, cudaMemcpyHostToDevice));
+    return NMP_OK;
+}
+
+void nmp_gpu_buf_free(nmp_gpu_buf *b)
+{
+    if (b->p) cudaFree(b->p);
+    b->p = NULL, b->bytes = 0;
+}
+
+nmp_status nmp_cuda_sync(nmp_gpu_err *err)
+{
+    CUDA_CHECK(cudaDeviceSynchronize());
+    return NMP_OK;
+}

@@ -31,6 +31,20 @@ void nmp_cuda_describe(char *buf, size_t cap);
  * caller refuse a run up front rather than fail half way. */
 nmp_status nmp_cuda_try_alloc(size_t bytes, const char *what, nmp_gpu_err *err);
 
+/* Waits for the device's queued work (the host's phase timings); reports an asynchronous
+ * kernel failure as any call's. */
+nmp_status nmp_cuda_sync(nmp_gpu_err *err);
+
+/* A growable device buffer that C code (plugins' CUDA entries) can own. Zero-initialise it. */
+typedef struct {
+    void *p;
+    size_t bytes; /* capacity */
+} nmp_gpu_buf;
+/* Copies `bytes` from host `src` into b, growing it first when it is too small (its old
+ * contents are then lost); `what` names it in an out-of-memory message. */
+nmp_status nmp_gpu_buf_put(nmp_gpu_buf *b, const void *src, size_t bytes, const char *what, nmp_gpu_err *err);
+void nmp_gpu_buf_free(nmp_gpu_buf *b);
+
 /* Sets err (if not NULL) to "<file>:<line>: <message>" and returns `status`. `file` is cut
  * to its path from kernels/ so messages do not depend on the build machine. */
 nmp_status nmp_gpu_fail(nmp_gpu_err *err, nmp_status status, const char *file, int line, const char *fmt, ...)

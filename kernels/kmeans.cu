@@ -242,7 +242,7 @@ extern "C" nmp_status kmeans_assign_cuda(const float *x, int64_t n, int64_t d, c
     return s;
 }
 
-static nmp_status km_set_assign(kmeans_cuda *km, const int32_t *assign, nmp_gpu_err *err)
+extern "C" nmp_status kmeans_cuda_set_assign(kmeans_cuda *km, const int32_t *assign, nmp_gpu_err *err)
 {
     for (int64_t i = 0; i < km->n; i++)
         if (assign[i] < 0 || assign[i] >= km->k)
@@ -259,7 +259,7 @@ extern "C" nmp_status kmeans_update_cuda(const float *x, int64_t n, int64_t d, c
 {
     kmeans_cuda *km;
     NMP_CHECK(kmeans_cuda_create(x, n, d, k, &km, err));
-    nmp_status s = km_set_assign(km, assign, err);
+    nmp_status s = kmeans_cuda_set_assign(km, assign, err);
     if (s == NMP_OK) s = kmeans_cuda_update(km, centroids, counts, err);
     kmeans_cuda_destroy(km);
     return s;

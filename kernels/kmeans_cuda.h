@@ -31,6 +31,10 @@ nmp_status kmeans_cuda_assign(kmeans_cuda *km, const float *centroids, int32_t *
  * (host, k) may be NULL. */
 nmp_status kmeans_cuda_update(kmeans_cuda *km, float *centroids, int64_t *counts, nmp_gpu_err *err);
 
+/* Replaces the device's assignment by `assign` (host, n; ids in [0, k), else NMP_ERR_INVALID)
+ * for the next kmeans_cuda_update, e.g. after the caller reseeded empty cells. */
+nmp_status kmeans_cuda_set_assign(kmeans_cuda *km, const int32_t *assign, nmp_gpu_err *err);
+
 /* One-shot twins of kmeans_assign_cpu / kmeans_update_cpu (upload, compute, download). */
 nmp_status kmeans_assign_cuda(const float *x, int64_t n, int64_t d, const float *centroids, int32_t k, int32_t *assign,
                               float *dist2, nmp_gpu_err *err);

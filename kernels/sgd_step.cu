@@ -379,26 +379,78 @@ static nmp_status sgd_upload_batch(sgd_cuda *s, const sgd_batch *b, sgd_grad_arg
     return NMP_OK;
 }
 
-extern "C" nmp_status sgd_cuda_grad(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err)
+static nmp_status sgd_check_loss(const sgd_loss *l, nmp_gpu_err *err)
 {
-    const char *bad = sgd_batch_problem(&s->p, b);
-    if (bad) return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: inconsistent batch: %s", bad);
     if (l->kind != SGD_LOSS_INFONCE && l->kind != SGD_LOSS_NEG && l->kind != SGD_LOSS_UMAP)
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: unknown loss kind %d", (int)l->kind);
     if (l->kind == SGD_LOSS_NEG && !(l->c > 0.0))
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: neg needs c > 0, got %g", l->c);
-    if (b->batch == 0) return NMP_OK;
-    sgd_grad_args a;
-    NMP_CHECK(sgd_upload_batch(s, b, &a, err));
-    a.loss = *l;
-    const unsigned blocks = blocks_for((int64_t)b->batch * 32, 256);
-    if (s->p.dims == 2)
+    return NMP_OK;
+}
+
+/* One warp per target, the layout width fixed at compile time for 2-D and 3-D. */
+static nmp_status sgd_launch_grad(const sgd_grad_args &a, nmp_gpu_err *err)
+{
+    const unsigned blocks = blocks_for((int64_t)a.batch * 32, 256);
+    if (a.dims == 2)
         sgd_grad_kernel<2><<<blocks, 256>>>(a);
-    else if (s->p.dims == 3)
+    else if (a.dims == 3)
         sgd_grad_kernel<3><<<blocks, 256>>>(a);
     else
         sgd_grad_kernel<0><<<blocks, 256>>>(a);
     CUDA_CHECK_LAUNCH();
+    return NMP_OK;
+}
+
+extern "C" nmp_status sgd_cuda_grad(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err)
+{
+    const char *bad = sgd_batch_problem(&s->p, b);
+    if (bad) return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: inconsistent batch: %s", bad);
+    NMP_CHECK(sgd_check_loss(l, err));
+    if (b->batch == 0) return NMP_OK;
+    sgd_grad_args a;
+    NMP_CHECK(sgd_upload_batch(s, b, &a, err));
+    a.loss = *l;
+    return sgd_launch_grad(a, err);
+}
+
+extern "C" nmp_status sgd_cuda_grad_dev(const sgd_dev_fit *f, const sgd_batch *b, const sgd_loss *l,
+                                        nmp_gpu_err *err)
+{
+    if (f->dims < 1 || f->dims > SGD_MAX_DIMS || b->batch < 0 || b->per_target < 0 || b->approx_count < 0 ||
+        (b->approx_count > 0 && !b->approx_weight) || (b->per_target > 0 && !b->neg_index) ||
+        (b->rows > 0 && !b->row_start))
+        return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__,
+                            "sgd: inconsistent batch (dims %d, batch %d, per_target %d, approx_count %d)", f->dims,
+                            b->batch, b->per_target, b->approx_count);
+    NMP_CHECK(sgd_check_loss(l, err));
+    if (b->batch == 0) return NMP_OK;
+    sgd_grad_args a = {};
+    a.y = f->y, a.grad = f->grad, a.dims = f->dims;
+    a.offsets = f->offsets, a.index = f->index, a.weight = f->weight;
+    a.batch = b->batch, a.target = b->target;
+    a.per_target = b->per_target, a.shared = b->shared, a.rows = b->rows;
+    a.row_start = b->rows > 0 ? b->row_start : NULL, a.neg_index = b->neg_index, a.neg_weight = b->neg_weight;
+    a.approx_count = b->approx_count, a.approx_weight = b->approx_weight;
+    a.approx_y = b->approx_y ? b->approx_y : f->cell_mean;
+    a.loss = *l;
+    a.loss_sum = f->loss_sum;
+    return sgd_launch_grad(a, err);
+}
+
+extern "C" void sgd_cuda_arrays_of(sgd_cuda *s, sgd_cuda_arrays *out)
+{
+    out->y = s->y.p, out->velocity = s->vel.p, out->grad = s->grad.p, out->cell_mean = s->mean.p;
+    out->offsets = s->offsets.p, out->index = s->index.p, out->weight = s->weight.p; /* NULL: no weights */
+    out->cell_of = s->cell_of.p, out->cell_mass = s->mass.p, out->loss_sum = s->loss.p;
+}
+
+extern "C" nmp_status sgd_cuda_put_targets(sgd_cuda *s, const int32_t *target, int32_t count, const int32_t **dev,
+                                           nmp_gpu_err *err)
+{
+    *dev = NULL;
+    NMP_CHECK(sgd_put(s->target, target, count, "the batch's targets", err));
+    *dev = s->target.p;
     return NMP_OK;
 }
 

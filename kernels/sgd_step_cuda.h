@@ -46,6 +46,41 @@ nmp_status sgd_cuda_step(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, con
 nmp_status sgd_cuda_take_loss(sgd_cuda *s, double *loss, nmp_gpu_err *err);
 nmp_status sgd_cuda_take_nonfinite(sgd_cuda *s, int *nonfinite, nmp_gpu_err *err);
 
+/* The device arrays of a context, for a host loop that hands them to plugins' CUDA entries
+ * (nmp_step_cuda). Valid until sgd_cuda_destroy. */
+typedef struct {
+    float *y, *velocity, *grad, *cell_mean; /* n x dims, n x dims, n x dims, cells x dims */
+    const int64_t *offsets;                 /* n + 1 */
+    const int32_t *index;                   /* nnz */
+    const float *weight;                    /* nnz, or NULL: every edge weighs 1 */
+    const int32_t *cell_of;                 /* n */
+    const float *cell_mass;                 /* cells */
+    double *loss_sum;                       /* one double: sgd_cuda_take_loss reads and resets it */
+} sgd_cuda_arrays;
+void sgd_cuda_arrays_of(sgd_cuda *s, sgd_cuda_arrays *out);
+
+/* Copies `count` targets (host) into the context's target buffer; *dev: that device copy,
+ * valid until the next call. */
+nmp_status sgd_cuda_put_targets(sgd_cuda *s, const int32_t *target, int32_t count, const int32_t **dev,
+                                nmp_gpu_err *err);
+
+/* The fused gradient on arrays the caller holds on the device (a loss plugin's CUDA entry):
+ * adds the batch's dL/dy to grad and its loss to *loss_sum (device). Every pointer of `b` is
+ * device memory except the sizes; b->approx_y NULL reads cell_mean. The batch is not checked
+ * against the graph (its arrays are on the device): indices out of range are the caller's bug. */
+typedef struct {
+    int64_t n;
+    int32_t dims;
+    const float *y;         /* n x dims */
+    float *grad;            /* n x dims */
+    const int64_t *offsets; /* n + 1 */
+    const int32_t *index;
+    const float *weight;    /* or NULL */
+    const float *cell_mean; /* cells x dims */
+    double *loss_sum;       /* one double */
+} sgd_dev_fit;
+nmp_status sgd_cuda_grad_dev(const sgd_dev_fit *f, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err);
+
 #ifdef __cplusplus
 }
 #endif

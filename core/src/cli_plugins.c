@@ -37,7 +37,8 @@ static const char *type_name(nmp_param_type t)
 static void describe_one(const nmp_plugin_ref *r)
 {
     const nmp_plugin *p = r->desc;
-    printf("%s %s %s\n  %s\n  file: %s\n", nmp_kind_name(p->kind), p->name, p->version, p->summary, r->file);
+    printf("%s %s %s\n  %s\n  file: %s\n  CUDA entry: %s\n", nmp_kind_name(p->kind), p->name, p->version, p->summary,
+           r->file, nmp_plugin_cuda_ops(p) ? "yes (device: cuda)" : "no (device: cpu only)");
     if (!p->n_params) printf("  parameters: none\n");
     for (uint32_t i = 0; i < p->n_params; i++) {
         const nmp_param_decl *d = &p->params[i];
@@ -187,7 +188,8 @@ int nmp_cli_plugins(int argc, char **argv)
             if (describe)
                 describe_one(r);
             else
-                printf("%-12s %-14s %-6s %s\n", nmp_kind_name(r->desc->kind), r->desc->name, r->desc->version, r->file);
+                printf("%-12s %-14s %-6s %-4s %s\n", nmp_kind_name(r->desc->kind), r->desc->name, r->desc->version,
+                       nmp_plugin_cuda_ops(r->desc) ? "cuda" : "-", r->file);
         }
     if (!want)
         for (size_t i = 0; i < reg.n_refused; i++) fprintf(stderr, "nomad: warning: refused %s\n", reg.refused[i]);

@@ -76,7 +76,7 @@ static nmp_status seed_centroids(nmp_run *r, const float *sample, int64_t m, int
     if (!cell_of) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory for the partition of the sample");
     nmp_partition part = {.cells = asked, .cell_of = cell_of, .centroids = centroids};
     nmp_matrix x = {.n = m, .d = r->x.d, .x = sample};
-    const nmp_partitioner_ops *ops = in->ref->desc->ops;
+    const nmp_partitioner_ops *ops = in->ops;
     nmp_status s = ops->partition(in->state, &x, &part);
     free(cell_of);
     if (s != NMP_OK) return nmp_instance_fail(in, s, "partition", err);

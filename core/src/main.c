@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "device.h"
 
 static const char usage[] =
     "usage: nomad <command> [options]\n"
@@ -33,7 +34,13 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("nomad %s (git %s)\n", NOMAD_VERSION, NOMAD_GIT_HASH);
+        printf("nomad %s (git %s; cuda %s, mpi %s)\n", NOMAD_VERSION, NOMAD_GIT_HASH, nmp_device_cuda_built() ? "yes" : "no",
+#ifdef NOMAD_HAVE_MPI
+               "yes"
+#else
+               "no"
+#endif
+        );
         return 0;
     }
     const char *cmd = argv[1];

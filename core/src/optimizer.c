@@ -228,17 +228,23 @@ static void copy_edges_range(void *ctx, int64_t begin, int64_t end, int worker)
 /* Draws the step's targets and sorts them: the batch is a set, and in fit order (cells as
  * ranges of ids) sorted targets come grouped by cell, so targets of one cell can share draws
  * of negatives, and the graph's rows are read in address order. Then lays out their edges. */
+void nmp_opt_draw_targets(uint64_t seed, int64_t step, int64_t n, int32_t batch, int32_t *target, int32_t *scratch,
+                          int64_t *radix_count)
+{
+    const uint64_t key = nmp_rng_key(seed, NMP_STREAM_BATCH), step_mix = nmp_mix64((uint64_t)step);
+    for (int32_t b = 0; b < batch; b++) {
+        /* == nmp_rng_below(seed, BATCH, nmp_rng_counter2(step, b), n), with the invariant mixing hoisted */
+        uint64_t bits = nmp_rng_keyed(key, step_mix ^ ((uint64_t)b * 0xd1b54a32d192ed03ull));
+        target[b] = (int32_t)(((unsigned __int128)bits * (uint64_t)n) >> 64);
+    }
+    sort_ids(target, scratch, batch, radix_count);
+}
+
 static void draw_batch(fit *f, int64_t step, nmp_step *st)
 {
     const nmp_graph *g = f->graph;
     int64_t e = 0;
-    const uint64_t key = nmp_rng_key(f->s->seed, NMP_STREAM_BATCH), step_mix = nmp_mix64((uint64_t)step);
-    for (int32_t b = 0; b < f->s->batch; b++) {
-        /* == nmp_rng_below(seed, BATCH, nmp_rng_counter2(step, b), n), with the invariant mixing hoisted */
-        uint64_t bits = nmp_rng_keyed(key, step_mix ^ ((uint64_t)b * 0xd1b54a32d192ed03ull));
-        f->target[b] = (int32_t)(((unsigned __int128)bits * (uint64_t)f->n) >> 64);
-    }
-    sort_ids(f->target, f->drawn, f->s->batch, f->radix_count);
+    nmp_opt_draw_targets(f->s->seed, step, f->n, f->s->batch, f->target, f->drawn, f->radix_count);
     for (int32_t b = 0; b < f->s->batch; b++) {
         f->edge_offset[b] = e;
         e += g->offsets[f->target[b] + 1] - g->offsets[f->target[b]];
@@ -296,8 +302,8 @@ static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_ne
 static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_instance *loss, double exaggeration,
                            double *batch_loss, nmp_opt_result *res, nmp_err *err)
 {
-    const nmp_negatives_ops *nops = negatives->ref->desc->ops;
-    const nmp_loss_ops *lops = loss->ref->desc->ops;
+    const nmp_negatives_ops *nops = negatives->ops;
+    const nmp_loss_ops *lops = loss->ops;
     double t0 = nmp_now();
     draw_batch(f, st->step, st);
     nmp_negatives neg;
@@ -334,8 +340,8 @@ static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe
                              .epochs = f->s->epochs, .graph = f->graph, .cells = f->cells, .cell_local = cell_local,
                              .cell_mass = f->cell_mass, .n_total = f->s->n_total > 0 ? f->s->n_total : f->n};
     const nmp_fit_info *info = &f->info;
-    const nmp_negatives_ops *nops = negatives->ref->desc->ops;
-    const nmp_loss_ops *lops = loss->ref->desc->ops;
+    const nmp_negatives_ops *nops = negatives->ops;
+    const nmp_loss_ops *lops = loss->ops;
     f->loss_minor = loss->ref->desc->abi_minor;
     nmp_status s;
     if (nops->prepare && (s = nops->prepare(negatives->state, info)) != NMP_OK)

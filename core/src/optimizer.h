@@ -49,6 +49,19 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
                         const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
                         void *ctx, nmp_opt_result *result, nmp_err *err);
 
+/* device: cuda: the same fit with the layout, graph and gradient on the GPU; the plugins'
+ * CUDA entries (negatives/loss instances' ops) see each step as nmp_step_cuda. Only in builds
+ * with NOMAD_CUDA (core/src/optimizer_cuda.c). */
+nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
+                             const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss,
+                             nmp_epoch_fn on_epoch, void *ctx, nmp_opt_result *result, nmp_err *err);
+
+/* The targets of one step: `batch` ids drawn uniformly from [0, n) on the (seed, step)
+ * stream, sorted ascending (in fit order, grouped by cell). scratch: batch ids; radix_count:
+ * 2049 counts. The CPU and CUDA fits draw the same batches. */
+void nmp_opt_draw_targets(uint64_t seed, int64_t step, int64_t n, int32_t batch, int32_t *target, int32_t *scratch,
+                          int64_t *radix_count);
+
 /* The lr at `step` of `total` (hold, then linear to final_lr_fraction). */
 double nmp_opt_lr(const nmp_opt_settings *s, int64_t step, int64_t total);
 /* The attraction factor at epoch e. */

@@ -55,6 +55,36 @@ static const char *missing_kind_call(nmp_kind kind, const void *ops)
     return "ops";
 }
 
+const void *nmp_plugin_cuda_ops(const nmp_plugin *p)
+{
+    if (p->abi_minor < 2 || p->struct_size < offsetof(nmp_plugin, cuda_ops) + sizeof p->cuda_ops) return NULL;
+    return p->cuda_ops;
+}
+
+/* A CUDA entry is checked like the CPU ops: its struct_size and its required call. */
+static nmp_status validate_cuda_ops(const nmp_plugin *p, const char *file, nmp_err *err)
+{
+    const void *ops = nmp_plugin_cuda_ops(p);
+    if (!ops) return NMP_OK;
+    int device_step = p->kind == NMP_KIND_NEGATIVES || p->kind == NMP_KIND_LOSS;
+    size_t need = p->kind == NMP_KIND_NEGATIVES ? sizeof(nmp_negatives_cuda_ops)
+                  : p->kind == NMP_KIND_LOSS    ? sizeof(nmp_loss_cuda_ops)
+                                                : required_ops_size(p->kind);
+    uint32_t size = *(const uint32_t *)ops;
+    if (size < need)
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: plugin %s: %s CUDA entry struct_size %u is smaller than the %zu bytes needed", file,
+                        p->name, nmp_kind_name(p->kind), size, need);
+    const char *missing = !device_step ? missing_kind_call(p->kind, ops)
+                          : p->kind == NMP_KIND_NEGATIVES
+                              ? (((const nmp_negatives_cuda_ops *)ops)->sample ? NULL : "sample")
+                              : (((const nmp_loss_cuda_ops *)ops)->grad ? NULL : "grad");
+    if (missing)
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: plugin %s: CUDA entry callback %s is NULL", file, p->name,
+                        missing);
+    return NMP_OK;
+}
+
 static nmp_status validate_params(const nmp_plugin *p, const char *file, nmp_err *err)
 {
     if (p->n_params && !p->params)
@@ -84,9 +114,9 @@ nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *e
     if (p->abi_minor > NMP_ABI_MINOR) /* it may read struct members this host does not fill */
         return nmp_fail(err, NMP_ERR_INVALID, "%s: built for plugin ABI %u.%u, newer than this nomad's %d.%d", file,
                         p->abi_major, p->abi_minor, NMP_ABI_MAJOR, NMP_ABI_MINOR);
-    if (p->struct_size < sizeof(nmp_plugin))
+    if (p->struct_size < NMP_PLUGIN_BASE_SIZE)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: descriptor struct_size %u is smaller than the %zu bytes ABI %d needs",
-                        file, p->struct_size, sizeof(nmp_plugin), NMP_ABI_MAJOR);
+                        file, p->struct_size, (size_t)NMP_PLUGIN_BASE_SIZE, NMP_ABI_MAJOR);
     if (p->kind < 1 || p->kind > NMP_KIND_COUNT)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: unknown plugin kind %d", file, (int)p->kind);
     if (!p->name || !p->name[0] || !p->version || !p->summary)
@@ -101,7 +131,8 @@ nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *e
     const char *missing = missing_kind_call(p->kind, p->ops);
     if (missing)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: plugin %s: required callback %s is NULL", file, p->name, missing);
-    return validate_params(p, file, err);
+    nmp_status s = validate_cuda_ops(p, file, err);
+    return s == NMP_OK ? validate_params(p, file, err) : s;
 }
 
 static nmp_status push_handle(nmp_registry *reg, void *h)
@@ -335,6 +366,7 @@ nmp_status nmp_instance_create(const nmp_plugin_ref *ref, const char *section, n
 {
     memset(out, 0, sizeof *out);
     out->ref = ref;
+    out->ops = ref->desc->ops;
     out->params = *params;
     memset(params, 0, sizeof *params);
     char tag[256];

@@ -49,6 +49,9 @@ nmp_status nmp_registry_add_file(nmp_registry *reg, const char *file, nmp_err *e
  * parameter table). Returns NMP_OK or fills err with "<file>: <reason>". */
 nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *err);
 
+/* The descriptor's CUDA entry (ABI 1.2), or NULL when it has none or predates ABI 1.2. */
+const void *nmp_plugin_cuda_ops(const nmp_plugin *p);
+
 /* Finds the plugin for a config slot: `spec` is a name (looked up among plugins of `kind`)
  * or a path to a .so (contains '/' or ends in .so: loaded, and its descriptor of `kind`
  * used). Errors list the names that exist for that kind, or say which kind it is. */
@@ -66,6 +69,7 @@ typedef struct {
     nmp_params params; /* owned (nmp_params_free) */
     nmp_host *host;    /* owned */
     void *state;       /* plugin owns; destroyed once by nmp_instance_destroy */
+    const void *ops;   /* the calls the run uses: desc->ops, or its CUDA entry on device: cuda */
     int created;
 } nmp_instance;
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "dist.h"
 #include "host.h"
 #include "run_state.h"
@@ -103,6 +104,9 @@ static void host_json(nmp_json *j, const nmp_run *r)
     nmp_json_kv_int(j, "cores", nmp_default_threads());
     nmp_json_kv_int(j, "threads", nmp_host_settings()->threads);
     nmp_json_kv_int(j, "ranks", nmp_host_settings()->ranks);
+    char gpu[256];
+    nmp_device_describe(r, gpu, sizeof gpu);
+    nmp_json_kv_string(j, "gpu", gpu[0] ? gpu : NULL); /* null on device: cpu */
     nmp_json_end_object(j);
     nmp_json_key(j, "data");
     nmp_json_begin_object(j);

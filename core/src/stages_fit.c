@@ -89,8 +89,13 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
     nmp_dist_opt_settings(r, &s);
     nmp_log(NMP_LOG_INFO, "optimize: %lld epochs, batch %d, lr %.4g, momentum %.2f", (long long)s.epochs, s.batch, s.lr,
             s.momentum);
-    nmp_status st = nmp_optimize(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
-                                 &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
+    nmp_status (*fit)(const nmp_opt_settings *, float *, const nmp_graph *, const nmp_cells *, const uint8_t *,
+                      nmp_instance *, nmp_instance *, nmp_epoch_fn, void *, nmp_opt_result *, nmp_err *) = nmp_optimize;
+#ifdef NOMAD_CUDA
+    if (r->cfg->device == NMP_DEVICE_CUDA) fit = nmp_optimize_cuda; /* nmp_device_select has checked the entries */
+#endif
+    nmp_status st = fit(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
+                        &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
     const nmp_opt_result *o = &r->opt;
     if (st == NMP_OK)
         nmp_log(NMP_LOG_INFO, "optimize: %lld steps; seconds in batch %.2f, negatives %.2f, loss %.2f, scatter %.2f, "

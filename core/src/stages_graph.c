@@ -45,7 +45,7 @@ nmp_status stage_partition(nmp_run *r, nmp_err *err)
         return nmp_fail(err, NMP_ERR_NOMEM, "out of memory for the partition");
     }
     nmp_partition part = {.cells = asked, .cell_of = cell_of, .centroids = centroids};
-    const nmp_partitioner_ops *ops = in->ref->desc->ops;
+    const nmp_partitioner_ops *ops = in->ops;
     nmp_status s = ops->partition(in->state, &r->x, &part);
     if (s != NMP_OK) {
         free(cell_of), free(centroids);
@@ -77,7 +77,7 @@ nmp_status stage_partition(nmp_run *r, nmp_err *err)
 nmp_status stage_ann(nmp_run *r, nmp_err *err)
 {
     nmp_instance *in = &r->inst[NMP_KIND_ANN];
-    const nmp_ann_ops *ops = in->ref->desc->ops;
+    const nmp_ann_ops *ops = in->ops;
     nmp_status s = ops->build(in->state, &r->x, &r->cells.view, (int32_t)r->cfg->ann.k, r->cfg->ann.metric, &r->knn);
     if (s != NMP_OK) return nmp_instance_fail(in, s, "build", err);
     if ((s = nmp_graph_check(&r->knn, r->x.n, in, 0, err)) != NMP_OK) return s;
@@ -94,7 +94,7 @@ nmp_status stage_ann(nmp_run *r, nmp_err *err)
 nmp_status stage_affinity(nmp_run *r, nmp_err *err)
 {
     nmp_instance *in = &r->inst[NMP_KIND_AFFINITY];
-    const nmp_affinity_ops *ops = in->ref->desc->ops;
+    const nmp_affinity_ops *ops = in->ops;
     nmp_status s = ops->weigh(in->state, &r->knn, &r->graph);
     if (s != NMP_OK) return nmp_instance_fail(in, s, "weigh", err);
     s = nmp_graph_check(&r->graph, r->x.n, in, 1, err);
@@ -108,7 +108,7 @@ nmp_status stage_init(nmp_run *r, nmp_err *err)
     int64_t len = r->x.n * r->cfg->dims;
     r->y = malloc((size_t)len * sizeof *r->y);
     if (!r->y) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory for the layout");
-    const nmp_init_ops *ops = in->ref->desc->ops;
+    const nmp_init_ops *ops = in->ops;
     nmp_status s = ops->init(in->state, &r->x, &r->graph, (int32_t)r->cfg->dims, r->y);
     if (s != NMP_OK) return nmp_instance_fail(in, s, "init", err);
     for (int64_t i = 0; i < len; i++)

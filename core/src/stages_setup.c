@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
 #include "dist.h"
 #include "host.h"
 #include "stages.h"
@@ -67,8 +68,6 @@ static nmp_status scale_data(nmp_run *r, nmp_err *err)
 nmp_status stage_load(nmp_run *r, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
-    if (c->device != NMP_DEVICE_CPU)
-        return nmp_fail(err, NMP_ERR_UNSUPPORTED, "device: cuda: no plugin of this build has a CUDA entry yet; use device: cpu");
     if (r->dist.comm) return nmp_dist_load(r, err);
     nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
     nmp_status s = nmp_data_open(c->data.path, &o, &r->data, err);
@@ -99,5 +98,5 @@ nmp_status stage_plugins(nmp_run *r, nmp_err *err)
         if (s == NMP_OK) s = nmp_instance_create(ref, section, &params, &r->inst[k], err);
         nmp_params_free(&params);
     }
-    return s;
+    return s == NMP_OK ? nmp_device_select(r, err) : s;
 }

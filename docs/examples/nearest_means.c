@@ -84,6 +84,6 @@ static nmp_status sample(void *state, const nmp_step *step, nmp_negatives *out)
 static const nmp_negatives_ops ops = {sizeof ops, prepare, sample};
 static const nmp_plugin plugin = {NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof plugin, NMP_KIND_NEGATIVES, "nearest_means",
                                   "1.0", "exact negatives from the target's cell + means of its K nearest other cells",
-                                  params, 2, create, destroy, &ops};
+                                  params, 2, create, destroy, &ops, NULL /* no CUDA entry (section 8) */};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &plugin : NULL; }

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "knn_cpu.h"
+#ifdef NOMAD_CUDA
+#include "knn_cuda.h"
+#endif
 #include "nomad/rng.h"
 #include "pca_common.h"
 
@@ -90,8 +93,33 @@ static const float *group_rows(const nmp_host *h, const nmp_matrix *x, ann_group
     return *owned;
 }
 
-nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
-                           int64_t query_block, int64_t done, int64_t total, nmp_graph *out)
+static nmp_status search_nomem(const nmp_host *h, ann_group grp, int64_t d, int32_t k)
+{
+    h->set_error(h, "ann: out of memory searching a group of %lld points (d = %lld, k = %d)", (long long)grp.count,
+                 (long long)d, k);
+    return NMP_ERR_NOMEM;
+}
+
+/* knn_topk_cpu's call for queries [q0, q0 + nq) of the group against all of it, on `dev`;
+ * sets the error on failure. */
+static nmp_status group_topk(const nmp_host *h, const float *base, ann_group grp, int64_t q0, int64_t nq, int64_t d,
+                             int32_t k, nmp_metric metric, plugin_device dev, int32_t *idx, float *dist)
+{
+#ifdef NOMAD_CUDA
+    if (dev == PLUGIN_ON_CUDA) {
+        nmp_gpu_err e = {0};
+        nmp_status s = knn_topk_cuda(base + q0 * d, nq, base, grp.count, d, k, metric, grp.member + q0, grp.member,
+                                     KNN_CUDA_F32, idx, dist, &e);
+        return plugin_gpu_status(h, s, &e);
+    }
+#endif
+    nmp_status s =
+        knn_topk_cpu(base + q0 * d, nq, base, grp.count, d, k, metric, grp.member + q0, grp.member, idx, dist);
+    return s == NMP_OK ? s : search_nomem(h, grp, d, k);
+}
+
+nmp_status ann_exact_group_on(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
+                              int64_t query_block, int64_t done, int64_t total, plugin_device dev, nmp_graph *out)
 {
     int32_t kk = grp.count - 1 < k ? (int32_t)(grp.count - 1) : k;
     if (kk <= 0) return NMP_OK;
@@ -100,11 +128,10 @@ nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp
     const float *base = group_rows(h, x, grp, &owned);
     int32_t *idx = malloc((size_t)qb * (size_t)kk * sizeof *idx);
     float *dist = malloc((size_t)qb * (size_t)kk * sizeof *dist);
-    nmp_status s = (base && idx && dist) ? NMP_OK : NMP_ERR_NOMEM;
+    nmp_status s = (base && idx && dist) ? NMP_OK : search_nomem(h, grp, x->d, k);
     for (int64_t q0 = 0; s == NMP_OK && q0 < grp.count; q0 += qb) {
         int64_t nq = grp.count - q0 < qb ? grp.count - q0 : qb;
-        s = knn_topk_cpu(base + q0 * x->d, nq, base, grp.count, x->d, kk, metric, grp.member + q0, grp.member, idx,
-                         dist);
+        s = group_topk(h, base, grp, q0, nq, x->d, kk, metric, dev, idx, dist);
         for (int64_t q = 0; s == NMP_OK && q < nq; q++) {
             int64_t at = out->offsets[grp.member[q0 + q]];
             memcpy(out->index + at, idx + q * kk, (size_t)kk * sizeof *idx);
@@ -112,11 +139,14 @@ nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp
         }
         h->progress(h, "ann", total > 0 ? (double)(done + q0 + nq) / (double)total : 1.0);
     }
-    if (s != NMP_OK)
-        h->set_error(h, "ann: out of memory searching a group of %lld points (d = %lld, k = %d)",
-                     (long long)grp.count, (long long)x->d, k);
     free(owned), free(idx), free(dist);
     return s;
+}
+
+nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
+                           int64_t query_block, int64_t done, int64_t total, nmp_graph *out)
+{
+    return ann_exact_group_on(h, x, grp, k, metric, query_block, done, total, PLUGIN_ON_CPU, out);
 }
 
 /* Lanes of partial sums: independent accumulators let the compiler vectorise the loop
@@ -173,11 +203,11 @@ float *ann_inverse_norms(const nmp_host *h, const nmp_matrix *x)
 }
 
 nmp_status ann_project(const nmp_host *h, const char *who, const nmp_matrix *x, int32_t p, int64_t sample,
-                       nmp_matrix *out, float **proj)
+                       plugin_device dev, nmp_matrix *out, float **proj)
 {
     pca_model m;
     *proj = NULL;
-    nmp_status s = pca_fit(h, who, x, sample, 8192, h->seed, NMP_STREAM_ANN, p, &m);
+    nmp_status s = pca_fit(h, who, x, sample, 8192, h->seed, NMP_STREAM_ANN, p, dev, &m);
     if (s == NMP_OK && !(*proj = malloc((size_t)(x->n * p) * sizeof **proj + 1))) {
         h->set_error(h, "%s: out of memory for the %lld x %d projection", who, (long long)x->n, p);
         s = NMP_ERR_NOMEM;

@@ -4,6 +4,7 @@
 #define NOMAD_ANN_COMMON_H
 
 #include "nomad/plugin.h"
+#include "plugin_device.h"
 
 /* A group of points whose neighbours are searched among themselves. */
 typedef struct {
@@ -37,12 +38,15 @@ void ann_graph_release(const nmp_host *h, nmp_graph *out);
  * each block host->progress("ann", (done + block end) / total). */
 nmp_status ann_exact_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
                            int64_t query_block, int64_t done, int64_t total, nmp_graph *out);
+/* The same on `dev`: on the GPU each query block is one knn_topk_cuda call (f32; k <= 128). */
+nmp_status ann_exact_group_on(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, nmp_metric metric,
+                              int64_t query_block, int64_t done, int64_t total, plugin_device dev, nmp_graph *out);
 
-/* x projected on its top p principal axes (fitted on `sample` rows), for a search in p
- * dimensions instead of d: *proj is a malloc'd n x p matrix the caller frees; *out views it.
- * Logs the share of the variance kept. */
+/* x projected on its top p principal axes (fitted on `sample` rows, covariance and
+ * projection on `dev`), for a search in p dimensions instead of d: *proj is a malloc'd n x p
+ * matrix the caller frees; *out views it. Logs the share of the variance kept. */
 nmp_status ann_project(const nmp_host *h, const char *who, const nmp_matrix *x, int32_t p, int64_t sample,
-                       nmp_matrix *out, float **proj);
+                       plugin_device dev, nmp_matrix *out, float **proj);
 
 /* For each row of `cand` (candidates from a cheaper search, e.g. in a projection), keeps the
  * k nearest under the exact distance in x (l2), sorted by (distance, id), into out's rows

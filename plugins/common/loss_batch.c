@@ -401,6 +401,8 @@ void *loss_state_new(const nmp_host *host, size_t size)
     return s;
 }
 
+const nmp_host *loss_batch_host(const loss_batch *lb) { return lb->host; }
+
 void loss_state_destroy(void *state)
 {
     loss_batch_free(*(loss_batch **)state);

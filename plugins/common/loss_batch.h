@@ -69,6 +69,8 @@ nmp_status loss_batch_run(loss_batch *lb, const nmp_step *step, const nmp_negati
  * bytes whose first member (a loss_batch *) is set, or NULL after host->set_error. */
 void *loss_state_new(const nmp_host *host, size_t size);
 void loss_state_destroy(void *state);
+/* The host table the driver was made with (for a plugin's messages). */
+const nmp_host *loss_batch_host(const loss_batch *lb);
 nmp_status loss_state_prepare(void *state, const nmp_fit_info *fit);
 
 #endif

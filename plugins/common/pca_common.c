@@ -8,6 +8,9 @@
 #include "init_layout.h"
 #include "nomad/rng.h"
 #include "pca_cpu.h"
+#ifdef NOMAD_CUDA
+#include "pca_cuda.h"
+#endif
 
 /* LAPACK, from OpenBLAS: eigenpairs il..iu (ascending order, 1-based) of a symmetric matrix. */
 extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
@@ -17,6 +20,9 @@ extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const
 
 void pca_model_free(pca_model *m)
 {
+#ifdef NOMAD_CUDA
+    pca_cuda_destroy(m->gpu);
+#endif
     free(m->mean), free(m->axes), free(m->variance);
     memset(m, 0, sizeof *m);
 }
@@ -87,8 +93,28 @@ static int64_t *draw_sample(uint64_t seed, uint32_t stream, int64_t n, int64_t m
     return rows;
 }
 
+/* m->mean and cov (d x d) of the rows ids[0..rows) (NULL: the first rows). On the GPU the
+ * whole of x is uploaded once and kept in m->gpu for the projection. */
+static nmp_status sample_moments(const nmp_host *h, const char *who, const nmp_matrix *x, const int64_t *ids,
+                                 int64_t rows, int64_t block_rows, plugin_device dev, pca_model *m, double *cov)
+{
+#ifdef NOMAD_CUDA
+    if (dev == PLUGIN_ON_CUDA) {
+        nmp_gpu_err e = {0};
+        nmp_status s = pca_cuda_create(x->x, x->n, x->d, &m->gpu, &e);
+        if (s == NMP_OK) s = pca_cuda_covariance(m->gpu, ids, rows, block_rows, m->mean, cov, &e);
+        return plugin_gpu_status(h, s, &e);
+    }
+#endif
+    pca_mean_cpu(x->x, x->d, ids, rows, m->mean);
+    nmp_status s = pca_covariance_cpu(x->x, x->d, ids, rows, m->mean, block_rows, cov);
+    if (s != NMP_OK)
+        h->set_error(h, "%s: pca: out of memory for a %lld x %lld covariance", who, (long long)x->d, (long long)x->d);
+    return s;
+}
+
 nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int64_t sample, int64_t block_rows,
-                   uint64_t seed, uint32_t stream, int32_t p, pca_model *m)
+                   uint64_t seed, uint32_t stream, int32_t p, plugin_device dev, pca_model *m)
 {
     memset(m, 0, sizeof *m);
     int64_t n = x->n, d = x->d, rows = n < sample ? n : sample;
@@ -104,13 +130,11 @@ nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int6
     double *cov = malloc((size_t)(d * d) * sizeof *cov);
     int64_t *ids = draw_sample(seed, stream, n, rows);
     nmp_status s = NMP_OK;
-    if (!m->mean || !m->axes || !m->variance || !cov || (!ids && rows < n)) s = NMP_ERR_NOMEM;
-    if (s == NMP_OK) {
-        pca_mean_cpu(x->x, d, ids, rows, m->mean);
-        s = pca_covariance_cpu(x->x, d, ids, rows, m->mean, block_rows, cov);
-    }
-    if (s == NMP_ERR_NOMEM)
+    if (!m->mean || !m->axes || !m->variance || !cov || (!ids && rows < n)) {
         h->set_error(h, "%s: pca: out of memory for a %lld x %lld covariance", who, (long long)d, (long long)d);
+        s = NMP_ERR_NOMEM;
+    }
+    if (s == NMP_OK) s = sample_moments(h, who, x, ids, rows, block_rows, dev, m, cov);
     if (s == NMP_OK) {
         for (int64_t j = 0; j < d; j++) m->total_variance += cov[j * d + j] / (double)(rows - 1);
         s = top_axes(h, who, cov, d, rows, m);
@@ -121,13 +145,27 @@ nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int6
     return s;
 }
 
-nmp_status pca_project(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m,
-                       int64_t block_rows, float *y)
+/* The projection where the model was fitted; sets the error on failure. */
+static nmp_status project_rows(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m,
+                               int64_t block_rows, float *y)
 {
+#ifdef NOMAD_CUDA
+    if (m->gpu) {
+        nmp_gpu_err e = {0};
+        return plugin_gpu_status(h, pca_cuda_project(m->gpu, m->mean, m->axes, m->p, y, &e), &e);
+    }
+#endif
     nmp_status s = pca_project_cpu(x->x, x->n, x->d, m->mean, m->axes, m->p, block_rows, y);
     if (s != NMP_OK)
         h->set_error(h, "%s: pca: out of memory projecting %lld rows of %lld", who, (long long)block_rows,
                      (long long)x->d);
+    return s;
+}
+
+nmp_status pca_project(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m,
+                       int64_t block_rows, float *y)
+{
+    nmp_status s = project_rows(h, who, x, m, block_rows, y);
     h->progress(h, who, 1.0);
     return s;
 }

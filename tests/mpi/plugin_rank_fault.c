@@ -62,7 +62,8 @@ static const nmp_plugin fault_plugin = {NMP_ABI_MAJOR,
                                         sizeof fault_params / sizeof fault_params[0],
                                         fault_create,
                                         fault_destroy,
-                                        &fault_ops};
+                                        &fault_ops,
+                                        NULL};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i)
 {

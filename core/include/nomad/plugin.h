@@ -15,7 +15,7 @@ extern "C" {
 
 /* A new major breaks old plugins; a new minor only appends members to structs. */
 #define NMP_ABI_MAJOR 1
-#define NMP_ABI_MINOR 1
+#define NMP_ABI_MINOR 2
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -253,6 +253,62 @@ typedef struct {
                        nmp_grads *out);
 } nmp_loss_ops;
 
+/* ------------------------------------------------------------------ CUDA entries (ABI 1.2) */
+
+/* With `device: cuda` the host calls a plugin's CUDA entry (nmp_plugin.cuda_ops) instead of
+ * its CPU ops, and refuses, naming it, a plugin that has none.
+ *
+ * partitioner, ann, affinity, init: the CUDA entry is the kind's own ops struct
+ * (nmp_partitioner_ops, ...) with the same contract, host memory in and out; the plugin does
+ * the work on the current CUDA device. These stages are GEMM-bound, so one upload of the data
+ * per stage is a small share of their time, and the plugin keeps the freedom of its CPU code.
+ *
+ * negatives, loss: the layout, gradient and graph stay on the device for the whole fit, so
+ * these entries see the step through nmp_step_cuda and exchange device pointers. */
+
+/* One optimiser step on the device. Host owns the struct; every pointer marked "device" is
+ * device memory owned by the host, valid for the duration of the call. */
+typedef struct {
+    uint32_t struct_size;
+    /* The step as the CPU path describes it, in host memory: epoch, step, progress, batch,
+     * target, cell_mean (a copy of the device means), cell_mass and loss_every are set; y,
+     * edge_offset, pos and pos_weight are NULL (the layout and graph live on the device). */
+    const nmp_step *host;
+    void *stream;            /* the cudaStream_t the host runs the fit on (NULL: default stream) */
+    int64_t n;               /* points */
+    int32_t dims;
+    const float *y;          /* device, n x dims: the current layout */
+    const int32_t *target;   /* device, batch: host->target's copy */
+    const int64_t *offsets;  /* device, n + 1: the weighted graph (positives) in CSR */
+    const int32_t *index;    /* device, nnz */
+    const float *weight;     /* device, nnz, or NULL: every edge weighs 1 */
+    int32_t cells;
+    const int32_t *cell_of;  /* device, n */
+    const float *cell_mean;  /* device, cells x dims: this step's cell means */
+    const float *cell_mass;  /* device, cells: points in each cell */
+} nmp_step_cuda;
+
+/* negatives: sample() fills `out` as nmp_negatives defines it, every array in device memory
+ * the plugin owns (valid until its next sample() or destroy()); approx_y may point at
+ * step->cell_mean. The host calls ops->prepare first, then this prepare (optional). */
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*prepare)(void *state, const nmp_fit_info *fit);
+    nmp_status (*sample)(void *state, const nmp_step_cuda *step, nmp_negatives *out);
+} nmp_negatives_cuda_ops;
+
+/* loss: grad() adds the batch's dL/dy to `grad` (device, n x dims, dense: the plugin does its
+ * own scatter, e.g. with atomics) and the batch's summed loss to *loss (device, one double;
+ * may be estimated as nmp_step.loss_every allows). `neg` holds device arrays, as the
+ * negatives' CUDA entry returned them. The host then applies momentum SGD to every point.
+ * The host calls ops->prepare first, then this prepare (optional). */
+typedef struct {
+    uint32_t struct_size;
+    nmp_status (*prepare)(void *state, const nmp_fit_info *fit);
+    nmp_status (*grad)(void *state, const nmp_step_cuda *step, const nmp_negatives *neg, double exaggeration,
+                       float *grad, double *loss);
+} nmp_loss_cuda_ops;
+
 /* ------------------------------------------------------------------ descriptor */
 
 typedef struct nmp_plugin {
@@ -270,7 +326,13 @@ typedef struct nmp_plugin {
     nmp_status (*create)(const nmp_host *host, const nmp_params *params, void **state);
     void (*destroy)(void *state); /* frees everything the state owns; called once */
     const void *ops;              /* the kind's ops struct (nmp_<kind>_ops), plugin owns (static) */
+    /* ABI 1.2 (read only when struct_size covers it): the CUDA entry, or NULL for none.
+     * partitioner/ann/affinity/init: an nmp_<kind>_ops; negatives/loss: nmp_<kind>_cuda_ops. */
+    const void *cuda_ops;
 } nmp_plugin;
+
+/* The bytes of nmp_plugin every plugin must have (ABI 1.0 and 1.1 end at `ops`). */
+#define NMP_PLUGIN_BASE_SIZE (offsetof(nmp_plugin, ops) + sizeof(const void *))
 
 /* The one exported symbol: the i-th descriptor of this .so, NULL past the last. */
 typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);

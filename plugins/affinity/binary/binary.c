@@ -1,10 +1,16 @@
 /* affinity/binary: every kNN edge weighs 1/k_i; optionally symmetrised (max: A union A^T as in
- * InfoNC-t-SNE's symmetric kNN graph; mean: (A + A^T)/2), then normalised by rows or globally. */
+ * InfoNC-t-SNE's symmetric kNN graph; mean: (A + A^T)/2), then normalised by rows or globally.
+ * The CUDA entry computes the uniform weights and the row normalisation on the GPU
+ * (affinity_cuda.h, the same bits); symmetrising and the global scale stay on the host. */
 #include <stdlib.h>
 
 #include "aff_csr.h"
 #include "affinity_cpu.h"
 #include "nomad/plugin.h"
+#include "plugin_device.h"
+#ifdef NOMAD_CUDA
+#include "affinity_cuda.h"
+#endif
 
 static const nmp_param_decl binary_params[] = {
     {"symmetrize", NMP_PARAM_ENUM, "none", 1, 0, "none|max|mean",
@@ -51,25 +57,77 @@ static void uniform_body(void *ctx, int64_t begin, int64_t end, int worker)
     affinity_uniform_cpu(g->offsets, begin, end, g->weight);
 }
 
-static nmp_status binary_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+/* g->weight = 1/k per row, then (normalize_rows) each row divided by its sum, on `dev`. */
+static nmp_status uniform_on(const nmp_host *h, nmp_graph *g, int normalize_rows, plugin_device dev)
 {
-    binary_state *st = state;
+#ifdef NOMAD_CUDA
+    if (dev == PLUGIN_ON_CUDA) {
+        nmp_gpu_err e = {0};
+        return plugin_gpu_status(h, affinity_uniform_cuda(g->offsets, g->n, normalize_rows, g->weight, &e), &e);
+    }
+#endif
+    h->parallel_for(h, g->n, uniform_body, g);
+    if (normalize_rows) aff_normalize_rows(h, g);
+    return NMP_OK;
+}
+
+static nmp_status normalize_rows_on(const nmp_host *h, nmp_graph *g, plugin_device dev)
+{
+#ifdef NOMAD_CUDA
+    if (dev == PLUGIN_ON_CUDA) {
+        nmp_gpu_err e = {0};
+        return plugin_gpu_status(h, affinity_normalize_rows_cuda(g->offsets, g->n, g->weight, &e), &e);
+    }
+#endif
+    aff_normalize_rows(h, g);
+    return NMP_OK;
+}
+
+/* The weights of out (knn's structure): row normalisation folded into the uniform pass when
+ * nothing comes between them. */
+static nmp_status binary_weights(const binary_state *st, nmp_graph *out, plugin_device dev)
+{
+    const nmp_host *h = st->host;
+    int rows = st->normalize == BINARY_NORM_ROWS;
+    if (st->symmetrize == BINARY_SYM_NONE) return uniform_on(h, out, rows, dev);
+    nmp_status s = uniform_on(h, out, 0, dev);
+    if (s == NMP_OK)
+        s = aff_symmetrize_replace(h, out, st->symmetrize == BINARY_SYM_MAX ? AFF_SYM_MAX : AFF_SYM_MEAN, 0.0);
+    if (s == NMP_OK && rows) s = normalize_rows_on(h, out, dev);
+    return s;
+}
+
+static nmp_status binary_weigh_on(const binary_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
+{
     const nmp_host *h = st->host;
     nmp_status s = aff_graph_check(h, "binary", knn, 0);
     if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);
     if (s != NMP_OK) return s;
-    h->parallel_for(h, knn->n, uniform_body, out);
-    if (st->symmetrize != BINARY_SYM_NONE) {
-        s = aff_symmetrize_replace(h, out, st->symmetrize == BINARY_SYM_MAX ? AFF_SYM_MAX : AFF_SYM_MEAN, 0.0);
-        if (s != NMP_OK) {
-            aff_graph_release(h, out);
-            return s;
-        }
+    s = binary_weights(st, out, dev);
+    if (s != NMP_OK) {
+        aff_graph_release(h, out);
+        return s;
     }
-    if (st->normalize == BINARY_NORM_ROWS) aff_normalize_rows(h, out);
     if (st->normalize == BINARY_NORM_GLOBAL) aff_scale_total(h, out, (double)out->n);
     return NMP_OK;
 }
+
+static nmp_status binary_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    return binary_weigh_on(state, knn, out, PLUGIN_ON_CPU);
+}
+
+#ifdef NOMAD_CUDA
+static nmp_status binary_weigh_cuda(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    return binary_weigh_on(state, knn, out, PLUGIN_ON_CUDA);
+}
+
+static const nmp_affinity_ops binary_cuda_ops = {sizeof(nmp_affinity_ops), binary_weigh_cuda};
+#define BINARY_CUDA_OPS (&binary_cuda_ops)
+#else
+#define BINARY_CUDA_OPS NULL
+#endif
 
 static const nmp_affinity_ops binary_ops = {sizeof(nmp_affinity_ops), binary_weigh};
 
@@ -79,13 +137,14 @@ static const nmp_plugin binary_plugin = {
     .struct_size = sizeof(nmp_plugin),
     .kind = NMP_KIND_AFFINITY,
     .name = "binary",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .summary = "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
     .params = binary_params,
     .n_params = sizeof binary_params / sizeof binary_params[0],
     .create = binary_create,
     .destroy = binary_destroy,
     .ops = &binary_ops,
+    .cuda_ops = BINARY_CUDA_OPS,
 };
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &binary_plugin : NULL; }

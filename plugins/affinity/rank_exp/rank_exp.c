@@ -1,10 +1,15 @@
 /* affinity/rank_exp: NOMAD's directed rank weights p_ij = exp(t / r_j) / sum_{r=1..k_i} exp(t / r),
- * r_j = 1 for the nearest neighbour; t = 1 reproduces the paper and nomad-projection 0.0.1. */
+ * r_j = 1 for the nearest neighbour; t = 1 reproduces the paper and nomad-projection 0.0.1.
+ * The CUDA entry computes the weights on the GPU (affinity_rank_exp_cuda, the same bits). */
 #include <stdlib.h>
 
 #include "aff_csr.h"
 #include "affinity_cpu.h"
 #include "nomad/plugin.h"
+#include "plugin_device.h"
+#ifdef NOMAD_CUDA
+#include "affinity_cuda.h"
+#endif
 
 static const nmp_param_decl rank_exp_params[] = {
     {"temperature", NMP_PARAM_DOUBLE, "1.0", 0.0, 100.0, NULL,
@@ -48,29 +53,64 @@ static void weigh_body(void *ctx, int64_t begin, int64_t end, int worker)
     affinity_rank_exp_cpu(c->knn->offsets, begin, end, c->term, c->norm, c->out->weight);
 }
 
-static nmp_status rank_exp_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+static nmp_status weights_cpu(const rank_exp_state *st, const nmp_graph *knn, nmp_graph *out)
 {
-    rank_exp_state *st = state;
     const nmp_host *h = st->host;
-    nmp_status s = aff_graph_check(h, "rank_exp", knn, 0);
-    if (s != NMP_OK) return s;
     int64_t kmax = aff_max_degree(knn);
     double *term = malloc((size_t)(kmax + 1) * sizeof *term);
     double *norm = malloc((size_t)(kmax + 1) * sizeof *norm);
-    if (!term || !norm) {
-        free(term), free(norm);
-        h->set_error(h, "rank_exp: out of memory");
-        return NMP_ERR_NOMEM;
-    }
-    affinity_rank_exp_table_cpu(st->temperature, kmax, term, norm);
-    s = aff_graph_clone_structure(h, knn, out);
+    nmp_status s = term && norm ? NMP_OK : NMP_ERR_NOMEM;
     if (s == NMP_OK) {
+        affinity_rank_exp_table_cpu(st->temperature, kmax, term, norm);
         weigh_ctx c = {knn, out, term, norm};
         h->parallel_for(h, knn->n, weigh_body, &c);
+    } else {
+        h->set_error(h, "rank_exp: out of memory");
     }
     free(term), free(norm);
     return s;
 }
+
+/* out->weight of the edges of knn on `dev`; out already has knn's structure. */
+static nmp_status weights_on(const rank_exp_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
+{
+#ifdef NOMAD_CUDA
+    if (dev == PLUGIN_ON_CUDA) {
+        nmp_gpu_err e = {0};
+        return plugin_gpu_status(st->host,
+                                 affinity_rank_exp_cuda(knn->offsets, knn->n, st->temperature, out->weight, &e), &e);
+    }
+#endif
+    return weights_cpu(st, knn, out);
+}
+
+static nmp_status rank_exp_weigh_on(const rank_exp_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
+{
+    const nmp_host *h = st->host;
+    nmp_status s = aff_graph_check(h, "rank_exp", knn, 0);
+    if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);
+    if (s != NMP_OK) return s;
+    s = weights_on(st, knn, out, dev);
+    if (s != NMP_OK) aff_graph_release(h, out);
+    return s;
+}
+
+static nmp_status rank_exp_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    return rank_exp_weigh_on(state, knn, out, PLUGIN_ON_CPU);
+}
+
+#ifdef NOMAD_CUDA
+static nmp_status rank_exp_weigh_cuda(void *state, const nmp_graph *knn, nmp_graph *out)
+{
+    return rank_exp_weigh_on(state, knn, out, PLUGIN_ON_CUDA);
+}
+
+static const nmp_affinity_ops rank_exp_cuda_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh_cuda};
+#define RANK_EXP_CUDA_OPS (&rank_exp_cuda_ops)
+#else
+#define RANK_EXP_CUDA_OPS NULL
+#endif
 
 static const nmp_affinity_ops rank_exp_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh};
 
@@ -80,13 +120,14 @@ static const nmp_plugin rank_exp_plugin = {
     .struct_size = sizeof(nmp_plugin),
     .kind = NMP_KIND_AFFINITY,
     .name = "rank_exp",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .summary = "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
     .params = rank_exp_params,
     .n_params = sizeof rank_exp_params / sizeof rank_exp_params[0],
     .create = rank_exp_create,
     .destroy = rank_exp_destroy,
     .ops = &rank_exp_ops,
+    .cuda_ops = RANK_EXP_CUDA_OPS,
 };
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &rank_exp_plugin : NULL; }

@@ -57,6 +57,6 @@ static const nmp_plugin exact_plugin = {
     NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact", "1.0.0",
     "Global brute-force kNN over all points (ignores cells): the recall reference",
     exact_params, sizeof exact_params / sizeof exact_params[0], exact_create, exact_destroy, &exact_ops,
-};
+    NULL /* no CUDA entry */};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &exact_plugin : NULL; }

@@ -1,10 +1,15 @@
 /* The exact_cell ann plugin (NOMAD): exact kNN inside each cell by blocked GEMM + top-k.
- * Edges to other cells are lost by design; cells of <= k points give rows of size - 1. */
+ * Edges to other cells are lost by design; cells of <= k points give rows of size - 1.
+ * The CUDA entry runs each cell's search (knn_topk_cuda, f32) and, with pca, the covariance
+ * and projection on the GPU; the eigensolve and the refine pass stay on the host. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ann_common.h"
+#ifdef NOMAD_CUDA
+#include "knn_cuda.h"
+#endif
 
 static const nmp_param_decl exact_cell_params[] = {
     {"query_block", NMP_PARAM_INT, "65536", 1, 2147483647.0, NULL,
@@ -42,9 +47,42 @@ static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *para
 
 static void exact_cell_destroy(void *state) { free(state); }
 
+static int projected(const exact_cell_state *st, const nmp_matrix *x) { return st->pca > 0 && st->pca < x->d; }
+
+/* Neighbours searched per point in the projection before the refine pass. */
+static int32_t candidates(const exact_cell_state *st, int32_t k)
+{
+    int64_t kc = (int64_t)k * st->refine;
+    return kc > INT32_MAX ? INT32_MAX : (int32_t)kc;
+}
+
+/* The GPU top-k keeps at most KNN_CUDA_MAX_K neighbours per query: refuses, naming the
+ * parameter, a build whose largest cell would need more. */
+static nmp_status cuda_limits(const exact_cell_state *st, const nmp_matrix *x, const ann_groups *g, int32_t k)
+{
+#ifdef NOMAD_CUDA
+    int64_t largest = 0;
+    for (int32_t c = 0; c < g->count; c++)
+        if (g->start[c + 1] - g->start[c] > largest) largest = g->start[c + 1] - g->start[c];
+    int refining = projected(st, x) && st->refine > 1;
+    int64_t want = refining ? candidates(st, k) : k;
+    if (want > largest - 1) want = largest - 1;
+    if (want <= KNN_CUDA_MAX_K) return NMP_OK;
+    const nmp_host *h = st->host;
+    if (refining)
+        h->set_error(h, "exact_cell: device cuda keeps at most %d candidates per point, ann.refine x ann.k = %lld",
+                     KNN_CUDA_MAX_K, (long long)st->refine * k);
+    else
+        h->set_error(h, "exact_cell: device cuda keeps at most %d neighbours per point, ann.k = %d", KNN_CUDA_MAX_K, k);
+    return NMP_ERR_UNSUPPORTED;
+#else
+    return NMP_OK;
+#endif
+}
+
 /* Exact kNN (k per point) of x inside each cell into out. */
 static nmp_status search_cells(const exact_cell_state *st, const nmp_matrix *x, const ann_groups *g, int32_t k,
-                               nmp_metric metric, nmp_graph *out)
+                               nmp_metric metric, plugin_device dev, nmp_graph *out)
 {
     const nmp_host *h = st->host;
     nmp_status s = ann_graph_alloc_groups(h, g, x->n, k, out);
@@ -52,7 +90,7 @@ static nmp_status search_cells(const exact_cell_state *st, const nmp_matrix *x, 
     /* cells one after another: the kernel spreads each cell's queries over all threads */
     for (int32_t c = 0; s == NMP_OK && c < g->count; c++) {
         ann_group grp = ann_groups_get(g, c);
-        s = ann_exact_group(h, x, grp, k, metric, st->query_block, done, x->n, out);
+        s = ann_exact_group_on(h, x, grp, k, metric, st->query_block, done, x->n, dev, out);
         done += grp.count;
     }
     if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
@@ -62,17 +100,16 @@ static nmp_status search_cells(const exact_cell_state *st, const nmp_matrix *x, 
 /* The search in a projection: refine * k candidates per point there, the k nearest of them
  * by the input-space distance kept (refine <= 1: the projected neighbours as they are). */
 static nmp_status search_projected(const exact_cell_state *st, const nmp_matrix *x, const ann_groups *g, int32_t k,
-                                   nmp_graph *out)
+                                   plugin_device dev, nmp_graph *out)
 {
     const nmp_host *h = st->host;
     float *proj = NULL;
     nmp_matrix xp;
-    nmp_status s = ann_project(h, "ann", x, (int32_t)st->pca, st->pca_sample, &xp, &proj);
-    if (s == NMP_OK && st->refine <= 1) s = search_cells(st, &xp, g, k, NMP_METRIC_L2, out);
+    nmp_status s = ann_project(h, "ann", x, (int32_t)st->pca, st->pca_sample, dev, &xp, &proj);
+    if (s == NMP_OK && st->refine <= 1) s = search_cells(st, &xp, g, k, NMP_METRIC_L2, dev, out);
     if (s == NMP_OK && st->refine > 1) {
         nmp_graph cand;
-        int64_t kc = (int64_t)k * st->refine;
-        s = search_cells(st, &xp, g, kc > INT32_MAX ? INT32_MAX : (int32_t)kc, NMP_METRIC_L2, &cand);
+        s = search_cells(st, &xp, g, candidates(st, k), NMP_METRIC_L2, dev, &cand);
         if (s == NMP_OK) s = ann_graph_alloc_groups(h, g, x->n, k, out);
         if (s == NMP_OK) s = ann_refine(h, x, &cand, out);
         if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
@@ -82,10 +119,9 @@ static nmp_status search_projected(const exact_cell_state *st, const nmp_matrix 
     return s;
 }
 
-static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
-                                   nmp_metric metric, nmp_graph *out)
+static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
+                                      nmp_metric metric, plugin_device dev, nmp_graph *out)
 {
-    exact_cell_state *st = state;
     const nmp_host *h = st->host;
     if (k < 1) {
         h->set_error(h, "exact_cell: k must be >= 1, got %d", k);
@@ -95,8 +131,7 @@ static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_c
         h->set_error(h, "exact_cell: partition has %lld points, data %lld", (long long)cells->n, (long long)x->n);
         return NMP_ERR_INVALID;
     }
-    int projected = st->pca > 0 && st->pca < x->d;
-    if (projected && metric != NMP_METRIC_L2) {
+    if (projected(st, x) && metric != NMP_METRIC_L2) {
         h->set_error(h, "exact_cell: pca = %lld works with ann.metric l2 only (the projection centres the data)",
                      (long long)st->pca);
         return NMP_ERR_INVALID;
@@ -104,18 +139,39 @@ static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_c
     memset(out, 0, sizeof *out);
     ann_groups g;
     nmp_status s = ann_groups_make(h, cells, x->n, 0, &g);
-    if (s == NMP_OK) s = projected ? search_projected(st, x, &g, k, out) : search_cells(st, x, &g, k, metric, out);
+    if (s == NMP_OK && dev == PLUGIN_ON_CUDA) s = cuda_limits(st, x, &g, k);
+    if (s == NMP_OK)
+        s = projected(st, x) ? search_projected(st, x, &g, k, dev, out) : search_cells(st, x, &g, k, metric, dev, out);
     ann_groups_free(&g);
     return s;
 }
 
+static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
+                                   nmp_metric metric, nmp_graph *out)
+{
+    return exact_cell_build_on(state, x, cells, k, metric, PLUGIN_ON_CPU, out);
+}
+
+#ifdef NOMAD_CUDA
+static nmp_status exact_cell_build_cuda(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
+                                        nmp_metric metric, nmp_graph *out)
+{
+    return exact_cell_build_on(state, x, cells, k, metric, PLUGIN_ON_CUDA, out);
+}
+
+static const nmp_ann_ops exact_cell_cuda_ops = {sizeof(nmp_ann_ops), exact_cell_build_cuda};
+#define EXACT_CELL_CUDA_OPS (&exact_cell_cuda_ops)
+#else
+#define EXACT_CELL_CUDA_OPS NULL
+#endif
+
 static const nmp_ann_ops exact_cell_ops = {sizeof(nmp_ann_ops), exact_cell_build};
 
 static const nmp_plugin exact_cell_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact_cell", "1.1.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact_cell", "1.2.0",
     "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
     exact_cell_params, sizeof exact_cell_params / sizeof exact_cell_params[0], exact_cell_create,
-    exact_cell_destroy, &exact_cell_ops,
+    exact_cell_destroy, &exact_cell_ops, EXACT_CELL_CUDA_OPS,
 };
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &exact_cell_plugin : NULL; }

@@ -157,6 +157,6 @@ static const nmp_plugin nndescent_plugin = {
     "NN-Descent kNN graph per cell or global, deterministic for a seed",
     nndescent_params, sizeof nndescent_params / sizeof nndescent_params[0], nndescent_create, nndescent_destroy,
     &nndescent_ops,
-};
+    NULL /* no CUDA entry */};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &nndescent_plugin : NULL; }

@@ -165,6 +165,6 @@ static const nmp_plugin pre_plugin = {
     NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "precomputed", "1.0.0",
     "kNN graph read from .npy files (indices, optional distances); first k columns",
     precomputed_params, sizeof precomputed_params / sizeof precomputed_params[0], pre_create, pre_destroy, &pre_ops,
-};
+    NULL /* no CUDA entry */};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &pre_plugin : NULL; }

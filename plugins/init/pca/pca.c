@@ -1,6 +1,7 @@
 /* init/pca: NOMAD's init. Top principal components of the centred data (pca_common.h: sample
  * covariance by blocked GEMM, top eigenvectors only), all points projected, scaled to
- * std(y[:,0]) = std. */
+ * std(y[:,0]) = std. The CUDA entry takes the covariance and the projection to the GPU
+ * (kernels/pca_cuda.h); the sample, the eigensolve and the scaling stay on the host. */
 #include <stdlib.h>
 
 #include "init_layout.h"
@@ -55,14 +56,13 @@ static nmp_status pca_check(const nmp_host *h, const nmp_matrix *x, int32_t dims
     return NMP_OK;
 }
 
-static nmp_status pca_init(void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y)
+static nmp_status pca_init_on(pca_state *st, const nmp_matrix *x, int32_t dims, float *y, plugin_device dev)
 {
-    pca_state *st = state;
     const nmp_host *h = st->host;
     nmp_status s = pca_check(h, x, dims, y);
     if (s != NMP_OK) return s;
     pca_model m;
-    s = pca_fit(h, "init", x, st->sample, st->block_rows, h->seed, NMP_STREAM_INIT, dims, &m);
+    s = pca_fit(h, "init", x, st->sample, st->block_rows, h->seed, NMP_STREAM_INIT, dims, dev, &m);
     if (s == NMP_OK) {
         double kept = 0.0;
         for (int32_t k = 0; k < dims; k++) kept += m.variance[k];
@@ -75,6 +75,23 @@ static nmp_status pca_init(void *state, const nmp_matrix *x, const nmp_graph *gr
     return s;
 }
 
+static nmp_status pca_init(void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y)
+{
+    return pca_init_on(state, x, dims, y, PLUGIN_ON_CPU);
+}
+
+#ifdef NOMAD_CUDA
+static nmp_status pca_init_cuda(void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y)
+{
+    return pca_init_on(state, x, dims, y, PLUGIN_ON_CUDA);
+}
+
+static const nmp_init_ops pca_cuda_ops = {sizeof(nmp_init_ops), pca_init_cuda};
+#define PCA_CUDA_OPS (&pca_cuda_ops)
+#else
+#define PCA_CUDA_OPS NULL
+#endif
+
 static const nmp_init_ops pca_ops = {sizeof(nmp_init_ops), pca_init};
 
 static const nmp_plugin pca_plugin = {
@@ -83,13 +100,14 @@ static const nmp_plugin pca_plugin = {
     .struct_size = sizeof(nmp_plugin),
     .kind = NMP_KIND_INIT,
     .name = "pca",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .summary = "principal components of the centred data, first coordinate scaled to a given std",
     .params = pca_params,
     .n_params = sizeof pca_params / sizeof pca_params[0],
     .create = pca_create,
     .destroy = pca_destroy,
     .ops = &pca_ops,
+    .cuda_ops = PCA_CUDA_OPS,
 };
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &pca_plugin : NULL; }

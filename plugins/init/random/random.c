@@ -68,13 +68,14 @@ static const nmp_plugin random_plugin = {
     .struct_size = sizeof(nmp_plugin),
     .kind = NMP_KIND_INIT,
     .name = "random",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .summary = "Gaussian layout N(0, std^2) per coordinate",
     .params = random_params,
     .n_params = sizeof random_params / sizeof random_params[0],
     .create = random_create,
     .destroy = random_destroy,
     .ops = &random_ops,
+    .cuda_ops = &random_ops, /* CUDA entry: the CPU call itself (O(n) bookkeeping, nothing worth moving to the GPU) */
 };
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &random_plugin : NULL; }

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 
 #include "loss_batch.h"
+#ifdef NOMAD_CUDA
+#include "loss_cuda.h"
+#endif
 
 typedef struct {
     loss_batch *lb; /* first: see loss_state_new */
@@ -46,9 +49,22 @@ static nmp_status infonce_grad(void *state, const nmp_step *step, const nmp_nega
 
 static const nmp_loss_ops infonce_ops = {sizeof(nmp_loss_ops), loss_state_prepare, infonce_grad};
 
+#ifdef NOMAD_CUDA
+static nmp_status infonce_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
+                                    double exaggeration, float *grad, double *loss)
+{
+    const sgd_loss l = {.kind = SGD_LOSS_INFONCE, .move_negatives = 1};
+    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
+}
+static const nmp_loss_cuda_ops infonce_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, infonce_grad_cuda};
+#define INFONCE_CUDA (&infonce_cuda_ops)
+#else
+#define INFONCE_CUDA NULL
+#endif
+
 static const nmp_plugin infonce_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "infonce", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "infonce", "1.1.0",
     "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il + sum_c a_ic q(y_i, mu_c))]",
-    NULL, 0, infonce_create, loss_state_destroy, &infonce_ops};
+    NULL, 0, infonce_create, loss_state_destroy, &infonce_ops, INFONCE_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &infonce_plugin : NULL; }

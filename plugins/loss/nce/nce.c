@@ -45,6 +45,7 @@ static const nmp_loss_ops nce_ops = {sizeof(nmp_loss_ops), loss_state_prepare, n
 static const nmp_plugin nce_plugin = {
     NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "nce", "1.0.0",
     "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
-    nce_params, sizeof nce_params / sizeof nce_params[0], nce_create, loss_state_destroy, &nce_ops};
+    nce_params, sizeof nce_params / sizeof nce_params[0], nce_create, loss_state_destroy, &nce_ops,
+    NULL /* no CUDA entry */};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &nce_plugin : NULL; }

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 
 #include "loss_batch.h"
+#ifdef NOMAD_CUDA
+#include "loss_cuda.h"
+#endif
 
 static const nmp_param_decl neg_params[] = {
     {"c", NMP_PARAM_DOUBLE, "1.0", 1e-12, 1e12, NULL,
@@ -38,9 +41,22 @@ static nmp_status neg_grad(void *state, const nmp_step *step, const nmp_negative
 
 static const nmp_loss_ops neg_ops = {sizeof(nmp_loss_ops), loss_state_prepare, neg_grad};
 
+#ifdef NOMAD_CUDA
+static nmp_status neg_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
+                                double exaggeration, float *grad, double *loss)
+{
+    const sgd_loss l = {.kind = SGD_LOSS_NEG, .c = ((const neg_state *)state)->c, .move_negatives = 1};
+    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
+}
+static const nmp_loss_cuda_ops neg_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, neg_grad_cuda};
+#define NEG_CUDA (&neg_cuda_ops)
+#else
+#define NEG_CUDA NULL
+#endif
+
 static const nmp_plugin neg_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "neg", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "neg", "1.1.0",
     "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
-    neg_params, sizeof neg_params / sizeof neg_params[0], neg_create, loss_state_destroy, &neg_ops};
+    neg_params, sizeof neg_params / sizeof neg_params[0], neg_create, loss_state_destroy, &neg_ops, NEG_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &neg_plugin : NULL; }

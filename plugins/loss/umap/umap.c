@@ -4,6 +4,9 @@
 #include <stdlib.h>
 
 #include "loss_batch.h"
+#ifdef NOMAD_CUDA
+#include "loss_cuda.h"
+#endif
 #include "umap_ab.h"
 
 static const nmp_param_decl umap_params[] = {
@@ -88,9 +91,24 @@ static nmp_status umap_grad(void *state, const nmp_step *step, const nmp_negativ
 
 static const nmp_loss_ops umap_ops = {sizeof(nmp_loss_ops), loss_state_prepare, umap_grad};
 
+#ifdef NOMAD_CUDA
+static nmp_status umap_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
+                                 double exaggeration, float *grad, double *loss)
+{
+    const umap_state *s = state;
+    const sgd_loss l = {.kind = SGD_LOSS_UMAP, .a = s->curve.a, .b = s->curve.b, .gamma = s->curve.gamma,
+                        .eps = s->curve.eps, .clip = s->apply.clip, .move_negatives = s->apply.move_negatives};
+    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
+}
+static const nmp_loss_cuda_ops umap_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, umap_grad_cuda};
+#define UMAP_CUDA (&umap_cuda_ops)
+#else
+#define UMAP_CUDA NULL
+#endif
+
 static const nmp_plugin umap_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "umap", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "umap", "1.1.0",
     "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b), repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
-    umap_params, sizeof umap_params / sizeof umap_params[0], umap_create, loss_state_destroy, &umap_ops};
+    umap_params, sizeof umap_params / sizeof umap_params[0], umap_create, loss_state_destroy, &umap_ops, UMAP_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &umap_plugin : NULL; }

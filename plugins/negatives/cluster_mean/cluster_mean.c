@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "neg_common.h"
+#ifdef NOMAD_CUDA
+#include "neg_cuda.h"
+#endif
 
 static const nmp_param_decl cluster_mean_params[] = {
     {"exact", NMP_PARAM_INT, "64", 0, 1000000, NULL,
@@ -34,6 +37,9 @@ typedef struct {
     neg_fixed_approx fixed; /* R~ when it is the same for every target */
     float *base_row;     /* cells: mean weights, per_cell only */
     float *approx_weight; /* batch x cells, per_cell only */
+#ifdef NOMAD_CUDA
+    neg_cuda_bufs gpu; /* the CUDA entry's device copies */
+#endif
 } cm_state;
 
 static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void **state)
@@ -69,6 +75,9 @@ static void cm_destroy(void *state)
     neg_fixed_approx_free(&s->fixed);
     free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight);
     free(s->row_start);
+#ifdef NOMAD_CUDA
+    neg_cuda_bufs_free(&s->gpu);
+#endif
     free(s);
 }
 
@@ -269,10 +278,22 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
 
 static const nmp_negatives_ops cm_ops = {sizeof(nmp_negatives_ops), cm_prepare, cm_sample};
 
+#ifdef NOMAD_CUDA
+static nmp_status cm_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)
+{
+    cm_state *s = state;
+    return neg_cuda_sample(s->host, &s->gpu, cm_sample, s, step, out);
+}
+static const nmp_negatives_cuda_ops cm_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL, cm_sample_cuda};
+#define CM_CUDA (&cm_cuda_ops)
+#else
+#define CM_CUDA NULL
+#endif
+
 static const nmp_plugin cm_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "cluster_mean", "1.1.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
     "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
     cluster_mean_params, sizeof cluster_mean_params / sizeof cluster_mean_params[0], cm_create, cm_destroy,
-    &cm_ops};
+    &cm_ops, CM_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &cm_plugin : NULL; }

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "neg_common.h"
+#ifdef NOMAD_CUDA
+#include "neg_cuda.h"
+#endif
 
 static const nmp_param_decl uniform_params[] = {
     {"m", NMP_PARAM_INT, "5", 1, 100000, NULL, "negatives per target, drawn uniformly with replacement"},
@@ -21,6 +24,9 @@ typedef struct {
     int32_t *index;     /* rows x m: 1 when shared, else one per target or per group */
     int32_t *row_start; /* batch + 1 (group > 1) */
     neg_cellsets local; /* one group: the cells on this rank (all of them when local) */
+#ifdef NOMAD_CUDA
+    neg_cuda_bufs gpu; /* the CUDA entry's device copies */
+#endif
 } uniform_state;
 
 typedef struct {
@@ -48,6 +54,9 @@ static void uniform_destroy(void *state)
 {
     uniform_state *s = state;
     neg_cellsets_free(&s->local);
+#ifdef NOMAD_CUDA
+    neg_cuda_bufs_free(&s->gpu);
+#endif
     free(s->index), free(s->row_start);
     free(s);
 }
@@ -104,9 +113,22 @@ static nmp_status uniform_sample(void *state, const nmp_step *step, nmp_negative
 
 static const nmp_negatives_ops uniform_ops = {sizeof(nmp_negatives_ops), uniform_prepare, uniform_sample};
 
+#ifdef NOMAD_CUDA
+static nmp_status uniform_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)
+{
+    uniform_state *s = state;
+    return neg_cuda_sample(s->host, &s->gpu, uniform_sample, s, step, out);
+}
+static const nmp_negatives_cuda_ops uniform_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL, uniform_sample_cuda};
+#define UNIFORM_CUDA (&uniform_cuda_ops)
+#else
+#define UNIFORM_CUDA NULL
+#endif
+
 static const nmp_plugin uniform_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "uniform", "1.1.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "uniform", "1.2.0",
     "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
-    uniform_params, sizeof uniform_params / sizeof uniform_params[0], uniform_create, uniform_destroy, &uniform_ops};
+    uniform_params, sizeof uniform_params / sizeof uniform_params[0], uniform_create, uniform_destroy, &uniform_ops,
+    UNIFORM_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &uniform_plugin : NULL; }

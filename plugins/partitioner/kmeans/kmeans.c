@@ -1,5 +1,7 @@
 /* The kmeans partitioner: seeds (LSH / k-means++ / random), Lloyd on a uniform sample, then
- * every point hard-assigned to its nearest centroid, as in the NOMAD reference. */
+ * every point hard-assigned to its nearest centroid, as in the NOMAD reference. The CUDA
+ * entry runs Lloyd's assignment and update and the final assignment on the GPU
+ * (kmeans_cuda.h, kmeans_gpu.c); seeding, reseeding empty cells and dropping stay on the host. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,24 +53,30 @@ static nmp_status kmeans_create(const nmp_host *host, const nmp_params *params, 
 
 static void kmeans_destroy(void *state) { free(state); }
 
+static nmp_status finish_nomem(const km_run *r)
+{
+    r->h->set_error(r->h, "kmeans: out of memory assigning %lld points", (long long)r->n);
+    return NMP_ERR_NOMEM;
+}
+
 /* Assigns every point, repairs or drops empty cells and sets the centroids to the cell means. */
 static nmp_status kmeans_finish(km_run *r, nmp_partition *out)
 {
     const nmp_host *h = r->h;
     float *dist2 = malloc((size_t)r->n * sizeof *dist2);
     int64_t *counts = malloc((size_t)r->k * sizeof *counts);
-    nmp_status s = (dist2 && counts) ? NMP_OK : NMP_ERR_NOMEM;
-    if (s == NMP_OK) s = km_assign(r, NULL, r->n, out->cell_of, dist2);
+    nmp_status s = (dist2 && counts) ? r->eng->assign(r, 1, out->cell_of, dist2) : finish_nomem(r);
     if (s == NMP_OK) {
         double inertia = 0.0;
         for (int64_t i = 0; i < r->n; i++) inertia += dist2[i];
         out->empty_cells = km_count(out->cell_of, r->n, r->k, counts);
-        if (out->empty_cells > 0 && !r->st->drop_empty) s = km_reseed(r->n, r->k, out->cell_of, dist2, counts);
-        if (s == NMP_OK) s = part_cell_means(h, r->x, r->d, out->cell_of, NULL, r->n, r->k, r->centroids, NULL);
+        int reseed = out->empty_cells > 0 && !r->st->drop_empty;
+        if (reseed && km_reseed(r->n, r->k, out->cell_of, dist2, counts) != NMP_OK) s = finish_nomem(r);
+        if (s == NMP_OK) s = r->eng->means(r, 1, out->cell_of, reseed);
         out->cells = r->k;
         if (s == NMP_OK && out->empty_cells > 0 && r->st->drop_empty) {
             out->cells = part_drop_empty(out->cell_of, r->n, counts, r->k, r->centroids, r->d);
-            if (out->cells < 0) s = NMP_ERR_NOMEM, out->cells = r->k;
+            if (out->cells < 0) s = finish_nomem(r), out->cells = r->k;
             else h->log(h, NMP_LOG_WARN, "kmeans: dropped %d empty cells, %d cells remain (renumbered)",
                         out->empty_cells, out->cells);
         } else if (s == NMP_OK && out->empty_cells > 0) {
@@ -77,20 +85,19 @@ static nmp_status kmeans_finish(km_run *r, nmp_partition *out)
         h->log(h, NMP_LOG_INFO, "kmeans: %d cells, %lld iterations on %lld of %lld points, inertia %.6g",
                out->cells, (long long)out->iterations, (long long)r->m, (long long)r->n, inertia);
     }
-    if (s == NMP_ERR_NOMEM) h->set_error(h, "kmeans: out of memory assigning %lld points", (long long)r->n);
     free(dist2), free(counts);
     return s;
 }
 
-static nmp_status kmeans_partition(void *state, const nmp_matrix *x, nmp_partition *out)
+static nmp_status kmeans_run(kmeans_state *st, const nmp_matrix *x, nmp_partition *out, const km_engine *eng)
 {
-    kmeans_state *st = state;
     const nmp_host *h = st->host;
     if (out->cells < 1 || out->cells > x->n) {
         h->set_error(h, "kmeans: cells must be in [1, points = %lld], got %d", (long long)x->n, out->cells);
         return NMP_ERR_INVALID;
     }
-    km_run r = {h, st, x->x, x->n, x->d, NULL, x->n < st->sample ? x->n : st->sample, out->cells, out->centroids};
+    km_run r = {h, st, x->x, x->n, x->d, NULL, x->n < st->sample ? x->n : st->sample, out->cells, out->centroids,
+                eng, NULL};
     if (r.m < r.k) r.m = r.k; /* every cell needs a seed point */
     r.rows = malloc((size_t)r.m * sizeof *r.rows);
     if (!r.rows) {
@@ -103,16 +110,35 @@ static nmp_status kmeans_partition(void *state, const nmp_matrix *x, nmp_partiti
     nmp_status s = km_seed(&r);
     if (s == NMP_OK) s = km_lloyd(&r, &out->iterations);
     if (s == NMP_OK) s = kmeans_finish(&r, out);
+    if (eng->release) eng->release(&r);
     free(r.rows);
     return s;
 }
 
+static nmp_status kmeans_partition(void *state, const nmp_matrix *x, nmp_partition *out)
+{
+    return kmeans_run(state, x, out, &km_cpu_engine);
+}
+
+#ifdef NOMAD_CUDA
+static nmp_status kmeans_partition_cuda(void *state, const nmp_matrix *x, nmp_partition *out)
+{
+    return kmeans_run(state, x, out, &km_cuda_engine);
+}
+
+static const nmp_partitioner_ops kmeans_cuda_ops = {sizeof(nmp_partitioner_ops), kmeans_partition_cuda};
+#define KMEANS_CUDA_OPS (&kmeans_cuda_ops)
+#else
+#define KMEANS_CUDA_OPS NULL
+#endif
+
 static const nmp_partitioner_ops kmeans_ops = {sizeof(nmp_partitioner_ops), kmeans_partition};
 
 static const nmp_plugin kmeans_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_PARTITIONER, "kmeans", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
     "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
     kmeans_params, sizeof kmeans_params / sizeof kmeans_params[0], kmeans_create, kmeans_destroy, &kmeans_ops,
+    KMEANS_CUDA_OPS,
 };
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &kmeans_plugin : NULL; }

@@ -1,5 +1,5 @@
 /* Lloyd's iterations of the kmeans partitioner: blocked GEMM assignment, empty-cell
- * reseeding and the relative-shift stopping rule. */
+ * reseeding and the relative-shift stopping rule; the CPU engine. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,16 +139,16 @@ nmp_status km_lloyd(km_run *r, int64_t *iterations)
     if (s != NMP_OK) h->set_error(h, "kmeans: out of memory for Lloyd on %lld points", (long long)r->m);
     *iterations = 0;
     for (int64_t it = 1; s == NMP_OK && it <= r->st->max_iter; it++) {
-        s = km_assign(r, r->rows, r->m, assign, dist2);
+        s = r->eng->assign(r, 0, assign, dist2);
         if (s != NMP_OK) break;
-        if (km_count(assign, r->m, r->k, counts) > 0 && !r->st->drop_empty &&
-            km_reseed(r->m, r->k, assign, dist2, counts) != NMP_OK) {
+        int reseed = km_count(assign, r->m, r->k, counts) > 0 && !r->st->drop_empty;
+        if (reseed && km_reseed(r->m, r->k, assign, dist2, counts) != NMP_OK) {
             h->set_error(h, "kmeans: out of memory reseeding empty cells");
             s = NMP_ERR_NOMEM;
             break;
         }
         memcpy(old, r->centroids, (size_t)(r->k * r->d) * sizeof *old);
-        s = part_cell_means(h, r->x, r->d, assign, r->rows, r->m, r->k, r->centroids, NULL);
+        s = r->eng->means(r, 0, assign, reseed);
         *iterations = it;
         h->progress(h, "partition", (double)it / (double)r->st->max_iter);
         if (s != NMP_OK || km_shift(old, r->centroids, r->k * r->d) < r->st->tol) break;
@@ -156,3 +156,16 @@ nmp_status km_lloyd(km_run *r, int64_t *iterations)
     free(assign), free(dist2), free(old), free(counts);
     return s;
 }
+
+static nmp_status cpu_assign(km_run *r, int all, int32_t *assign, float *dist2)
+{
+    return all ? km_assign(r, NULL, r->n, assign, dist2) : km_assign(r, r->rows, r->m, assign, dist2);
+}
+
+static nmp_status cpu_means(km_run *r, int all, const int32_t *assign, int moved)
+{
+    (void)moved;
+    return part_cell_means(r->h, r->x, r->d, assign, all ? NULL : r->rows, all ? r->n : r->m, r->k, r->centroids, NULL);
+}
+
+const km_engine km_cpu_engine = {cpu_assign, cpu_means, NULL};

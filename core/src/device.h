@@ -1,0 +1,22 @@
+/* `device: cpu | cuda`: which calls of each plugin the run uses, and the checks that make a
+ * CUDA run fail before any stage has done work or written a file. */
+#ifndef NOMAD_DEVICE_H
+#define NOMAD_DEVICE_H
+
+#include <stddef.h>
+
+#include "run_state.h"
+
+/* 1 when this nomad was built with the CUDA kernels (NOMAD_CUDA), else 0. */
+int nmp_device_cuda_built(void);
+
+/* On device: cuda, after every plugin instance exists: refuses (NMP_ERR_INVALID or
+ * NMP_ERR_UNSUPPORTED, one line) a build without CUDA, a distributed run, a plugin without a
+ * CUDA entry (naming it and the plugins of its kind that have one) and a machine without a
+ * usable GPU; then points every instance's ops at its CUDA entry. device: cpu: nothing. */
+nmp_status nmp_device_select(nmp_run *r, nmp_err *err);
+
+/* One line naming the GPU of a CUDA run ("" on device: cpu) into buf. */
+void nmp_device_describe(const nmp_run *r, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,193 @@
+/* The fit on one GPU (device: cuda): nmp_optimize's loop with the layout, velocity, gradient,
+ * graph and cell means resident on the device (kernels/sgd_step_cuda.h). Per step the host
+ * draws and sorts the targets exactly as the CPU fit does and uploads them; the negatives and
+ * loss plugins' CUDA entries take the step from there (nmp_step_cuda); the fused update then
+ * moves every point and sums the new cell means on the device. The host reads back the cell
+ * means every step (cells x dims floats, for the host view of the step) and the layout once
+ * per epoch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fit_order.h"
+#include "host.h"
+#include "optimizer.h"
+#include "sgd_step_cuda.h"
+
+typedef struct {
+    const nmp_opt_settings *s;
+    nmp_fit_order order;
+    int64_t n;
+    int dims;
+    float *y;          /* n x dims, fit order: the host copy, refreshed once per epoch */
+    int32_t *target, *scratch;
+    int64_t *radix_count;
+    float *cell_mean;  /* cells x dims: host copy of this step's means */
+    float *cell_mass;  /* cells */
+    sgd_cuda *gpu;
+    sgd_cuda_arrays dev;
+    nmp_fit_info info;
+} gpu_fit;
+
+static nmp_status gpu_fail(const nmp_gpu_err *e, nmp_status s, const char *what, nmp_err *err)
+{
+    return nmp_fail(err, s, "optimize (device: cuda): %s: %s", what, e->msg[0] ? e->msg : "failed");
+}
+
+static void free_gpu_fit(gpu_fit *f)
+{
+    if (f->gpu) sgd_cuda_destroy(f->gpu);
+    free(f->y), free(f->target), free(f->scratch), free(f->radix_count), free(f->cell_mean), free(f->cell_mass);
+    nmp_fit_order_free(&f->order);
+}
+
+static nmp_status alloc_gpu_fit(gpu_fit *f, nmp_err *err)
+{
+    int64_t B = f->s->batch, C = f->order.cells.count, D = f->dims;
+    f->y = malloc((size_t)(f->n * D) * sizeof *f->y + 1);
+    f->target = malloc((size_t)B * sizeof *f->target);
+    f->scratch = malloc((size_t)B * sizeof *f->scratch);
+    f->radix_count = malloc(2049 * sizeof *f->radix_count);
+    f->cell_mean = calloc((size_t)(C * D), sizeof *f->cell_mean);
+    f->cell_mass = calloc((size_t)C, sizeof *f->cell_mass);
+    if (!f->y || !f->target || !f->scratch || !f->radix_count || !f->cell_mean || !f->cell_mass)
+        return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
+    const nmp_cells *cells = &f->order.cells;
+    for (int64_t c = 0; c < C; c++) f->cell_mass[c] = (float)(cells->start[c + 1] - cells->start[c]);
+    if (f->s->cell_mass) memcpy(f->cell_mass, f->s->cell_mass, (size_t)C * sizeof *f->cell_mass);
+    return NMP_OK;
+}
+
+/* Graph, cells and the starting layout go up once; sgd_cuda_create refuses, with the bytes
+ * asked, a fit that does not fit in device memory. */
+static nmp_status upload(gpu_fit *f, nmp_err *err)
+{
+    const nmp_graph *g = &f->order.graph;
+    const nmp_cells *cells = &f->order.cells;
+    sgd_problem p = {.n = f->n, .dims = f->dims, .offsets = g->offsets, .index = g->index, .weight = g->weight,
+                     .cells = cells->count, .cell_of = cells->cell_of, .cell_mass = f->cell_mass};
+    nmp_gpu_err e = {0};
+    nmp_status s = sgd_cuda_create(&p, f->y, &f->gpu, &e);
+    if (s != NMP_OK) return gpu_fail(&e, s, "uploading the graph and layout", err);
+    sgd_cuda_arrays_of(f->gpu, &f->dev);
+    s = sgd_cuda_get_state(f->gpu, NULL, NULL, NULL, f->cell_mean, &e);
+    return s == NMP_OK ? NMP_OK : gpu_fail(&e, s, "reading the cell means", err);
+}
+
+static nmp_status prepare_plugins(gpu_fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
+                                  nmp_instance *loss, nmp_err *err)
+{
+    f->info = (nmp_fit_info){.n = f->n, .dims = f->dims, .batch = f->s->batch, .steps_per_epoch = spe,
+                             .epochs = f->s->epochs, .graph = &f->order.graph, .cells = &f->order.cells,
+                             .cell_local = cell_local, .cell_mass = f->cell_mass,
+                             .n_total = f->s->n_total > 0 ? f->s->n_total : f->n};
+    const nmp_negatives_ops *ncpu = negatives->ref->desc->ops;
+    const nmp_loss_ops *lcpu = loss->ref->desc->ops;
+    const nmp_negatives_cuda_ops *ngpu = negatives->ops;
+    const nmp_loss_cuda_ops *lgpu = loss->ops;
+    nmp_status s;
+    if (ncpu->prepare && (s = ncpu->prepare(negatives->state, &f->info)) != NMP_OK)
+        return nmp_instance_fail(negatives, s, "prepare", err);
+    if (ngpu->prepare && (s = ngpu->prepare(negatives->state, &f->info)) != NMP_OK)
+        return nmp_instance_fail(negatives, s, "CUDA prepare", err);
+    if (lcpu->prepare && (s = lcpu->prepare(loss->state, &f->info)) != NMP_OK)
+        return nmp_instance_fail(loss, s, "prepare", err);
+    if (lgpu->prepare && (s = lgpu->prepare(loss->state, &f->info)) != NMP_OK)
+        return nmp_instance_fail(loss, s, "CUDA prepare", err);
+    return NMP_OK;
+}
+
+/* One step: targets (host, as the CPU fit draws them) -> negatives -> loss -> update. */
+static nmp_status run_step(gpu_fit *f, nmp_step *hs, nmp_step_cuda *ds, nmp_instance *negatives, nmp_instance *loss,
+                           double exaggeration, double lr, nmp_opt_result *res, nmp_err *err)
+{
+    const nmp_negatives_cuda_ops *nops = negatives->ops;
+    const nmp_loss_cuda_ops *lops = loss->ops;
+    nmp_gpu_err e = {0};
+    double t0 = nmp_now();
+    nmp_opt_draw_targets(f->s->seed, hs->step, f->n, f->s->batch, f->target, f->scratch, f->radix_count);
+    hs->batch = f->s->batch;
+    hs->target = f->target;
+    nmp_status s = sgd_cuda_put_targets(f->gpu, f->target, f->s->batch, &ds->target, &e);
+    if (s != NMP_OK) return gpu_fail(&e, s, "uploading the targets", err);
+    double t1 = nmp_now();
+    nmp_negatives neg;
+    memset(&neg, 0, sizeof neg);
+    if ((s = nops->sample(negatives->state, ds, &neg)) != NMP_OK)
+        return nmp_instance_fail(negatives, s, "CUDA sample", err);
+    double t2 = nmp_now();
+    if ((s = lops->grad(loss->state, ds, &neg, exaggeration, f->dev.grad, f->dev.loss_sum)) != NMP_OK)
+        return nmp_instance_fail(loss, s, "CUDA grad", err);
+    if ((s = nmp_cuda_sync(&e)) != NMP_OK) return gpu_fail(&e, s, "the loss plugin's kernels", err);
+    double t3 = nmp_now();
+    const sgd_update u = {.lr = lr, .momentum = f->s->momentum, .inv_batch = 1.0 / (double)f->s->batch,
+                          .clip = f->s->clip};
+    s = sgd_cuda_update(f->gpu, &u, &e);
+    if (s == NMP_OK) s = sgd_cuda_get_state(f->gpu, NULL, NULL, NULL, f->cell_mean, &e); /* waits for the update */
+    if (s != NMP_OK) return gpu_fail(&e, s, "the update", err);
+    double t4 = nmp_now();
+    res->seconds_batch += t1 - t0, res->seconds_sample += t2 - t1, res->seconds_grad += t3 - t2;
+    res->seconds_update += t4 - t3;
+    return NMP_OK;
+}
+
+/* The epoch's end: its summed loss, the non-finite check, and the layout back on the host. */
+static nmp_status end_epoch(gpu_fit *f, int64_t epoch, float *y, double *loss_sum, nmp_err *err)
+{
+    nmp_gpu_err e = {0};
+    int bad = 0;
+    nmp_status s = sgd_cuda_take_loss(f->gpu, loss_sum, &e);
+    if (s == NMP_OK) s = sgd_cuda_take_nonfinite(f->gpu, &bad, &e);
+    if (s == NMP_OK) s = sgd_cuda_get_state(f->gpu, f->y, NULL, NULL, NULL, &e);
+    if (s != NMP_OK) return gpu_fail(&e, s, "reading the layout", err);
+    if (bad)
+        return nmp_fail(err, NMP_ERR_RUNTIME,
+                        "optimize: the layout became NaN or Inf during epoch %lld in the SGD update (device: cuda); "
+                        "lower optimizer.lr_scale or set optimizer.clip",
+                        (long long)epoch);
+    nmp_fit_order_to_input(&f->order, f->y, y, f->dims);
+    return NMP_OK;
+}
+
+nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
+                             const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss,
+                             nmp_epoch_fn on_epoch, void *ctx, nmp_opt_result *result, nmp_err *err)
+{
+    gpu_fit f = {.s = s, .n = graph->n, .dims = s->dims};
+    memset(result, 0, sizeof *result);
+    int64_t spe = (s->n_total > 0 ? s->n_total : f.n) / (int64_t)s->batch;
+    if (spe < 1) spe = 1;
+    int64_t total = spe * s->epochs;
+    nmp_status st = nmp_fit_order_build(&f.order, graph, cells, err);
+    if (st == NMP_OK) st = alloc_gpu_fit(&f, err);
+    if (st == NMP_OK) nmp_fit_order_to_fit(&f.order, y, f.y, f.dims);
+    result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
+    result->epoch_seconds = calloc((size_t)s->epochs, sizeof *result->epoch_seconds);
+    if (st == NMP_OK && (!result->loss || !result->epoch_seconds))
+        st = nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory");
+    if (st == NMP_OK) st = upload(&f, err);
+    if (st == NMP_OK) st = prepare_plugins(&f, cell_local, spe, negatives, loss, err);
+    double t0 = nmp_now();
+    nmp_step hs = {.cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
+    nmp_step_cuda ds = {.struct_size = sizeof ds, .host = &hs, .n = f.n, .dims = f.dims, .y = f.dev.y,
+                        .offsets = f.dev.offsets, .index = f.dev.index, .weight = f.dev.weight,
+                        .cells = f.order.cells.count, .cell_of = f.dev.cell_of, .cell_mean = f.dev.cell_mean,
+                        .cell_mass = f.dev.cell_mass};
+    for (int64_t e = 0; st == NMP_OK && e < s->epochs; e++) {
+        double ex = nmp_opt_exaggeration(s, e), sum = 0;
+        for (int64_t k = 0; st == NMP_OK && k < spe; k++) {
+            hs.epoch = e;
+            hs.step = e * spe + k;
+            hs.progress = (double)hs.step / (double)total;
+            st = run_step(&f, &hs, &ds, negatives, loss, ex, nmp_opt_lr(s, hs.step, total), result, err);
+        }
+        if (st == NMP_OK) st = end_epoch(&f, e, y, &sum, err);
+        if (st != NMP_OK) break;
+        result->loss[e] = sum / ((double)spe * s->batch);
+        result->epoch_seconds[e] = nmp_now() - t0;
+        nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);
+        if (on_epoch) st = on_epoch(ctx, e, result->loss[e], y, err);
+    }
+    result->steps = total;
+    free_gpu_fit(&f);
+    return st;
+}

@@ -1,0 +1,23 @@
+/* See loss_cuda.h. */
+#include "loss_cuda.h"
+
+#include "loss_batch.h"
+
+nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, const nmp_negatives *neg,
+                          double exaggeration, float *grad, double *loss)
+{
+    const nmp_host *host = loss_batch_host(*(loss_batch **)state);
+    const sgd_dev_fit fit = {.n = step->n, .dims = step->dims, .y = step->y, .grad = grad,
+                             .offsets = step->offsets, .index = step->index, .weight = step->weight,
+                             .cell_mean = step->cell_mean, .loss_sum = loss};
+    const sgd_batch b = {.batch = step->host->batch, .target = step->target, .per_target = neg->per_target,
+                         .shared = neg->shared, .rows = neg->rows, .row_start = neg->row_start,
+                         .neg_index = neg->index, .neg_weight = neg->weight, .approx_count = neg->approx_count,
+                         .approx_y = neg->approx_y, .approx_weight = neg->approx_weight};
+    l.exaggeration = exaggeration;
+    l.want_loss = 1; /* on the GPU the logarithms cost little next to the gathers */
+    nmp_gpu_err e = {0};
+    nmp_status s = sgd_cuda_grad_dev(&fit, &b, &l, &e);
+    if (s != NMP_OK) host->set_error(host, "%s", e.msg);
+    return s;
+}

@@ -1,0 +1,55 @@
+/* See neg_cuda.h. */
+#include "neg_cuda.h"
+
+#include <string.h>
+
+static nmp_status put(const nmp_host *h, nmp_gpu_buf *b, const void *src, size_t bytes, const char *what,
+                      const void **dev)
+{
+    nmp_gpu_err e = {0};
+    nmp_status s = nmp_gpu_buf_put(b, src, bytes, what, &e);
+    if (s != NMP_OK) h->set_error(h, "%s", e.msg);
+    *dev = b->p;
+    return s;
+}
+
+nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sample, void *state,
+                           const nmp_step_cuda *step, nmp_negatives *out)
+{
+    nmp_negatives host;
+    memset(&host, 0, sizeof host);
+    nmp_status s = sample(state, step->host, &host);
+    if (s != NMP_OK) return s;
+    *out = host;
+    int64_t batch = step->host->batch, rows = host.rows > 0 ? host.rows : host.shared ? 1 : batch;
+    size_t slots = (size_t)(rows * host.per_target), approx = (size_t)(batch * host.approx_count);
+    const void *dev = NULL;
+    if (slots && (s = put(h, &b->index, host.index, slots * sizeof(int32_t), "the negatives", &dev)) != NMP_OK)
+        return s;
+    out->index = slots ? dev : NULL;
+    if (host.weight && (s = put(h, &b->weight, host.weight, slots * sizeof(float), "the negatives' weights", &dev)))
+        return s;
+    out->weight = host.weight ? dev : NULL;
+    if (host.rows > 0 &&
+        (s = put(h, &b->row_start, host.row_start, ((size_t)host.rows + 1) * sizeof(int32_t), "the rows", &dev)))
+        return s;
+    out->row_start = host.rows > 0 ? dev : NULL;
+    if (host.approx_count <= 0) return NMP_OK;
+    if ((s = put(h, &b->approx_weight, host.approx_weight, approx * sizeof(float), "the approximate weights", &dev)))
+        return s;
+    out->approx_weight = dev;
+    if (host.approx_y == step->host->cell_mean) {
+        out->approx_y = step->cell_mean; /* the device holds this step's means already */
+        return NMP_OK;
+    }
+    s = put(h, &b->approx_y, host.approx_y, (size_t)host.approx_count * (size_t)step->dims * sizeof(float),
+            "the approximate terms", &dev);
+    out->approx_y = dev;
+    return s;
+}
+
+void neg_cuda_bufs_free(neg_cuda_bufs *b)
+{
+    nmp_gpu_buf_free(&b->index), nmp_gpu_buf_free(&b->weight), nmp_gpu_buf_free(&b->row_start);
+    nmp_gpu_buf_free(&b->approx_y), nmp_gpu_buf_free(&b->approx_weight);
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The fit on a GPU (device: cuda) against the same config on the CPU: both separate three
+# far-apart blobs, their NP@10 agree within 0.05, run.json names the GPU, the layout is
+# finite. Exits 77 (skipped) without CUDA in the build or without a GPU.
+set -u
+source "$(dirname "$0")/common.bash"
+cd "$SCRATCH"
+"$NOMAD" --version | grep -q "cuda yes" || { echo "skip: built without CUDA"; exit 77; }
+nvidia-smi -L >/dev/null 2>&1 || { echo "skip: no GPU"; exit 77; }
+
+$PY -c "
+import numpy as np
+rng = np.random.default_rng(0)
+lab = np.repeat(np.arange(3), 2000)
+np.save('blobs.npy', (rng.normal(0, 8, (3, 32))[lab] + rng.normal(0, 1, (6000, 32))).astype(np.float32))
+np.save('labels.npy', lab.astype(np.int64))"
+cat > blobs.yaml <<'YAML'
+data: { path: blobs.npy, labels: labels.npy }
+partitioner: { plugin: kmeans, cells: 4 }
+ann: { plugin: exact_cell, k: 15 }
+negatives: { plugin: cluster_mean, exact: 64, approx_cells: all_but_own, weighting: mass, group: 8 }
+optimizer: { epochs: 60, batch: 512 }
+eval: { k: 10, queries: 1000, triplets: 2000 }
+YAML
+for loss in infonce neg umap; do
+  for dev in cpu cuda; do
+    "$NOMAD" run blobs.yaml --quiet --set device=$dev --set loss.plugin=$loss --out out/$loss-$dev \
+      && ok "$loss on $dev" || bad "$loss on $dev"
+  done
+  $PY - "$loss" <<'PY' && ok "$loss: cuda matches cpu" || bad "$loss: cuda differs from cpu"
+import json, sys, numpy as np
+loss = sys.argv[1]
+cpu, gpu = (json.load(open(f"out/{loss}-{d}/run.json")) for d in ("cpu", "cuda"))
+y = np.load(f"out/{loss}-cuda/embedding.npy")
+assert np.isfinite(y).all() and y.shape == (6000, 2)
+assert gpu["host"]["gpu"] and cpu["host"]["gpu"] is None, (gpu["host"], cpu["host"])
+for r in (cpu, gpu):
+    assert r["metrics"]["knn_acc"] > 0.95, r["metrics"]
+assert abs(cpu["metrics"]["np"] - gpu["metrics"]["np"]) < 0.05, (cpu["metrics"], gpu["metrics"])
+PY
+done
+# The uniform negatives and binary affinity (the InfoNC-t-SNE configuration's plugins but the
+# kNN) on the GPU too.
+"$NOMAD" run blobs.yaml --quiet --set device=cuda --set partitioner.plugin=single --set negatives.plugin=uniform \
+  --set affinity.plugin=binary --out out/uniform && ok "uniform + binary on cuda" || bad "uniform + binary on cuda"
+finish
