@@ -140,3 +140,10 @@ nmp_status nmp_cuda_sync(nmp_gpu_err *err)
     CUDA_CHECK(cudaDeviceSynchronize());
     return NMP_OK;
 }
+
+nmp_status nmp_cuda_mem(size_t *free_bytes, size_t *total_bytes, nmp_gpu_err *err)
+{
+    *free_bytes = 0, *total_bytes = 0;
+    CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+    return NMP_OK;
+}

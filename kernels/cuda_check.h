@@ -31,6 +31,9 @@ void nmp_cuda_describe(char *buf, size_t cap);
  * caller refuse a run up front rather than fail half way. */
 nmp_status nmp_cuda_try_alloc(size_t bytes, const char *what, nmp_gpu_err *err);
 
+/* Free and total bytes of the current device. */
+nmp_status nmp_cuda_mem(size_t *free_bytes, size_t *total_bytes, nmp_gpu_err *err);
+
 /* Waits for the device's queued work (the host's phase timings); reports an asynchronous
  * kernel failure as any call's. */
 nmp_status nmp_cuda_sync(nmp_gpu_err *err);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "host.h"
+
 #ifdef NOMAD_CUDA
 #include "cuda_check.h"
 #endif
@@ -65,6 +67,44 @@ nmp_status nmp_device_select(nmp_run *r, nmp_err *err)
     }
 #endif
     for (int k = 1; k <= NMP_KIND_COUNT; k++) r->inst[k].ops = nmp_plugin_cuda_ops(r->inst[k].ref->desc);
+    return NMP_OK;
+}
+
+#ifdef NOMAD_CUDA
+/* Peak device bytes: the graph stages hold the data (kmeans keeps all rows, exact_cell a
+ * cell's rows and its distance tiles); the fit holds y, velocity and gradient (n x dims
+ * each), the graph (about ann.k edges a point, twice when symmetrised: index + weight) and
+ * the step's arrays. 512 MiB covers cuBLAS workspaces and the kNN tiles. */
+static double device_bytes(const nmp_run *r)
+{
+    const nmp_config *c = r->cfg;
+    double n = (double)r->x.n, d = (double)r->x.d, k = (double)c->ann.k;
+    double graph_stages = n * d * 4.0;
+    double fit = n * (double)c->dims * 4.0 * 3.0 + n * 2.0 * k * 8.0 + (n + 1) * 8.0 + n * 4.0 +
+                 (double)c->optimizer.batch * (double)c->partitioner.cells * 4.0;
+    return (graph_stages > fit ? graph_stages : fit) + 512.0 * 1048576.0;
+}
+#endif
+
+nmp_status nmp_device_check_memory(const nmp_run *r, nmp_err *err)
+{
+    if (r->cfg->device != NMP_DEVICE_CUDA) return NMP_OK;
+#ifdef NOMAD_CUDA
+    size_t free_bytes = 0, total_bytes = 0;
+    nmp_gpu_err e = {0};
+    if (nmp_cuda_mem(&free_bytes, &total_bytes, &e) != NMP_OK)
+        return nmp_fail(err, NMP_ERR_RUNTIME, "device: cuda: %s", e.msg);
+    double need = device_bytes(r), gib = 1073741824.0;
+    nmp_log(NMP_LOG_INFO, "gpu memory: about %.2f GiB at peak (%.2f GiB free of %.2f GiB)", need / gib,
+            (double)free_bytes / gib, (double)total_bytes / gib);
+    if (need > (double)free_bytes)
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "device: cuda: the run needs about %.2f GiB of GPU memory but %.2f GiB is free; use "
+                        "data.limit, a smaller ann.k or device: cpu",
+                        need / gib, (double)free_bytes / gib);
+#else
+    (void)r, (void)err;
+#endif
     return NMP_OK;
 }
 

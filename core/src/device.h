@@ -16,6 +16,11 @@ int nmp_device_cuda_built(void);
  * usable GPU; then points every instance's ops at its CUDA entry. device: cpu: nothing. */
 nmp_status nmp_device_select(nmp_run *r, nmp_err *err);
 
+/* device: cuda, once the data is open: the device memory the run needs at its peak (the
+ * data on the GPU for the graph stages, or the fit's layout, velocity, gradient and graph),
+ * logged, and refused (NMP_ERR_INVALID, one line) when the device has less free. */
+nmp_status nmp_device_check_memory(const nmp_run *r, nmp_err *err);
+
 /* One line naming the GPU of a CUDA run ("" on device: cpu) into buf. */
 void nmp_device_describe(const nmp_run *r, char *buf, size_t cap);
 

@@ -76,6 +76,7 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
     r->labels_path = c->data.labels[0] ? c->data.labels : nmp_data_default_labels(c->data.path);
     if (s == NMP_OK && r->labels_path) s = nmp_labels_read_limit(r->labels_path, r->x.n, c->data.limit, &r->labels, err);
     if (s == NMP_OK) s = nmp_stage_check_memory(r, err);
+    if (s == NMP_OK) s = nmp_device_check_memory(r, err);
     if (s == NMP_OK) {
         nmp_log(NMP_LOG_INFO, "data: %s: %lld x %lld (%s)%s%s", c->data.path, (long long)r->x.n, (long long)r->x.d,
                 r->data.dtype, r->labels ? ", labels " : "", r->labels ? r->labels_path : "");
