@@ -14,10 +14,11 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
-# mpi NP ARGS...: nomad under the launcher with NP ranks, at most 120 s.
+# mpi NP ARGS...: nomad under the launcher with NP ranks, at most MPI_TIMEOUT seconds (120; a
+# guard against a hung job, not a speed test).
 mpi() {
   local np=$1; shift
-  timeout 120 "${LAUNCH[@]}" -np "$np" "$NOMAD" "$@"
+  timeout "${MPI_TIMEOUT:-120}" "${LAUNCH[@]}" -np "$np" "$NOMAD" "$@"
 }
 
 # expect_job_fail WHAT CODE WORDS DIR -- cmd...: the job exits CODE (or any non-zero code when
