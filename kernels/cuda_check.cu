@@ -120,8 +120,11 @@ void nmp_cuda_describe(char *buf, size_t cap)
 nmp_status nmp_gpu_buf_put(nmp_gpu_buf *b, const void *src, size_t bytes, const char *what, nmp_gpu_err *err)
 {
     if (bytes > b->bytes || !b->p) {
+        /* grow by half again at least: sizes that creep up step by step (rows of negatives cut
+         * at cell boundaries) would otherwise free and allocate, each a device sync, often */
+        size_t cap = bytes > b->bytes + b->bytes / 2 ? bytes : b->bytes + b->bytes / 2;
         nmp_gpu_buf_free(b);
-        size_t cap = bytes > 0 ? bytes : 1;
+        cap = cap > 0 ? cap : 1;
         NMP_CHECK(nmp_cuda_malloc(err, &b->p, cap, what, __FILE__, __LINE__));
         b->bytes = cap;
     }

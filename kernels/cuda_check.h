@@ -43,8 +43,9 @@ typedef struct {
     void *p;
     size_t bytes; /* capacity */
 } nmp_gpu_buf;
-/* Copies `bytes` from host `src` into b, growing it first when it is too small (its old
- * contents are then lost); `what` names it in an out-of-memory message. */
+/* Copies `bytes` from host `src` into b, growing it first when it is too small (by half
+ * again at least; its old contents are then lost); `what` names it in an out-of-memory
+ * message. */
 nmp_status nmp_gpu_buf_put(nmp_gpu_buf *b, const void *src, size_t bytes, const char *what, nmp_gpu_err *err);
 void nmp_gpu_buf_free(nmp_gpu_buf *b);
 

@@ -59,6 +59,7 @@ __global__ void kmeans_argmin_kernel(const float *dots, int64_t rows, int32_t k,
         if (ov < best || (ov == best && oc < best_c)) best = ov, best_c = oc;
     }
     if (lane == 0) {
+        if (best_c >= k) best_c = 0, best = cnorm[0] - 2.0f * dr[0]; /* every distance NaN: cell 0, as the CPU */
         float dd = xnorm[r] + best;
         assign[r] = best_c;
         dist2[r] = dd > 0.0f ? dd : 0.0f;

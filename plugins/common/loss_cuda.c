@@ -14,6 +14,11 @@ nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, co
                          .shared = neg->shared, .rows = neg->rows, .row_start = neg->row_start,
                          .neg_index = neg->index, .neg_weight = neg->weight, .approx_count = neg->approx_count,
                          .approx_y = neg->approx_y, .approx_weight = neg->approx_weight};
+    if (neg->approx_count > 0 && !neg->approx_y && neg->approx_count != step->cells) {
+        host->set_error(host, "approximate terms read the cell means (approx_y NULL) but their count %d is not the "
+                        "%d cells", neg->approx_count, step->cells);
+        return NMP_ERR_RUNTIME;
+    }
     l.exaggeration = exaggeration;
     l.want_loss = 1; /* on the GPU the logarithms cost little next to the gathers */
     nmp_gpu_err e = {0};

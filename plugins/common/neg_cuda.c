@@ -13,6 +13,32 @@ static nmp_status put(const nmp_host *h, nmp_gpu_buf *b, const void *src, size_t
     return s;
 }
 
+/* What the CPU fit's checks catch before the gather (core/src/optimizer.c), checked here on
+ * the host copy: on the device a bad index is an illegal address that kills the context. */
+static nmp_status check_host(const nmp_host *h, const nmp_step_cuda *step, const nmp_negatives *neg, int64_t rows)
+{
+    int32_t batch = step->host->batch;
+    if (neg->rows > 0) {
+        int ok = neg->row_start && neg->rows <= batch && neg->row_start[0] == 0 && neg->row_start[neg->rows] == batch;
+        for (int32_t r = 0; ok && r < neg->rows; r++) ok = neg->row_start[r] <= neg->row_start[r + 1];
+        if (!ok) {
+            h->set_error(h, "row_start must rise from 0 to the batch size %d over %d rows", batch, neg->rows);
+            return NMP_ERR_RUNTIME;
+        }
+    }
+    if (neg->per_target < 0 || (neg->per_target > 0 && !neg->index) || neg->approx_count < 0 ||
+        (neg->approx_count > 0 && (!neg->approx_y || !neg->approx_weight))) {
+        h->set_error(h, "sample() returned an inconsistent result");
+        return NMP_ERR_RUNTIME;
+    }
+    for (int64_t s = 0; s < rows * neg->per_target; s++)
+        if (neg->index[s] < 0 || neg->index[s] >= step->n) {
+            h->set_error(h, "negative index %d out of range [0, %lld)", neg->index[s], (long long)step->n);
+            return NMP_ERR_RUNTIME;
+        }
+    return NMP_OK;
+}
+
 nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sample, void *state,
                            const nmp_step_cuda *step, nmp_negatives *out)
 {
@@ -20,8 +46,10 @@ nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sa
     memset(&host, 0, sizeof host);
     nmp_status s = sample(state, step->host, &host);
     if (s != NMP_OK) return s;
-    *out = host;
     int64_t batch = step->host->batch, rows = host.rows > 0 ? host.rows : host.shared ? 1 : batch;
+    if ((s = check_host(h, step, &host, rows)) != NMP_OK) return s;
+    *out = host; /* sizes; every array below is replaced by its device copy */
+    out->approx_y = NULL, out->approx_weight = NULL;
     size_t slots = (size_t)(rows * host.per_target), approx = (size_t)(batch * host.approx_count);
     const void *dev = NULL;
     if (slots && (s = put(h, &b->index, host.index, slots * sizeof(int32_t), "the negatives", &dev)) != NMP_OK)
