@@ -53,6 +53,26 @@ double nmp_opt_exaggeration(const nmp_opt_settings *s, int64_t epoch)
     return 1.0;
 }
 
+int64_t nmp_opt_steps_per_epoch(const nmp_opt_settings *s, int64_t n)
+{
+    int64_t spe = (s->n_total > 0 ? s->n_total : n) / ((int64_t)s->batch * nmp_host_settings()->ranks);
+    return spe < 1 ? 1 : spe;
+}
+
+void nmp_opt_cell_mass(const nmp_opt_settings *s, const nmp_cells *cells, float *mass)
+{
+    for (int64_t c = 0; c < cells->count; c++) mass[c] = (float)(cells->start[c + 1] - cells->start[c]);
+    if (s->cell_mass) memcpy(mass, s->cell_mass, (size_t)cells->count * sizeof *mass); /* all ranks */
+}
+
+nmp_fit_info nmp_opt_fit_info(const nmp_opt_settings *s, int64_t n, int64_t spe, const nmp_graph *graph,
+                              const nmp_cells *cells, const uint8_t *cell_local, const float *cell_mass)
+{
+    return (nmp_fit_info){.n = n, .dims = s->dims, .batch = s->batch, .steps_per_epoch = spe, .epochs = s->epochs,
+                          .graph = graph, .cells = cells, .cell_local = cell_local, .cell_mass = cell_mass,
+                          .n_total = s->n_total > 0 ? s->n_total : n};
+}
+
 static void free_fit(fit *f)
 {
     free(f->target), free(f->drawn), free(f->radix_count), free(f->edge_offset), free(f->pos), free(f->pos_weight);
@@ -95,8 +115,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
         !f->cell_acc || !f->g_target || !f->g_pos || !f->grad || !f->velocity || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
-    for (int64_t c = 0; c < C; c++) f->cell_mass[c] = (float)(f->cells->start[c + 1] - f->cells->start[c]);
-    if (f->s->cell_mass) memcpy(f->cell_mass, f->s->cell_mass, (size_t)C * sizeof *f->cell_mass); /* all ranks */
+    nmp_opt_cell_mass(f->s, f->cells, f->cell_mass);
     return NMP_OK;
 }
 
@@ -336,9 +355,7 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
 static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
                                   nmp_instance *loss, nmp_err *err)
 {
-    f->info = (nmp_fit_info){.n = f->n, .dims = f->dims, .batch = f->s->batch, .steps_per_epoch = spe,
-                             .epochs = f->s->epochs, .graph = f->graph, .cells = f->cells, .cell_local = cell_local,
-                             .cell_mass = f->cell_mass, .n_total = f->s->n_total > 0 ? f->s->n_total : f->n};
+    f->info = nmp_opt_fit_info(f->s, f->n, spe, f->graph, f->cells, cell_local, f->cell_mass);
     const nmp_fit_info *info = &f->info;
     const nmp_negatives_ops *nops = negatives->ops;
     const nmp_loss_ops *lops = loss->ops;
@@ -368,9 +385,7 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
 {
     fit f = {.s = s, .n = graph->n, .dims = s->dims};
     memset(result, 0, sizeof *result);
-    int64_t ranks = nmp_host_settings()->ranks;
-    int64_t spe = (s->n_total > 0 ? s->n_total : f.n) / ((int64_t)s->batch * ranks);
-    if (spe < 1) spe = 1;
+    int64_t spe = nmp_opt_steps_per_epoch(s, f.n);
     int64_t total = spe * s->epochs;
     nmp_status st = nmp_fit_order_build(&f.order, graph, cells, err);
     f.graph = &f.order.graph, f.cells = &f.order.cells;

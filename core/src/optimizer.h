@@ -56,6 +56,14 @@ nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_grap
                              const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss,
                              nmp_epoch_fn on_epoch, void *ctx, nmp_opt_result *result, nmp_err *err);
 
+/* What the CPU and CUDA fits share, so that they cannot drift apart: steps per epoch (points
+ * of all ranks / (batch x ranks), at least 1), each cell's mass (its points here, or
+ * s->cell_mass over all ranks), and the facts handed to the plugins' prepare(). */
+int64_t nmp_opt_steps_per_epoch(const nmp_opt_settings *s, int64_t n);
+void nmp_opt_cell_mass(const nmp_opt_settings *s, const nmp_cells *cells, float *mass);
+nmp_fit_info nmp_opt_fit_info(const nmp_opt_settings *s, int64_t n, int64_t spe, const nmp_graph *graph,
+                              const nmp_cells *cells, const uint8_t *cell_local, const float *cell_mass);
+
 /* The targets of one step: `batch` ids drawn uniformly from [0, n) on the (seed, step)
  * stream, sorted ascending (in fit order, grouped by cell). scratch: batch ids; radix_count:
  * 2049 counts. The CPU and CUDA fits draw the same batches. */

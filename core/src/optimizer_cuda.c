@@ -51,9 +51,7 @@ static nmp_status alloc_gpu_fit(gpu_fit *f, nmp_err *err)
     f->cell_mass = calloc((size_t)C, sizeof *f->cell_mass);
     if (!f->y || !f->target || !f->scratch || !f->radix_count || !f->cell_mean || !f->cell_mass)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
-    const nmp_cells *cells = &f->order.cells;
-    for (int64_t c = 0; c < C; c++) f->cell_mass[c] = (float)(cells->start[c + 1] - cells->start[c]);
-    if (f->s->cell_mass) memcpy(f->cell_mass, f->s->cell_mass, (size_t)C * sizeof *f->cell_mass);
+    nmp_opt_cell_mass(f->s, &f->order.cells, f->cell_mass);
     return NMP_OK;
 }
 
@@ -76,10 +74,7 @@ static nmp_status upload(gpu_fit *f, nmp_err *err)
 static nmp_status prepare_plugins(gpu_fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
                                   nmp_instance *loss, nmp_err *err)
 {
-    f->info = (nmp_fit_info){.n = f->n, .dims = f->dims, .batch = f->s->batch, .steps_per_epoch = spe,
-                             .epochs = f->s->epochs, .graph = &f->order.graph, .cells = &f->order.cells,
-                             .cell_local = cell_local, .cell_mass = f->cell_mass,
-                             .n_total = f->s->n_total > 0 ? f->s->n_total : f->n};
+    f->info = nmp_opt_fit_info(f->s, f->n, spe, &f->order.graph, &f->order.cells, cell_local, f->cell_mass);
     const nmp_negatives_ops *ncpu = negatives->ref->desc->ops;
     const nmp_loss_ops *lcpu = loss->ref->desc->ops;
     const nmp_negatives_cuda_ops *ngpu = negatives->ops;
@@ -154,8 +149,7 @@ nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_grap
 {
     gpu_fit f = {.s = s, .n = graph->n, .dims = s->dims};
     memset(result, 0, sizeof *result);
-    int64_t spe = (s->n_total > 0 ? s->n_total : f.n) / (int64_t)s->batch;
-    if (spe < 1) spe = 1;
+    int64_t spe = nmp_opt_steps_per_epoch(s, f.n);
     int64_t total = spe * s->epochs;
     nmp_status st = nmp_fit_order_build(&f.order, graph, cells, err);
     if (st == NMP_OK) st = alloc_gpu_fit(&f, err);

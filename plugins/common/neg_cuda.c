@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "sgd_step_cpu.h"
+
 static nmp_status put(const nmp_host *h, nmp_gpu_buf *b, const void *src, size_t bytes, const char *what,
                       const void **dev)
 {
@@ -13,30 +15,25 @@ static nmp_status put(const nmp_host *h, nmp_gpu_buf *b, const void *src, size_t
     return s;
 }
 
-/* What the CPU fit's checks catch before the gather (core/src/optimizer.c), checked here on
- * the host copy: on the device a bad index is an illegal address that kills the context. */
+/* The batch checks of the fused step (sgd_batch_problem: ids in range, rows rising from 0 to
+ * the batch, approximate terms with weights), on the host copy before upload: on the device a
+ * bad id is an illegal address that kills the context. */
 static nmp_status check_host(const nmp_host *h, const nmp_step_cuda *step, const nmp_negatives *neg, int64_t rows)
 {
-    int32_t batch = step->host->batch;
-    if (neg->rows > 0) {
-        int ok = neg->row_start && neg->rows <= batch && neg->row_start[0] == 0 && neg->row_start[neg->rows] == batch;
-        for (int32_t r = 0; ok && r < neg->rows; r++) ok = neg->row_start[r] <= neg->row_start[r + 1];
-        if (!ok) {
-            h->set_error(h, "row_start must rise from 0 to the batch size %d over %d rows", batch, neg->rows);
-            return NMP_ERR_RUNTIME;
-        }
-    }
-    if (neg->per_target < 0 || (neg->per_target > 0 && !neg->index) || neg->approx_count < 0 ||
-        (neg->approx_count > 0 && (!neg->approx_y || !neg->approx_weight))) {
-        h->set_error(h, "sample() returned an inconsistent result");
-        return NMP_ERR_RUNTIME;
-    }
-    for (int64_t s = 0; s < rows * neg->per_target; s++)
-        if (neg->index[s] < 0 || neg->index[s] >= step->n) {
-            h->set_error(h, "negative index %d out of range [0, %lld)", neg->index[s], (long long)step->n);
-            return NMP_ERR_RUNTIME;
-        }
-    return NMP_OK;
+    const char *bad = NULL;
+    if ((rows * neg->per_target > 0 && !neg->index) || (neg->approx_count > 0 && !neg->approx_y))
+        bad = "an array is missing";
+    else if (neg->rows > step->host->batch)
+        bad = "more rows of negatives than targets";
+    const sgd_problem p = {.n = step->n, .dims = step->dims, .cells = step->cells};
+    const sgd_batch b = {.batch = step->host->batch, .target = step->host->target, .per_target = neg->per_target,
+                         .shared = neg->shared, .rows = neg->rows, .row_start = neg->row_start,
+                         .neg_index = neg->index, .approx_count = neg->approx_count, .approx_y = neg->approx_y,
+                         .approx_weight = neg->approx_weight};
+    if (!bad) bad = sgd_batch_problem(&p, &b);
+    if (!bad) return NMP_OK;
+    h->set_error(h, "sample() returned an inconsistent result: %s", bad);
+    return NMP_ERR_RUNTIME;
 }
 
 nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sample, void *state,
