@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "config.h"
 #include "device.h"
@@ -25,22 +26,28 @@ static const char usage[] =
     "\n"
     "options: --help, --version\n"
     "exit codes: 0 ok, 1 runtime failure, 2 usage or input error\n"
-    "plugin path: $NOMAD_PLUGIN_PATH (colon-separated), then <dir of nomad>/plugins\n";
+    "plugin path: $NOMAD_PLUGIN_PATH (colon-separated), then <dir of nomad>/plugins\n"
+    "blas: when OpenBLAS picked a pre-AVX2 kernel on a CPU with AVX2, nomad restarts itself with\n"
+    "      OPENBLAS_CORETYPE set to a fast one; NOMAD_BLAS_CORE=keep leaves OpenBLAS's choice alone\n";
 
 int main(int argc, char **argv)
 {
+    nmp_blas_ensure_fast(argv); /* may exec: first, so that no work, output or MPI state is lost */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("nomad %s (git %s; cuda %s, mpi %s)\n", NOMAD_VERSION, NOMAD_GIT_HASH, nmp_device_cuda_built() ? "yes" : "no",
+        char blas[256];
+        nmp_blas_summary(blas, sizeof blas);
+        printf("nomad %s (git %s; cuda %s, mpi %s; blas %s)\n", NOMAD_VERSION, NOMAD_GIT_HASH,
+               nmp_device_cuda_built() ? "yes" : "no",
 #ifdef NOMAD_HAVE_MPI
-               "yes"
+               "yes",
 #else
-               "no"
+               "no",
 #endif
-        );
+               blas);
         return 0;
     }
     const char *cmd = argv[1];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "dist.h"
 #include "host.h"
 #include "run_state.h"
@@ -82,7 +83,10 @@ nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, con
                                               stage_ann,      stage_affinity, stage_init,
                                               stage_optimize, stage_eval,    stage_output};
     nmp_status s = nmp_dist_open(r, err);
-    for (int st = 0; st < STAGE_COUNT && s == NMP_OK; st++) s = timed(r, st, fns[st], err);
+    for (int st = 0; st < STAGE_COUNT && s == NMP_OK; st++) {
+        if (st == STAGE_PARTITION) nmp_blas_log(); /* before the first GEMM, after input errors */
+        s = timed(r, st, fns[st], err);
+    }
     if (s != NMP_OK && r->out.path[0]) nmp_outdir_discard(&r->out);
     nmp_dist_close(r);
     free_run(r);

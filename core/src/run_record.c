@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "device.h"
 #include "dist.h"
 #include "host.h"
@@ -118,6 +119,24 @@ static void host_json(nmp_json *j, const nmp_run *r)
     nmp_json_end_object(j);
 }
 
+/* Stable keys: fallback is the pre-AVX2 kernel OpenBLAS chose by itself on an AVX2 CPU (null when
+ * it chose well); fixed_by says how nomad replaced it, kept_because why it did not (GEMM was slow). */
+static void blas_json(nmp_json *j)
+{
+    nmp_blas_info b;
+    nmp_blas_get(&b);
+    nmp_json_key(j, "blas");
+    nmp_json_begin_object(j);
+    nmp_json_kv_string(j, "library", b.library);
+    nmp_json_kv_string(j, "version", b.version);
+    nmp_json_kv_string(j, "kernel", b.kernel);
+    nmp_json_kv_int(j, "threads", b.threads);
+    nmp_json_kv_string(j, "fallback", b.fallback[0] ? b.fallback : NULL);
+    nmp_json_kv_string(j, "fixed_by", b.fixed_by[0] ? b.fixed_by : NULL);
+    nmp_json_kv_string(j, "kept_because", b.kept[0] ? b.kept : NULL);
+    nmp_json_end_object(j);
+}
+
 nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err)
 {
     nmp_json j;
@@ -129,6 +148,7 @@ nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err)
     nmp_json_kv_string(&j, "config_file", r->req->config_path);
     nmp_json_kv_int(&j, "seed", r->cfg->seed);
     host_json(&j, r);
+    blas_json(&j);
     plugins_json(&j, r);
     stages_json(&j, r);
     nmp_json_kv_number(&j, "peak_rss_bytes", nmp_peak_rss_bytes());
