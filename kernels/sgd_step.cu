@@ -1,19 +1,20 @@
-/* The fused NOMAD step on the GPU (see sgd_step_cuda.h). sgd_grad_kernel: one warp per
- * target; lanes split its positives, negatives and approximate terms; pair terms in double
- * with the formulas of sgd_step_cpu.c; each pair's gradient is rounded to float and added
- * to the dense gradient by atomics (the target's own sum once per target). sgd_update_kernel:
- * one thread per point, the update in float rounded as the CPU's (no fused multiply-add), the
- * new layout's cell sums in double (in shared memory per block when they fit). */
+/* The fused NOMAD step on the GPU (see sgd_step_cuda.h). sgd_grad_kernel<Loss, D>: one warp
+ * per target, lanes split its positives, negatives and approximate terms; float32 pair terms
+ * whose every formula is nomad/loss_math.h's (as the CPU step engine's); float atomics into the
+ * dense gradient. sgd_update_kernel: one thread per point, the update in float rounded as
+ * written, the new layout's cell sums in double (in shared memory per block when they fit). */
 #include <math.h>
 #include <new>
 
 #include "cuda_util.cuh"
+#include "nomad/loss_math.h"
 #include "sgd_step_cuda.h"
 
 /* Cell sums a block keeps in shared memory (cells x dims doubles), beyond which it adds to
  * the global sums directly. */
 #define SGD_SHARED_SUMS 4096
 #define SGD_UPDATE_THREADS 256
+#define SGD_GRAD_THREADS 256 /* 8 targets (warps) per block */
 
 struct sgd_cuda {
     sgd_problem p = {};
@@ -28,7 +29,7 @@ struct sgd_cuda {
     dev_buf<float> neg_weight, approx_y, approx_weight;
 };
 
-/* Everything the gradient kernel reads, by value. */
+/* Everything the gradient kernel reads but the loss's own parameters, by value. */
 struct sgd_grad_args {
     const float *y;
     float *grad;
@@ -43,85 +44,101 @@ struct sgd_grad_args {
     const float *neg_weight; /* NULL: 1 */
     int32_t approx_count;
     const float *approx_y, *approx_weight;
-    sgd_loss loss;
+    float clip;         /* > 0: clip each coordinate of a pair's 2 s c (y_i - y_z) */
+    int move_negatives; /* exact negatives receive their gradient */
+    int32_t loss_every; /* 0: no loss value; else L_i of targets b % loss_every == 0, times loss_every */
     double *loss_sum;
 };
 
-__device__ __forceinline__ double warp_sum(double v)
+/* ------------------------------------------------------------------ the losses */
+/* One kernel instantiation per shipped loss (CCCL style), chosen once on the host by
+ * sgd_loss.kind. Each says its pair terms as its CPU plugin does (plugins/loss/): repel()
+ * gives dL/d(d2) per unit weight and *phi, its share of the coupling sum Z_i; attract() gives
+ * dL/d(d2) per unit p and adds to the per-target sum s (InfoNCE's S_i); value_*() are L_i's
+ * terms in double, for the loss curve only. `coupled`: repulsive coefficients are multiplied
+ * by S_i, known once Z_i is complete. */
+
+struct sgd_infonce {
+    static constexpr bool coupled = true;
+    static constexpr bool repel_value = false; /* the repulsion is inside L_i's log(q + Z_i) */
+    float a;                                   /* exaggeration */
+    __device__ float repel(float d2, float *phi) const { return nmp_infonce_repel(d2, phi); }
+    __device__ float attract(float d2, float p, float z, float *s) const { return nmp_infonce_attract(d2, p, z, a, s); }
+    __device__ double value_attract(float d2, float p, double z) const { return nmp_infonce_value(d2, p, z, a); }
+    __device__ double value_repel(float d2) const { return 0.0; }
+};
+
+struct sgd_neg {
+    static constexpr bool coupled = false;
+    static constexpr bool repel_value = true;
+    float a, c; /* exaggeration, normalisation constant */
+    __device__ float repel(float d2, float *phi) const { return nmp_neg_repel(d2, c, phi); }
+    __device__ float attract(float d2, float p, float z, float *s) const
+    {
+        float dlogc; /* NCE's statistic: not on the GPU */
+        return nmp_neg_attract(d2, c, a, &dlogc);
+    }
+    __device__ double value_attract(float d2, float p, double z) const { return p * nmp_neg_value_attract(d2, c, a); }
+    __device__ double value_repel(float d2) const { return nmp_neg_value_repel(d2, c); }
+};
+
+struct sgd_umap {
+    static constexpr bool coupled = false;
+    static constexpr bool repel_value = true;
+    float a; /* exaggeration */
+    nmp_umap_curve k;
+    __device__ float repel(float d2, float *phi) const
+    {
+        *phi = 0.0f;
+        return nmp_umap_repel(&k, d2);
+    }
+    __device__ float attract(float d2, float p, float z, float *s) const { return nmp_umap_attract(&k, d2, a); }
+    __device__ double value_attract(float d2, float p, double z) const { return p * nmp_umap_value_attract(&k, d2, a); }
+    __device__ double value_repel(float d2) const { return nmp_umap_value_repel(&k, d2); }
+};
+
+/* ------------------------------------------------------------------ pair helpers */
+
+/* Coordinates a target keeps in registers: D, or all SGD_MAX_DIMS (D = 0: dims at run time). */
+#define SGD_W(D) ((D) > 0 ? (D) : SGD_MAX_DIMS)
+
+template <typename T> __device__ __forceinline__ T warp_sum(T v)
 {
     for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
     return v;
 }
 
-/* Squared distance of y_i (double) to a float row, and the pair's gradient 2 c (y_i - y_z),
- * clipped per coordinate when clip > 0. D: the layout width when fixed at compile time. */
-template <int D> __device__ __forceinline__ double sgd_d2(const double (&yi)[SGD_MAX_DIMS], const float *yz, int dims)
+/* |y_i - y_z|^2 in float, as the CPU engine's tiles. */
+template <int D> __device__ __forceinline__ float sgd_d2(const float (&yi)[SGD_W(D)], const float *yz, int dims)
 {
-    double s = 0.0;
+    float s = 0.0f;
 #pragma unroll
-    for (int k = 0; k < SGD_MAX_DIMS; k++)
-        if (k < (D > 0 ? D : dims)) s += (yi[k] - (double)yz[k]) * (yi[k] - (double)yz[k]);
+    for (int k = 0; k < SGD_W(D); k++)
+        if (D > 0 || k < dims) {
+            const float d = yi[k] - yz[k];
+            s += d * d;
+        }
     return s;
 }
 
-/* gi += w v with v = 2 c (y_i - y_z) (clipped); when `other`, other -= w v (as float atomics). */
+/* One pair: v = clip(c2 (y_i - y_z)) w per coordinate (c2 = 2 s c), gi += v, and when `other`
+ * is not NULL other -= v (float atomics). */
 template <int D>
-__device__ __forceinline__ void sgd_apply(const double (&yi)[SGD_MAX_DIMS], double (&gi)[SGD_MAX_DIMS], const float *yz,
-                                          double c, double w, double clip, int dims, float *other)
+__device__ __forceinline__ void sgd_pair(const float (&yi)[SGD_W(D)], float (&gi)[SGD_W(D)], const float *yz, float c2,
+                                         float w, float clip, int dims, float *other)
 {
 #pragma unroll
-    for (int k = 0; k < SGD_MAX_DIMS; k++) {
-        if (k >= (D > 0 ? D : dims)) continue;
-        double g = 2.0 * c * (yi[k] - (double)yz[k]);
-        if (clip > 0.0) g = g > clip ? clip : (g < -clip ? -clip : g);
-        gi[k] += w * g;
-        if (other) atomicAdd(other + k, (float)(-w * g));
+    for (int k = 0; k < SGD_W(D); k++) {
+        if (D == 0 && k >= dims) continue;
+        float v = nmp_pair_grad(c2, yi[k] - yz[k]);
+        if (clip > 0.0f) v = nmp_clip(v, clip);
+        v *= w;
+        gi[k] += v;
+        if (other) atomicAdd(other + k, -v);
     }
 }
 
-/* dL/d(d2) per unit weight of a repulsive term (negative or approximate); adds its loss.
- * s: infonce's sum_j p_j / (q_j + Z). */
-__device__ __forceinline__ double sgd_repulsion(const sgd_loss &l, double d2, double w, double s, double *loss)
-{
-    if (l.kind == SGD_LOSS_INFONCE) {
-        double q = 1.0 / (1.0 + d2);
-        return q * (-s * q);
-    }
-    if (l.kind == SGD_LOSS_NEG) {
-        double q = 1.0 / (1.0 + d2);
-        if (l.want_loss) *loss += w * log1p(q / l.c);
-        return -q * q / (q + l.c);
-    }
-    if (!(d2 > 0.0)) return 0.0;
-    double as = l.a * pow(d2, l.b);
-    if (l.want_loss) *loss += l.gamma * w * log((1.0 + as) / (as + l.eps));
-    return -l.gamma * l.b / ((l.eps + d2) * (1.0 + as));
-}
-
-/* dL/d(d2) per unit weight of a positive of weight p; adds its loss (infonce also its
- * p / (q + Z) to *s). */
-__device__ __forceinline__ double sgd_attraction(const sgd_loss &l, double d2, double p, double z, double *s,
-                                                 double *loss)
-{
-    double a = l.exaggeration;
-    if (l.kind == SGD_LOSS_INFONCE) {
-        double q = 1.0 / (1.0 + d2);
-        if (l.want_loss) *loss += p * (a * log1p(d2) + log(q + z));
-        *s += p / (q + z);
-        return a * q - q * q / (q + z);
-    }
-    if (l.kind == SGD_LOSS_NEG) {
-        double u = 1.0 + l.c * (1.0 + d2);
-        if (l.want_loss) *loss += a * p * log(u);
-        return a * l.c / u;
-    }
-    if (!(d2 > 0.0)) return 0.0;
-    double sb = pow(d2, l.b);
-    if (l.want_loss) *loss += a * p * log1p(l.a * sb);
-    return a * l.a * l.b * (sb / d2) / (1.0 + l.a * sb);
-}
-
-/* The negatives row of target t (sgd_negative_row). */
+/* The negatives row of target t (nmp_negatives_row_of). */
 __device__ __forceinline__ int32_t sgd_row(const sgd_grad_args &a, int32_t t)
 {
     if (a.rows <= 0) return a.shared ? 0 : t;
@@ -136,62 +153,111 @@ __device__ __forceinline__ int32_t sgd_row(const sgd_grad_args &a, int32_t t)
     return lo;
 }
 
-template <int D> __global__ void sgd_grad_kernel(sgd_grad_args a)
+/* One target's repulsive terms: its row of exact negatives and its approximate weights. */
+struct sgd_terms {
+    const int32_t *index;
+    const float *weight;   /* NULL: 1 */
+    const float *approx_w; /* 0 drops a term */
+};
+
+/* ------------------------------------------------------------------ one target, lane by lane */
+
+/* This lane's share of Z_i = sum_l w_l phi_l over the negatives and approximate terms. */
+template <class Loss, int D>
+__device__ __forceinline__ float sgd_lane_coupling(const sgd_grad_args &a, const Loss &loss,
+                                                   const float (&yi)[SGD_W(D)], const sgd_terms &r, int dims, int lane)
 {
-    const int64_t t64 = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
-    const int lane = threadIdx.x % 32;
-    if (t64 >= a.batch) return;
-    const int32_t t = (int32_t)t64, i = a.target[t], dims = D > 0 ? D : a.dims, m = a.per_target;
-    const sgd_loss &l = a.loss;
-    double yi[SGD_MAX_DIMS], gi[SGD_MAX_DIMS];
-#pragma unroll
-    for (int k = 0; k < SGD_MAX_DIMS; k++) yi[k] = k < dims ? (double)a.y[(int64_t)i * dims + k] : 0.0, gi[k] = 0.0;
-    const int64_t row = sgd_row(a, t);
-    const int32_t *nidx = a.neg_index + row * m;
-    const float *nw = a.neg_weight ? a.neg_weight + row * m : NULL;
-    const float *aw = a.approx_weight + (int64_t)t * a.approx_count;
-    double loss = 0.0, z = 0.0, s = 0.0;
-    if (l.kind == SGD_LOSS_INFONCE) { /* Z = sum_l w_l q_l + sum_c a_c q_c, before any positive */
-        double part = 0.0;
-        for (int32_t q = lane; q < m; q += 32)
-            part += (nw ? nw[q] : 1.0) * (1.0 / (1.0 + sgd_d2<D>(yi, a.y + (int64_t)nidx[q] * dims, dims)));
-        for (int32_t c = lane; c < a.approx_count; c += 32)
-            if (aw[c] != 0.0f) part += aw[c] * (1.0 / (1.0 + sgd_d2<D>(yi, a.approx_y + (int64_t)c * dims, dims)));
-        z = warp_sum(part);
+    float part = 0.0f, phi;
+    for (int32_t l = lane; l < a.per_target; l += 32) {
+        loss.repel(sgd_d2<D>(yi, a.y + (int64_t)r.index[l] * dims, dims), &phi);
+        part += (r.weight ? r.weight[l] : 1.0f) * phi;
     }
-    const int64_t e0 = a.offsets[i], e1 = a.offsets[i + 1];
-    for (int64_t e = e0 + lane; e < e1; e += 32) {
-        const int64_t other = a.index[e];
-        const float *yz = a.y + other * dims;
-        double p = a.weight ? a.weight[e] : 1.0;
-        double c = sgd_attraction(l, sgd_d2<D>(yi, yz, dims), p, z, &s, &loss);
-        sgd_apply<D>(yi, gi, yz, c, p, l.clip, dims, a.grad + other * dims);
-    }
-    if (l.kind == SGD_LOSS_INFONCE) s = warp_sum(s);
     for (int32_t c = lane; c < a.approx_count; c += 32) {
-        if (aw[c] == 0.0f) continue;
-        const float *yz = a.approx_y + (int64_t)c * dims;
-        double coef = sgd_repulsion(l, sgd_d2<D>(yi, yz, dims), aw[c], s, &loss);
-        sgd_apply<D>(yi, gi, yz, coef, aw[c], l.clip, dims, NULL);
+        if (r.approx_w[c] == 0.0f) continue;
+        loss.repel(sgd_d2<D>(yi, a.approx_y + (int64_t)c * dims, dims), &phi);
+        part += r.approx_w[c] * phi;
     }
-    for (int32_t q = lane; q < m; q += 32) {
-        const int64_t other = nidx[q];
-        const float *yz = a.y + other * dims;
-        double w = nw ? nw[q] : 1.0;
-        double coef = sgd_repulsion(l, sgd_d2<D>(yi, yz, dims), w, s, &loss);
-        sgd_apply<D>(yi, gi, yz, coef, w, l.clip, dims, l.move_negatives ? a.grad + other * dims : NULL);
-    }
-#pragma unroll
-    for (int k = 0; k < SGD_MAX_DIMS; k++) {
-        if (k >= dims) continue;
-        double g = warp_sum(gi[k]);
-        if (lane == 0) atomicAdd(a.grad + (int64_t)i * dims + k, (float)g);
-    }
-    loss = warp_sum(loss);
-    if (lane == 0 && l.want_loss) atomicAdd(a.loss_sum, loss);
+    return part;
 }
 
-/* One thread per point: the update (when `update`) and the layout's cell sums. */
+/* This lane's positives of target i: attract(), both sides' gradients, and (a sampled target)
+ * their value terms into `value`. Returns the lane's share of s. */
+template <class Loss, int D>
+__device__ __forceinline__ float sgd_lane_positives(const sgd_grad_args &a, const Loss &loss, int32_t i,
+                                                    const float (&yi)[SGD_W(D)], float (&gi)[SGD_W(D)], double z,
+                                                    int dims, bool sampled, double &value, int lane)
+{
+    float s = 0.0f;
+    for (int64_t e = a.offsets[i] + lane; e < a.offsets[i + 1]; e += 32) {
+        const int64_t j = a.index[e];
+        const float *yj = a.y + j * dims;
+        const float p = a.weight ? a.weight[e] : 1.0f, d2 = sgd_d2<D>(yi, yj, dims);
+        const float coef = loss.attract(d2, p, (float)z, &s);
+        sgd_pair<D>(yi, gi, yj, 2.0f * coef, p, a.clip, dims, a.grad + j * dims);
+        if (sampled) value += loss.value_attract(d2, p, z);
+    }
+    return s;
+}
+
+/* This lane's approximate terms and exact negatives, each coefficient times s2 = 2 S_i
+ * (coupled) or 2; approximate terms never move, negatives when move_negatives. */
+template <class Loss, int D>
+__device__ __forceinline__ void
+sgd_lane_repulsion(const sgd_grad_args &a, const Loss &loss, const float (&yi)[SGD_W(D)], float (&gi)[SGD_W(D)],
+                   const sgd_terms &r, float s2, int dims, bool sampled, double &value, int lane)
+{
+    float phi;
+    for (int32_t c = lane; c < a.approx_count; c += 32) {
+        const float w = r.approx_w[c];
+        if (w == 0.0f) continue;
+        const float *yz = a.approx_y + (int64_t)c * dims, d2 = sgd_d2<D>(yi, yz, dims);
+        sgd_pair<D>(yi, gi, yz, s2 * loss.repel(d2, &phi), w, a.clip, dims, nullptr);
+        if (Loss::repel_value && sampled) value += w * loss.value_repel(d2);
+    }
+    for (int32_t l = lane; l < a.per_target; l += 32) {
+        const int64_t other = r.index[l];
+        const float *yz = a.y + other * dims, d2 = sgd_d2<D>(yi, yz, dims), w = r.weight ? r.weight[l] : 1.0f;
+        sgd_pair<D>(yi, gi, yz, s2 * loss.repel(d2, &phi), w, a.clip, dims,
+                    a.move_negatives ? a.grad + other * dims : nullptr);
+        if (Loss::repel_value && sampled) value += w * loss.value_repel(d2);
+    }
+}
+
+/* One warp per target: Z_i (coupled losses; lanes' float sums added in double, as the CPU adds
+ * its tiles), the positives and S_i, then the repulsive terms; the target's gradient summed
+ * over the lanes in float and added once; L_i (double) only for a sampled target. */
+template <class Loss, int D> __global__ void sgd_grad_kernel(const sgd_grad_args a, const Loss loss)
+{
+    const int64_t t64 = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+    if (t64 >= a.batch) return; /* the whole warp: blockDim is a multiple of 32 */
+    const int lane = threadIdx.x % 32, dims = D > 0 ? D : a.dims;
+    const int32_t t = (int32_t)t64, i = a.target[t];
+    float yi[SGD_W(D)], gi[SGD_W(D)];
+#pragma unroll
+    for (int k = 0; k < SGD_W(D); k++) yi[k] = D > 0 || k < dims ? a.y[(int64_t)i * dims + k] : 0.0f, gi[k] = 0.0f;
+    const int64_t row = sgd_row(a, t), m = a.per_target;
+    const sgd_terms r = {a.neg_index + row * m, a.neg_weight ? a.neg_weight + row * m : nullptr,
+                         a.approx_weight + (int64_t)t * a.approx_count};
+    const bool sampled = a.loss_every > 0 && t % a.loss_every == 0; /* the same for every lane */
+    double value = 0.0, z = 0.0;
+    if (Loss::coupled) z = warp_sum((double)sgd_lane_coupling<Loss, D>(a, loss, yi, r, dims, lane));
+    const float s = sgd_lane_positives<Loss, D>(a, loss, i, yi, gi, z, dims, sampled, value, lane);
+    const float scale = Loss::coupled ? warp_sum(s) : 1.0f;
+    sgd_lane_repulsion<Loss, D>(a, loss, yi, gi, r, 2.0f * scale, dims, sampled, value, lane);
+#pragma unroll
+    for (int k = 0; k < SGD_W(D); k++) {
+        if (D == 0 && k >= dims) continue;
+        const float g = warp_sum(gi[k]);
+        if (lane == 0) atomicAdd(a.grad + (int64_t)i * dims + k, g);
+    }
+    if (!sampled) return;
+    value = warp_sum(value);
+    if (lane == 0) atomicAdd(a.loss_sum, value * a.loss_every);
+}
+
+/* One thread per point: the update (when `update`) and the layout's cell sums. Each float
+ * operation rounds as written (__fmul_rn, no fused multiply-add), the order of
+ * sgd_momentum_cpu; a host compiler may fuse there (-march=native), hence the test's 1e-6. */
 template <bool update>
 __global__ void sgd_update_kernel(float *y, float *vel, float *grad, int64_t n, int dims, const int32_t *cell_of,
                                   int32_t cells, float mu, float lr, float ib, float clip, double *cell_sum, int *bad)
@@ -212,7 +278,7 @@ __global__ void sgd_update_kernel(float *y, float *vel, float *grad, int64_t n, 
             float yn = y[at];
             if (update) {
                 float g = __fmul_rn(grad[at], ib);
-                if (clip > 0.0f) g = g > clip ? clip : (g < -clip ? -clip : g);
+                if (clip > 0.0f) g = nmp_clip(g, clip);
                 float v = __fadd_rn(__fmul_rn(mu, vel[at]), g);
                 vel[at] = v;
                 yn = __fsub_rn(yn, __fmul_rn(lr, v));
@@ -385,21 +451,36 @@ static nmp_status sgd_check_loss(const sgd_loss *l, nmp_gpu_err *err)
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: unknown loss kind %d", (int)l->kind);
     if (l->kind == SGD_LOSS_NEG && !(l->c > 0.0))
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: neg needs c > 0, got %g", l->c);
+    if (l->loss_every < 0)
+        return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: loss_every must be >= 0, got %d",
+                            l->loss_every);
     return NMP_OK;
 }
 
 /* One warp per target, the layout width fixed at compile time for 2-D and 3-D. */
-static nmp_status sgd_launch_grad(const sgd_grad_args &a, nmp_gpu_err *err)
+template <class Loss> static nmp_status sgd_launch_dims(const sgd_grad_args &a, const Loss &loss, nmp_gpu_err *err)
 {
-    const unsigned blocks = blocks_for((int64_t)a.batch * 32, 256);
+    const unsigned blocks = blocks_for((int64_t)a.batch * 32, SGD_GRAD_THREADS);
     if (a.dims == 2)
-        sgd_grad_kernel<2><<<blocks, 256>>>(a);
+        sgd_grad_kernel<Loss, 2><<<blocks, SGD_GRAD_THREADS>>>(a, loss);
     else if (a.dims == 3)
-        sgd_grad_kernel<3><<<blocks, 256>>>(a);
+        sgd_grad_kernel<Loss, 3><<<blocks, SGD_GRAD_THREADS>>>(a, loss);
     else
-        sgd_grad_kernel<0><<<blocks, 256>>>(a);
+        sgd_grad_kernel<Loss, 0><<<blocks, SGD_GRAD_THREADS>>>(a, loss);
     CUDA_CHECK_LAUNCH();
     return NMP_OK;
+}
+
+/* The loss's instantiation, chosen here once (l checked by sgd_check_loss); its parameters in
+ * float, as the CPU plugins keep them. */
+static nmp_status sgd_launch_grad(sgd_grad_args a, const sgd_loss &l, nmp_gpu_err *err)
+{
+    a.clip = (float)l.clip, a.move_negatives = l.move_negatives, a.loss_every = l.loss_every;
+    const float ex = (float)l.exaggeration;
+    if (l.kind == SGD_LOSS_INFONCE) return sgd_launch_dims(a, sgd_infonce{ex}, err);
+    if (l.kind == SGD_LOSS_NEG) return sgd_launch_dims(a, sgd_neg{ex, (float)l.c}, err);
+    const nmp_umap_curve curve = {(float)l.a, (float)l.b, (float)l.gamma, (float)l.eps};
+    return sgd_launch_dims(a, sgd_umap{ex, curve}, err);
 }
 
 extern "C" nmp_status sgd_cuda_grad(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err)
@@ -410,19 +491,18 @@ extern "C" nmp_status sgd_cuda_grad(sgd_cuda *s, const sgd_batch *b, const sgd_l
     if (b->batch == 0) return NMP_OK;
     sgd_grad_args a;
     NMP_CHECK(sgd_upload_batch(s, b, &a, err));
-    a.loss = *l;
-    return sgd_launch_grad(a, err);
+    return sgd_launch_grad(a, *l, err);
 }
 
-extern "C" nmp_status sgd_cuda_grad_dev(const sgd_dev_fit *f, const sgd_batch *b, const sgd_loss *l,
-                                        nmp_gpu_err *err)
+extern "C" nmp_status sgd_cuda_grad_dev(const sgd_dev_fit *f, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err)
 {
     if (f->dims < 1 || f->dims > SGD_MAX_DIMS || b->batch < 0 || b->per_target < 0 || b->approx_count < 0 ||
         (b->approx_count > 0 && !b->approx_weight) || (b->per_target > 0 && !b->neg_index) ||
-        (b->rows > 0 && !b->row_start))
+        (b->rows > 0 && !b->row_start) || (l->loss_every > 0 && !f->loss_sum))
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__,
-                            "sgd: inconsistent batch (dims %d, batch %d, per_target %d, approx_count %d)", f->dims,
-                            b->batch, b->per_target, b->approx_count);
+                            "sgd: inconsistent batch (dims %d, batch %d, per_target %d, approx_count %d, loss_every "
+                            "%d with%s a loss sum)",
+                            f->dims, b->batch, b->per_target, b->approx_count, l->loss_every, f->loss_sum ? "" : "out");
     NMP_CHECK(sgd_check_loss(l, err));
     if (b->batch == 0) return NMP_OK;
     sgd_grad_args a = {};
@@ -433,9 +513,8 @@ extern "C" nmp_status sgd_cuda_grad_dev(const sgd_dev_fit *f, const sgd_batch *b
     a.row_start = b->rows > 0 ? b->row_start : NULL, a.neg_index = b->neg_index, a.neg_weight = b->neg_weight;
     a.approx_count = b->approx_count, a.approx_weight = b->approx_weight;
     a.approx_y = b->approx_y ? b->approx_y : f->cell_mean;
-    a.loss = *l;
     a.loss_sum = f->loss_sum;
-    return sgd_launch_grad(a, err);
+    return sgd_launch_grad(a, *l, err);
 }
 
 extern "C" void sgd_cuda_arrays_of(sgd_cuda *s, sgd_cuda_arrays *out)

@@ -1,15 +1,9 @@
-/* One optimiser step of NOMAD on the CPU, written out as the GPU runs it: gather each
- * target's positives (graph edges), negatives (exact indices and approximate cell-mean
- * terms with weights), the Cauchy-kernel loss terms of infonce / neg / umap, gradients
- * scattered into a dense gradient, then the momentum SGD update with the next step's cell
- * means. The CPU reference of kernels/sgd_step.cu (parity test tests/kernels/test_sgd_step.c).
- *
- * It must agree with the host's CPU path: the per-pair math of plugins/common/loss_batch.c,
- * plugins/common/loss_neg.c and plugins/loss/{infonce,neg,umap} (double pair terms, float
- * gradients), the scatter and update_range of core/src/optimizer.c (float update:
- * g = grad / batch, clipped; v = mu v + g; y -= lr v), and nmp_negatives' row rules in
- * core/include/nomad/plugin.h. tests/kernels/test_sgd_step_cpu.c checks the gradient and
- * loss against the loss plugins themselves, so a change on either side shows there. */
+/* What the GPU fit's kernels (kernels/sgd_step.cu) share with the CPU: the problem and batch
+ * they read, the loss selector of the fused gradient kernel, the batch checks run on the host
+ * before a kernel could read a bad id, and the CPU references of the update and cell means
+ * (parity test tests/kernels/test_sgd_step.c). The gradient kernel's CPU reference is the CPU
+ * step engine itself (core/src/step_engine.c with the loss plugins); both take their pair
+ * formulas from nomad/loss_math.h. */
 #ifndef NOMAD_SGD_STEP_CPU_H
 #define NOMAD_SGD_STEP_CPU_H
 
@@ -26,7 +20,8 @@ extern "C" {
 
 typedef enum { SGD_LOSS_INFONCE = 0, SGD_LOSS_NEG = 1, SGD_LOSS_UMAP = 2 } sgd_loss_kind;
 
-/* A loss and its parameters, as the loss plugins take them. */
+/* The fused gradient kernel's loss (one instantiation per shipped loss) and its parameters,
+ * as the loss plugins' CUDA entries pass them. */
 typedef struct {
     sgd_loss_kind kind;
     double exaggeration;     /* the step's attraction factor */
@@ -34,7 +29,8 @@ typedef struct {
     double a, b, gamma, eps; /* umap: curve 1/(1 + a d^2b), repulsion strength and eps */
     double clip;             /* > 0: clip each coordinate of a pair's 2 c (y_i - y_z) (umap); 0: off */
     int move_negatives;      /* 0: exact negatives receive no gradient (umap-learn) */
-    int want_loss;           /* 0: skip the logarithms of the loss value (the gradient is the same) */
+    int loss_every;          /* 0: no loss value (the gradient is the same); k >= 1: L_i of the targets b with
+                                b % k == 0 only, times k (nmp_step.loss_every; 1: every target) */
 } sgd_loss;
 
 /* What stays fixed over a fit. Caller owns every array. */
@@ -64,7 +60,7 @@ typedef struct {
     const float *approx_weight; /* batch x approx_count (0 drops a term); they receive no gradient */
 } sgd_batch;
 
-/* The update of one step (update_range in core/src/optimizer.c). */
+/* The update of one step. */
 typedef struct {
     double lr, momentum;
     double inv_batch; /* the gradient's divisor: 1 / batch */
@@ -75,28 +71,16 @@ typedef struct {
  * the callers wrap into their errors). */
 const char *sgd_batch_problem(const sgd_problem *p, const sgd_batch *b);
 
-/* The negatives row of target b (nmp_negatives' rule; row_start searched when rows > 0). */
-int32_t sgd_negative_row(const sgd_batch *b, int32_t t);
-
 /* cell_mean (cells x dims) = per-cell mean of y by cell_of, summed in double, divided by
  * cell_mass (0 where the mass is 0). NMP_OK or NMP_ERR_NOMEM (cell_mean untouched). */
 nmp_status sgd_cell_means_cpu(const sgd_problem *p, const float *y, float *cell_mean);
 
-/* Adds the batch's dL/dy to grad (n x dims, float) and the batch's summed loss to *loss
- * (0 when !want_loss). Targets in batch order; per target, positives in edge order, then
- * approximate terms, then negatives, each pair's gradient added as float (as loss_batch.c's
- * slots are scattered). approx_y NULL reads cell_mean. NMP_ERR_INVALID for an inconsistent
- * batch (sgd_batch_problem) or loss, NMP_OK otherwise. One thread. */
-nmp_status sgd_grad_cpu(const sgd_problem *p, const sgd_batch *b, const sgd_loss *l, const float *y,
-                        const float *cell_mean, float *grad, double *loss);
-
 /* Momentum SGD on len coordinates: g = grad * inv_batch (clipped), velocity = momentum *
  * velocity + g, y -= lr * velocity, grad zeroed. One vector loop; returns 1 if some new y is
- * NaN or Inf, else 0. The optimiser's update pass (core/src/optimizer.c) runs it on each
- * worker's piece of every cell, sgd_update_cpu on the whole layout. */
+ * NaN or Inf, else 0. */
 int sgd_momentum_cpu(const sgd_update *u, float *y, float *velocity, float *grad, int64_t len);
 
-/* The fused update over all n points (float, as update_range): velocity and y move, grad is
+/* The fused update over all n points (float): velocity and y move, grad is
  * zeroed, cell_mean (cells x dims) becomes the new layout's cell means; *nonfinite is 1 if
  * some coordinate of y became NaN or Inf, else 0. NMP_OK or NMP_ERR_NOMEM. One thread. */
 nmp_status sgd_update_cpu(const sgd_problem *p, const sgd_update *u, float *y, float *velocity, float *grad,

@@ -1,11 +1,12 @@
 /* The fused NOMAD optimiser step on the GPU: the layout, velocity, dense gradient, graph and
  * cells live on the device; per step only the targets and negatives go up. One warp per
- * target gathers its positives, negatives and cell-mean terms, computes the Cauchy-kernel
- * loss terms (infonce, neg, umap) in double and adds the pair gradients with float atomics;
- * the update kernel applies momentum SGD to every point and sums the new cell means.
- * CPU reference: kernels/sgd_step_cpu.c (types there); parity test:
- * tests/kernels/test_sgd_step.c. The atomics make the float sums' order, hence the last bits,
- * vary from run to run. */
+ * target computes its pair terms in float32 with the formulas of nomad/loss_math.h, one
+ * kernel instantiation per shipped loss (infonce, neg, umap), and adds the pair gradients
+ * with float atomics; the loss value (double) only for the targets sgd_loss.loss_every picks.
+ * The update kernel applies momentum SGD to every point and sums the new cell means.
+ * References: the CPU step engine (core/src/step_engine.c with the loss plugins) for the
+ * gradient, sgd_step_cpu.c for the update; parity test tests/kernels/test_sgd_step.c. The
+ * atomics make the float sums' order, hence the last bits, vary from run to run. */
 #ifndef NOMAD_SGD_STEP_CUDA_H
 #define NOMAD_SGD_STEP_CUDA_H
 
@@ -30,8 +31,9 @@ nmp_status sgd_cuda_set_state(sgd_cuda *s, const float *y, const float *velocity
 /* Copies the state arrays asked for (host; NULL skips one); cell_mean: cells x dims. */
 nmp_status sgd_cuda_get_state(sgd_cuda *s, float *y, float *velocity, float *grad, float *cell_mean, nmp_gpu_err *err);
 
-/* As sgd_grad_cpu: adds the batch's dL/dy to the device gradient; the loss is added to a
- * device sum (see sgd_cuda_take_loss). approx_y NULL reads the device cell means.
+/* As the CPU step engine: adds the batch's dL/dy to the device gradient, and the loss of the
+ * targets l->loss_every picks (times loss_every) to a device sum (see sgd_cuda_take_loss).
+ * approx_y NULL reads the device cell means. Asynchronous after the batch's uploads.
  * NMP_ERR_INVALID (with what is wrong) for an inconsistent batch or loss. */
 nmp_status sgd_cuda_grad(sgd_cuda *s, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err);
 
@@ -65,8 +67,9 @@ nmp_status sgd_cuda_put_targets(sgd_cuda *s, const int32_t *target, int32_t coun
                                 nmp_gpu_err *err);
 
 /* The fused gradient on arrays the caller holds on the device (a loss plugin's CUDA entry):
- * adds the batch's dL/dy to grad and its loss to *loss_sum (device). Every pointer of `b` is
- * device memory except the sizes; b->approx_y NULL reads cell_mean. The batch is not checked
+ * adds the batch's dL/dy to grad and, when l->loss_every > 0, its sampled loss to *loss_sum
+ * (device). Every pointer of `b` is device memory except the sizes; b->approx_y NULL reads
+ * cell_mean. Only launches: nothing is copied and nothing waits. The batch is not checked
  * against the graph (its arrays are on the device): indices out of range are the caller's bug. */
 typedef struct {
     int64_t n;
@@ -77,7 +80,7 @@ typedef struct {
     const int32_t *index;
     const float *weight;    /* or NULL */
     const float *cell_mean; /* cells x dims */
-    double *loss_sum;       /* one double */
+    double *loss_sum;       /* one double, or NULL when l->loss_every is 0 */
 } sgd_dev_fit;
 nmp_status sgd_cuda_grad_dev(const sgd_dev_fit *f, const sgd_batch *b, const sgd_loss *l, nmp_gpu_err *err);
 

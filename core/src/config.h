@@ -78,6 +78,7 @@ typedef enum { NMP_FORMAT_AUTO, NMP_FORMAT_NPY, NMP_FORMAT_FVECS, NMP_FORMAT_BVE
 typedef enum { NMP_DEVICE_CPU, NMP_DEVICE_CUDA } nmp_cfg_device;
 typedef enum { NMP_BACKEND_LOCAL, NMP_BACKEND_MPI, NMP_BACKEND_NCCL } nmp_cfg_backend;
 typedef enum { NMP_PLACEMENT_ROUND_ROBIN, NMP_PLACEMENT_BALANCED } nmp_cfg_placement;
+typedef enum { NMP_UPDATE_AUTO, NMP_UPDATE_EAGER, NMP_UPDATE_LAZY } nmp_cfg_update;
 
 /* The resolved core keys (see the schema table in config_schema.c for docs and defaults).
  * Plain data: copy freely, nothing to free. Plugin parameters live in nmp_params. */
@@ -120,6 +121,7 @@ typedef struct {
         int64_t early_epochs;
         double late_exaggeration, late_start;
         int64_t loss_every;
+        nmp_cfg_update update;
     } optimizer;
     struct {
         bool enabled;

@@ -7,7 +7,7 @@
 
 _Static_assert(sizeof(nmp_cfg_format) == sizeof(int) && sizeof(nmp_cfg_device) == sizeof(int) &&
                    sizeof(nmp_cfg_backend) == sizeof(int) && sizeof(nmp_metric) == sizeof(int) &&
-                   sizeof(nmp_cfg_placement) == sizeof(int),
+                   sizeof(nmp_cfg_placement) == sizeof(int) && sizeof(nmp_cfg_update) == sizeof(int),
                "enum fields are stored as int");
 
 #define FIELD(f) offsetof(nmp_config, f), sizeof(((nmp_config *)0)->f)
@@ -89,9 +89,13 @@ static const nmp_config_key schema[] = {
      FIELD(optimizer.late_exaggeration)},
     {"optimizer.late_start", D, "1.0", IN(0, 1), NULL,
      "fraction of the epochs after which late exaggeration applies (1 = never)", FIELD(optimizer.late_start)},
-    {"optimizer.loss_every", I, "8", AT_LEAST(1), NULL,
+    {"optimizer.loss_every", I, "32", AT_LEAST(1), NULL,
      "the loss curve is estimated from one target in this many (its logarithms cost as much as the gradient)",
      FIELD(optimizer.loss_every)},
+    {"optimizer.update", E, "auto", ANY, "auto|eager|lazy",
+     "eager: every point moves every step (O(n) a step); lazy: only the points a step touches, the others caught "
+     "up exactly when next read (O(batch)); auto: lazy once n is over 4x the points a step touches",
+     FIELD(optimizer.update)},
     {"eval.enabled", B, "true", ANY, NULL, "compute quality metrics of the layout after the fit", FIELD(eval.enabled)},
     {"eval.k", I, "10", AT_LEAST(1), NULL, "neighbours for NP@k and kNN label accuracy", FIELD(eval.k)},
     {"eval.queries", I, "5000", AT_LEAST(1), NULL, "query points with exact kNN against the full data (NP@k, trustworthiness)",

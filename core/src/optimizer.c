@@ -1,5 +1,9 @@
-/* Momentum SGD over the layout, driven by a negatives and a loss plugin. One fused pass
- * per step applies the update to every point and accumulates the next step's cell means. */
+/* Momentum SGD over the layout, driven by a negatives plugin and the step engine (the loss
+ * plugin's maths). Two ways to update, the same numbers up to rounding: eager moves every
+ * point every step (O(n) a step, the cheaper while a step touches most points); lazy moves
+ * only what a step touches (O(batch)): the points it reads are brought up to date first
+ * (lazy_sgd.h), the points with a gradient are updated, and the cell means follow from
+ * per-cell sums kept exactly from the same updates. */
 #include "optimizer.h"
 
 #include <stdlib.h>
@@ -7,8 +11,10 @@
 
 #include "fit_order.h"
 #include "host.h"
+#include "lazy_sgd.h"
+#include "config.h"
 #include "nomad/rng.h"
-#include "sgd_step_cpu.h"
+#include "step_engine.h"
 
 typedef struct {
     const nmp_opt_settings *s;
@@ -23,27 +29,34 @@ typedef struct {
     int32_t *pos;
     float *pos_weight;
     float *cell_mean, *cell_mass;
-    double *cell_acc; /* threads x cells x dims */
-    float *g_target, *g_pos, *g_neg;
-    size_t g_neg_cap;
+    double *cell_sum;     /* cells x dims: sum of the (true, caught-up) layout of each cell */
+    double *cell_vel;     /* cells x dims: sum of their velocities */
+    double *cell_buf;     /* cells x dims: the sums summed over ranks */
+    double *cell_acc;     /* threads x cells x dims: per-worker sums of a pass */
     float *grad, *velocity; /* n x dims */
+    int32_t *last;        /* n: the step after which the point's y and velocity are current */
+    int32_t *stamp;       /* n: the last step that updated the point (dedups the scatter) */
+    int32_t **touched;    /* threads: points a worker updated this step */
+    int64_t touched_cap;
     float *y;             /* the layout in fit order (see fit_order.h) */
     nmp_fit_order order;
-    uint32_t loss_minor;  /* ABI minor the loss plugin was built with */
-    /* per-step inputs of the update pass */
+    nmp_lazy_sgd sgd;
+    nmp_engine *engine;
+    nmp_engine_out out;
+    int move_negatives; /* the loss moves exact negatives (else they are read, never updated) */
+    int eager;            /* -1 until the first step decides (optimizer.update auto), 0 lazy, 1 eager */
+    /* per-step inputs of the passes */
+    int64_t step;
     double lr, inv_batch;
+    const nmp_negatives *neg;
     int *nonfinite; /* per worker */
-    const nmp_negatives *neg; /* this step's negatives, for the scatter inside the update pass */
-    double scatter_seconds;   /* worker 0's time in that scatter, this step */
     nmp_fit_info info; /* handed to prepare(): plugins may keep the pointer for the whole fit */
 } fit;
 
 double nmp_opt_lr(const nmp_opt_settings *s, int64_t step, int64_t total)
 {
-    double t = total > 0 ? (double)step / (double)total : 0.0;
-    if (t <= s->hold || s->hold >= 1.0) return s->lr;
-    double u = (t - s->hold) / (1.0 - s->hold);
-    return s->lr * ((1.0 - u) + u * s->final_lr_fraction);
+    const nmp_lazy_sgd sched = {.lr = s->lr, .hold = s->hold, .final_lr_fraction = s->final_lr_fraction, .total = total};
+    return nmp_lazy_lr(&sched, step);
 }
 
 double nmp_opt_exaggeration(const nmp_opt_settings *s, int64_t epoch)
@@ -78,9 +91,12 @@ static void free_fit(fit *f)
     free(f->target), free(f->drawn), free(f->radix_count), free(f->edge_offset), free(f->pos), free(f->pos_weight);
     free(f->y);
     nmp_fit_order_free(&f->order);
-    free(f->cell_mean), free(f->cell_mass), free(f->cell_acc);
-    free(f->g_target), free(f->g_pos), free(f->g_neg);
-    free(f->grad), free(f->velocity), free(f->nonfinite);
+    nmp_lazy_sgd_free(&f->sgd);
+    nmp_engine_free(f->engine);
+    free(f->cell_mean), free(f->cell_mass), free(f->cell_sum), free(f->cell_vel), free(f->cell_buf), free(f->cell_acc);
+    free(f->grad), free(f->velocity), free(f->last), free(f->stamp), free(f->nonfinite);
+    for (int w = 0; f->touched && w < nmp_host_settings()->threads; w++) free(f->touched[w]);
+    free(f->touched);
 }
 
 static int64_t max_degree(const nmp_graph *g)
@@ -106,117 +122,224 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->pos_weight = malloc((size_t)(edges + 1) * sizeof *f->pos_weight);
     f->cell_mean = calloc((size_t)(C * D), sizeof *f->cell_mean);
     f->cell_mass = calloc((size_t)C, sizeof *f->cell_mass);
-    f->cell_acc = calloc((size_t)(T * C * D), sizeof *f->cell_acc);
-    f->g_target = malloc((size_t)(B * D) * sizeof *f->g_target);
-    f->g_pos = malloc((size_t)((edges + 1) * D) * sizeof *f->g_pos);
+    f->cell_sum = calloc((size_t)(C * D), sizeof *f->cell_sum);
+    f->cell_vel = calloc((size_t)(C * D), sizeof *f->cell_vel);
+    f->cell_buf = calloc((size_t)(C * D), sizeof *f->cell_buf);
+    f->cell_acc = calloc((size_t)(T * 2 * C * D), sizeof *f->cell_acc); /* sums_range needs two blocks */
     f->grad = calloc((size_t)(f->n * D), sizeof *f->grad);
     f->velocity = calloc((size_t)(f->n * D), sizeof *f->velocity);
+    f->last = calloc((size_t)f->n + 1, sizeof *f->last);
+    f->stamp = malloc(((size_t)f->n + 1) * sizeof *f->stamp);
+    f->touched = calloc((size_t)T, sizeof *f->touched);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
-    if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight || !f->cell_mean || !f->cell_mass ||
-        !f->cell_acc || !f->g_target || !f->g_pos || !f->grad || !f->velocity || !f->nonfinite)
+    if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight ||
+        !f->cell_mean || !f->cell_mass || !f->cell_sum || !f->cell_vel || !f->cell_buf || !f->cell_acc || !f->grad ||
+        !f->velocity || !f->last || !f->stamp || !f->touched || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
+    for (int64_t i = 0; i < f->n; i++) f->last[i] = -1, f->stamp[i] = -1; /* current as of "before step 0" */
     nmp_opt_cell_mass(f->s, f->cells, f->cell_mass);
     return NMP_OK;
 }
 
-/* Reduces the per-worker cell sums into cell means, in worker order (deterministic), summed
- * over the ranks first when the run is distributed. */
-static void reduce_cell_means(fit *f)
-{
-    int64_t C = f->cells->count, D = f->dims, T = nmp_host_settings()->threads;
-    double *sum = f->cell_acc; /* worker 0's block collects the total */
-    for (int64_t w = 1; w < T; w++)
-        for (int64_t v = 0; v < C * D; v++) sum[v] += f->cell_acc[w * C * D + v];
-    if (f->s->reduce_cells && f->s->reduce_cells(f->s->reduce_ctx, sum, C * D)) f->nonfinite[0] = 1;
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t k = 0; k < D; k++)
-            f->cell_mean[c * D + k] = f->cell_mass[c] > 0 ? (float)(sum[c * D + k] / f->cell_mass[c]) : 0.0f;
-    memset(f->cell_acc, 0, (size_t)(T * C * D) * sizeof *f->cell_acc);
-}
+/* Eager fits keep no per-point step counter: every point is current after every step. */
+static int64_t last_of(const fit *f, int64_t i) { return f->eager == 1 ? f->step : f->last[i]; }
 
-/* In fit order a cell is a range of rows: sum [begin, end) cell piece by cell piece, in
- * registers, and add each piece's sum once. */
-static void accumulate_range(void *ctx, int64_t begin, int64_t end, int worker)
+/* ------------------------------------------------------------------ cell sums and means */
+
+/* Sums y and velocity per cell over the caught-up layout, in worker order (deterministic). */
+static void sums_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
     int64_t C = f->cells->count, D = f->dims;
-    double *acc = f->cell_acc + (int64_t)worker * C * D;
-    for (int64_t i = begin; i < end;) {
+    double *acc = f->cell_acc + (int64_t)worker * 2 * C * D; /* sums, then velocities */
+    memset(acc, 0, (size_t)(2 * C * D) * sizeof *acc);
+    for (int64_t i = begin; i < end;) { /* in fit order a cell is a range of rows */
         int32_t cell = f->cells->cell_of[i];
         int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
         for (int64_t k = 0; k < D; k++) {
-            double sum = 0.0;
-            for (int64_t j = i; j < stop; j++) sum += f->y[j * D + k];
-            acc[cell * D + k] += sum;
+            double sy = 0.0, sv = 0.0;
+            for (int64_t j = i; j < stop; j++) sy += f->y[j * D + k], sv += f->velocity[j * D + k];
+            acc[cell * D + k] += sy, acc[C * D + cell * D + k] += sv;
         }
         i = stop;
     }
 }
 
-/* Rows of negatives as nmp_negatives defines them: rows/row_start (ABI 1.1), or one row for
- * shared negatives, or one per target. */
-static int64_t negative_rows(const fit *f, const nmp_negatives *neg)
+/* The cell means from cell_sum: summed over the ranks first when the run is distributed. */
+static void cell_means(fit *f)
 {
-    return neg->rows > 0 ? neg->rows : neg->shared ? 1 : f->s->batch;
+    int64_t C = f->cells->count, D = f->dims;
+    memcpy(f->cell_buf, f->cell_sum, (size_t)(C * D) * sizeof *f->cell_buf);
+    if (f->s->reduce_cells && f->s->reduce_cells(f->s->reduce_ctx, f->cell_buf, C * D)) f->nonfinite[0] = 1;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < D; k++)
+            f->cell_mean[c * D + k] = f->cell_mass[c] > 0 ? (float)(f->cell_buf[c * D + k] / f->cell_mass[c]) : 0.0f;
 }
 
-/* Adds the loss's per-slot gradients of the points in [begin, end) into the dense gradient.
- * Every worker reads all slots and keeps its own points, so each point's sum runs in slot
- * order whatever the thread count: the result is that of one serial scatter. In fit order a
- * worker's points are whole cells, and the batch is grouped by cell, so the filter's branch
- * is taken in long runs. */
-static void scatter_range(fit *f, int64_t begin, int64_t end)
+/* Brings every point up to the end of step `now` and takes the cell sums afresh from the
+ * layout, so the per-step bookkeeping cannot drift (once per epoch, and before the fit). */
+static void catch_up_all_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
-    int64_t D = f->dims, B = f->s->batch;
+    fit *f = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        nmp_lazy_catch_up(&f->sgd, f->y + i * f->dims, f->velocity + i * f->dims, f->dims, last_of(f, i), f->step);
+        f->last[i] = (int32_t)f->step;
+    }
+    sums_range(ctx, begin, end, worker);
+}
+
+/* cell_sum and cell_vel from the workers' sums_range blocks, in worker order. */
+static void take_sums(fit *f)
+{
+    int64_t C = f->cells->count, D = f->dims, T = nmp_host_settings()->threads;
+    memset(f->cell_sum, 0, (size_t)(C * D) * sizeof *f->cell_sum);
+    memset(f->cell_vel, 0, (size_t)(C * D) * sizeof *f->cell_vel);
+    for (int64_t w = 0; w < T; w++)
+        for (int64_t v = 0; v < C * D; v++)
+            f->cell_sum[v] += f->cell_acc[w * 2 * C * D + v], f->cell_vel[v] += f->cell_acc[w * 2 * C * D + C * D + v];
+}
+
+static void settle(fit *f, int64_t now)
+{
+    f->step = now;
+    nmp_parallel_for(f->n, catch_up_all_range, f);
+    take_sums(f);
+}
+
+/* ------------------------------------------------------------------ lazy passes */
+
+/* The ids a step reads or moves, in slot order: targets, positive edges, negative slots. */
+enum { SLOT_TARGETS = 1, SLOT_EDGES = 2, SLOT_NEGATIVES = 4 };
+typedef struct {
+    const int32_t *ids[3];
+    int64_t count[3];
+} slot_lists;
+
+static slot_lists step_slots(const fit *f, int which)
+{
     const nmp_negatives *neg = f->neg;
-    for (int64_t b = 0; b < B; b++) {
-        int64_t t = f->target[b];
-        if (t < begin || t >= end) continue;
-        for (int64_t k = 0; k < D; k++) f->grad[t * D + k] += f->g_target[b * D + k];
-    }
-    for (int64_t e = 0; e < f->edge_offset[B]; e++) {
-        int64_t j = f->pos[e];
-        if (j < begin || j >= end) continue;
-        for (int64_t k = 0; k < D; k++) f->grad[j * D + k] += f->g_pos[e * D + k];
-    }
-    int64_t slots = negative_rows(f, neg) * neg->per_target;
-    for (int64_t s = 0; s < slots; s++) {
-        int64_t idx = neg->index[s];
-        if (idx < begin || idx >= end) continue; /* also skips the -1 of an empty slot */
-        for (int64_t k = 0; k < D; k++) f->grad[idx * D + k] += f->g_neg[s * D + k];
-    }
+    slot_lists s = {{f->target, f->pos, NULL}, {0, 0, 0}};
+    if (which & SLOT_TARGETS) s.count[0] = f->s->batch;
+    if (which & SLOT_EDGES) s.count[1] = f->edge_offset[f->s->batch];
+    if ((which & SLOT_NEGATIVES) && neg)
+        s.ids[2] = neg->index, s.count[2] = (int64_t)nmp_negatives_rows(neg, f->s->batch) * neg->per_target;
+    return s;
 }
 
+typedef struct {
+    fit *f;
+    slot_lists slots;
+} catch_ctx;
 
+/* Each worker brings the points of its id range among the slots to the end of the previous
+ * step (an owner per point: no two workers write one point). */
+static void catch_up_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const catch_ctx *c = ctx;
+    fit *f = c->f;
+    const int64_t now = f->step - 1;
+    for (int l = 0; l < 3; l++)
+        for (int64_t s = 0; s < c->slots.count[l]; s++) {
+            int64_t i = c->slots.ids[l][s];
+            if (i < begin || i >= end || f->last[i] >= now) continue;
+            nmp_lazy_catch_up(&f->sgd, f->y + i * f->dims, f->velocity + i * f->dims, f->dims, f->last[i], now);
+            f->last[i] = (int32_t)now;
+        }
+}
 
-/* The fused pass: the scatter of this worker's points, then averaged (and clipped) gradient ->
- * momentum -> y, gradient zeroed, cell sums of the new layout accumulated for the next step. */
+static void catch_up(fit *f, int which)
+{
+    catch_ctx c = {f, step_slots(f, which)};
+    nmp_parallel_for(f->n, catch_up_range, &c);
+}
+
+/* The engine's per-slot gradients of this worker's points into the dense gradient, in slot
+ * order whatever the thread count (the bytes of one serial scatter); returns the points
+ * touched, in the order first seen. */
+static int64_t scatter_range(fit *f, int64_t begin, int64_t end, int32_t *touched)
+{
+    const int64_t D = f->dims;
+    const float *g[3] = {f->out.target, f->out.pos, f->out.neg};
+    slot_lists sl = step_slots(f, SLOT_TARGETS | SLOT_EDGES | (f->move_negatives ? SLOT_NEGATIVES : 0));
+    int64_t count = 0;
+    for (int l = 0; l < 3; l++)
+        for (int64_t s = 0; s < sl.count[l]; s++) {
+            int64_t i = sl.ids[l][s];
+            if (i < begin || i >= end) continue;
+            if (touched && f->stamp[i] != (int32_t)f->step) f->stamp[i] = (int32_t)f->step, touched[count++] = (int32_t)i;
+            for (int64_t k = 0; k < D; k++) f->grad[i * D + k] += g[l][s * D + k];
+        }
+    return count;
+}
+
+/* Scatter, then momentum SGD on the touched points (their gradient averaged over the batch,
+ * clipped), with this worker's per-cell sums of the gradient applied, for the cell sums. */
 static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
-    int64_t C = f->cells->count, D = f->dims;
+    const int64_t C = f->cells->count, D = f->dims;
+    int32_t *touched = f->touched[worker];
+    int64_t count = scatter_range(f, begin, end, touched);
     double *acc = f->cell_acc + (int64_t)worker * C * D;
-    const sgd_update u = {.lr = f->lr, .momentum = f->s->momentum, .inv_batch = f->inv_batch, .clip = f->s->clip};
-    double t0 = worker == 0 ? nmp_now() : 0.0;
-    scatter_range(f, begin, end);
-    if (worker == 0) f->scatter_seconds = nmp_now() - t0;
+    memset(acc, 0, (size_t)(C * D) * sizeof *acc);
+    const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch, clip = (float)f->s->clip;
     int bad = 0;
-    for (int64_t i0 = begin; i0 < end;) { /* one piece of one cell at a time (fit order) */
-        int32_t cell = f->cells->cell_of[i0];
-        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end, len = (stop - i0) * D;
-        float *y = f->y + i0 * D;
-        /* coordinates are independent here: one flat vector loop, then the cell sums */
-        bad |= sgd_momentum_cpu(&u, y, f->velocity + i0 * D, f->grad + i0 * D, len);
+    for (int64_t t = 0; t < count; t++) {
+        int64_t i = touched[t];
+        float *y = f->y + i * D, *v = f->velocity + i * D, *g = f->grad + i * D;
+        double *cell = acc + (int64_t)f->cells->cell_of[i] * D;
         for (int64_t k = 0; k < D; k++) {
-            double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t i = 0; i < stop - i0; i++) sum += y[i * D + k];
-            acc[cell * D + k] += sum;
+            float gk = g[k] * ib;
+            if (clip > 0) gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
+            v[k] = mu * v[k] + gk;
+            y[k] -= lr * v[k];
+            bad |= !(y[k] - y[k] == 0.0f); /* NaN or Inf */
+            g[k] = 0.0f;
+            cell[k] += gk;
         }
-        i0 = stop;
+        f->last[i] = (int32_t)f->step;
     }
     f->nonfinite[worker] |= bad;
 }
+
+/* Eager: the scatter, then every point of the range moves, and the cell sums of the new
+ * layout and velocities are taken afresh (sums_range). */
+static void update_all_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    fit *f = ctx;
+    const int64_t D = f->dims;
+    scatter_range(f, begin, end, NULL);
+    const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch, clip = (float)f->s->clip;
+    float *y = f->y + begin * D, *v = f->velocity + begin * D, *g = f->grad + begin * D;
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (int64_t a = 0; a < (end - begin) * D; a++) {
+        float gk = g[a] * ib;
+        if (clip > 0) gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
+        v[a] = mu * v[a] + gk;
+        y[a] -= lr * v[a];
+        bad |= !(y[a] - y[a] == 0.0f); /* NaN or Inf */
+        g[a] = 0.0f;
+    }
+    f->nonfinite[worker] |= bad;
+    sums_range(ctx, begin, end, worker);
+}
+
+/* Every point moves each step (v <- mu v + g, y <- y - lr v), so summed over a cell:
+ * V <- mu V + G and S <- S - lr V, with G the gradient applied to its touched points. */
+static void update_cells(fit *f)
+{
+    int64_t C = f->cells->count, D = f->dims, T = nmp_host_settings()->threads;
+    for (int64_t v = 0; v < C * D; v++) {
+        double g = 0.0;
+        for (int64_t w = 0; w < T; w++) g += f->cell_acc[w * C * D + v];
+        f->cell_vel[v] = f->s->momentum * f->cell_vel[v] + g;
+        f->cell_sum[v] -= f->lr * f->cell_vel[v];
+    }
+    cell_means(f);
+}
+
+/* ------------------------------------------------------------------ the step */
 
 /* Sorts the batch's ids ascending: LSD radix, 11 bits a pass (ids are < 2^31). */
 static void sort_ids(int32_t *a, int32_t *tmp, int64_t n, int64_t *count)
@@ -277,78 +400,98 @@ static void draw_batch(fit *f, int64_t step, nmp_step *st)
     st->pos_weight = f->pos_weight;
 }
 
-static nmp_status check_rows(const fit *f, const nmp_instance *inst, const nmp_negatives *neg, nmp_err *err)
-{
-    int32_t B = f->s->batch;
-    if (neg->rows <= 0) return NMP_OK;
-    int ok = neg->row_start && neg->rows <= B && neg->row_start[0] == 0 && neg->row_start[neg->rows] == B;
-    for (int32_t r = 0; ok && r < neg->rows; r++) ok = neg->row_start[r] <= neg->row_start[r + 1];
-    if (!ok)
-        return nmp_fail(err, NMP_ERR_RUNTIME,
-                        "negatives plugin %s (%s): row_start must rise from 0 to the batch size %d over %d rows",
-                        inst->ref->desc->name, inst->ref->file, B, neg->rows);
-    if (f->loss_minor < 1 && neg->rows != B && neg->rows != 1)
-        return nmp_fail(err, NMP_ERR_UNSUPPORTED,
-                        "negatives plugin %s shares draws between targets (ABI 1.1), which the loss plugin "
-                        "(built for ABI 1.0) cannot read; rebuild the loss plugin or set the negatives to one draw per target",
-                        inst->ref->desc->name);
-    return NMP_OK;
-}
-
 static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_negatives *neg, nmp_err *err)
 {
-    int64_t slots = negative_rows(f, neg) * (int64_t)neg->per_target;
-    if (neg->per_target < 0 || (slots > 0 && !neg->index) || neg->approx_count < 0 ||
-        (neg->approx_count > 0 && (!neg->approx_y || !neg->approx_weight)))
+    int32_t B = f->s->batch;
+    int64_t slots = (int64_t)nmp_negatives_rows(neg, B) * (int64_t)neg->per_target;
+    int ok = neg->per_target >= 0 && (slots == 0 || neg->index) && neg->approx_count >= 0 &&
+             (neg->approx_count == 0 || (neg->approx_y && neg->approx_weight));
+    if (ok && neg->rows > 0) {
+        ok = neg->row_start && neg->rows <= B && neg->row_start[0] == 0 && neg->row_start[neg->rows] == B;
+        for (int32_t r = 0; ok && r < neg->rows; r++) ok = neg->row_start[r] <= neg->row_start[r + 1];
+        if (!ok)
+            return nmp_fail(err, NMP_ERR_RUNTIME,
+                            "negatives plugin %s (%s): row_start must rise from 0 to the batch size %d over %d rows",
+                            inst->ref->desc->name, inst->ref->file, B, neg->rows);
+    }
+    if (!ok)
         return nmp_fail(err, NMP_ERR_RUNTIME, "negatives plugin %s (%s): sample() returned an inconsistent result",
                         inst->ref->desc->name, inst->ref->file);
-    nmp_status s = check_rows(f, inst, neg, err);
-    if (s != NMP_OK) return s;
     for (int64_t s = 0; s < slots; s++)
-        if (neg->index[s] >= f->n)
+        if (neg->index[s] < 0 || neg->index[s] >= f->n)
             return nmp_fail(err, NMP_ERR_RUNTIME, "negatives plugin %s (%s): negative index %d out of range [0, %lld)",
                             inst->ref->desc->name, inst->ref->file, neg->index[s], (long long)f->n);
-    if ((size_t)(slots * f->dims) > f->g_neg_cap) {
-        free(f->g_neg);
-        f->g_neg_cap = (size_t)(slots * f->dims);
-        f->g_neg = malloc(f->g_neg_cap * sizeof *f->g_neg + 1);
-        if (!f->g_neg) return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for negative gradients");
+    int64_t need = B + f->edge_offset[B] + slots; /* a worker may touch every slot's point */
+    for (int w = 0; need > f->touched_cap && w < nmp_host_settings()->threads; w++) {
+        free(f->touched[w]);
+        if (!(f->touched[w] = malloc((size_t)need * sizeof *f->touched[w])))
+            return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for the step's touched points");
     }
+    if (need > f->touched_cap) f->touched_cap = need;
     return NMP_OK;
 }
 
-/* One step: negatives, loss gradients, scatter, fused update. Returns the batch loss. */
+/* optimizer.update auto: eager while a step touches a good share of the points. A lazy step
+ * scans its slots three times on every worker (two catch-ups, the scatter); an eager one scans
+ * them once and moves n points split over the workers. */
+static void choose_update(fit *f, const nmp_negatives *neg)
+{
+    int64_t slots = f->s->batch + f->edge_offset[f->s->batch] +
+                    (int64_t)nmp_negatives_rows(neg, f->s->batch) * neg->per_target;
+    f->eager = f->s->update == NMP_UPDATE_EAGER ? 1 : f->s->update == NMP_UPDATE_LAZY ? 0 : f->n < 4 * slots;
+}
+
+
+/* The loss's pair terms of the step, through the engine. */
+static nmp_status loss_terms(fit *f, nmp_step *st, const nmp_negatives *neg, nmp_instance *loss, double exaggeration,
+                             nmp_err *err)
+{
+    const nmp_loss_ops *lops = loss->ops;
+    nmp_status s;
+    if (lops->begin_step && (s = lops->begin_step(loss->state, st, neg)) != NMP_OK)
+        return nmp_instance_fail(loss, s, "begin_step", err);
+    if ((s = nmp_engine_run(f->engine, st, neg, exaggeration, &f->out, err)) != NMP_OK) return s;
+    if (lops->end_step && (s = lops->end_step(loss->state, st, f->out.stat)) != NMP_OK)
+        return nmp_instance_fail(loss, s, "end_step", err);
+    return NMP_OK;
+}
+
+/* One step: targets, negatives, the points they read brought up to date, the engine's pair
+ * terms, then the update of the touched points and the cell means. */
 static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_instance *loss, double exaggeration,
-                           double *batch_loss, nmp_opt_result *res, nmp_err *err)
+                           nmp_opt_result *res, nmp_err *err)
 {
     const nmp_negatives_ops *nops = negatives->ops;
-    const nmp_loss_ops *lops = loss->ops;
     double t0 = nmp_now();
+    f->step = st->step;
+    f->neg = NULL;
     draw_batch(f, st->step, st);
+    if (f->eager != 1) catch_up(f, SLOT_TARGETS | SLOT_EDGES); /* sample() may read them */
     nmp_negatives neg;
     memset(&neg, 0, sizeof neg);
     double t1 = nmp_now();
     nmp_status s = nops->sample(negatives->state, st, &neg);
     if (s != NMP_OK) return nmp_instance_fail(negatives, s, "sample", err);
     if ((s = check_negatives(f, negatives, &neg, err)) != NMP_OK) return s;
-    int64_t D = f->dims, slots = negative_rows(f, &neg) * (int64_t)neg.per_target;
-    memset(f->g_target, 0, (size_t)(st->batch * D) * sizeof(float));
-    memset(f->g_pos, 0, (size_t)(f->edge_offset[st->batch] * D) * sizeof(float));
-    if (slots) memset(f->g_neg, 0, (size_t)(slots * D) * sizeof(float));
-    nmp_grads out = {.target = f->g_target, .pos = f->g_pos, .neg = f->g_neg, .loss = 0.0};
-    double t2 = nmp_now();
-    s = lops->grad(loss->state, st, &neg, exaggeration, &out);
-    if (s != NMP_OK) return nmp_instance_fail(loss, s, "grad", err);
-    double t3 = nmp_now();
-    *batch_loss = out.loss;
     f->neg = &neg;
-    f->scatter_seconds = 0.0;
-    nmp_parallel_for(f->n, update_range, f);
+    if (f->eager < 0) choose_update(f, &neg);
+    if (!f->eager) catch_up(f, SLOT_NEGATIVES);
+    double t2 = nmp_now();
+    if ((s = loss_terms(f, st, &neg, loss, exaggeration, err)) != NMP_OK) return s;
+    double t3 = nmp_now();
+    if (f->eager) {
+        nmp_parallel_for(f->n, update_all_range, f);
+        take_sums(f);
+        cell_means(f);
+    } else {
+        nmp_parallel_for(f->n, update_range, f);
+        update_cells(f);
+    }
     f->neg = NULL;
-    reduce_cell_means(f);
     double t4 = nmp_now();
     res->seconds_batch += t1 - t0, res->seconds_sample += t2 - t1, res->seconds_grad += t3 - t2;
-    res->seconds_scatter += f->scatter_seconds, res->seconds_update += t4 - t3 - f->scatter_seconds;
+    res->seconds_update += t4 - t3;
+    res->pairs += f->out.pairs;
     return NMP_OK;
 }
 
@@ -356,16 +499,15 @@ static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe
                                   nmp_instance *loss, nmp_err *err)
 {
     f->info = nmp_opt_fit_info(f->s, f->n, spe, f->graph, f->cells, cell_local, f->cell_mass);
-    const nmp_fit_info *info = &f->info;
     const nmp_negatives_ops *nops = negatives->ops;
     const nmp_loss_ops *lops = loss->ops;
-    f->loss_minor = loss->ref->desc->abi_minor;
+    nmp_loss_shape shape = {0};
     nmp_status s;
-    if (nops->prepare && (s = nops->prepare(negatives->state, info)) != NMP_OK)
+    if (nops->prepare && (s = nops->prepare(negatives->state, &f->info)) != NMP_OK)
         return nmp_instance_fail(negatives, s, "prepare", err);
-    if (lops->prepare && (s = lops->prepare(loss->state, info)) != NMP_OK)
-        return nmp_instance_fail(loss, s, "prepare", err);
-    return NMP_OK;
+    if ((s = lops->prepare(loss->state, &f->info, &shape)) != NMP_OK) return nmp_instance_fail(loss, s, "prepare", err);
+    f->move_negatives = shape.move_negatives != 0;
+    return nmp_engine_new(&f->engine, lops, loss->state, &shape, f->dims, err);
 }
 
 static nmp_status check_finite(fit *f, int64_t epoch, int64_t step, nmp_err *err)
@@ -379,27 +521,39 @@ static nmp_status check_finite(fit *f, int64_t epoch, int64_t step, nmp_err *err
                     (long long)epoch, (long long)step);
 }
 
-nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
-                        const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
-                        void *ctx, nmp_opt_result *result, nmp_err *err)
+static nmp_status start_fit(fit *f, float *y, int64_t total, const uint8_t *cell_local, int64_t spe,
+                            nmp_instance *negatives, nmp_instance *loss, nmp_opt_result *result, nmp_err *err)
 {
-    fit f = {.s = s, .n = graph->n, .dims = s->dims};
-    memset(result, 0, sizeof *result);
-    int64_t spe = nmp_opt_steps_per_epoch(s, f.n);
-    int64_t total = spe * s->epochs;
-    nmp_status st = nmp_fit_order_build(&f.order, graph, cells, err);
-    f.graph = &f.order.graph, f.cells = &f.order.cells;
-    if (st == NMP_OK) st = alloc_fit(&f, err);
-    if (st == NMP_OK) nmp_fit_order_to_fit(&f.order, y, f.y, f.dims);
+    const nmp_opt_settings *s = f->s;
+    if (total >= INT32_MAX)
+        return nmp_fail(err, NMP_ERR_INVALID, "optimize: %lld steps are more than the optimiser counts (2^31 - 1); "
+                        "raise optimizer.batch or lower optimizer.epochs", (long long)total);
+    nmp_status st = nmp_fit_order_build(&f->order, f->graph, f->cells, err);
+    f->graph = &f->order.graph, f->cells = &f->order.cells;
+    if (st == NMP_OK) st = alloc_fit(f, err);
+    if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, y, f->y, f->dims);
+    if (st == NMP_OK)
+        st = nmp_lazy_sgd_init(&f->sgd, s->lr, s->momentum, s->hold, s->final_lr_fraction, total, err);
     result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
     result->epoch_seconds = calloc((size_t)s->epochs, sizeof *result->epoch_seconds);
     if (st == NMP_OK && (!result->loss || !result->epoch_seconds))
         st = nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory");
-    if (st == NMP_OK) st = prepare_plugins(&f, cell_local, spe, negatives, loss, err);
+    if (st == NMP_OK) st = prepare_plugins(f, cell_local, spe, negatives, loss, err);
     if (st == NMP_OK) {
-        nmp_parallel_for(f.n, accumulate_range, &f);
-        reduce_cell_means(&f);
+        settle(f, -1);
+        cell_means(f);
     }
+    return st;
+}
+
+nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
+                        const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
+                        void *ctx, nmp_opt_result *result, nmp_err *err)
+{
+    fit f = {.s = s, .n = graph->n, .dims = s->dims, .graph = graph, .cells = cells, .eager = -1};
+    memset(result, 0, sizeof *result);
+    int64_t spe = nmp_opt_steps_per_epoch(s, f.n), total = spe * s->epochs;
+    nmp_status st = start_fit(&f, y, total, cell_local, spe, negatives, loss, result, err);
     f.inv_batch = 1.0 / (double)s->batch;
     double t0 = nmp_now();
     nmp_step step = {.y = f.y, .cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
@@ -409,13 +563,14 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
             step.epoch = e;
             step.step = e * spe + k;
             step.progress = (double)step.step / (double)total;
-            f.lr = nmp_opt_lr(s, step.step, total);
-            double bl = 0;
-            st = run_step(&f, &step, negatives, loss, ex, &bl, result, err);
+            f.lr = nmp_lazy_lr(&f.sgd, step.step);
+            st = run_step(&f, &step, negatives, loss, ex, result, err);
             if (st == NMP_OK) st = check_finite(&f, e, step.step, err);
-            sum += bl;
+            sum += f.out.loss;
         }
         if (st != NMP_OK) break;
+        settle(&f, (e + 1) * spe - 1);
+        cell_means(&f);
         nmp_fit_order_to_input(&f.order, f.y, y, f.dims);
         result->loss[e] = sum / ((double)spe * s->batch);
         result->epoch_seconds[e] = nmp_now() - t0;
@@ -423,6 +578,7 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
         if (on_epoch) st = on_epoch(ctx, e, result->loss[e], y, err);
     }
     result->steps = total;
+    result->eager = f.eager == 1;
     free_fit(&f);
     return st;
 }

@@ -19,6 +19,7 @@ typedef struct {
     double late_exaggeration;
     double late_start;    /* fraction of epochs after which late exaggeration applies */
     int32_t loss_every;   /* loss curve from one target in this many (see nmp_step) */
+    int update;           /* nmp_cfg_update: auto, eager or lazy (see optimizer.c) */
     int32_t dims;
     uint64_t seed;
     /* Distributed runs set these (zero otherwise): the points and cell sizes of all ranks,
@@ -41,7 +42,8 @@ typedef struct {
     int64_t steps;
     /* wall seconds spent in each phase of the steps, summed over the fit */
     double seconds_batch, seconds_sample, seconds_grad, seconds_update;
-    double seconds_scatter; /* worker 0's share of the update pass spent scattering (not in seconds_update) */
+    int64_t pairs; /* pair terms computed over the fit (targets x (negatives + approximate terms) + edges) */
+    int eager;     /* the update the fit used: 1 eager (every point, every step), 0 lazy */
 } nmp_opt_result;
 
 /* Runs the fit in place on y (n x dims). `cell_local` marks the cells of this rank. */

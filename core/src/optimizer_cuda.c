@@ -2,14 +2,31 @@
  * graph and cell means resident on the device (kernels/sgd_step_cuda.h). Per step the host
  * draws and sorts the targets exactly as the CPU fit does and uploads them; the negatives and
  * loss plugins' CUDA entries take the step from there (nmp_step_cuda); the fused update then
- * moves every point and sums the new cell means on the device. The host reads back the cell
- * means every step (cells x dims floats, for the host view of the step) and the layout once
- * per epoch. */
+ * moves every point and sums the new cell means on the device. Nothing comes back per step
+ * and nothing waits for the device but the uploads (pageable copies wait for the previous
+ * step's kernels): the layout, the loss sum and the host copy of the cell means come back
+ * once per epoch. The one exception: a negatives plugin whose approximate points are not the
+ * device means (cluster_mean's fixed sets copy rows of the host means) gets the host copy
+ * refreshed after every step, as before (a copy and a wait per step).
+ *
+ * The loss curve is sampled twice over, so that it costs little and stays unbiased: in a
+ * sampled step the kernel computes L_i for one target in loss_every, times loss_every (as the
+ * CPU engine), and an epoch samples one step in `stride` = min(loss_every, steps per epoch),
+ * those k with k % stride == o for an offset o drawn per epoch uniformly in [0, stride). Every
+ * step is then sampled with probability 1 / stride, so stride x the sampled sum estimates the
+ * epoch's sum without bias (trend within the epoch included), and each epoch has a sample.
+ *
+ * Timings: kernels run asynchronously, so the phases are what the host spends: batch = the
+ * target draws; negatives = the sampler's CUDA entry (host draws and uploads); loss = the
+ * loss's launch plus every wait for the device (the targets' upload waits for the previous
+ * step's kernels, the epoch's end for the last ones): mostly the device's gradient and update
+ * work; update = its launch. Their sum, the fit's wall time, is exact. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fit_order.h"
 #include "host.h"
+#include "nomad/rng.h"
 #include "optimizer.h"
 #include "sgd_step_cuda.h"
 
@@ -21,11 +38,15 @@ typedef struct {
     float *y;          /* n x dims, fit order: the host copy, refreshed once per epoch */
     int32_t *target, *scratch;
     int64_t *radix_count;
-    float *cell_mean;  /* cells x dims: host copy of this step's means */
+    float *cell_mean;  /* cells x dims: host copy of the means, refreshed once per epoch (every
+                          step once the negatives bring approximate points of their own) */
     float *cell_mass;  /* cells */
     sgd_cuda *gpu;
     sgd_cuda_arrays dev;
     nmp_fit_info info;
+    int host_means_every_step; /* the negatives' approx_y is not the device means: it may be copied
+                                  from the host's, which must then be current */
+    int64_t loss_stride, loss_offset; /* this epoch's sampled steps: k % stride == offset */
 } gpu_fit;
 
 static nmp_status gpu_fail(const nmp_gpu_err *e, nmp_status s, const char *what, nmp_err *err)
@@ -55,6 +76,14 @@ static nmp_status alloc_gpu_fit(gpu_fit *f, nmp_err *err)
     return NMP_OK;
 }
 
+/* The host copy of the cell means (a wait for the device). */
+static nmp_status read_means(gpu_fit *f, nmp_err *err)
+{
+    nmp_gpu_err e = {0};
+    nmp_status s = sgd_cuda_get_state(f->gpu, NULL, NULL, NULL, f->cell_mean, &e);
+    return s == NMP_OK ? NMP_OK : gpu_fail(&e, s, "reading the cell means", err);
+}
+
 /* Graph, cells and the starting layout go up once; sgd_cuda_create refuses, with the bytes
  * asked, a fit that does not fit in device memory. */
 static nmp_status upload(gpu_fit *f, nmp_err *err)
@@ -67,8 +96,7 @@ static nmp_status upload(gpu_fit *f, nmp_err *err)
     nmp_status s = sgd_cuda_create(&p, f->y, &f->gpu, &e);
     if (s != NMP_OK) return gpu_fail(&e, s, "uploading the graph and layout", err);
     sgd_cuda_arrays_of(f->gpu, &f->dev);
-    s = sgd_cuda_get_state(f->gpu, NULL, NULL, NULL, f->cell_mean, &e);
-    return s == NMP_OK ? NMP_OK : gpu_fail(&e, s, "reading the cell means", err);
+    return read_means(f, err);
 }
 
 static nmp_status prepare_plugins(gpu_fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
@@ -84,16 +112,37 @@ static nmp_status prepare_plugins(gpu_fit *f, const uint8_t *cell_local, int64_t
         return nmp_instance_fail(negatives, s, "prepare", err);
     if (ngpu->prepare && (s = ngpu->prepare(negatives->state, &f->info)) != NMP_OK)
         return nmp_instance_fail(negatives, s, "CUDA prepare", err);
-    if (lcpu->prepare && (s = lcpu->prepare(loss->state, &f->info)) != NMP_OK)
+    nmp_loss_shape shape = {0}; /* the CUDA entry applies the loss itself */
+    if ((s = lcpu->prepare(loss->state, &f->info, &shape)) != NMP_OK)
         return nmp_instance_fail(loss, s, "prepare", err);
     if (lgpu->prepare && (s = lgpu->prepare(loss->state, &f->info)) != NMP_OK)
         return nmp_instance_fail(loss, s, "CUDA prepare", err);
     return NMP_OK;
 }
 
-/* One step: targets (host, as the CPU fit draws them) -> negatives -> loss -> update. */
-static nmp_status run_step(gpu_fit *f, nmp_step *hs, nmp_step_cuda *ds, nmp_instance *negatives, nmp_instance *loss,
-                           double exaggeration, double lr, nmp_opt_result *res, nmp_err *err)
+/* Epoch e's sampled steps for the loss curve (see the top of the file). */
+static void sample_loss_steps(gpu_fit *f, int64_t epoch, int64_t spe)
+{
+    int64_t every = f->s->loss_every > 1 ? f->s->loss_every : 1;
+    f->loss_stride = every < spe ? every : spe;
+    uint64_t counter = nmp_rng_counter2((uint64_t)epoch, UINT64_MAX); /* a slot no target draw uses */
+    f->loss_offset = (int64_t)nmp_rng_below(f->s->seed, NMP_STREAM_BATCH, counter, (uint64_t)f->loss_stride);
+}
+
+/* The pair terms the kernel computes this step, as the CPU engine counts them: targets x
+ * (negatives + approximate terms) + the targets' edges. */
+static int64_t step_pairs(const gpu_fit *f, const nmp_negatives *neg)
+{
+    const int64_t *offsets = f->order.graph.offsets;
+    int64_t edges = 0;
+    for (int32_t b = 0; b < f->s->batch; b++) edges += offsets[f->target[b] + 1] - offsets[f->target[b]];
+    return (int64_t)f->s->batch * (neg->per_target + neg->approx_count) + edges;
+}
+
+/* One step: targets (host, as the CPU fit draws them) -> negatives -> loss -> update, all
+ * queued on the device; k is the step's index in its epoch. */
+static nmp_status run_step(gpu_fit *f, nmp_step *hs, nmp_step_cuda *ds, int64_t k, nmp_instance *negatives,
+                           nmp_instance *loss, double exaggeration, double lr, nmp_opt_result *res, nmp_err *err)
 {
     const nmp_negatives_cuda_ops *nops = negatives->ops;
     const nmp_loss_cuda_ops *lops = loss->ops;
@@ -102,38 +151,45 @@ static nmp_status run_step(gpu_fit *f, nmp_step *hs, nmp_step_cuda *ds, nmp_inst
     nmp_opt_draw_targets(f->s->seed, hs->step, f->n, f->s->batch, f->target, f->scratch, f->radix_count);
     hs->batch = f->s->batch;
     hs->target = f->target;
+    double t1 = nmp_now();
     nmp_status s = sgd_cuda_put_targets(f->gpu, f->target, f->s->batch, &ds->target, &e);
     if (s != NMP_OK) return gpu_fail(&e, s, "uploading the targets", err);
-    double t1 = nmp_now();
+    double t2 = nmp_now();
     nmp_negatives neg;
     memset(&neg, 0, sizeof neg);
     if ((s = nops->sample(negatives->state, ds, &neg)) != NMP_OK)
         return nmp_instance_fail(negatives, s, "CUDA sample", err);
-    double t2 = nmp_now();
-    if ((s = lops->grad(loss->state, ds, &neg, exaggeration, f->dev.grad, f->dev.loss_sum)) != NMP_OK)
-        return nmp_instance_fail(loss, s, "CUDA grad", err);
-    if ((s = nmp_cuda_sync(&e)) != NMP_OK) return gpu_fail(&e, s, "the loss plugin's kernels", err);
+    if (neg.approx_count > 0 && neg.approx_y != ds->cell_mean) f->host_means_every_step = 1;
+    res->pairs += step_pairs(f, &neg);
     double t3 = nmp_now();
+    double *loss_sum = k % f->loss_stride == f->loss_offset ? f->dev.loss_sum : NULL; /* NULL: not sampled */
+    if ((s = lops->grad(loss->state, ds, &neg, exaggeration, f->dev.grad, loss_sum)) != NMP_OK)
+        return nmp_instance_fail(loss, s, "CUDA grad", err);
+    double t4 = nmp_now();
     const sgd_update u = {.lr = lr, .momentum = f->s->momentum, .inv_batch = 1.0 / (double)f->s->batch,
                           .clip = f->s->clip};
-    s = sgd_cuda_update(f->gpu, &u, &e);
-    if (s == NMP_OK) s = sgd_cuda_get_state(f->gpu, NULL, NULL, NULL, f->cell_mean, &e); /* waits for the update */
-    if (s != NMP_OK) return gpu_fail(&e, s, "the update", err);
-    double t4 = nmp_now();
-    res->seconds_batch += t1 - t0, res->seconds_sample += t2 - t1, res->seconds_grad += t3 - t2;
-    res->seconds_update += t4 - t3;
+    if ((s = sgd_cuda_update(f->gpu, &u, &e)) != NMP_OK) return gpu_fail(&e, s, "the update", err);
+    double t5 = nmp_now();
+    if (f->host_means_every_step && (s = read_means(f, err)) != NMP_OK) return s;
+    double t6 = nmp_now();
+    res->seconds_batch += t1 - t0, res->seconds_sample += t3 - t2;
+    res->seconds_grad += (t2 - t1) + (t4 - t3) + (t6 - t5), res->seconds_update += t5 - t4;
     return NMP_OK;
 }
 
-/* The epoch's end: its summed loss, the non-finite check, and the layout back on the host. */
-static nmp_status end_epoch(gpu_fit *f, int64_t epoch, float *y, double *loss_sum, nmp_err *err)
+/* The epoch's end: a wait for its last kernels (timed with the loss, see the top), its
+ * sampled loss sum, the non-finite check, and the layout and cell means on the host. */
+static nmp_status end_epoch(gpu_fit *f, int64_t epoch, float *y, double *loss_sum, nmp_opt_result *res, nmp_err *err)
 {
     nmp_gpu_err e = {0};
     int bad = 0;
-    nmp_status s = sgd_cuda_take_loss(f->gpu, loss_sum, &e);
+    double t0 = nmp_now();
+    nmp_status s = nmp_cuda_sync(&e);
+    res->seconds_grad += nmp_now() - t0;
+    if (s == NMP_OK) s = sgd_cuda_take_loss(f->gpu, loss_sum, &e);
     if (s == NMP_OK) s = sgd_cuda_take_nonfinite(f->gpu, &bad, &e);
-    if (s == NMP_OK) s = sgd_cuda_get_state(f->gpu, f->y, NULL, NULL, NULL, &e);
-    if (s != NMP_OK) return gpu_fail(&e, s, "reading the layout", err);
+    if (s == NMP_OK) s = sgd_cuda_get_state(f->gpu, f->y, NULL, NULL, f->cell_mean, &e);
+    if (s != NMP_OK) return gpu_fail(&e, s, "the epoch's kernels", err);
     if (bad)
         return nmp_fail(err, NMP_ERR_RUNTIME,
                         "optimize: the layout became NaN or Inf during epoch %lld in the SGD update (device: cuda); "
@@ -168,20 +224,22 @@ nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_grap
                         .cell_mass = f.dev.cell_mass};
     for (int64_t e = 0; st == NMP_OK && e < s->epochs; e++) {
         double ex = nmp_opt_exaggeration(s, e), sum = 0;
+        sample_loss_steps(&f, e, spe);
         for (int64_t k = 0; st == NMP_OK && k < spe; k++) {
             hs.epoch = e;
             hs.step = e * spe + k;
             hs.progress = (double)hs.step / (double)total;
-            st = run_step(&f, &hs, &ds, negatives, loss, ex, nmp_opt_lr(s, hs.step, total), result, err);
+            st = run_step(&f, &hs, &ds, k, negatives, loss, ex, nmp_opt_lr(s, hs.step, total), result, err);
         }
-        if (st == NMP_OK) st = end_epoch(&f, e, y, &sum, err);
+        if (st == NMP_OK) st = end_epoch(&f, e, y, &sum, result, err);
         if (st != NMP_OK) break;
-        result->loss[e] = sum / ((double)spe * s->batch);
+        result->loss[e] = (double)f.loss_stride * sum / ((double)spe * s->batch); /* the sampled steps, scaled up */
         result->epoch_seconds[e] = nmp_now() - t0;
         nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);
         if (on_epoch) st = on_epoch(ctx, e, result->loss[e], y, err);
     }
     result->steps = total;
+    result->eager = 1; /* the GPU moves every point every step */
     free_gpu_fit(&f);
     return st;
 }

@@ -41,7 +41,7 @@ static size_t required_ops_size(nmp_kind kind)
     return 0;
 }
 
-/* The kind call every plugin of that kind must provide (prepare() is optional). */
+/* The kind calls every plugin of that kind must provide (prepare() is optional, but for losses). */
 static const char *missing_kind_call(nmp_kind kind, const void *ops)
 {
     switch (kind) {
@@ -50,14 +50,17 @@ static const char *missing_kind_call(nmp_kind kind, const void *ops)
     case NMP_KIND_AFFINITY: return ((const nmp_affinity_ops *)ops)->weigh ? NULL : "weigh";
     case NMP_KIND_INIT: return ((const nmp_init_ops *)ops)->init ? NULL : "init";
     case NMP_KIND_NEGATIVES: return ((const nmp_negatives_ops *)ops)->sample ? NULL : "sample";
-    case NMP_KIND_LOSS: return ((const nmp_loss_ops *)ops)->grad ? NULL : "grad";
+    case NMP_KIND_LOSS: {
+        const nmp_loss_ops *l = ops;
+        return !l->prepare ? "prepare" : !l->repel ? "repel" : !l->attract ? "attract" : !l->value ? "value" : NULL;
+    }
     }
     return "ops";
 }
 
 const void *nmp_plugin_cuda_ops(const nmp_plugin *p)
 {
-    if (p->abi_minor < 2 || p->struct_size < offsetof(nmp_plugin, cuda_ops) + sizeof p->cuda_ops) return NULL;
+    if (p->struct_size < offsetof(nmp_plugin, cuda_ops) + sizeof p->cuda_ops) return NULL;
     return p->cuda_ops;
 }
 
@@ -109,7 +112,7 @@ static nmp_status validate_params(const nmp_plugin *p, const char *file, nmp_err
 nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *err)
 {
     if (p->abi_major != NMP_ABI_MAJOR)
-        return nmp_fail(err, NMP_ERR_INVALID, "%s: built for plugin ABI %u.x, this nomad speaks ABI %d.%d", file,
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: built for plugin ABI %u.x, this nomad speaks ABI %d.%d; rebuild it against this nomad's headers", file,
                         p->abi_major, NMP_ABI_MAJOR, NMP_ABI_MINOR);
     if (p->abi_minor > NMP_ABI_MINOR) /* it may read struct members this host does not fill */
         return nmp_fail(err, NMP_ERR_INVALID, "%s: built for plugin ABI %u.%u, newer than this nomad's %d.%d", file,

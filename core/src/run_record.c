@@ -80,12 +80,17 @@ static void fit_json(nmp_json *j, const nmp_run *r)
     nmp_json_key(j, "optimizer");
     nmp_json_begin_object(j);
     nmp_json_kv_int(j, "steps", r->opt.steps);
+    nmp_json_kv_string(j, "update", r->opt.eager ? "eager" : "lazy");
+    /* pair terms: targets x (negatives + approximate terms) + edges, over the fit, and per
+     * second of the whole optimise stage */
+    nmp_json_kv_int(j, "pairs", r->opt.pairs);
+    double secs = r->stage_seconds[STAGE_OPTIMIZE];
+    nmp_json_kv_number(j, "pairs_per_second", secs > 0 ? (double)r->opt.pairs / secs : 0.0);
     nmp_json_key(j, "phase_seconds");
     nmp_json_begin_object(j);
     nmp_json_kv_number(j, "batch", r->opt.seconds_batch);
     nmp_json_kv_number(j, "negatives", r->opt.seconds_sample);
     nmp_json_kv_number(j, "loss", r->opt.seconds_grad);
-    nmp_json_kv_number(j, "scatter", r->opt.seconds_scatter);
     nmp_json_kv_number(j, "update", r->opt.seconds_update);
     nmp_json_end_object(j);
     nmp_json_key(j, "loss");

@@ -64,6 +64,7 @@ static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
         .late_exaggeration = c->optimizer.late_exaggeration,
         .late_start = c->optimizer.late_start,
         .loss_every = (int32_t)c->optimizer.loss_every,
+        .update = (int)c->optimizer.update,
         .dims = (int32_t)c->dims,
         .seed = (uint64_t)c->seed,
     };
@@ -98,9 +99,9 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
                         &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
     const nmp_opt_result *o = &r->opt;
     if (st == NMP_OK)
-        nmp_log(NMP_LOG_INFO, "optimize: %lld steps; seconds in batch %.2f, negatives %.2f, loss %.2f, scatter %.2f, "
-                "update %.2f", (long long)o->steps, o->seconds_batch, o->seconds_sample, o->seconds_grad,
-                o->seconds_scatter, o->seconds_update);
+        nmp_log(NMP_LOG_INFO, "optimize: %lld steps (%s update), %.3g G pair terms; seconds in batch %.2f, "
+                "negatives %.2f, loss %.2f, update %.2f", (long long)o->steps, o->eager ? "eager" : "lazy",
+                (double)o->pairs / 1e9, o->seconds_batch, o->seconds_sample, o->seconds_grad, o->seconds_update);
     if (st != NMP_OK && r->dist.comm && nmp_dist_fit_failed(r, st, err) == NMP_OK)
         return NMP_OK; /* a NaN from another rank: that rank's error stops all at the stage's end */
     if (st == NMP_OK && r->dist.comm) st = gather_layout(r, err);

@@ -103,9 +103,9 @@ static void bench_knn(int64_t n, int64_t d, int32_t cells, int32_t k, int cpu)
 }
 
 /* NOMAD steps on n points (k = 15 neighbours, `cells` cells, batch 4096, 128 exact negatives
- * per target and every cell mean as an approximate term, infonce): GPU steps per second
- * (batches made on the host and uploaded, as the host would) against the one-thread CPU
- * reference. */
+ * per target and every cell mean as an approximate term, infonce, no loss value): GPU time
+ * per step, batches made on the host and uploaded, as the host would. The CPU side of the
+ * step is the step engine: time it with whole runs (experiments/bench/gpu.sh, part 2). */
 static void bench_sgd(int64_t n, int32_t cells, int steps)
 {
     const int32_t k = 15, B = 4096, m = 128, D = 2;
@@ -113,8 +113,7 @@ static void bench_sgd(int64_t n, int32_t cells, int steps)
     int64_t *off = malloc((size_t)(n + 1) * sizeof *off);
     int32_t *idx = malloc((size_t)(n * k) * sizeof *idx), *cell_of = malloc((size_t)n * sizeof *cell_of);
     int32_t *target = malloc((size_t)B * sizeof *target), *neg = malloc((size_t)B * m * sizeof *neg);
-    float *aw = malloc((size_t)B * cells * sizeof *aw), *grad = calloc((size_t)(n * D), sizeof *grad);
-    float *vel = calloc((size_t)(n * D), sizeof *vel), *mean = malloc((size_t)cells * D * sizeof *mean);
+    float *aw = malloc((size_t)B * cells * sizeof *aw);
     off[0] = 0;
     for (int64_t i = 0; i < n; i++) {
         off[i + 1] = off[i] + k;
@@ -125,7 +124,7 @@ static void bench_sgd(int64_t n, int32_t cells, int steps)
     }
     for (int64_t s = 0; s < (int64_t)B * cells; s++) aw[s] = 0.01f;
     sgd_problem p = {n, D, off, idx, w, cells, cell_of, mass};
-    sgd_loss l = {.kind = SGD_LOSS_INFONCE, .exaggeration = 1.0, .move_negatives = 1, .want_loss = 0};
+    sgd_loss l = {.kind = SGD_LOSS_INFONCE, .exaggeration = 1.0, .move_negatives = 1, .loss_every = 0};
     sgd_update u = {.lr = 0.1 * (double)n, .momentum = 0.8, .inv_batch = 1.0 / B, .clip = 0.0};
     sgd_batch b = {B, target, m, 0, 0, NULL, neg, NULL, cells, NULL, aw};
     nmp_gpu_err e = {0};
@@ -146,16 +145,7 @@ static void bench_sgd(int64_t n, int32_t cells, int steps)
     sgd_cuda_destroy(s);
     printf("sgd n=%lld cells=%d batch=%d negatives=%d: gpu %.3f ms/step (host draws %.3f ms of it)\n", (long long)n,
            cells, B, m, 1e3 * (t1 - t0) / steps, 1e3 * draw / steps);
-    sgd_cell_means_cpu(&p, y, mean);
-    double c0 = now(), loss = 0.0;
-    int cpu_steps = steps < 5 ? steps : 5;
-    for (int step = 0; step < cpu_steps; step++) {
-        sgd_grad_cpu(&p, &b, &l, y, mean, grad, &loss);
-        sgd_update_cpu(&p, &u, y, vel, grad, mean, &bad);
-    }
-    printf("sgd n=%lld: cpu reference (one thread) %.3f ms/step\n", (long long)n, 1e3 * (now() - c0) / cpu_steps);
     free(y), free(w), free(mass), free(off), free(idx), free(cell_of), free(target), free(neg), free(aw);
-    free(grad), free(vel), free(mean);
 }
 
 int main(int argc, char **argv)

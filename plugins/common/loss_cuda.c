@@ -1,12 +1,10 @@
 /* See loss_cuda.h. */
 #include "loss_cuda.h"
 
-#include "loss_batch.h"
-
 nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, const nmp_negatives *neg,
                           double exaggeration, float *grad, double *loss)
 {
-    const nmp_host *host = loss_batch_host(*(loss_batch **)state);
+    const nmp_host *host = *(const nmp_host *const *)state;
     const sgd_dev_fit fit = {.n = step->n, .dims = step->dims, .y = step->y, .grad = grad,
                              .offsets = step->offsets, .index = step->index, .weight = step->weight,
                              .cell_mean = step->cell_mean, .loss_sum = loss};
@@ -20,7 +18,9 @@ nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, co
         return NMP_ERR_RUNTIME;
     }
     l.exaggeration = exaggeration;
-    l.want_loss = 1; /* on the GPU the logarithms cost little next to the gathers */
+    /* the host passes no loss sum on the steps it does not sample; on the others, L_i of one
+     * target in loss_every, scaled up, as the CPU engine */
+    l.loss_every = !loss ? 0 : step->host->loss_every > 1 ? step->host->loss_every : 1;
     nmp_gpu_err e = {0};
     nmp_status s = sgd_cuda_grad_dev(&fit, &b, &l, &e);
     if (s != NMP_OK) host->set_error(host, "%s", e.msg);

@@ -7,9 +7,10 @@
 #include "nomad/plugin.h"
 #include "sgd_step_cuda.h"
 
-/* The state of a plugin built on loss_state_new (its first member is the loss_batch *):
- * adds the batch's dL/dy to grad and its loss to *loss, both on the device. `l` gives the
- * loss kind and parameters; its exaggeration is set from `exaggeration`. On failure: the
+/* The state of an in-tree loss (its first member is its const nmp_host *):
+ * adds the batch's dL/dy to grad and, when loss is not NULL, its loss (one target in
+ * step->host->loss_every, scaled up) to *loss, both on the device; only launches. `l` gives
+ * the loss kind and parameters; its exaggeration and loss_every are set here. On failure: the
  * kernel's one-line message through host->set_error. */
 nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, const nmp_negatives *neg,
                           double exaggeration, float *grad, double *loss);

@@ -1,33 +1,52 @@
-/* Terms of the negative-sampling family (Neg-t-SNE with constant c; NCE with c = m Z),
- * shared by the neg and nce loss plugins. Formulas in docs/losses.md. */
-#include <math.h>
+/* See loss_neg.h. */
+#include "loss_neg.h"
 
-#include "loss_batch.h"
+#include "nomad/loss_math.h"
+#include "nomad/loss_tile.h"
 
-/* One repulsive term -w log(1 - q/(q + c)) = w log(1 + q/c): adds to the loss and to
- * dL/dlog c, returns dL/d(d2) per unit weight. */
-static inline double neg_repulsion(double d2, double w, double c, int want_loss, double *loss, double *dlogc)
+nmp_status loss_neg_prepare(void *state, const nmp_fit_info *fit, nmp_loss_shape *shape)
 {
-    double q = loss_cauchy(d2);
-    if (want_loss) *loss += w * log1p(q / c);
-    *dlogc -= w * q / (q + c);
-    return -q * q / (q + c);
+    (void)fit;
+    shape->move_negatives = 1;
+    return NMP_OK;
 }
 
-double loss_neg_terms(const void *params, loss_terms *t)
+nmp_status loss_neg_prepare_fixed(void *state, const nmp_fit_info *fit, nmp_loss_shape *shape)
 {
-    double c = *(const double *)params, a = t->exaggeration, loss = 0.0, dlogc = 0.0;
-    for (int32_t j = 0; j < t->n_pos; j++) {
-        /* -log(q/(q+c)) = log(1 + c(1 + d2)) for the Cauchy kernel. */
-        double ap = a * t->pos_w[j], u = 1.0 + c * (1.0 + t->pos[j]);
-        if (t->want_loss) loss += ap * log(u);
-        dlogc += ap * (1.0 - 1.0 / u);
-        t->pos[j] = a * c / u;
-    }
-    for (int32_t l = 0; l < t->n_neg; l++)
-        t->neg[l] = neg_repulsion(t->neg[l], t->neg_w ? t->neg_w[l] : 1.0, c, t->want_loss, &loss, &dlogc);
-    for (int32_t r = 0; r < t->n_approx; r++)
-        t->approx[r] = neg_repulsion(t->approx[r], t->approx_w[r], c, t->want_loss, &loss, &dlogc);
-    *t->extra += dlogc;
+    loss_neg_prepare(state, fit, shape);
+    shape->formula = NMP_FORMULA_NEG; /* c is fixed: the engine may inline nmp_neg_repel */
+    shape->param[0] = ((const loss_neg *)state)->c;
+    return NMP_OK;
+}
+
+static inline float neg_term(const void *state, float d2, float *phi)
+{
+    return nmp_neg_repel(d2, ((const loss_neg *)state)->c, phi);
+}
+
+NMP_DEFINE_REPEL(neg_repel, neg_term)
+void loss_neg_repel(const void *state, const nmp_repel_tile *t) { neg_repel(state, t); }
+
+/* phi: the positive's dL/d(log c) = a p (1 - 1 / (1 + c (1 + d2))). */
+static inline float attract_term(const void *state, float d2, float p, float z, float a, float *phi)
+{
+    float coef = nmp_neg_attract(d2, ((const loss_neg *)state)->c, a, phi);
+    *phi *= a * p;
+    return coef;
+}
+static inline void set_stat(const void *state, const nmp_attract_tile *t, int32_t r, float dlogc)
+{
+    t->stat[r] = dlogc - (float)t->z[r];
+}
+NMP_DEFINE_ATTRACT(neg_attract, attract_term, set_stat)
+void loss_neg_attract(const void *state, const nmp_attract_tile *t) { neg_attract(state, t); }
+
+double loss_neg_value(const void *state, const nmp_loss_terms *t)
+{
+    const double c = ((const loss_neg *)state)->c;
+    double loss = 0.0;
+    for (int32_t j = 0; j < t->n_pos; j++) loss += t->p[j] * nmp_neg_value_attract(t->d2_pos[j], c, t->exaggeration);
+    for (int32_t l = 0; l < t->n_neg; l++) loss += (t->w_neg ? t->w_neg[l] : 1.0) * nmp_neg_value_repel(t->d2_neg[l], c);
+    for (int32_t l = 0; l < t->n_approx; l++) loss += t->w_approx[l] * nmp_neg_value_repel(t->d2_approx[l], c);
     return loss;
 }

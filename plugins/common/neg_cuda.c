@@ -64,7 +64,7 @@ nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sa
         return s;
     out->approx_weight = dev;
     if (host.approx_y == step->host->cell_mean) {
-        out->approx_y = step->cell_mean; /* the device holds this step's means already */
+        out->approx_y = step->cell_mean; /* the device's current means (the host copy may be an epoch old) */
         return NMP_OK;
     }
     s = put(h, &b->approx_y, host.approx_y, (size_t)host.approx_count * (size_t)step->dims * sizeof(float),

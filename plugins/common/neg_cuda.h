@@ -16,7 +16,9 @@ typedef struct {
 typedef nmp_status (*neg_sample_fn)(void *state, const nmp_step *step, nmp_negatives *out);
 
 /* Runs sample(state, step->host) and fills *out with the same negatives in device memory
- * (b's buffers; approx_y pointing at the host's cell means becomes step->cell_mean). */
+ * (b's buffers; approx_y pointing at the host's cell means becomes step->cell_mean, the
+ * device's current means; other approximate points are uploaded, and the fit then keeps the
+ * host's means current by reading them back every step: see nmp_step_cuda). */
 nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sample, void *state,
                            const nmp_step_cuda *step, nmp_negatives *out);
 void neg_cuda_bufs_free(neg_cuda_bufs *b);

@@ -1,10 +1,6 @@
-/* sgd_step_cpu (kernels/sgd_step_cpu.c), the CPU reference of the fused GPU step, against the
- * host's CPU path: the loss plugins' own gradients (infonce, neg, umap with clipping and
- * still negatives) scattered as core/src/optimizer.c does, and their loss, for per-target,
- * shared and row-shared (ABI 1.1) negatives with approximate terms. Then the update against
- * update_range's formula and the cell means. Tolerance: 1e-5 of the largest gradient
- * coordinate (both sides compute in double and round each pair's gradient to float; only
- * the order of the float additions differs), loss 1e-10 relative. */
+/* The CPU references of the GPU fit's update (kernels/sgd_step_cpu.c): the momentum update
+ * element by element, the cell means, and the batch checks. The gradient kernel's reference
+ * is the step engine (tests/unit/test_step_engine.c tests it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +29,6 @@ typedef struct {
     float mass[CELLS], cell_mean[CELLS * DMAX];
     int32_t target[B], neg_index[B * NEG], row_start[B + 1];
     float neg_weight[B * NEG], approx_weight[B * CELLS];
-    /* the host's view of the step */
-    int64_t edge_offset[B + 1];
-    int32_t pos[B * K];
-    float pos_weight[B * K];
     sgd_problem p;
     sgd_batch b;
 } sgd_case;
@@ -89,124 +81,20 @@ static void case_init(sgd_case *c, int dims, int mode)
     assert_int_equal(sgd_cell_means_cpu(&c->p, c->y, c->cell_mean), NMP_OK);
 }
 
-/* The host path: the loss plugin's grad() on the same step, scattered as optimizer.c does. */
-static double plugin_grad(sgd_case *c, test_instance *t, double exaggeration, float *grad)
-{
-    nmp_step st = {.step = 3,
-                   .y = c->y,
-                   .batch = B,
-                   .target = c->target,
-                   .edge_offset = c->edge_offset,
-                   .pos = c->pos,
-                   .pos_weight = c->pos_weight,
-                   .cell_mean = c->cell_mean,
-                   .cell_mass = c->mass};
-    int64_t e = 0;
-    for (int b = 0; b < B; b++) {
-        c->edge_offset[b] = e;
-        for (int64_t j = c->offsets[c->target[b]]; j < c->offsets[c->target[b] + 1]; j++, e++)
-            c->pos[e] = c->index[j], c->pos_weight[e] = c->weight[j];
-    }
-    c->edge_offset[B] = e;
-    nmp_negatives neg = {.per_target = NEG,
-                         .shared = c->b.shared,
-                         .index = c->neg_index,
-                         .weight = c->neg_weight,
-                         .approx_count = CELLS,
-                         .approx_y = c->cell_mean,
-                         .approx_weight = c->approx_weight,
-                         .rows = c->b.rows,
-                         .row_start = c->b.row_start};
-    int64_t rows = c->b.rows > 0 ? c->b.rows : c->b.shared ? 1 : B;
-    int D = c->dims;
-    float *gt = calloc(B * DMAX, sizeof *gt), *gp = calloc(B * K * DMAX, sizeof *gp);
-    float *gn = calloc((size_t)(rows * NEG * DMAX), sizeof *gn);
-    nmp_grads out = {gt, gp, gn, 0.0};
-    nmp_fit_info fit = {.n = N, .dims = D, .batch = B, .steps_per_epoch = 1, .epochs = 1};
-    const nmp_loss_ops *ops = t->plugin->ops;
-    if (ops->prepare) assert_int_equal(ops->prepare(t->state, &fit), NMP_OK);
-    assert_int_equal(ops->grad(t->state, &st, &neg, exaggeration, &out), NMP_OK);
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < D; k++) grad[c->target[b] * D + k] += gt[b * D + k];
-    for (int64_t j = 0; j < e; j++)
-        for (int k = 0; k < D; k++) grad[c->pos[j] * D + k] += gp[j * D + k];
-    for (int64_t s = 0; s < rows * NEG; s++)
-        for (int k = 0; k < D; k++) grad[c->neg_index[s] * D + k] += gn[s * D + k];
-    free(gt), free(gp), free(gn);
-    return out.loss;
-}
-
-static void compare(sgd_case *c, const char *loss_name, const char *const *kv, const sgd_loss *l)
-{
-    nmp_host *h = test_host_new(2, 5);
-    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, loss_name, kv);
-    float *want = calloc(N * DMAX, sizeof *want), *got = calloc(N * DMAX, sizeof *got);
-    double lw = plugin_grad(c, &t, l->exaggeration, want), lg = 0.0;
-    assert_int_equal(sgd_grad_cpu(&c->p, &c->b, l, c->y, c->cell_mean, got, &lg), NMP_OK);
-    double big = 0.0;
-    for (int v = 0; v < N * c->dims; v++) big = fmax(big, fabs(want[v]));
-    assert_true(big > 0.0);
-    for (int v = 0; v < N * c->dims; v++)
-        if (!(fabs(got[v] - want[v]) <= 1e-5 * big))
-            fail_msg("%s: grad[%d] reference %.9g plugin %.9g (largest %.3g)", loss_name, v, got[v], want[v], big);
-    if (!(fabs(lg - lw) <= 1e-10 * fabs(lw))) fail_msg("%s: loss reference %.15g plugin %.15g", loss_name, lg, lw);
-    free(want), free(got);
-    test_plugin_destroy(&t);
-    test_host_free(h);
-}
-
-static void test_grad_matches_loss_plugins(void **state)
-{
-    (void)state;
-    static const char *const neg_kv[] = {"c=2.5", NULL};
-    static const char *const umap_kv[] = {"a=1.577", "b=0.895", "gamma=1.3", "clip=4", "move_negatives=true", NULL};
-    static const char *const umap_still[] = {"a=1.577", "b=0.895", "clip=0.5", NULL};
-    sgd_case *c = malloc(sizeof *c);
-    for (int dims = 2; dims <= 3; dims++)
-        for (int mode = 0; mode < 3; mode++) {
-            case_init(c, dims, mode);
-            sgd_loss inf = {
-                .kind = SGD_LOSS_INFONCE, .exaggeration = mode == 1 ? 4.0 : 1.0, .move_negatives = 1, .want_loss = 1};
-            compare(c, "infonce", NULL, &inf);
-            sgd_loss neg = {.kind = SGD_LOSS_NEG, .exaggeration = 1.5, .c = 2.5, .move_negatives = 1, .want_loss = 1};
-            compare(c, "neg", neg_kv, &neg);
-            sgd_loss um = {.kind = SGD_LOSS_UMAP,
-                           .exaggeration = 1.0,
-                           .a = 1.577,
-                           .b = 0.895,
-                           .gamma = 1.3,
-                           .eps = 0.001,
-                           .clip = 4.0,
-                           .move_negatives = 1,
-                           .want_loss = 1};
-            compare(c, "umap", umap_kv, &um);
-            um.gamma = 1.0, um.clip = 0.5, um.move_negatives = 0;
-            compare(c, "umap", umap_still, &um);
-        }
-    free(c);
-}
-
-/* Skipping the loss's logarithms leaves the gradient bit for bit. */
-static void test_want_loss_only_skips_the_value(void **state)
+/* A bad id is refused by name before any kernel could read it. */
+static void test_batch_checks(void **state)
 {
     (void)state;
     sgd_case *c = malloc(sizeof *c);
     case_init(c, 2, 0);
-    float *g1 = calloc(N * 2, sizeof *g1), *g2 = calloc(N * 2, sizeof *g2);
-    sgd_loss l = {.kind = SGD_LOSS_INFONCE, .exaggeration = 1.0, .move_negatives = 1, .want_loss = 1};
-    double l1, l2;
-    assert_int_equal(sgd_grad_cpu(&c->p, &c->b, &l, c->y, c->cell_mean, g1, &l1), NMP_OK);
-    l.want_loss = 0;
-    assert_int_equal(sgd_grad_cpu(&c->p, &c->b, &l, c->y, c->cell_mean, g2, &l2), NMP_OK);
-    assert_memory_equal(g1, g2, N * 2 * sizeof *g1);
-    assert_true(l1 > 0.0 && l2 == 0.0);
-    c->neg_index[17] = N; /* refused, nothing written */
-    assert_int_equal(sgd_grad_cpu(&c->p, &c->b, &l, c->y, c->cell_mean, g2, &l2), NMP_ERR_INVALID);
+    c->neg_index[17] = N;
     assert_string_equal(sgd_batch_problem(&c->p, &c->b), "a negative is not a point id");
-    free(g1), free(g2), free(c);
+    c->neg_index[17] = 0, c->target[3] = -1;
+    assert_string_equal(sgd_batch_problem(&c->p, &c->b), "a target is not a point id");
+    free(c);
 }
 
-/* update_range's arithmetic, element by element, and the new cell means. */
+/* The update's arithmetic, element by element, and the new cell means. */
 static void test_update(void **state)
 {
     (void)state;
@@ -246,8 +134,6 @@ static void test_update(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_grad_matches_loss_plugins),
-                                       cmocka_unit_test(test_want_loss_only_skips_the_value),
-                                       cmocka_unit_test(test_update)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_batch_checks), cmocka_unit_test(test_update)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,7 +40,7 @@ for np in 2 4; do
   expect_job_fail "NaN in rank 1's layout at step 3, $np ranks" 1 "rank 1: optimize: the layout became NaN or Inf" \
     "$SCRATCH/nan$np" -- mpi $np run "$cfg" --quiet --set loss.plugin="$FAULT" --set loss.mode=nan --set output.name=nan$np
   expect_job_fail "rank 1's loss fails at step 3, $np ranks" any \
-    "rank 1: loss plugin rank_fault ($FAULT): grad: rank_fault: failing on purpose at step 3 (the other ranks did not reach the end of the stage within distributed.abort_timeout = 4 s; aborting all $np ranks)" \
+    "rank 1: loss plugin rank_fault ($FAULT): begin_step: rank_fault: failing on purpose at step 3 (the other ranks did not reach the end of the stage within distributed.abort_timeout = 4 s; aborting all $np ranks)" \
     "$SCRATCH/fail$np" -- mpi $np run "$cfg" --quiet --set loss.plugin="$FAULT" --set loss.mode=fail --set output.name=fail$np
 done
 expect_job_fail "local back end under mpirun" 2 "distributed.backend: local, but mpirun started 2 copies of nomad" \

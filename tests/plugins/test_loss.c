@@ -1,5 +1,7 @@
-/* Loss plugins: gradients against central finite differences of the reported loss
- * (infonce, neg, nce), UMAP forces against their formulas, and determinism. */
+/* Loss plugins on their own (ABI 2: the maths over tiles): every coefficient is the
+ * derivative of the plugin's own loss value with respect to its pair's d2 (central finite
+ * differences, coupling through z included), values by hand, NCE's statistic as dL/d log c
+ * and its Z learning, and UMAP's coefficients against umap-learn's force formulas. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,331 +10,254 @@
 #include "nomad/rng.h"
 #include "test_host.h"
 
-#define N 14
-#define D 2
-#define B 3
-#define E 6
-#define NEG 3
-#define SHARED 4
-#define APPROX 2
+#define NP 4 /* positives */
+#define NN 5 /* exact negatives */
+#define NA 3 /* approximate terms (one of weight 0) */
 
-/* A tiny batch: targets 0..2 with two positives each (point 4 is shared), negatives per
- * target (shared = 0), shared by all (1) or in rows {0, 1} {2} (2, ABI 1.1), weighted, and
- * two weighted approximate terms (one weight 0). */
+/* One target's terms: squared distances and weights. */
 typedef struct {
-    float y[N * D];
-    int32_t target[B];
-    int64_t edge_offset[B + 1];
-    int32_t pos[E];
-    float pos_weight[E];
-    int32_t neg_index[B * NEG], shared_index[SHARED], row_start[3];
-    float neg_weight[B * NEG];
-    float approx_y[APPROX * D], approx_weight[B * APPROX];
-    nmp_step step;
-    nmp_negatives neg;
-    float g_target[B * D], g_pos[E * D], g_neg[B * NEG * D];
-    nmp_grads grads;
-} loss_case;
+    double d2_pos[NP], d2_neg[NN], d2_app[NA];
+    float p[NP], w_neg[NN], w_app[NA];
+    double exaggeration;
+} one_target;
 
-static void case_init(loss_case *c, int shared, uint64_t seed)
+static void target_init(one_target *o, uint64_t seed, double exaggeration)
 {
-    memset(c, 0, sizeof *c);
-    for (int i = 0; i < N * D; i++) c->y[i] = (float)(4.0 * nmp_rng_uniform(seed, 1, (uint64_t)i) - 2.0);
-    static const int32_t pos[E] = {3, 4, 5, 6, 4, 7};
-    static const int32_t negs[B * NEG] = {8, 9, 1, 10, 11, 0, 12, 13, 8};
-    static const int32_t shared_negs[SHARED] = {8, 9, 2, 13};
-    for (int b = 0; b < B; b++) c->target[b] = b, c->edge_offset[b + 1] = 2 * (b + 1);
-    memcpy(c->pos, pos, sizeof pos);
-    memcpy(c->neg_index, negs, sizeof negs);
-    memcpy(c->shared_index, shared_negs, sizeof shared_negs);
-    for (int e = 0; e < E; e++) c->pos_weight[e] = (float)(0.2 + nmp_rng_uniform(seed, 2, (uint64_t)e));
-    for (int l = 0; l < B * NEG; l++) c->neg_weight[l] = (float)(0.5 + nmp_rng_uniform(seed, 3, (uint64_t)l));
-    for (int i = 0; i < APPROX * D; i++) c->approx_y[i] = (float)(6.0 * nmp_rng_uniform(seed, 4, (uint64_t)i) - 3.0);
-    for (int i = 0; i < B * APPROX; i++) /* slot 3 (target 1, term 1) is dropped */
-        c->approx_weight[i] = i == 3 ? 0.0f : (float)(0.5 + 3 * nmp_rng_uniform(seed, 5, (uint64_t)i));
-    c->step = (nmp_step){.epoch = 0, .step = 7, .y = c->y, .batch = B, .target = c->target,
-                         .edge_offset = c->edge_offset, .pos = c->pos, .pos_weight = c->pos_weight};
-    int all = shared == 1;
-    c->neg = (nmp_negatives){.per_target = all ? SHARED : NEG, .shared = all,
-                             .index = all ? c->shared_index : c->neg_index, .weight = all ? NULL : c->neg_weight,
-                             .approx_count = APPROX, .approx_y = c->approx_y, .approx_weight = c->approx_weight};
-    if (shared == 2) {
-        c->row_start[0] = 0, c->row_start[1] = 2, c->row_start[2] = B;
-        c->neg.rows = 2, c->neg.row_start = c->row_start;
+    for (int j = 0; j < NP; j++) {
+        o->d2_pos[j] = 0.05 + 3.0 * nmp_rng_uniform(seed, 1, (uint64_t)j);
+        o->p[j] = (float)(0.1 + nmp_rng_uniform(seed, 2, (uint64_t)j));
     }
-    c->grads = (nmp_grads){c->g_target, c->g_pos, c->g_neg, 0.0};
+    for (int l = 0; l < NN; l++) {
+        o->d2_neg[l] = 0.1 + 20.0 * nmp_rng_uniform(seed, 3, (uint64_t)l);
+        o->w_neg[l] = (float)(0.5 + nmp_rng_uniform(seed, 4, (uint64_t)l));
+    }
+    for (int c = 0; c < NA; c++) {
+        o->d2_app[c] = 1.0 + 50.0 * nmp_rng_uniform(seed, 5, (uint64_t)c);
+        o->w_app[c] = c == 1 ? 0.0f : (float)(2.0 * nmp_rng_uniform(seed, 6, (uint64_t)c));
+    }
+    o->exaggeration = exaggeration;
 }
 
-static void prepare(test_instance *t)
+/* What the plugin says of the target: coefficients, z, scale and stat (its tile calls). */
+typedef struct {
+    float coef_pos[NP], coef_neg[NN], coef_app[NA];
+    double z;
+    float scale, stat;
+    nmp_loss_shape shape;
+} said;
+
+static void prepare(test_instance *t, nmp_loss_shape *shape)
 {
-    nmp_fit_info fit = {.n = N, .dims = D, .batch = B, .steps_per_epoch = 1, .epochs = 1};
+    nmp_fit_info fit = {.n = 100, .dims = 2, .batch = 1, .steps_per_epoch = 1, .epochs = 1, .n_total = 100};
+    memset(shape, 0, sizeof *shape);
+    assert_int_equal(((const nmp_loss_ops *)t->plugin->ops)->prepare(t->state, &fit, shape), NMP_OK);
+}
+
+/* z of a set of terms through repel (one row). */
+static double repel_row(const nmp_loss_ops *ops, const void *state, const double *d2d, const float *w, int n,
+                        float *coef)
+{
+    float d2[NN > NA ? NN : NA], z = 0.0f;
+    for (int l = 0; l < n; l++) d2[l] = (float)d2d[l];
+    const nmp_repel_tile tile = {1, n, d2, w, 0, coef, &z};
+    ops->repel(state, &tile);
+    return z;
+}
+
+static void ask(test_instance *t, const one_target *o, said *s)
+{
     const nmp_loss_ops *ops = t->plugin->ops;
-    if (ops->prepare) assert_int_equal(ops->prepare(t->state, &fit), NMP_OK);
+    prepare(t, &s->shape);
+    s->z = repel_row(ops, t->state, o->d2_neg, o->w_neg, NN, s->coef_neg) +
+           repel_row(ops, t->state, o->d2_app, o->w_app, NA, s->coef_app);
+    float d2[NP];
+    for (int j = 0; j < NP; j++) d2[j] = (float)o->d2_pos[j];
+    int64_t offset[2] = {0, NP};
+    s->scale = 1.0f, s->stat = 0.0f;
+    const nmp_attract_tile tile = {1, offset, d2, o->p, &s->z, (float)o->exaggeration, s->coef_pos, &s->scale, &s->stat};
+    ops->attract(t->state, &tile);
 }
 
-static double run_grad(test_instance *t, loss_case *c, double exaggeration)
+/* L_i as the plugin values it, z taken from its own repel calls (so the coupling is in it). */
+static double value_of(test_instance *t, const one_target *o)
 {
-    memset(c->g_target, 0, sizeof c->g_target), memset(c->g_pos, 0, sizeof c->g_pos);
-    memset(c->g_neg, 0, sizeof c->g_neg);
     const nmp_loss_ops *ops = t->plugin->ops;
-    assert_int_equal(ops->grad(t->state, &c->step, &c->neg, exaggeration, &c->grads), NMP_OK);
-    return c->grads.loss;
+    float coef[NN > NA ? NN : NA], d2p[NP], d2n[NN], d2a[NA];
+    double z = repel_row(ops, t->state, o->d2_neg, o->w_neg, NN, coef) + repel_row(ops, t->state, o->d2_app, o->w_app, NA, coef);
+    for (int j = 0; j < NP; j++) d2p[j] = (float)o->d2_pos[j];
+    for (int l = 0; l < NN; l++) d2n[l] = (float)o->d2_neg[l];
+    for (int c = 0; c < NA; c++) d2a[c] = (float)o->d2_app[c];
+    const nmp_loss_terms terms = {NP, NN, NA, d2p, o->p, d2n, o->w_neg, d2a, o->w_app, z, o->exaggeration};
+    return ops->value(t->state, &terms);
 }
 
-/* dL/dy per point, as the host scatters the slots. */
-static void scatter(const loss_case *c, double *g)
+/* d value / d d2 of one term by central differences (float d2: a step well above its ulp). */
+static double fd(test_instance *t, one_target *o, double *d2)
 {
-    memset(g, 0, N * D * sizeof *g);
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < D; k++) g[c->target[b] * D + k] += c->g_target[b * D + k];
-    for (int e = 0; e < E; e++)
-        for (int k = 0; k < D; k++) g[c->pos[e] * D + k] += c->g_pos[e * D + k];
-    int rows = c->neg.rows > 0 ? c->neg.rows : c->neg.shared ? 1 : B;
-    for (int s = 0; s < rows * c->neg.per_target; s++)
-        for (int k = 0; k < D; k++) g[c->neg.index[s] * D + k] += c->g_neg[s * D + k];
+    double d0 = *d2, h = 1e-2 * d0;
+    *d2 = d0 + h;
+    double lp = value_of(t, o);
+    *d2 = d0 - h;
+    double lm = value_of(t, o);
+    *d2 = d0;
+    return (lp - lm) / (2.0 * h);
 }
 
-static void check_fd(const char *name, const char *const *kv, int shared, double exaggeration)
+static void expect_near(const char *what, int i, double got, double want, double scale)
 {
-    nmp_host *h = test_host_new(2, 1);
+    if (!(fabs(got - want) <= 2e-3 * fabs(want) + 1e-5 * scale))
+        fail_msg("%s[%d]: coefficient x weight %.8g, finite difference %.8g", what, i, got, want);
+}
+
+/* Every coefficient (times its weight, and the scale when coupled) is dL/d(d2) of the value. */
+static void check_fd(const char *name, const char *const *kv, double exaggeration)
+{
+    nmp_host *h = test_host_new(1, 1);
     test_instance t = test_plugin_create(h, NMP_KIND_LOSS, name, kv);
-    prepare(&t);
-    loss_case c;
-    case_init(&c, shared, 11 + (uint64_t)shared);
-    run_grad(&t, &c, exaggeration);
-    double g[N * D], gmax = 0.0;
-    scatter(&c, g);
-    for (int i = 0; i < N * D; i++) gmax = fmax(gmax, fabs(g[i]));
-    assert_true(gmax > 0.0);
-    const float hstep = 1e-3f;
-    for (int i = 0; i < N * D; i++) {
-        float y0 = c.y[i], yp = y0 + hstep, ym = y0 - hstep;
-        c.y[i] = yp;
-        double lp = run_grad(&t, &c, exaggeration);
-        c.y[i] = ym;
-        double lm = run_grad(&t, &c, exaggeration);
-        c.y[i] = y0;
-        double fd = (lp - lm) / ((double)yp - (double)ym);
-        if (fabs(fd - g[i]) > 1e-3 * fabs(fd) + 1e-5 * gmax)
-            fail_msg("%s shared=%d: dL/dy[%d] = %.8g, finite difference %.8g", name, shared, i, g[i], fd);
-    }
+    const nmp_loss_ops *ops = t.plugin->ops;
+    nmp_step step = {.batch = 1};
+    nmp_negatives neg = {.per_target = NN};
+    if (ops->begin_step) assert_int_equal(ops->begin_step(t.state, &step, &neg), NMP_OK);
+    one_target o;
+    said s;
+    target_init(&o, 11, exaggeration);
+    ask(&t, &o, &s);
+    const double k = s.shape.coupled ? s.scale : 1.0;
+    double big = 0.0;
+    for (int j = 0; j < NP; j++) big = fmax(big, fabs(o.p[j] * s.coef_pos[j]));
+    for (int j = 0; j < NP; j++) expect_near(name, j, o.p[j] * s.coef_pos[j], fd(&t, &o, &o.d2_pos[j]), big);
+    for (int l = 0; l < NN; l++) expect_near(name, NP + l, k * o.w_neg[l] * s.coef_neg[l], fd(&t, &o, &o.d2_neg[l]), big);
+    for (int c = 0; c < NA; c++) expect_near(name, NP + NN + c, k * o.w_app[c] * s.coef_app[c], fd(&t, &o, &o.d2_app[c]), big);
     test_plugin_destroy(&t);
     test_host_free(h);
 }
 
-static void test_infonce_fd(void **st)
+static void test_coefficients_are_derivatives(void **st)
 {
     (void)st;
-    check_fd("infonce", NULL, 0, 1.7);
-    check_fd("infonce", NULL, 1, 1.0);
-    check_fd("infonce", NULL, 2, 1.2);
+    check_fd("infonce", NULL, 1.0);
+    check_fd("infonce", NULL, 4.0);
+    check_fd("neg", (const char *const[]){"c=0.7", NULL}, 1.3);
+    check_fd("nce", (const char *const[]){"log_z_init=0.4", NULL}, 2.0); /* c = m Z from begin_step */
+    check_fd("umap", (const char *const[]){"a=1.5", "b=0.9", "gamma=1.3", NULL}, 1.0);
+    check_fd("umap", (const char *const[]){"a=1.577", "b=0.8951", "gamma=1.0", NULL}, 2.5);
 }
 
-static void test_neg_fd(void **st)
-{
-    (void)st;
-    static const char *const kv[] = {"c=0.7", NULL};
-    check_fd("neg", kv, 0, 1.3);
-    check_fd("neg", kv, 1, 1.0);
-    check_fd("neg", kv, 2, 1.0);
-}
-
-static void test_nce_fd(void **st)
-{
-    (void)st;
-    static const char *const kv[] = {"z_lr=0", "log_z_init=0.4", NULL};
-    check_fd("nce", kv, 0, 2.0);
-    check_fd("nce", kv, 1, 1.0);
-    check_fd("nce", kv, 2, 1.0);
-}
-
-static double sqd(const float *a, const float *b) { return pow(a[0] - (double)b[0], 2) + pow(a[1] - (double)b[1], 2); }
-
-/* The DESIGN.md section 1 loss, written out directly for the case; with every > 1, the
- * curve's estimate: targets b % every == 0 only, times every. */
-static double infonce_by_hand(const loss_case *c, double a, int every)
-{
-    double total = 0.0;
-    for (int b = 0; b < B; b += every) {
-        const float *yi = c->y + c->target[b] * D;
-        double z = 0.0;
-        for (int l = 0; l < c->neg.per_target; l++) {
-            int row = c->neg.rows ? (b >= c->neg.row_start[1]) : c->neg.shared ? 0 : b;
-            int s = row * c->neg.per_target + l;
-            z += (c->neg.weight ? c->neg.weight[s] : 1.0) / (1.0 + sqd(yi, c->y + c->neg.index[s] * D));
-        }
-        for (int r = 0; r < APPROX; r++) z += c->approx_weight[b * APPROX + r] / (1.0 + sqd(yi, c->approx_y + r * D));
-        for (int e = (int)c->edge_offset[b]; e < c->edge_offset[b + 1]; e++) {
-            double q = 1.0 / (1.0 + sqd(yi, c->y + c->pos[e] * D));
-            total += -c->pos_weight[e] * (a * log(q) - log(q + z));
-        }
-    }
-    return total * every;
-}
-
+/* InfoNCE's value, DESIGN.md section 1 written out for the target. */
 static void test_infonce_value(void **st)
 {
     (void)st;
-    nmp_host *h = test_host_new(3, 1);
+    nmp_host *h = test_host_new(1, 1);
     test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "infonce", NULL);
-    prepare(&t);
-    for (int shared = 0; shared <= 2; shared++) {
-        loss_case c;
-        case_init(&c, shared, 5);
-        double got = run_grad(&t, &c, 1.9), want = infonce_by_hand(&c, 1.9, 1);
-        assert_true(fabs(got - want) <= 1e-12 * fabs(want));
-        float g_all[B * D];
-        memcpy(g_all, c.g_target, sizeof g_all);
-        c.step.loss_every = 2; /* the loss from targets 0 and 2, doubled; gradients unchanged */
-        got = run_grad(&t, &c, 1.9), want = infonce_by_hand(&c, 1.9, 2);
-        assert_true(fabs(got - want) <= 1e-12 * fabs(want));
-        assert_memory_equal(g_all, c.g_target, sizeof g_all);
+    one_target o;
+    target_init(&o, 5, 1.9);
+    nmp_loss_shape shape;
+    prepare(&t, &shape);
+    assert_true(shape.coupled && shape.move_negatives && shape.clip == 0.0f);
+    double z = 0.0, want = 0.0;
+    for (int l = 0; l < NN; l++) z += o.w_neg[l] / (1.0 + o.d2_neg[l]);
+    for (int c = 0; c < NA; c++) z += o.w_app[c] / (1.0 + o.d2_app[c]);
+    for (int j = 0; j < NP; j++) {
+        double q = 1.0 / (1.0 + o.d2_pos[j]);
+        want += -o.p[j] * (1.9 * log(q) - log(q + z));
     }
+    double got = value_of(&t, &o);
+    assert_true(fabs(got - want) <= 1e-6 * fabs(want)); /* z summed in float by repel */
     test_plugin_destroy(&t);
     test_host_free(h);
 }
 
-/* Neg-t-SNE's value for one target, one positive and one negative, by hand. */
+/* Neg-t-SNE's value by hand: -a p log(q/(q + c)) - w log(1 - q/(q + c)). */
 static void test_neg_value(void **st)
 {
     (void)st;
     nmp_host *h = test_host_new(1, 1);
-    static const char *const kv[] = {"c=2.5", NULL};
-    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "neg", kv);
-    prepare(&t);
-    loss_case c;
-    case_init(&c, 0, 9);
-    c.step.batch = 1, c.neg.per_target = 1, c.neg.approx_count = 0, c.edge_offset[1] = 1;
-    double got = run_grad(&t, &c, 1.5);
-    double qj = 1.0 / (1.0 + sqd(c.y, c.y + c.pos[0] * D)), ql = 1.0 / (1.0 + sqd(c.y, c.y + c.neg_index[0] * D));
-    double want = -1.5 * c.pos_weight[0] * log(qj / (qj + 2.5)) - c.neg_weight[0] * log(1.0 - ql / (ql + 2.5));
-    assert_true(fabs(got - want) <= 1e-12 * fabs(want));
+    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "neg", (const char *const[]){"c=2.5", NULL});
+    one_target o;
+    target_init(&o, 9, 1.5);
+    double want = 0.0, c = 2.5;
+    for (int j = 0; j < NP; j++) {
+        double q = 1.0 / (1.0 + o.d2_pos[j]);
+        want += -1.5 * o.p[j] * log(q / (q + c));
+    }
+    for (int l = 0; l < NN; l++) {
+        double q = 1.0 / (1.0 + o.d2_neg[l]);
+        want += -o.w_neg[l] * log(1.0 - q / (q + c));
+    }
+    for (int a = 0; a < NA; a++) {
+        double q = 1.0 / (1.0 + o.d2_app[a]);
+        want += -o.w_app[a] * log(1.0 - q / (q + c));
+    }
+    double got = value_of(&t, &o);
+    assert_true(fabs(got - want) <= 1e-6 * fabs(want)); /* d2 reaches a loss as float */
     test_plugin_destroy(&t);
     test_host_free(h);
 }
 
-/* With z_lr > 0 log Z descends on the batch loss; two instances follow the same path. */
-static void test_nce_learns_z(void **st)
+/* NCE: attract's stat is dL/d log c (finite differences in log Z), and end_step moves log Z
+ * against it, deterministically. */
+static void test_nce_stat_and_z(void **st)
 {
     (void)st;
-    nmp_host *h = test_host_new(2, 1);
-    static const char *const kv[] = {"z_lr=0.05", NULL};
-    test_instance t1 = test_plugin_create(h, NMP_KIND_LOSS, "nce", kv);
-    test_instance t2 = test_plugin_create(h, NMP_KIND_LOSS, "nce", kv);
-    prepare(&t1), prepare(&t2);
-    loss_case c;
-    case_init(&c, 0, 3);
-    double prev = INFINITY;
-    for (int i = 0; i < 5; i++) {
-        double l1 = run_grad(&t1, &c, 1.0), l2 = run_grad(&t2, &c, 1.0);
-        assert_true(l1 == l2);
-        assert_true(l1 < prev);
-        prev = l1;
+    nmp_host *h = test_host_new(1, 1);
+    const char *const kv[] = {"z_lr=0.05", "log_z_init=0.2", NULL};
+    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "nce", kv);
+    const nmp_loss_ops *ops = t.plugin->ops;
+    one_target o;
+    target_init(&o, 3, 1.0);
+    nmp_step step = {.batch = 1};
+    nmp_negatives neg = {.per_target = NN};
+    double value[3];
+    said s;
+    for (int i = 0; i < 3; i++) { /* log Z = 0.2 - 1e-3, 0.2 + 1e-3, 0.2 by three instances' begin_step */
+        test_instance u = test_plugin_create(h, NMP_KIND_LOSS, "nce",
+                                             (const char *const[]){i == 0 ? "log_z_init=0.199" : i == 1 ? "log_z_init=0.201"
+                                                                                                        : "log_z_init=0.2",
+                                                                   NULL});
+        assert_int_equal(ops->begin_step(u.state, &step, &neg), NMP_OK);
+        value[i] = value_of(&u, &o);
+        if (i == 2) ask(&u, &o, &s);
+        test_plugin_destroy(&u);
     }
-    test_plugin_destroy(&t1), test_plugin_destroy(&t2);
+    double dlogc = (value[1] - value[0]) / 2e-3;
+    assert_true(fabs(s.stat - dlogc) <= 1e-3 * fabs(dlogc) + 1e-6);
+    assert_int_equal(ops->begin_step(t.state, &step, &neg), NMP_OK);
+    ask(&t, &o, &s);
+    double before = value_of(&t, &o);
+    assert_int_equal(ops->end_step(t.state, &step, s.stat), NMP_OK);
+    assert_int_equal(ops->begin_step(t.state, &step, &neg), NMP_OK);
+    assert_true(value_of(&t, &o) < before); /* one SGD step on log Z lowers the loss */
+    test_plugin_destroy(&t);
     test_host_free(h);
 }
 
-/* Same input -> same bits; another thread count -> the same up to rounding. */
-static void test_loss_determinism(void **st)
-{
-    (void)st;
-    static const char *names[] = {"infonce", "neg", "nce", "umap"};
-    for (int p = 0; p < 4; p++) {
-        float first[B * D + E * D + SHARED * D];
-        for (int threads = 1; threads <= 3; threads += 2)
-            for (int rep = 0; rep < 2; rep++) {
-                nmp_host *h = test_host_new(threads, 1);
-                test_instance t = test_plugin_create(h, NMP_KIND_LOSS, names[p], NULL);
-                prepare(&t);
-                loss_case c;
-                case_init(&c, 1, 21);
-                run_grad(&t, &c, 1.0);
-                float now[sizeof first / sizeof first[0]];
-                memcpy(now, c.g_target, sizeof c.g_target), memcpy(now + B * D, c.g_pos, sizeof c.g_pos);
-                memcpy(now + B * D + E * D, c.g_neg, SHARED * D * sizeof(float));
-                if (threads == 1 && rep == 0) memcpy(first, now, sizeof now);
-                for (size_t i = 0; i < sizeof now / sizeof now[0]; i++) {
-                    if (threads == 1) assert_true(now[i] == first[i]);
-                    else assert_true(fabsf(now[i] - first[i]) <= 1e-5f * (1.0f + fabsf(first[i])));
-                }
-                test_plugin_destroy(&t);
-                test_host_free(h);
-            }
-    }
-}
-
-/* UMAP: one target at the origin, a positive at (0.6, 0.8) (d2 = 1) and a negative at
- * (0.3, -0.4) (d2 = 0.25), against umap-learn's force formulas. */
-typedef struct {
-    loss_case c;
-    double att[D], rep[D]; /* gradients dL/dy_i of the pair (= -force), unclipped */
-} umap_pair;
-
-static void umap_pair_init(umap_pair *u, double a, double b, double gamma)
-{
-    case_init(&u->c, 0, 1);
-    u->c.step.batch = 1, u->c.neg.per_target = 1, u->c.neg.weight = NULL, u->c.neg.approx_count = 0;
-    u->c.edge_offset[1] = 1, u->c.pos_weight[0] = 1.0f;
-    float *y = u->c.y;
-    y[0] = 0, y[1] = 0, y[u->c.pos[0] * D] = 0.6f, y[u->c.pos[0] * D + 1] = 0.8f;
-    y[u->c.neg_index[0] * D] = 0.3f, y[u->c.neg_index[0] * D + 1] = -0.4f;
-    double d2p = sqd(y, y + u->c.pos[0] * D), d2n = sqd(y, y + u->c.neg_index[0] * D);
-    double att = 2 * a * b * pow(d2p, b - 1) / (1 + a * pow(d2p, b)); /* -(force coefficient) */
-    double rep = -2 * gamma * b / ((0.001 + d2n) * (1 + a * pow(d2n, b)));
-    for (int k = 0; k < D; k++)
-        u->att[k] = att * (y[k] - y[u->c.pos[0] * D + k]), u->rep[k] = rep * (y[k] - y[u->c.neg_index[0] * D + k]);
-}
-
-static void assert_close(double got, double want) { assert_true(fabs(got - want) <= 1e-5 * (1 + fabs(want))); }
-
+/* UMAP: a positive at d2 = 1 and a negative at d2 = 0.25, against umap-learn's force
+ * coefficients 2ab d^(2(b-1))/(1 + a d^2b) and -2 gamma b/((eps + d^2)(1 + a d^2b)) (the
+ * engine multiplies 2 c by y_i - y_z); shape: clipped, negatives still unless asked. */
 static void test_umap_forces(void **st)
 {
     (void)st;
     nmp_host *h = test_host_new(1, 1);
-    static const char *const kv[] = {"a=1.5", "b=0.9", "gamma=1.3", "clip=100", NULL};
-    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "umap", kv);
-    prepare(&t);
-    umap_pair u;
-    umap_pair_init(&u, 1.5, 0.9, 1.3);
-    run_grad(&t, &u.c, 1.0);
-    for (int k = 0; k < D; k++) {
-        assert_close(u.c.g_target[k], u.att[k] + u.rep[k]);
-        assert_close(u.c.g_pos[k], -u.att[k]); /* move_other: the positive is pulled too */
-        assert_true(u.c.g_neg[k] == 0.0f);     /* umap-learn leaves negatives still */
-    }
-    run_grad(&t, &u.c, 2.5); /* exaggeration scales only the attraction */
-    for (int k = 0; k < D; k++) {
-        assert_close(u.c.g_target[k], 2.5 * u.att[k] + u.rep[k]);
-        assert_close(u.c.g_pos[k], -2.5 * u.att[k]);
-    }
+    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "umap",
+                                         (const char *const[]){"a=1.5", "b=0.9", "gamma=1.3", "clip=0.5", NULL});
+    one_target o;
+    said s;
+    target_init(&o, 1, 2.5);
+    o.d2_pos[0] = 1.0, o.d2_neg[0] = 0.25, o.d2_neg[1] = 0.0;
+    ask(&t, &o, &s);
+    double att = 2 * 1.5 * 0.9 * pow(1.0, 0.9 - 1) / (1 + 1.5 * pow(1.0, 0.9));
+    double rep = -2 * 1.3 * 0.9 / ((0.001 + 0.25) * (1 + 1.5 * pow(0.25, 0.9)));
+    assert_true(fabs(2.0 * s.coef_pos[0] - 2.5 * att) <= 1e-5 * fabs(att)); /* exaggeration scales attraction */
+    assert_true(fabs(2.0 * s.coef_neg[0] - rep) <= 1e-5 * fabs(rep));
+    assert_true(s.coef_neg[1] == 0.0f); /* no force at d2 = 0, as in umap-learn */
+    assert_true(s.shape.clip == 0.5f && !s.shape.move_negatives && !s.shape.coupled);
     test_plugin_destroy(&t);
-
-    static const char *const kv_clip[] = {"a=1.5", "b=0.9", "gamma=1.3", "clip=0.5", "move_negatives=true", NULL};
-    t = test_plugin_create(h, NMP_KIND_LOSS, "umap", kv_clip);
-    prepare(&t);
-    run_grad(&t, &u.c, 1.0);
-    for (int k = 0; k < D; k++) {
-        double ca = fmax(-0.5, fmin(0.5, u.att[k])), cr = fmax(-0.5, fmin(0.5, u.rep[k]));
-        assert_true(fabs(u.rep[k]) > 0.5); /* the case does exercise the clip */
-        assert_close(u.c.g_target[k], ca + cr);
-        assert_close(u.c.g_neg[k], -cr);
-    }
-    test_plugin_destroy(&t);
-    test_host_free(h);
-}
-
-/* a = b = 0: fitted like umap-learn's find_ab_params(spread 1, min_dist 0.1) = (1.577, 0.8951). */
-static void test_umap_fit_ab(void **st)
-{
-    (void)st;
-    nmp_host *h = test_host_new(1, 1);
-    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "umap", (const char *const[]){"clip=100", NULL});
-    prepare(&t);
-    umap_pair u;
-    umap_pair_init(&u, 1.577, 0.8951, 1.0);
-    run_grad(&t, &u.c, 1.0);
-    for (int k = 0; k < D; k++) assert_true(fabs(u.c.g_pos[k] + u.att[k]) <= 2e-3 * fabs(u.att[k]));
+    /* a = b = 0: fitted like umap-learn's find_ab_params(spread 1, min_dist 0.1) = (1.577, 0.8951) */
+    t = test_plugin_create(h, NMP_KIND_LOSS, "umap", (const char *const[]){"move_negatives=true", NULL});
+    ask(&t, &o, &s);
+    att = 2 * 1.577 * 0.8951 / (1 + 1.577);
+    assert_true(fabs(2.0 * s.coef_pos[0] - 2.5 * att) <= 2e-3 * att);
+    assert_true(s.shape.move_negatives && s.shape.clip == 4.0f);
     test_plugin_destroy(&t);
     test_host_free(h);
 }
@@ -340,11 +265,8 @@ static void test_umap_fit_ab(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_infonce_fd),       cmocka_unit_test(test_neg_fd),
-        cmocka_unit_test(test_nce_fd),           cmocka_unit_test(test_infonce_value),
-        cmocka_unit_test(test_neg_value),        cmocka_unit_test(test_nce_learns_z),
-        cmocka_unit_test(test_loss_determinism), cmocka_unit_test(test_umap_forces),
-        cmocka_unit_test(test_umap_fit_ab),
+        cmocka_unit_test(test_coefficients_are_derivatives), cmocka_unit_test(test_infonce_value),
+        cmocka_unit_test(test_neg_value), cmocka_unit_test(test_nce_stat_and_z), cmocka_unit_test(test_umap_forces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

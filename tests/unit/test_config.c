@@ -205,7 +205,7 @@ static void set_errors(void **state)
     expect_resolve_error("{}\n", "device=tpu", "--set device: expected one of cpu|cuda, got \"tpu\"");
     expect_resolve_error("{}\n", "optimizer.lr_scael=1", "--set optimizer.lr_scael: unknown key; valid keys of optimizer: "
                                                      "epochs, batch, lr_scale, lr, momentum, hold, final_lr_fraction, clip, "
-                                                     "early_exaggeration, early_epochs, late_exaggeration, late_start, loss_every");
+                                                     "early_exaggeration, early_epochs, late_exaggeration, late_start, loss_every, update");
 }
 
 /* ------------------------------------------------------------------ schema */

@@ -1,9 +1,11 @@
-/* The optimiser: lr and exaggeration schedules, a fit with the real uniform + infonce
- * plugins (loss falls, same seed gives the same bytes), and the NaN stop. */
+/* The optimiser: lr and exaggeration schedules, the lazy update's closed forms, a fit with
+ * the real uniform + infonce plugins (loss falls, same seed gives the same bytes), eager and
+ * lazy updates agreeing, and the NaN stop. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lazy_sgd.h"
 #include "opt_fixture.h"
 
 static void lr_schedule_holds_then_anneals(void **st)
@@ -26,6 +28,30 @@ static void exaggeration_schedule(void **st)
     assert_float_equal(nmp_opt_exaggeration(&s, 10), 1, 0);
     assert_float_equal(nmp_opt_exaggeration(&s, 79), 1, 0);
     assert_float_equal(nmp_opt_exaggeration(&s, 80), 2, 0);
+}
+
+/* The carry of k untouched steps, sum_{j=1..k} lr(last + j) mu^j, against the sum itself,
+ * across the end of the held part and for k past mu^k's underflow. */
+static void lazy_carry_matches_the_sum(void **st)
+{
+    (void)st;
+    nmp_lazy_sgd s;
+    nmp_err err = {0};
+    const double mus[] = {0.0, 0.5, 0.8, 0.95};
+    for (int m = 0; m < 4; m++) {
+        assert_int_equal(nmp_lazy_sgd_init(&s, 7.0, mus[m], 0.3, 0.05, 5000, &err), NMP_OK);
+        const int64_t cases[][2] = {{0, 1}, {0, 7}, {1000, 499}, {1400, 200}, {1499, 3}, {1500, 40}, {3000, 1999}, {10, 4980}};
+        for (int c = 0; c < 8; c++) {
+            int64_t last = cases[c][0], k = cases[c][1];
+            double want = 0.0, p = 1.0;
+            for (int64_t j = 1; j <= k; j++) p *= mus[m], want += nmp_lazy_lr(&s, last + j) * p;
+            double got = nmp_lazy_carry(&s, last, k);
+            if (!(fabs(got - want) <= 1e-12 * (fabs(want) + 1e-300) + 1e-300))
+                fail_msg("mu %g, last %lld, k %lld: carry %.17g, sum %.17g", mus[m], (long long)last, (long long)k, got, want);
+        }
+        assert_true(nmp_lazy_mu_pow(&s, 3) == mus[m] * mus[m] * mus[m]);
+        nmp_lazy_sgd_free(&s);
+    }
 }
 
 static nmp_opt_settings settings(void)
@@ -77,6 +103,32 @@ static void fit_order_is_transparent(void **st)
     teardown_fit(&b);
 }
 
+/* optimizer.update: a lazy fit (points move only when touched, caught up exactly when read)
+ * ends where the eager one does, to float rounding; both are deterministic. */
+static void lazy_matches_eager(void **st)
+{
+    (void)st;
+    fixture a, b;
+    nmp_opt_settings s = settings();
+    s.epochs = 10;
+    nmp_opt_result ra, rb;
+    nmp_err err = {0};
+    setup_fit(&a, 7, "uniform", "infonce"), setup_fit(&b, 7, "uniform", "infonce");
+    s.update = NMP_UPDATE_EAGER;
+    assert_int_equal(nmp_optimize(&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL, &ra, &err), NMP_OK);
+    s.update = NMP_UPDATE_LAZY;
+    assert_int_equal(nmp_optimize(&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL, &rb, &err), NMP_OK);
+    assert_true(ra.eager == 1 && rb.eager == 0);
+    double big = 0.0;
+    for (int64_t i = 0; i < 400; i++) big = fmax(big, fabs(a.y[i]));
+    for (int64_t i = 0; i < 400; i++)
+        if (!(fabs(a.y[i] - b.y[i]) <= 1e-3 * big)) fail_msg("y[%lld]: eager %.8g, lazy %.8g", (long long)i, a.y[i], b.y[i]);
+    for (int64_t e = 0; e < s.epochs; e++) assert_float_equal(ra.loss[e], rb.loss[e], 1e-3 * ra.loss[e]);
+    free(ra.loss), free(ra.epoch_seconds), free(rb.loss), free(rb.epoch_seconds);
+    teardown_fit(&a);
+    teardown_fit(&b);
+}
+
 static void nan_stops_with_epoch(void **st)
 {
     (void)st;
@@ -99,6 +151,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lr_schedule_holds_then_anneals),
         cmocka_unit_test(exaggeration_schedule),
+        cmocka_unit_test(lazy_carry_matches_the_sum),
+        cmocka_unit_test(lazy_matches_eager),
         cmocka_unit_test(fit_lowers_loss_and_is_deterministic),
         cmocka_unit_test(fit_order_is_transparent),
         cmocka_unit_test(nan_stops_with_epoch),

@@ -14,8 +14,8 @@ extern "C" {
 #endif
 
 /* A new major breaks old plugins; a new minor only appends members to structs. */
-#define NMP_ABI_MAJOR 1
-#define NMP_ABI_MINOR 2
+#define NMP_ABI_MAJOR 2
+#define NMP_ABI_MINOR 0
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -123,7 +123,6 @@ struct nmp_host {
     /* Concatenates `bytes` from every rank into recv (ranks * bytes), in rank order. */
     nmp_status (*allgather)(const nmp_host *h, const void *send, void *recv, size_t bytes);
     void *host_data; /* host private */
-    /* ABI 1.1: check h->struct_size > offsetof(nmp_host, allreduce) before use. */
     /* Element-wise sum over ranks of `count` values of `type` into recv (recv may equal send:
      * in place). Every rank must call it with the same count and type, the same number of
      * times; a plugin that fails on one rank must still take part (the host stops all ranks
@@ -172,7 +171,7 @@ typedef struct {
 
 /* Facts fixed for a whole fit, handed to negatives and loss plugins in prepare(). Host owns
  * the struct and everything it points to; both stay valid until the fit's last sample() or
- * grad() call returns (not in destroy()), so a plugin may keep the pointer. */
+ * loss call returns (not in destroy()), so a plugin may keep the pointer. */
 typedef struct {
     int64_t n;      /* points */
     int32_t dims;   /* layout dimensions (2 or 3) */
@@ -182,7 +181,7 @@ typedef struct {
     const nmp_graph *graph; /* weighted graph (positives) */
     const nmp_cells *cells; /* partition; cells->count == 1 when there is none */
     const uint8_t *cell_local; /* cells->count: 1 if the cell lives on this rank */
-    /* ABI 1.1: sizes over all ranks (cells->start counts only this rank's points) */
+    /* sizes over all ranks (cells->start counts only this rank's points) */
     const float *cell_mass;  /* cells->count: points in each cell */
     int64_t n_total;         /* points */
 } nmp_fit_info;
@@ -192,7 +191,10 @@ typedef struct {
 typedef struct {
     int64_t epoch, step;     /* step counts from 0 over the whole fit */
     double progress;         /* step / total steps, in [0, 1) */
-    const float *y;          /* n x dims, the current layout */
+    const float *y;          /* n x dims, the layout. The host moves points lazily (a step costs O(batch), not
+                                O(n)): the rows of the step's targets and their positives are current when
+                                sample() is called; other rows may lag behind (use cell_mean for the far
+                                field) */
     int32_t batch;           /* targets in this step */
     const int32_t *target;   /* batch */
     const int64_t *edge_offset; /* batch + 1: edges of target b are [edge_offset[b], edge_offset[b+1]) */
@@ -200,14 +202,13 @@ typedef struct {
     const float *pos_weight; /* edges: affinity p_ij */
     const float *cell_mean;  /* cells x dims: layout mean of each cell, this step (all ranks) */
     const float *cell_mass;  /* cells: points in each cell (all ranks) */
-    /* ABI 1.1 */
     int32_t loss_every;      /* the loss (for the curve) may be estimated from one target in this
                                 many, scaled up; 0 or 1: every target */
 } nmp_step;
 
 /* What a negatives plugin returns for one step. Buffers are owned by the plugin and stay
  * valid until its next sample() or destroy(). Negatives come in rows of per_target: target
- * b uses row (shared ? 0 : b), or, when rows > 0 (ABI 1.1), the row r with
+ * b uses row (shared ? 0 : b), or, when rows > 0, the row r with
  * row_start[r] <= b < row_start[r + 1]: runs of consecutive targets share one draw, which
  * cuts the random draws, the gathers and the scatter by the run length. Negative l of row r
  * is index[r * per_target + l], weight likewise (NULL = all 1).
@@ -221,10 +222,27 @@ typedef struct {
     int32_t approx_count;
     const float *approx_y;  /* approx_count x dims (may point into step->cell_mean) */
     const float *approx_weight; /* batch x approx_count, or NULL when approx_count == 0 */
-    /* ABI 1.1 (the host zeroes the struct, so older plugins leave rows 0) */
+    /* the host zeroes the struct before sample(), so a plugin that does not group leaves rows 0 */
     int32_t rows;               /* > 0: rows of negatives, row_start says which targets use each */
     const int32_t *row_start;   /* rows + 1, from 0 to batch, increasing */
 } nmp_negatives;
+
+/* Rows of negatives of a step of `batch` targets, and the row target b uses. */
+static inline int32_t nmp_negatives_rows(const nmp_negatives *neg, int32_t batch)
+{
+    return neg->rows > 0 ? neg->rows : neg->shared ? 1 : batch;
+}
+static inline int32_t nmp_negatives_row_of(const nmp_negatives *neg, int32_t b)
+{
+    if (neg->rows <= 0) return neg->shared ? 0 : b;
+    int32_t lo = 0, hi = neg->rows - 1; /* the last r with row_start[r] <= b */
+    while (lo < hi) {
+        int32_t mid = (lo + hi + 1) / 2;
+        if (neg->row_start[mid] <= b) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
 
 typedef struct {
     uint32_t struct_size;
@@ -232,28 +250,95 @@ typedef struct {
     nmp_status (*sample)(void *state, const nmp_step *step, nmp_negatives *out);
 } nmp_negatives_ops;
 
-/* Gradients dL/dy for one batch, host-allocated and zeroed before the call:
- *   target: batch x dims; pos: edges x dims (edge order of the step);
- *   neg: rows x per_target x dims, each row's entry summed over the targets that share it
- *        (rows = 1 when shared, batch when per target). A loss plugin built for ABI 1.0 is
- *        refused when the negatives come in rows of several targets.
- * `loss` receives the batch's summed loss (for the curve; may be approximate). */
+/* ------------------------------------------------------------------ loss: the maths only */
+
+/* The host's step engine owns the batch loop: it gathers each step's pairs (a target and its
+ * positives, the rows of exact negatives, the approximate terms), computes their squared
+ * layout distances d2 in float32 tiles that stay in L1, and applies every gradient and the
+ * update. A loss plugin says only its maths, over whole arrays of pairs: given d2, the
+ * coefficient c = dL/d(d2) of each pair (per unit weight; the engine adds 2 c (y_i - y_z) to
+ * dL/dy_i and the opposite to the other point), and how one target's terms couple (InfoNCE's
+ * Z_i). The calls below are made from several threads at once, so they must not write the
+ * state. nomad/loss_math.h holds the shipped losses' formulas; docs/plugin-guide.md writes a
+ * new loss in under 60 lines. */
+
+/* The shipped losses' repulsive terms as nomad/loss_math.h writes them. A loss whose repel()
+ * computes exactly one of these may say so: the engine then runs that formula inlined in its
+ * own pair loops (the loss is a compile-time parameter there, as in the CUDA kernel) instead
+ * of calling repel() tile by tile, and gets the same numbers up to float rounding. It then
+ * sums the tiles' z only for a coupled loss (attract() sees z = 0 otherwise). */
+typedef enum {
+    NMP_FORMULA_NONE = 0,    /* call repel() (every loss written outside nomad) */
+    NMP_FORMULA_INFONCE = 1, /* nmp_infonce_repel */
+    NMP_FORMULA_NEG = 2,     /* nmp_neg_repel, param[0] = c */
+    NMP_FORMULA_UMAP = 3,    /* nmp_umap_repel, param = a, b, gamma, eps */
+} nmp_formula;
+
+/* How the engine applies a loss; prepare() fills it (zeroed first). */
 typedef struct {
-    float *target;
-    float *pos;
-    float *neg;
-    double loss;
-} nmp_grads;
+    int32_t coupled;        /* nonzero: a target's repulsive coefficients are multiplied by attract()'s scale
+                               for that target, which depends on its complete z (InfoNCE: S_i, from Z_i); the
+                               engine then finishes all of a target's repulsive terms before it applies any */
+    int32_t move_negatives; /* nonzero: exact negatives receive their gradient (0: they stay still, umap-learn) */
+    float clip;             /* > 0: each coordinate of a pair's 2 c (y_i - y_z) is clipped to +-clip (UMAP) */
+    nmp_formula formula;    /* see nmp_formula; NONE unless repel() is one of them, parameters fixed for the fit */
+    float param[4];
+} nmp_loss_shape;
+
+/* Repulsive terms (exact negatives or approximate terms) of `rows` targets, n terms each.
+ * Engine owns every array; valid during the call. */
+typedef struct {
+    int32_t rows, n;
+    const float *d2;  /* rows x n: squared layout distances */
+    const float *w;   /* the terms' weights: n shared by every row (w_stride 0) or rows x n
+                         (w_stride n); NULL: every weight is 1 (a term of weight 0 must add nothing) */
+    int32_t w_stride;
+    float *coef;      /* rows x n, out: dL/d(d2) per unit weight (before the row's scale when coupled) */
+    float *z;         /* rows, out: sum over the row's n terms of w_l phi(d2_l): the loss's coupling sum
+                         (InfoNCE: sum w q); the engine adds the tiles of a target up. Leave it if unused */
+} nmp_repel_tile;
+
+/* The positives of `rows` targets, once every repulsive term of theirs has been seen. */
+typedef struct {
+    int32_t rows;
+    const int64_t *offset; /* rows + 1, offset[0] = 0: target r's positives are [offset[r], offset[r + 1]); the
+                              engine pads each target's run with terms of p = 0 (which must add nothing) */
+    const float *d2;       /* per positive: squared layout distance */
+    const float *p;        /* per positive: affinity p_ij */
+    const double *z;       /* rows: the target's complete coupling sum (sum of its repel tiles' z) */
+    float exaggeration;    /* the step's attraction factor (1 = none) */
+    float *coef;           /* per positive, out: dL/d(d2) per unit p */
+    float *scale;          /* rows, out: the factor of the target's repulsive coefs (coupled losses only) */
+    float *stat;           /* rows, out (optional): a per-target number the engine sums over the batch, in
+                              target order, for end_step() (NCE: dL_i/d log Z). Zeroed before the call */
+} nmp_attract_tile;
+
+/* Everything of one target, for its loss value L_i (the loss curve; cold path, scalar code is
+ * fine). Weights NULL: all 1. Engine owns the arrays. */
+typedef struct {
+    int32_t n_pos, n_neg, n_approx;
+    const float *d2_pos, *p;           /* positives */
+    const float *d2_neg, *w_neg;       /* exact negatives */
+    const float *d2_approx, *w_approx; /* approximate terms (a weight 0 drops the term) */
+    double z;                          /* the target's coupling sum */
+    double exaggeration;
+} nmp_loss_terms;
 
 typedef struct {
     uint32_t struct_size;
-    nmp_status (*prepare)(void *state, const nmp_fit_info *fit); /* optional (may be NULL) */
-    /* exaggeration: the schedule's attraction factor this step (1 = none). */
-    nmp_status (*grad)(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
-                       nmp_grads *out);
+    /* Required: once per fit, before any step; fills *shape. */
+    nmp_status (*prepare)(void *state, const nmp_fit_info *fit, nmp_loss_shape *shape);
+    /* Optional: once per step, before its tiles, with the step's negatives (e.g. NCE's c = m Z). */
+    nmp_status (*begin_step)(void *state, const nmp_step *step, const nmp_negatives *neg);
+    void (*repel)(const void *state, const nmp_repel_tile *t);
+    void (*attract)(const void *state, const nmp_attract_tile *t);
+    /* L_i of one target; the engine calls it for one target in step->loss_every and scales up. */
+    double (*value)(const void *state, const nmp_loss_terms *t);
+    /* Optional: once per step, after its tiles, with the batch sum of attract()'s stat. */
+    nmp_status (*end_step)(void *state, const nmp_step *step, double stat_sum);
 } nmp_loss_ops;
 
-/* ------------------------------------------------------------------ CUDA entries (ABI 1.2) */
+/* ------------------------------------------------------------------ CUDA entries */
 
 /* With `device: cuda` the host calls a plugin's CUDA entry (nmp_plugin.cuda_ops) instead of
  * its CPU ops, and refuses, naming it, a plugin that has none.
@@ -271,8 +356,12 @@ typedef struct {
 typedef struct {
     uint32_t struct_size;
     /* The step as the CPU path describes it, in host memory: epoch, step, progress, batch,
-     * target, cell_mean (a copy of the device means), cell_mass and loss_every are set; y,
-     * edge_offset, pos and pos_weight are NULL (the layout and graph live on the device). */
+     * target, cell_mean, cell_mass and loss_every are set; y, edge_offset, pos and pos_weight
+     * are NULL (the layout and graph live on the device). cell_mean is a host copy of the
+     * device means refreshed once per epoch, so it may lag by up to an epoch: for the means
+     * as approximate points, return approx_y = cell_mean below (the device's current means;
+     * plugins/common/neg_cuda.c turns host->cell_mean into it); approximate points of the
+     * plugin's own make the host refresh this copy after every step (a copy back and a wait). */
     const nmp_step *host;
     void *stream;            /* the cudaStream_t the host runs the fit on (NULL: default stream) */
     int64_t n;               /* points */
@@ -299,9 +388,12 @@ typedef struct {
 
 /* loss: grad() adds the batch's dL/dy to `grad` (device, n x dims, dense: the plugin does its
  * own scatter, e.g. with atomics) and the batch's summed loss to *loss (device, one double;
- * may be estimated as nmp_step.loss_every allows). `neg` holds device arrays, as the
- * negatives' CUDA entry returned them. The host then applies momentum SGD to every point.
- * The host calls ops->prepare first, then this prepare (optional). */
+ * may be estimated as nmp_step.loss_every allows). `loss` is NULL on the steps whose loss the
+ * host does not sample (one step in loss_every at random, at least one per epoch, scaled
+ * up by the host): skip the loss value there, the gradient is the same. grad() should only queue work on
+ * the device (no copy back, no wait): the host reads *loss once per epoch. `neg` holds device
+ * arrays, as the negatives' CUDA entry returned them. The host then applies momentum SGD to
+ * every point. The host calls ops->prepare first, then this prepare (optional). */
 typedef struct {
     uint32_t struct_size;
     nmp_status (*prepare)(void *state, const nmp_fit_info *fit);
@@ -326,13 +418,13 @@ typedef struct nmp_plugin {
     nmp_status (*create)(const nmp_host *host, const nmp_params *params, void **state);
     void (*destroy)(void *state); /* frees everything the state owns; called once */
     const void *ops;              /* the kind's ops struct (nmp_<kind>_ops), plugin owns (static) */
-    /* ABI 1.2 (read only when struct_size covers it): the CUDA entry, or NULL for none.
+    /* The CUDA entry, or NULL for none.
      * partitioner/ann/affinity/init: an nmp_<kind>_ops; negatives/loss: nmp_<kind>_cuda_ops. */
     const void *cuda_ops;
 } nmp_plugin;
 
-/* The bytes of nmp_plugin every plugin must have (ABI 1.0 and 1.1 end at `ops`). */
-#define NMP_PLUGIN_BASE_SIZE (offsetof(nmp_plugin, ops) + sizeof(const void *))
+/* The bytes of nmp_plugin every plugin of this major must have. */
+#define NMP_PLUGIN_BASE_SIZE (offsetof(nmp_plugin, cuda_ops) + sizeof(const void *))
 
 /* The one exported symbol: the i-th descriptor of this .so, NULL past the last. */
 typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);

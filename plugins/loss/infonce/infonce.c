@@ -1,53 +1,62 @@
 /* Loss plugin "infonce": the NOMAD / InfoNC-t-SNE loss with exact negatives and weighted
- * approximate terms (cell means). Formulas and gradients in docs/losses.md. */
-#include <math.h>
+ * approximate terms (cell means). Its formulas are nomad/loss_math.h's; docs/losses.md. */
 #include <stdlib.h>
 
-#include "loss_batch.h"
+#include "nomad/loss_math.h"
+#include "nomad/loss_tile.h"
 #ifdef NOMAD_CUDA
 #include "loss_cuda.h"
 #endif
 
 typedef struct {
-    loss_batch *lb; /* first: see loss_state_new */
+    const nmp_host *host; /* first: see loss_cuda.h */
 } infonce_state;
-
-/* L_i = -sum_j p_j [a log q_j - log(q_j + Z_i)], Z_i = sum_l w_l q_l + sum_c a_c q(y_i, mu_c). */
-static double infonce_terms(const void *params, loss_terms *t)
-{
-    (void)params;
-    double a = t->exaggeration; /* q_l stay in t->neg / t->approx for the gradient pass */
-    double z = loss_cauchy_sum(t->neg, t->neg_w, t->n_neg) + loss_cauchy_sum(t->approx, t->approx_w, t->n_approx);
-    double loss = 0.0, s = 0.0; /* s = dL_i / dZ_i = sum_j p_j / (q_j + Z_i) */
-    for (int32_t j = 0; j < t->n_pos; j++) {
-        double d2 = t->pos[j], q = loss_cauchy(d2), p = t->pos_w[j];
-        if (t->want_loss) loss += p * (a * log1p(d2) + log(q + z));
-        s += p / (q + z);
-        t->pos[j] = a * q - q * q / (q + z); /* d/dd2 of -a log q + log(q + Z), per unit p */
-    }
-    for (int32_t l = 0; l < t->n_neg; l++) t->neg[l] *= -s * t->neg[l]; /* dZ/dd2 = -w q^2 */
-    for (int32_t c = 0; c < t->n_approx; c++) t->approx[c] *= -s * t->approx[c];
-    return loss;
-}
 
 static nmp_status infonce_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     (void)params;
-    infonce_state *s = loss_state_new(host, sizeof *s);
-    if (!s) return NMP_ERR_NOMEM;
+    infonce_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->set_error(host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    s->host = host;
     *state = s;
     return NMP_OK;
 }
 
-static nmp_status infonce_grad(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
-                               nmp_grads *out)
+/* Z_i couples a target's terms: each repulsive coefficient is -S_i q^2. */
+static nmp_status infonce_prepare(void *state, const nmp_fit_info *fit, nmp_loss_shape *shape)
 {
-    infonce_state *s = state;
-    loss_apply apply = {.clip = 0.0, .move_negatives = 1};
-    return loss_batch_run(s->lb, step, neg, exaggeration, apply, infonce_terms, NULL, out, NULL);
+    (void)state, (void)fit;
+    shape->coupled = 1;
+    shape->move_negatives = 1;
+    shape->formula = NMP_FORMULA_INFONCE; /* repel() is nmp_infonce_repel: the engine may inline it */
+    return NMP_OK;
 }
 
-static const nmp_loss_ops infonce_ops = {sizeof(nmp_loss_ops), loss_state_prepare, infonce_grad};
+static inline float repel_term(const void *state, float d2, float *phi) { return nmp_infonce_repel(d2, phi); }
+NMP_DEFINE_REPEL(infonce_repel, repel_term)
+
+static inline float attract_term(const void *state, float d2, float p, float z, float a, float *s)
+{
+    return nmp_infonce_attract(d2, p, z, a, s);
+}
+static inline void set_scale(const void *state, const nmp_attract_tile *t, int32_t r, float s)
+{
+    t->scale[r] = s; /* S_i = dL_i/dZ_i */
+}
+NMP_DEFINE_ATTRACT(infonce_attract, attract_term, set_scale)
+
+static double infonce_value(const void *state, const nmp_loss_terms *t)
+{
+    double loss = 0.0;
+    for (int32_t j = 0; j < t->n_pos; j++) loss += nmp_infonce_value(t->d2_pos[j], t->p[j], t->z, t->exaggeration);
+    return loss;
+}
+
+static const nmp_loss_ops infonce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = infonce_prepare,
+                                         .repel = infonce_repel, .attract = infonce_attract, .value = infonce_value};
 
 #ifdef NOMAD_CUDA
 static nmp_status infonce_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
@@ -63,8 +72,8 @@ static const nmp_loss_cuda_ops infonce_cuda_ops = {sizeof(nmp_loss_cuda_ops), NU
 #endif
 
 static const nmp_plugin infonce_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "infonce", "1.1.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "infonce", "2.0.0",
     "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il + sum_c a_ic q(y_i, mu_c))]",
-    NULL, 0, infonce_create, loss_state_destroy, &infonce_ops, INFONCE_CUDA};
+    NULL, 0, infonce_create, free, &infonce_ops, INFONCE_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &infonce_plugin : NULL; }

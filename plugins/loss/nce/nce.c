@@ -1,9 +1,9 @@
 /* Loss plugin "nce": noise-contrastive estimation with a learned normaliser Z (Damrich et
- * al., ICLR 2023): Neg-t-SNE's terms with c = m Z, log Z updated by SGD inside grad(). */
+ * al., ICLR 2023): Neg-t-SNE's terms with c = m Z, log Z updated by SGD after each step. */
 #include <math.h>
 #include <stdlib.h>
 
-#include "loss_batch.h"
+#include "loss_neg.h"
 
 static const nmp_param_decl nce_params[] = {
     {"log_z_init", NMP_PARAM_DOUBLE, "0.0", -700, 700, NULL, "starting value of the learned log Z"},
@@ -12,40 +12,50 @@ static const nmp_param_decl nce_params[] = {
 };
 
 typedef struct {
-    loss_batch *lb; /* first: see loss_state_new */
+    loss_neg terms; /* first: the shared neg maths read c from it */
     double log_z, z_lr;
 } nce_state;
 
 static nmp_status nce_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    nce_state *s = loss_state_new(host, sizeof *s);
-    if (!s) return NMP_ERR_NOMEM;
+    nce_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->set_error(host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    s->terms.host = host;
     s->log_z = nmp_param_double(params, "log_z_init");
     s->z_lr = nmp_param_double(params, "z_lr");
     *state = s;
     return NMP_OK;
 }
 
-/* The step's loss and gradients use the current Z; log Z then takes one SGD step on the
- * batch mean of dL_i/dlog Z (= dL_i/dlog c, since c = m Z), so results stay deterministic. */
-static nmp_status nce_grad(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
-                           nmp_grads *out)
+/* The step's terms use the current Z: c = m Z, m noise samples per data sample. */
+static nmp_status nce_begin_step(void *state, const nmp_step *step, const nmp_negatives *neg)
 {
     nce_state *s = state;
-    double m = neg->per_target > 0 ? neg->per_target : 1.0; /* noise samples per data sample */
-    double c = m * exp(s->log_z), dlogz = 0.0;
-    loss_apply apply = {.clip = 0.0, .move_negatives = 1};
-    nmp_status st = loss_batch_run(s->lb, step, neg, exaggeration, apply, loss_neg_terms, &c, out, &dlogz);
-    if (st == NMP_OK && step->batch > 0) s->log_z -= s->z_lr * dlogz / step->batch;
-    return st;
+    (void)step;
+    double m = neg->per_target > 0 ? neg->per_target : 1.0;
+    s->terms.c = (float)(m * exp(s->log_z));
+    return NMP_OK;
 }
 
-static const nmp_loss_ops nce_ops = {sizeof(nmp_loss_ops), loss_state_prepare, nce_grad};
+/* Then log Z takes one SGD step on the batch mean of dL_i/d log Z (= dL_i/d log c). */
+static nmp_status nce_end_step(void *state, const nmp_step *step, double stat_sum)
+{
+    nce_state *s = state;
+    if (step->batch > 0) s->log_z -= s->z_lr * stat_sum / step->batch;
+    return NMP_OK;
+}
+
+static const nmp_loss_ops nce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = loss_neg_prepare,
+                                     .begin_step = nce_begin_step, .repel = loss_neg_repel,
+                                     .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step};
 
 static const nmp_plugin nce_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "nce", "1.0.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "nce", "2.0.0",
     "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
-    nce_params, sizeof nce_params / sizeof nce_params[0], nce_create, loss_state_destroy, &nce_ops,
+    nce_params, sizeof nce_params / sizeof nce_params[0], nce_create, free, &nce_ops,
     NULL /* no CUDA entry */};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &nce_plugin : NULL; }

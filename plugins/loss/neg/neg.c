@@ -1,8 +1,8 @@
 /* Loss plugin "neg": Neg-t-SNE (Damrich et al., ICLR 2023) with normalisation constant c;
- * c = 1 is UMAP's effective constant. Formulas and gradients in docs/losses.md. */
+ * c = 1 is UMAP's effective constant. Formulas in nomad/loss_math.h; docs/losses.md. */
 #include <stdlib.h>
 
-#include "loss_batch.h"
+#include "loss_neg.h"
 #ifdef NOMAD_CUDA
 #include "loss_cuda.h"
 #endif
@@ -12,11 +12,6 @@ static const nmp_param_decl neg_params[] = {
      "normalisation constant: P(edge) = q/(q + c); larger c pulls harder relative to the push"},
 };
 
-typedef struct {
-    loss_batch *lb; /* first: see loss_state_new */
-    double c;
-} neg_state;
-
 static nmp_status neg_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     double c = nmp_param_double(params, "c");
@@ -24,28 +19,24 @@ static nmp_status neg_create(const nmp_host *host, const nmp_params *params, voi
         host->set_error(host, "c must be > 0, got %g", c);
         return NMP_ERR_INVALID;
     }
-    neg_state *s = loss_state_new(host, sizeof *s);
-    if (!s) return NMP_ERR_NOMEM;
-    s->c = c;
+    loss_neg *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->set_error(host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    *s = (loss_neg){.host = host, .c = (float)c};
     *state = s;
     return NMP_OK;
 }
 
-static nmp_status neg_grad(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
-                           nmp_grads *out)
-{
-    neg_state *s = state;
-    loss_apply apply = {.clip = 0.0, .move_negatives = 1};
-    return loss_batch_run(s->lb, step, neg, exaggeration, apply, loss_neg_terms, &s->c, out, NULL);
-}
-
-static const nmp_loss_ops neg_ops = {sizeof(nmp_loss_ops), loss_state_prepare, neg_grad};
+static const nmp_loss_ops neg_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = loss_neg_prepare_fixed,
+                                     .repel = loss_neg_repel, .attract = loss_neg_attract, .value = loss_neg_value};
 
 #ifdef NOMAD_CUDA
 static nmp_status neg_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
                                 double exaggeration, float *grad, double *loss)
 {
-    const sgd_loss l = {.kind = SGD_LOSS_NEG, .c = ((const neg_state *)state)->c, .move_negatives = 1};
+    const sgd_loss l = {.kind = SGD_LOSS_NEG, .c = ((const loss_neg *)state)->c, .move_negatives = 1};
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops neg_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, neg_grad_cuda};
@@ -55,8 +46,8 @@ static const nmp_loss_cuda_ops neg_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, 
 #endif
 
 static const nmp_plugin neg_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "neg", "1.1.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "neg", "2.0.0",
     "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
-    neg_params, sizeof neg_params / sizeof neg_params[0], neg_create, loss_state_destroy, &neg_ops, NEG_CUDA};
+    neg_params, sizeof neg_params / sizeof neg_params[0], neg_create, free, &neg_ops, NEG_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &neg_plugin : NULL; }

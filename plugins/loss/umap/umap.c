@@ -1,9 +1,10 @@
-/* Loss plugin "umap": umap-learn's attraction and repulsion forces, returned as gradients
- * (force = -gradient), per-coordinate clipping, negatives optionally left still. */
-#include <math.h>
+/* Loss plugin "umap": umap-learn's attraction and repulsion forces, as the gradient of a loss
+ * (force = -gradient), per-coordinate clipping, negatives optionally left still. Formulas in
+ * nomad/loss_math.h; docs/losses.md. */
 #include <stdlib.h>
 
-#include "loss_batch.h"
+#include "nomad/loss_math.h"
+#include "nomad/loss_tile.h"
 #ifdef NOMAD_CUDA
 #include "loss_cuda.h"
 #endif
@@ -22,74 +23,76 @@ static const nmp_param_decl umap_params[] = {
 };
 
 typedef struct {
-    double a, b, gamma, eps;
-} umap_curve;
-
-typedef struct {
-    loss_batch *lb; /* first: see loss_state_new */
-    umap_curve curve;
-    loss_apply apply;
+    const nmp_host *host; /* first: see loss_cuda.h */
+    nmp_umap_curve curve;
+    float clip;
+    int move_negatives;
 } umap_state;
-
-/* Repulsion of one pair: adds gamma w log((1 + a s)/(a s + eps)) (s = d2^b) to the loss and
- * returns dL/d(d2) = -gamma b / ((eps + d2)(1 + a s)); 0 at d2 = 0 as in umap-learn. */
-static inline double umap_repulsion(const umap_curve *k, double d2, double w, int want_loss, double *loss)
-{
-    if (!(d2 > 0.0)) return 0.0;
-    double as = k->a * pow(d2, k->b);
-    if (want_loss) *loss += k->gamma * w * log((1.0 + as) / (as + k->eps));
-    return -k->gamma * k->b / ((k->eps + d2) * (1.0 + as));
-}
-
-/* Attraction a_exag p log(1 + a d2^b): dL/d(d2) = a_exag a b d2^(b-1) / (1 + a d2^b). */
-static double umap_terms(const void *params, loss_terms *t)
-{
-    const umap_curve *k = params;
-    double ex = t->exaggeration, loss = 0.0;
-    for (int32_t j = 0; j < t->n_pos; j++) {
-        double d2 = t->pos[j];
-        t->pos[j] = 0.0;
-        if (!(d2 > 0.0)) continue;
-        double s = pow(d2, k->b);
-        if (t->want_loss) loss += ex * t->pos_w[j] * log1p(k->a * s);
-        t->pos[j] = ex * k->a * k->b * (s / d2) / (1.0 + k->a * s);
-    }
-    for (int32_t l = 0; l < t->n_neg; l++)
-        t->neg[l] = umap_repulsion(k, t->neg[l], t->neg_w ? t->neg_w[l] : 1.0, t->want_loss, &loss);
-    for (int32_t c = 0; c < t->n_approx; c++) t->approx[c] = umap_repulsion(k, t->approx[c], t->approx_w[c], t->want_loss, &loss);
-    return loss;
-}
 
 static nmp_status umap_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    umap_curve k = {nmp_param_double(params, "a"), nmp_param_double(params, "b"), nmp_param_double(params, "gamma"),
-                    nmp_param_double(params, "repulsion_eps")};
-    if (!(k.a > 0.0 && k.b > 0.0)) {
+    double a = nmp_param_double(params, "a"), b = nmp_param_double(params, "b");
+    if (!(a > 0.0 && b > 0.0)) {
         double min_dist = nmp_param_double(params, "min_dist"), spread = nmp_param_double(params, "spread");
-        if (!umap_find_ab(min_dist, spread, &k.a, &k.b)) {
+        if (!umap_find_ab(min_dist, spread, &a, &b)) {
             host->set_error(host, "could not fit a, b to min_dist %g, spread %g", min_dist, spread);
             return NMP_ERR_INVALID;
         }
-        host->log(host, NMP_LOG_INFO, "a = %.6f, b = %.6f (fitted to min_dist %g, spread %g)", k.a, k.b, min_dist,
-                  spread);
+        host->log(host, NMP_LOG_INFO, "a = %.6f, b = %.6f (fitted to min_dist %g, spread %g)", a, b, min_dist, spread);
     }
-    umap_state *s = loss_state_new(host, sizeof *s);
-    if (!s) return NMP_ERR_NOMEM;
-    s->curve = k;
-    s->apply.clip = nmp_param_double(params, "clip");
-    s->apply.move_negatives = (int)nmp_param_int(params, "move_negatives");
+    umap_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->set_error(host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    *s = (umap_state){.host = host,
+                      .curve = {(float)a, (float)b, (float)nmp_param_double(params, "gamma"),
+                                (float)nmp_param_double(params, "repulsion_eps")},
+                      .clip = (float)nmp_param_double(params, "clip"),
+                      .move_negatives = (int)nmp_param_int(params, "move_negatives")};
     *state = s;
     return NMP_OK;
 }
 
-static nmp_status umap_grad(void *state, const nmp_step *step, const nmp_negatives *neg, double exaggeration,
-                            nmp_grads *out)
+static nmp_status umap_prepare(void *state, const nmp_fit_info *fit, nmp_loss_shape *shape)
 {
-    umap_state *s = state;
-    return loss_batch_run(s->lb, step, neg, exaggeration, s->apply, umap_terms, &s->curve, out, NULL);
+    const umap_state *s = state;
+    (void)fit;
+    shape->move_negatives = s->move_negatives;
+    shape->clip = s->clip;
+    shape->formula = NMP_FORMULA_UMAP; /* repel() is nmp_umap_repel: the engine may inline it */
+    shape->param[0] = s->curve.a, shape->param[1] = s->curve.b, shape->param[2] = s->curve.gamma;
+    shape->param[3] = s->curve.eps;
+    return NMP_OK;
 }
 
-static const nmp_loss_ops umap_ops = {sizeof(nmp_loss_ops), loss_state_prepare, umap_grad};
+static inline float repel_term(const void *state, float d2, float *phi)
+{
+    *phi = 0.0f;
+    return nmp_umap_repel(&((const umap_state *)state)->curve, d2);
+}
+NMP_DEFINE_REPEL(umap_repel, repel_term)
+
+static inline float attract_term(const void *state, float d2, float p, float z, float a, float *phi)
+{
+    *phi = 0.0f;
+    return nmp_umap_attract(&((const umap_state *)state)->curve, d2, a);
+}
+static inline void no_finish(const void *state, const nmp_attract_tile *t, int32_t r, float sum) {}
+NMP_DEFINE_ATTRACT(umap_attract, attract_term, no_finish)
+
+static double umap_value(const void *state, const nmp_loss_terms *t)
+{
+    const nmp_umap_curve *k = &((const umap_state *)state)->curve;
+    double loss = 0.0;
+    for (int32_t j = 0; j < t->n_pos; j++) loss += t->p[j] * nmp_umap_value_attract(k, t->d2_pos[j], t->exaggeration);
+    for (int32_t l = 0; l < t->n_neg; l++) loss += (t->w_neg ? t->w_neg[l] : 1.0) * nmp_umap_value_repel(k, t->d2_neg[l]);
+    for (int32_t l = 0; l < t->n_approx; l++) loss += t->w_approx[l] * nmp_umap_value_repel(k, t->d2_approx[l]);
+    return loss;
+}
+
+static const nmp_loss_ops umap_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = umap_prepare,
+                                      .repel = umap_repel, .attract = umap_attract, .value = umap_value};
 
 #ifdef NOMAD_CUDA
 static nmp_status umap_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
@@ -97,7 +100,7 @@ static nmp_status umap_grad_cuda(void *state, const nmp_step_cuda *step, const n
 {
     const umap_state *s = state;
     const sgd_loss l = {.kind = SGD_LOSS_UMAP, .a = s->curve.a, .b = s->curve.b, .gamma = s->curve.gamma,
-                        .eps = s->curve.eps, .clip = s->apply.clip, .move_negatives = s->apply.move_negatives};
+                        .eps = s->curve.eps, .clip = s->clip, .move_negatives = s->move_negatives};
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops umap_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, umap_grad_cuda};
@@ -107,8 +110,8 @@ static const nmp_loss_cuda_ops umap_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL,
 #endif
 
 static const nmp_plugin umap_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "umap", "1.1.0",
+    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "umap", "2.0.0",
     "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b), repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
-    umap_params, sizeof umap_params / sizeof umap_params[0], umap_create, loss_state_destroy, &umap_ops, UMAP_CUDA};
+    umap_params, sizeof umap_params / sizeof umap_params[0], umap_create, free, &umap_ops, UMAP_CUDA};
 
 NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &umap_plugin : NULL; }

@@ -1,0 +1,163 @@
+/* Every formula of nomad's pair terms, in one place for the CPU step engine, the CUDA step
+ * kernel and the loss plugins: the geometry of a pair (how a coefficient dL/d(d2) becomes a
+ * gradient) and the terms of each shipped loss (infonce, neg and nce, umap). Scalar float
+ * functions, so they vectorise inside `#pragma omp simd` loops and compile as device code
+ * under nvcc. docs/losses.md derives each line. */
+#ifndef NOMAD_LOSS_MATH_H
+#define NOMAD_LOSS_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define NMP_HD static __host__ __device__ __forceinline__
+#else
+#define NMP_HD static inline __attribute__((always_inline))
+#endif
+
+/* ------------------------------------------------------------------ pair geometry */
+
+/* The Cauchy kernel q = 1 / (1 + d2) of t-SNE, NOMAD and the NEG/NCE family. */
+NMP_HD float nmp_cauchy(float d2) { return 1.0f / (1.0f + d2); }
+
+/* One coordinate of a pair's gradient on y_i: since d(d2)/dy_i = 2 (y_i - y_z), the pair
+ * adds 2 c (y_i - y_z) per unit weight, c = dL/d(d2); y_z gets the opposite. UMAP clips each
+ * coordinate to +-clip before the weight (clip > 0), as umap-learn does. */
+NMP_HD float nmp_pair_grad(float c2, float diff) { return c2 * diff; } /* c2 = 2 c */
+NMP_HD float nmp_clip(float g, float clip) { return g > clip ? clip : (g < -clip ? -clip : g); }
+
+/* ------------------------------------------------------------------ fast log2 / exp2 / pow */
+/* UMAP's d2^b in float, ~1e-5 relative, as pure arithmetic: libm's powf does not vectorise
+ * without -ffast-math, and the same bits must come out of the CPU and the GPU. */
+
+NMP_HD float nmp_bits_float(uint32_t u)
+{
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+#endif
+}
+NMP_HD uint32_t nmp_float_bits(float f)
+{
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(f);
+#else
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+#endif
+}
+
+/* log2 x for a normal x > 0: exponent plus 2 atanh((m - 1)/(m + 1)) / ln 2, m in [0.707, 1.414). */
+NMP_HD float nmp_log2(float x)
+{
+    uint32_t u = nmp_float_bits(x);
+    float e = (float)((int32_t)((u >> 23) & 255u) - 127);
+    float m = nmp_bits_float((u & 0x7fffffu) | 0x3f800000u);
+    if (m > 1.41421356f) m *= 0.5f, e += 1.0f;
+    float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+    float p = t * (2.0f + t2 * (0.666666667f + t2 * (0.4f + t2 * (0.285714286f + t2 * 0.222222222f))));
+    return e + p * 1.44269504f;
+}
+
+/* 2^x, x clamped to the normal range: 2^floor(x) from the exponent bits, 2^frac by a
+ * degree-7 polynomial. */
+NMP_HD float nmp_exp2(float x)
+{
+    x = x > 127.0f ? 127.0f : x;
+    x = x < -126.0f ? -126.0f : x;
+    float i = floorf(x), f = x - i;
+    float p = 1.0f + f * (0.693147182f + f * (0.240226507f + f * (0.0555041087f + f * (0.00961812911f +
+                                                                 f * (0.00133335581f + f * 0.000154035304f)))));
+    return p * nmp_bits_float((uint32_t)((int32_t)i + 127) << 23);
+}
+
+/* x^b for x > 0 (callers handle x <= 0). */
+NMP_HD float nmp_pow(float x, float b) { return nmp_exp2(b * nmp_log2(x)); }
+
+/* ------------------------------------------------------------------ infonce */
+/* L_i = sum_j p_j [a log(1 + d2_j) + log(q_j + Z_i)],  Z_i = sum_l w_l q_il + sum_c a_ic q_ic.
+ * Repulsive terms couple through Z_i: their coefficient is -S_i q^2 with
+ * S_i = dL_i/dZ_i = sum_j p_j / (q_j + Z_i), known once Z_i is complete. */
+
+/* A repulsive term: adds q to Z_i (*phi) and returns dZ/d(d2) = -q^2 (times S_i later). */
+NMP_HD float nmp_infonce_repel(float d2, float *phi)
+{
+    float q = nmp_cauchy(d2);
+    *phi = q;
+    return -q * q;
+}
+/* A positive of weight p: *s gets its share p / (q + Z) of S_i; returns dL/d(d2) per unit p,
+ * a q - q^2 / (q + Z). */
+NMP_HD float nmp_infonce_attract(float d2, float p, float z, float a, float *s)
+{
+    float q = nmp_cauchy(d2), r = 1.0f / (q + z);
+    *s = p * r;
+    return a * q - q * q * r;
+}
+/* L_i's term of one positive (the curve only). */
+NMP_HD double nmp_infonce_value(double d2, double p, double z, double a)
+{
+    return p * (a * log1p(d2) + log(1.0 / (1.0 + d2) + z));
+}
+
+/* ------------------------------------------------------------------ neg (and nce, c = m Z) */
+/* L_i = a sum_j p_j log(1 + c (1 + d2_j)) + sum_l w_l log(1 + q_l / c)  (Neg-t-SNE; c = 1: UMAP's
+ * effective constant). */
+
+/* A repulsive term: dL/d(d2) = -q^2 / (q + c) = -1 / ((1 + d2)(1 + c (1 + d2))); *phi gets
+ * q / (q + c) = dL/d(log c) of the term, which NCE learns Z from. */
+NMP_HD float nmp_neg_repel(float d2, float c, float *phi)
+{
+    float u = 1.0f + d2, r = 1.0f / (u * (1.0f + c * u));
+    *phi = r * u; /* 1 / (1 + c u) = q / (q + c) */
+    return -r;
+}
+/* A positive: dL/d(d2) per unit p = a c / (1 + c (1 + d2)); *phi gets 1 - 1 / (1 + c (1 + d2)),
+ * the positive's dL/d(log c) per unit a p. */
+NMP_HD float nmp_neg_attract(float d2, float c, float a, float *phi)
+{
+    float r = 1.0f / (1.0f + c * (1.0f + d2));
+    *phi = 1.0f - r;
+    return a * c * r;
+}
+NMP_HD double nmp_neg_value_attract(double d2, double c, double a) { return a * log(1.0 + c * (1.0 + d2)); }
+NMP_HD double nmp_neg_value_repel(double d2, double c) { return log1p(1.0 / ((1.0 + d2) * c)); }
+
+/* ------------------------------------------------------------------ umap */
+/* umap-learn's forces as the gradient of L = a_x sum_j p_j log(1 + a s_j)
+ * + gamma sum_l w_l log((1 + a s_l) / (eps + a s_l)), s = d2^b; both 0 at d2 = 0, as there. */
+typedef struct {
+    float a, b, gamma, eps;
+} nmp_umap_curve;
+
+/* A positive: dL/d(d2) per unit p = a_x a b d2^(b-1) / (1 + a d2^b). */
+NMP_HD float nmp_umap_attract(const nmp_umap_curve *k, float d2, float ax)
+{
+    float d = d2 > 0.0f ? d2 : 1.0f, s = nmp_pow(d, k->b);
+    float c = ax * k->a * k->b * (s / d) / (1.0f + k->a * s);
+    return d2 > 0.0f ? c : 0.0f;
+}
+/* A repulsive term: dL/d(d2) per unit w = -gamma b / ((eps + d2)(1 + a d2^b)). */
+NMP_HD float nmp_umap_repel(const nmp_umap_curve *k, float d2)
+{
+    float d = d2 > 0.0f ? d2 : 1.0f, s = nmp_pow(d, k->b);
+    float c = -k->gamma * k->b / ((k->eps + d) * (1.0f + k->a * s));
+    return d2 > 0.0f ? c : 0.0f;
+}
+NMP_HD double nmp_umap_value_attract(const nmp_umap_curve *k, double d2, double ax)
+{
+    return d2 > 0.0 ? ax * log1p(k->a * pow(d2, k->b)) : 0.0;
+}
+NMP_HD double nmp_umap_value_repel(const nmp_umap_curve *k, double d2)
+{
+    if (!(d2 > 0.0)) return 0.0;
+    double as = k->a * pow(d2, k->b);
+    return k->gamma * log((1.0 + as) / (as + k->eps));
+}
+
+#endif

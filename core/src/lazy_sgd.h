@@ -1,0 +1,48 @@
+/* Momentum SGD that moves a point only when a step touches it, so a step costs O(batch),
+ * not O(n). Between two touches a point's gradient is 0, so its k missed updates are
+ * v <- mu^k v and y <- y - v sum_{j=1..k} lr(last + j) mu^j: a closed form for the
+ * optimiser's schedule (held lr, then linear), exact up to rounding. */
+#ifndef NOMAD_LAZY_SGD_H
+#define NOMAD_LAZY_SGD_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct {
+    double lr;        /* peak learning rate */
+    double momentum;  /* mu in [0, 1) */
+    double hold;      /* fraction of steps at the peak, then linear */
+    double final_lr_fraction;
+    int64_t total;    /* steps of the fit */
+    int64_t hold_end; /* the last step at the peak lr */
+    double alpha, beta; /* lr(s) = alpha + beta s after hold_end */
+    double *mu_pow;   /* mu^k for k < mu_pow_len (beyond: 0 in double) */
+    int64_t mu_pow_len;
+} nmp_lazy_sgd;
+
+/* The schedule of a fit of `total` steps; NMP_ERR_NOMEM or OK. */
+nmp_status nmp_lazy_sgd_init(nmp_lazy_sgd *s, double lr, double momentum, double hold, double final_lr_fraction,
+                             int64_t total, nmp_err *err);
+void nmp_lazy_sgd_free(nmp_lazy_sgd *s);
+
+/* The learning rate of step `step` (nmp_opt_lr's schedule). */
+double nmp_lazy_lr(const nmp_lazy_sgd *s, int64_t step);
+static inline double nmp_lazy_mu_pow(const nmp_lazy_sgd *s, int64_t k) { return k < s->mu_pow_len ? s->mu_pow[k] : 0.0; }
+/* sum_{j=1..k} lr(last + j) mu^j: how far k untouched steps after `last` carry a velocity. */
+double nmp_lazy_carry(const nmp_lazy_sgd *s, int64_t last, int64_t k);
+
+/* Brings a point updated last at step `last` (y, v: dims floats) to the end of step `now`
+ * (now >= last), as if every step in between had applied a zero gradient. */
+static inline void nmp_lazy_catch_up(const nmp_lazy_sgd *s, float *y, float *v, int dims, int64_t last, int64_t now)
+{
+    int64_t k = now - last;
+    if (k <= 0) return;
+    double carry = nmp_lazy_carry(s, last, k), decay = nmp_lazy_mu_pow(s, k);
+    for (int d = 0; d < dims; d++) {
+        y[d] = (float)((double)y[d] - carry * (double)v[d]);
+        v[d] = (float)(decay * (double)v[d]);
+    }
+}
+
+#endif

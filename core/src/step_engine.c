@@ -1,0 +1,674 @@
+/* The step engine (see step_engine.h). Work goes row by row: a row is a run of consecutive
+ * targets sharing one draw of negatives. A row's negatives are gathered once, coordinate by
+ * coordinate, then its targets go in blocks of TILE_ROWS against tiles of TILE_TERMS terms:
+ * the d2 tile, the loss's coefficients and the negatives' chunk all stay in L1, and each
+ * per-target loop over a tile is one straight float32 vector loop. A coupled loss (InfoNCE)
+ * needs a target's whole Z before any of its repulsive terms can be applied, so its tiles'
+ * coefficients are kept (in L2) and applied in a second sweep. */
+#include "step_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "nomad/loss_math.h"
+
+#define TILE_ROWS 8    /* targets of a block */
+#define TILE_TERMS 256 /* repulsive terms of a tile */
+
+typedef struct nmp_engine nmp_engine_t;
+typedef struct block block;
+typedef struct worker worker;
+typedef void (*block_fn_ptr)(nmp_engine_t *e, worker *wk, block *bk);
+
+struct worker {
+    float *zsoa;  /* dims x cap_neg: the row's negatives, coordinate-major */
+    float *acc;   /* dims x cap_neg: their gradient (summed over the row's targets) */
+    float *d2;    /* TILE_ROWS x TILE_TERMS */
+    float *coef;  /* TILE_ROWS x (cap_neg + cap_approx): a block's coefficients (whole rows when coupled) */
+    float *pd2, *pcoef; /* cap_pos: a block's positives, each target's padded to POS_PAD */
+    float *pp;          /* cap_pos: their weights (0 for the padding) */
+    float *py, *pg;     /* dims x cap_pos: their layout rows, then their gradients, coordinate-major */
+    float *vd2;   /* cap_neg + cap_approx: one target's distances for its loss value */
+    double loss;
+    char pad[64]; /* workers' accumulators on their own cache lines */
+};
+
+/* The parameters of an inlined formula (nmp_loss_shape.param). */
+typedef struct {
+    float c;              /* neg */
+    nmp_umap_curve curve; /* umap */
+} formula_params;
+
+struct nmp_engine {
+    const nmp_loss_ops *ops;
+    const void *state;
+    nmp_loss_shape shape;
+    int32_t dims;
+    int threads;
+    worker *w;
+    int64_t cap_neg, cap_approx, cap_deg, cap_pos, cap_batch, cap_edges, cap_slots;
+    float *asoa;                  /* dims x cap_approx: the step's approximate points */
+    float *g_target, *g_pos, *g_neg, *stat;
+    /* this step */
+    const nmp_step *st;
+    const nmp_negatives *neg;
+    float exaggeration;
+    int32_t rows;
+    block_fn_ptr block;     /* run_block for this width and formula */
+    formula_params fk;      /* the inlined formula's parameters */
+};
+
+/* A row's negative weights: w, or (w NULL) every weight wc. Constant rows (cluster_mean's mass
+ * weights) fold into one scalar, which saves a load per pair. */
+typedef struct {
+    const float *w;
+    float wc;
+    const float *given; /* the row's weights as the negatives plugin gave them (NULL: all 1) */
+} row_weights;
+
+/* ------------------------------------------------------------------ tile kernels */
+
+/* d2[t * n + l] = |y_t - z_l|^2 for `rows` targets (yi: rows x D) and n points (coordinate-major,
+ * coordinate k at z + k * zs). */
+static inline __attribute__((always_inline)) void tile_d2(const int D, int rows, const float *yi, const float *z,
+                                                              int64_t zs, int n, float *d2)
+{
+    const float *z0 = z, *z1 = z + zs, *z2 = z + (D > 2 ? 2 * zs : 0);
+    for (int t = 0; t < rows; t++) {
+        const float y0 = yi[t * D], y1 = yi[t * D + 1], y2 = D > 2 ? yi[t * D + 2] : 0.0f;
+        float *out = d2 + (int64_t)t * n;
+#pragma omp simd
+        for (int l = 0; l < n; l++) {
+            float a = y0 - z0[l], b = y1 - z1[l], s = a * a + b * b;
+            if (D > 2) {
+                float c = y2 - z2[l];
+                s += c * c;
+            }
+            out[l] = s;
+        }
+    }
+}
+
+
+/* n terms of two targets y_a, y_b against the same points z (coordinate-major, stride zs):
+ * their coefficients, weights (or every weight wc) and scales, and the points' gradient acc
+ * (stride as; NULL: they stay). Two targets a pass share the loads and stores of z and acc. */
+typedef struct {
+    int n;
+    const float *coef[2], *w[2], *z;
+    float s2[2]; /* 2 x the target's scale (0: no second target) */
+    float wc;
+    int64_t zs;
+    float *acc;
+    int64_t as;
+} pair_run;
+
+/* The shipped repulsive formulas, inlined (nmp_formula): F is a constant at every call, so
+ * each loss gets its own pair loops, the loss a compile-time parameter as in the CUDA kernel. */
+
+static inline __attribute__((always_inline)) float f_repel(const int F, const formula_params *k, float d2, float *phi)
+{
+    if (F == NMP_FORMULA_INFONCE) return nmp_infonce_repel(d2, phi);
+    if (F == NMP_FORMULA_NEG) return nmp_neg_repel(d2, k->c, phi);
+    *phi = 0.0f;
+    return nmp_umap_repel(&k->curve, d2);
+}
+
+/* One target's v = 2 s c (y - z) for term l, c its coefficient (read, or with F its formula
+ * on the recomputed d2), clipped per coordinate when clipping, times its weight; added to its
+ * sums g and to the points' sums a. */
+#define PAIR_TERM(t, yt0, yt1, yt2, g0, g1, g2)                                                                        \
+    {                                                                                                                  \
+        const float dx0 = yt0 - zl0, dx1 = yt1 - zl1, dx2 = D > 2 ? yt2 - zl2 : 0.0f;                                \
+        float c, phi;                                                                                                  \
+        if (F) c = k##t * f_repel(F, fk, D > 2 ? dx0 * dx0 + dx1 * dx1 + dx2 * dx2 : dx0 * dx0 + dx1 * dx1, &phi);  \
+        else c = k##t * coef##t[l];                                                                                    \
+        float v0 = nmp_pair_grad(c, dx0), v1 = nmp_pair_grad(c, dx1), v2 = D > 2 ? nmp_pair_grad(c, dx2) : 0.0f;     \
+        if (clipping) v0 = nmp_clip(v0, clip), v1 = nmp_clip(v1, clip), v2 = nmp_clip(v2, clip);                      \
+        if (weighted) {                                                                                                \
+            float wl = w##t[l];                                                                                        \
+            v0 *= wl, v1 *= wl, v2 *= wl;                                                                              \
+        } else if (clipping) {                                                                                         \
+            v0 *= wc, v1 *= wc, v2 *= wc;                                                                              \
+        }                                                                                                              \
+        g0 += v0, g1 += v1, a0s += v0, a1s += v1;                                                                      \
+        if (D > 2) g2 += v2, a2s += v2;                                                                                \
+    }
+
+/* gi_t += sum_l v_tl for both targets and acc_l -= v_al + v_bl. D, F, clipping, weighted and
+ * moving are constants at every call, so each combination is its own straight vector loop. */
+static inline __attribute__((always_inline)) void apply_run(const int D, const int F, const int clipping,
+                                                            const int weighted, const int moving, const float *yi,
+                                                            float clip, const formula_params *fk, const pair_run *r,
+                                                            double *gi)
+{
+    const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
+    const float yb0 = yi[D], yb1 = yi[D + 1], yb2 = D > 2 ? yi[D + 2] : 0.0f, wc = r->wc;
+    const float k0 = clipping || weighted ? r->s2[0] : r->s2[0] * wc, k1 = clipping || weighted ? r->s2[1] : r->s2[1] * wc;
+    const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0);
+    const float *coef0 = r->coef[0], *coef1 = r->coef[1], *w0 = r->w[0], *w1 = r->w[1];
+    float *a0 = r->acc, *a1 = r->acc + (moving ? r->as : 0), *a2 = r->acc + (moving && D > 2 ? 2 * r->as : 0);
+    float ga0 = 0.0f, ga1 = 0.0f, ga2 = 0.0f, gb0 = 0.0f, gb1 = 0.0f, gb2 = 0.0f;
+#pragma omp simd reduction(+ : ga0, ga1, ga2, gb0, gb1, gb2)
+    for (int l = 0; l < r->n; l++) {
+        const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
+        float a0s = 0.0f, a1s = 0.0f, a2s = 0.0f;
+        PAIR_TERM(0, ya0, ya1, ya2, ga0, ga1, ga2)
+        PAIR_TERM(1, yb0, yb1, yb2, gb0, gb1, gb2)
+        if (moving) {
+            a0[l] -= a0s, a1[l] -= a1s;
+            if (D > 2) a2[l] -= a2s;
+        }
+    }
+    gi[0] += ga0, gi[1] += ga1, gi[D] += gb0, gi[D + 1] += gb1;
+    if (D > 2) gi[2] += ga2, gi[5] += gb2;
+}
+#undef PAIR_TERM
+
+#define APPLY_CASE(C, W, M)                                                                                            \
+    case (C) << 2 | (W) << 1 | (M): apply_run(D, F, C, W, M, yi, clip, fk, r, gi); break
+/* yi, gi: the two targets' rows (2 x D); the second's sums are garbage when its s2 is 0. F:
+ * the formula to inline (NONE: the coefficients are in r->coef). */
+static inline __attribute__((always_inline)) void apply_f(const int D, const int F, int clipping, const float *yi,
+                                                          float clip, const formula_params *fk, const pair_run *r,
+                                                          double *gi)
+{
+    switch ((clipping != 0) << 2 | (r->w[0] != NULL) << 1 | (r->acc != NULL)) {
+        APPLY_CASE(0, 0, 0); APPLY_CASE(0, 0, 1); APPLY_CASE(0, 1, 0); APPLY_CASE(0, 1, 1);
+        APPLY_CASE(1, 0, 0); APPLY_CASE(1, 0, 1); APPLY_CASE(1, 1, 0); APPLY_CASE(1, 1, 1);
+    }
+}
+#undef APPLY_CASE
+
+/* sum_l w_l phi(d2_l) of both targets, the formula inlined (a coupled loss's first sweep). */
+static inline __attribute__((always_inline)) void sum_phi_run(const int D, const int F, const int weighted,
+                                                              const float *yi, const formula_params *fk,
+                                                              const pair_run *r, float *za, float *zb)
+{
+    const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
+    const float yb0 = yi[D], yb1 = yi[D + 1], yb2 = D > 2 ? yi[D + 2] : 0.0f;
+    const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0), *w0 = r->w[0], *w1 = r->w[1];
+    float sa = 0.0f, sb = 0.0f;
+#pragma omp simd reduction(+ : sa, sb)
+    for (int l = 0; l < r->n; l++) {
+        const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
+        float a0 = ya0 - zl0, a1 = ya1 - zl1, a2 = D > 2 ? ya2 - zl2 : 0.0f;
+        float b0 = yb0 - zl0, b1 = yb1 - zl1, b2 = D > 2 ? yb2 - zl2 : 0.0f, pa, pb;
+        f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
+        f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
+        sa += weighted ? w0[l] * pa : pa, sb += weighted ? w1[l] * pb : pb;
+    }
+    *za = sa, *zb = sb;
+}
+
+/* ------------------------------------------------------------------ one block of targets */
+
+/* Every function below takes the layout width D as a constant (run_block_2 / run_block_3
+ * instantiate them), so each coordinate loop unrolls and each pair loop is straight. */
+#define ENGINE_INLINE static inline __attribute__((always_inline))
+
+struct block {
+    int32_t b0, nb;      /* targets [b0, b0 + nb) of the step */
+    const row_weights *rw;
+    float *acc;          /* the row's negatives' gradient, or NULL when they do not move */
+    int64_t cap;         /* stride of the row's coordinate-major scratch */
+    float yi[(TILE_ROWS + 1) * 3]; /* one spare row: targets go in pairs */
+    double z[TILE_ROWS], gi[(TILE_ROWS + 1) * 3];
+    float scale[TILE_ROWS + 1], stat[TILE_ROWS];
+    int64_t offset[TILE_ROWS + 1]; /* the block's positives, from 0 */
+};
+
+/* Where a tile's coefficients go: a block's whole rows when coupled (applied after attract),
+ * else one tile (applied at once). Negatives first, then approximate terms. */
+static float *tile_coef(const nmp_engine *e, worker *wk, const block *bk, int64_t first)
+{
+    return e->shape.coupled ? wk->coef + first * bk->nb : wk->coef;
+}
+
+/* Targets t and t + 1 of a block against n points z: their rows of a tile's coefficients and
+ * weights (w + t * w_stride; w NULL: all wc), scales s2a, s2b. Past the block's last target
+ * the second is a copy of the first with scale 0 (it adds nothing). */
+static inline pair_run pair_of(const block *bk, int t, const float *coef, int n, const float *w, int64_t w_stride,
+                               const float *z, int64_t zs, float s2a, float s2b)
+{
+    int u = t + 1 < bk->nb ? t + 1 : t;
+    return (pair_run){.n = n,
+                      .coef = {coef ? coef + (int64_t)t * n : NULL, coef ? coef + (int64_t)u * n : NULL},
+                      .w = {w ? w + t * w_stride : NULL, w ? w + u * w_stride : NULL},
+                      .z = z,
+                      .s2 = {s2a, u > t ? s2b : 0.0f},
+                      .wc = 1.0f,
+                      .zs = zs};
+}
+
+/* With an inlined formula (F), a coupled loss's first sweep: each target's z over n points. */
+ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params *fk, block *bk, const float *w,
+                                 int64_t w_stride, float wc, const float *z, int64_t zs, int n)
+{
+    for (int t = 0; t < bk->nb; t += 2) {
+        const pair_run r = pair_of(bk, t, NULL, n, w, w_stride, z, zs, 0.0f, 0.0f);
+        float za, zb;
+        if (w) sum_phi_run(D, F, 1, bk->yi + t * D, fk, &r, &za, &zb);
+        else sum_phi_run(D, F, 0, bk->yi + t * D, fk, &r, &za, &zb);
+        bk->z[t] += (double)wc * za;
+        if (t + 1 < bk->nb) bk->z[t + 1] += (double)wc * zb;
+    }
+}
+
+/* The exact negatives of a block, tile by tile: d2, the loss's coefficients and z, and (not
+ * coupled) the gradients at once. F: the formula to inline instead (no d2 tile, no call). */
+ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
+{
+    const int m = e->neg->per_target;
+    const float clip = e->shape.clip, *w = bk->rw->w;
+    for (int l0 = 0; l0 < m; l0 += TILE_TERMS) {
+        int n = m - l0 < TILE_TERMS ? m - l0 : TILE_TERMS;
+        float *coef = F ? NULL : tile_coef(e, wk, bk, l0);
+        if (F && e->shape.coupled) {
+            block_sum_phi(D, F, &e->fk, bk, w ? w + l0 : NULL, 0, bk->rw->wc, wk->zsoa + l0, bk->cap, n);
+            continue;
+        }
+        if (!F) {
+            float tz[TILE_ROWS] = {0};
+            tile_d2(D, bk->nb, bk->yi, wk->zsoa + l0, bk->cap, n, wk->d2);
+            const nmp_repel_tile tile = {bk->nb, n, wk->d2, w ? w + l0 : NULL, 0, coef, tz};
+            e->ops->repel(e->state, &tile);
+            for (int t = 0; t < bk->nb; t++) bk->z[t] += (double)bk->rw->wc * tz[t];
+            if (e->shape.coupled) continue;
+        }
+        for (int t = 0; t < bk->nb; t += 2) {
+            pair_run r = pair_of(bk, t, coef, n, w ? w + l0 : NULL, 0, wk->zsoa + l0, bk->cap, 2.0f, 2.0f);
+            r.wc = bk->rw->wc, r.acc = bk->acc ? bk->acc + l0 : NULL, r.as = bk->cap;
+            apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+        }
+    }
+}
+
+/* The approximate terms (weights per target, stride A); they receive no gradient. */
+ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
+{
+    const int m = e->neg->per_target, A = e->neg->approx_count;
+    const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip;
+    for (int c0 = 0; c0 < A; c0 += TILE_TERMS) {
+        int n = A - c0 < TILE_TERMS ? A - c0 : TILE_TERMS;
+        float *coef = F ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
+        if (F && e->shape.coupled) {
+            block_sum_phi(D, F, &e->fk, bk, aw + c0, A, 1.0f, e->asoa + c0, e->cap_approx, n);
+            continue;
+        }
+        if (!F) {
+            float tz[TILE_ROWS] = {0};
+            tile_d2(D, bk->nb, bk->yi, e->asoa + c0, e->cap_approx, n, wk->d2);
+            const nmp_repel_tile tile = {bk->nb, n, wk->d2, aw + c0, A, coef, tz};
+            e->ops->repel(e->state, &tile);
+            for (int t = 0; t < bk->nb; t++) bk->z[t] += tz[t];
+            if (e->shape.coupled) continue;
+        }
+        for (int t = 0; t < bk->nb; t += 2) {
+            const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f, 2.0f);
+            apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+        }
+    }
+}
+
+/* Coupled losses: every repulsive term of the block, now that each target's scale is known
+ * (the coefficients kept from the first sweep, or with F recomputed inline). */
+ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
+{
+    const int m = e->neg->per_target, A = e->neg->approx_count;
+    const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip, *w = bk->rw->w;
+    for (int l0 = 0; l0 < m; l0 += TILE_TERMS) {
+        int n = m - l0 < TILE_TERMS ? m - l0 : TILE_TERMS;
+        const float *coef = F ? NULL : tile_coef(e, wk, bk, l0);
+        for (int t = 0; t < bk->nb; t += 2) {
+            pair_run r = pair_of(bk, t, coef, n, w ? w + l0 : NULL, 0, wk->zsoa + l0, bk->cap, 2.0f * bk->scale[t],
+                                 2.0f * bk->scale[t + 1]);
+            r.wc = bk->rw->wc, r.acc = bk->acc ? bk->acc + l0 : NULL, r.as = bk->cap;
+            apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+        }
+    }
+    for (int c0 = 0; c0 < A; c0 += TILE_TERMS) {
+        int n = A - c0 < TILE_TERMS ? A - c0 : TILE_TERMS;
+        const float *coef = F ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
+        for (int t = 0; t < bk->nb; t += 2) {
+            const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f * bk->scale[t],
+                                       2.0f * bk->scale[t + 1]);
+            apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+        }
+    }
+}
+
+/* A target's positives are laid out padded to a multiple of POS_PAD (a vector's width) with
+ * copies of the target itself, of weight 0, so the plugin's and the engine's loops over them
+ * run without scalar tails. */
+#define POS_PAD 8
+static inline int64_t pos_padded(int64_t n) { return (n + POS_PAD - 1) / POS_PAD * POS_PAD; }
+
+/* The block's positives: their rows gathered coordinate-major, d2, attract(). */
+ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *bk)
+{
+    const nmp_step *st = e->st;
+    const int64_t cap = e->cap_pos;
+    bk->offset[0] = 0;
+    for (int t = 0; t < bk->nb; t++) {
+        const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
+        const int64_t j0 = bk->offset[t], padded = pos_padded(count);
+        bk->offset[t + 1] = j0 + padded;
+        for (int64_t j = 0; j < count; j++) {
+            wk->pp[j0 + j] = st->pos_weight[first + j];
+            for (int k = 0; k < D; k++) wk->py[k * cap + j0 + j] = st->y[(int64_t)st->pos[first + j] * D + k];
+        }
+        for (int64_t j = count; j < padded; j++) {
+            wk->pp[j0 + j] = 0.0f;
+            for (int k = 0; k < D; k++) wk->py[k * cap + j0 + j] = bk->yi[t * D + k];
+        }
+        tile_d2(D, 1, bk->yi + t * D, wk->py + j0, cap, (int)padded, wk->pd2 + j0);
+        bk->scale[t] = 1.0f, bk->stat[t] = 0.0f;
+    }
+    const nmp_attract_tile tile = {bk->nb, bk->offset, wk->pd2, wk->pp, bk->z, e->exaggeration, wk->pcoef, bk->scale,
+                                   bk->stat};
+    e->ops->attract(e->state, &tile);
+}
+
+/* One target's n positives (rows py, coordinate-major, stride cap): v = 2 coef (y_i - y_j),
+ * clipped when clipping, times p; gi += v, and -v into pg (same layout as py). */
+ENGINE_INLINE void pull(const int D, const int clipping, const float *yi, int n, const float *coef, const float *p,
+                        const float *py, int64_t cap, float *pg, float clip, double *gi)
+{
+    const float y0 = yi[0], y1 = yi[1], y2 = D > 2 ? yi[2] : 0.0f;
+    const float *p0 = py, *p1 = py + cap, *p2 = py + (D > 2 ? 2 * cap : 0);
+    float *q0 = pg, *q1 = pg + cap, *q2 = pg + (D > 2 ? 2 * cap : 0), g0 = 0.0f, g1 = 0.0f, g2 = 0.0f;
+#pragma omp simd reduction(+ : g0, g1, g2)
+    for (int j = 0; j < n; j++) {
+        float c = 2.0f * coef[j];
+        float v0 = nmp_pair_grad(c, y0 - p0[j]), v1 = nmp_pair_grad(c, y1 - p1[j]);
+        float v2 = D > 2 ? nmp_pair_grad(c, y2 - p2[j]) : 0.0f;
+        if (clipping) v0 = nmp_clip(v0, clip), v1 = nmp_clip(v1, clip), v2 = nmp_clip(v2, clip);
+        v0 *= p[j], v1 *= p[j], v2 *= p[j];
+        g0 += v0, g1 += v1, q0[j] = -v0, q1[j] = -v1;
+        if (D > 2) g2 += v2, q2[j] = -v2;
+    }
+    gi[0] += g0, gi[1] += g1;
+    if (D > 2) gi[2] += g2;
+}
+
+/* The positives' gradients: v = 2 c (y_i - y_j) (clipped) times p, +v on the target, -v into
+ * the neighbour's edge slot. */
+ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
+{
+    const nmp_step *st = e->st;
+    const int64_t cap = e->cap_pos;
+    const float clip = e->shape.clip;
+    for (int t = 0; t < bk->nb; t++) {
+        const int64_t j0 = bk->offset[t], n = bk->offset[t + 1] - j0;
+        if (clip > 0.0f) pull(D, 1, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip, bk->gi + t * D);
+        else pull(D, 0, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip, bk->gi + t * D);
+        const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
+        float *out = e->g_pos + first * D;
+        for (int64_t j = 0; j < count; j++)
+            for (int k = 0; k < D; k++) out[j * D + k] = wk->pg[k * cap + j0 + j];
+    }
+}
+
+/* L_i of target t of the block (the curve), from its distances recomputed in scratch. */
+ENGINE_INLINE double block_value(const int D, const nmp_engine *e, worker *wk, const block *bk, int t)
+{
+    const nmp_negatives *ng = e->neg;
+    const int m = ng->per_target, A = ng->approx_count;
+    const int64_t j0 = bk->offset[t];
+    tile_d2(D, 1, bk->yi + t * D, wk->zsoa, bk->cap, m, wk->vd2);
+    tile_d2(D, 1, bk->yi + t * D, e->asoa, e->cap_approx, A, wk->vd2 + m);
+    const nmp_loss_terms terms = {
+        .n_pos = (int32_t)(e->st->edge_offset[bk->b0 + t + 1] - e->st->edge_offset[bk->b0 + t]), .n_neg = m,
+        .n_approx = A, .d2_pos = wk->pd2 + j0, .p = wk->pp + j0, .d2_neg = wk->vd2, .w_neg = bk->rw->given,
+        .d2_approx = wk->vd2 + m, .w_approx = A ? ng->approx_weight + (int64_t)(bk->b0 + t) * A : NULL,
+        .z = bk->z[t], .exaggeration = e->exaggeration};
+    return e->ops->value(e->state, &terms);
+}
+
+/* Targets [b0, b0 + nb) of one row (nb <= TILE_ROWS). */
+ENGINE_INLINE void run_block(const int D, const int F, nmp_engine *e, worker *wk, block *bk)
+{
+    const int32_t every = e->st->loss_every > 1 ? e->st->loss_every : 1, b0 = bk->b0;
+    for (int t = 0; t < bk->nb; t++) {
+        for (int k = 0; k < D; k++) bk->yi[t * D + k] = e->st->y[(int64_t)e->st->target[b0 + t] * D + k];
+        bk->z[t] = 0.0;
+        for (int k = 0; k < D; k++) bk->gi[t * D + k] = 0.0;
+    }
+    for (int k = 0; k < D; k++) bk->yi[bk->nb * D + k] = bk->yi[(bk->nb - 1) * D + k]; /* the spare row */
+    bk->scale[bk->nb] = 0.0f;
+    block_negatives(D, F, e, wk, bk);
+    block_approx(D, F, e, wk, bk);
+    block_attract(D, e, wk, bk);
+    if (e->shape.coupled) block_coupled(D, F, e, wk, bk);
+    block_pull(D, e, wk, bk);
+    for (int t = 0; t < bk->nb; t++) {
+        for (int k = 0; k < D; k++) e->g_target[(int64_t)(b0 + t) * D + k] = (float)bk->gi[t * D + k];
+        e->stat[b0 + t] = bk->stat[t];
+        if ((b0 + t) % every == 0) wk->loss += every * block_value(D, e, wk, bk, t);
+    }
+}
+
+/* One instantiation per layout width and inlined formula. */
+typedef block_fn_ptr block_fn;
+#define BLOCK_FN(D, F)                                                                                                 \
+    static void run_block_##D##_##F(nmp_engine *e, worker *wk, block *bk) { run_block(D, F, e, wk, bk); }
+BLOCK_FN(2, 0) BLOCK_FN(2, 1) BLOCK_FN(2, 2) BLOCK_FN(2, 3)
+BLOCK_FN(3, 0) BLOCK_FN(3, 1) BLOCK_FN(3, 2) BLOCK_FN(3, 3)
+#undef BLOCK_FN
+static const block_fn block_fns[2][4] = {{run_block_2_0, run_block_2_1, run_block_2_2, run_block_2_3},
+                                         {run_block_3_0, run_block_3_1, run_block_3_2, run_block_3_3}};
+
+/* ------------------------------------------------------------------ rows */
+
+static void row_targets(const nmp_engine *e, int64_t row, int32_t *b0, int32_t *b1)
+{
+    const nmp_negatives *ng = e->neg;
+    if (ng->rows > 0) *b0 = ng->row_start[row], *b1 = ng->row_start[row + 1];
+    else if (ng->shared) *b0 = 0, *b1 = e->st->batch;
+    else *b0 = (int32_t)row, *b1 = (int32_t)row + 1;
+}
+
+/* Row `row`'s negatives into the worker's coordinate-major scratch, its gradient zeroed, and
+ * its weights (folded to one scalar when they are all equal). */
+static void gather_row(const nmp_engine *e, worker *wk, int64_t row, row_weights *rw)
+{
+    const int D = e->dims, m = e->neg->per_target;
+    const int64_t cap = e->cap_neg;
+    const int32_t *idx = e->neg->index + row * m;
+    for (int l = 0; l < m; l++)
+        for (int k = 0; k < D; k++) wk->zsoa[k * cap + l] = e->st->y[(int64_t)idx[l] * D + k];
+    for (int k = 0; k < D; k++) memset(wk->acc + k * cap, 0, (size_t)m * sizeof *wk->acc);
+    const float *w = e->neg->weight && m ? e->neg->weight + row * m : NULL;
+    *rw = (row_weights){w, 1.0f, w};
+    if (!w) return;
+    int same = 1;
+    for (int l = 1; l < m && same; l++) same = w[l] == w[0];
+    if (same) rw->w = NULL, rw->wc = w[0];
+}
+
+static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const row_weights *rw)
+{
+    block bk = {.rw = rw, .acc = e->shape.move_negatives ? wk->acc : NULL, .cap = e->cap_neg};
+    for (int32_t b = b0; b < b1; b += TILE_ROWS) {
+        bk.b0 = b, bk.nb = b1 - b < TILE_ROWS ? b1 - b : TILE_ROWS;
+        e->block(e, wk, &bk);
+    }
+}
+
+/* A row's negatives' gradient (coordinate-major scratch) into its slots (row-major). */
+static void store_row(const nmp_engine *e, int64_t row, const float *acc)
+{
+    const int D = e->dims, m = e->neg->per_target;
+    float *out = e->g_neg + row * m * D;
+    for (int l = 0; l < m; l++)
+        for (int k = 0; k < D; k++) out[l * D + k] = acc[k * e->cap_neg + l];
+}
+
+/* Many rows: whole rows per worker, so a row's sums need no reduction across workers. */
+static void rows_range(void *ctx, int64_t begin, int64_t end, int worker_id)
+{
+    nmp_engine *e = ctx;
+    worker *wk = &e->w[worker_id];
+    for (int64_t row = begin; row < end; row++) {
+        int32_t b0, b1;
+        row_weights rw;
+        row_targets(e, row, &b0, &b1);
+        gather_row(e, wk, row, &rw);
+        run_targets(e, wk, b0, b1, &rw);
+        store_row(e, row, wk->acc);
+    }
+}
+
+typedef struct {
+    nmp_engine *e;
+    int64_t row;
+    int32_t b0;
+} row_job;
+
+/* Few rows (shared negatives): one row's targets split over the workers, each with its own
+ * gradient of the row, summed in worker order afterwards. */
+static void row_targets_range(void *ctx, int64_t begin, int64_t end, int worker_id)
+{
+    const row_job *j = ctx;
+    worker *wk = &j->e->w[worker_id];
+    row_weights rw;
+    gather_row(j->e, wk, j->row, &rw);
+    run_targets(j->e, wk, j->b0 + (int32_t)begin, j->b0 + (int32_t)end, &rw);
+}
+
+static void reduce_row(const nmp_engine *e, int64_t row)
+{
+    const int D = e->dims, m = e->neg->per_target;
+    float *out = e->g_neg + row * m * D;
+    for (int l = 0; l < m; l++)
+        for (int k = 0; k < D; k++) {
+            float sum = 0.0f;
+            for (int w = 0; w < e->threads; w++) sum += e->w[w].acc[k * e->cap_neg + l];
+            out[l * D + k] = sum;
+        }
+}
+
+/* ------------------------------------------------------------------ set-up */
+
+/* Grows *p to `count` floats (contents not kept); 0 on failure. */
+static int grow(float **p, int64_t count)
+{
+    free(*p);
+    *p = malloc((size_t)(count > 0 ? count : 1) * sizeof **p);
+    return *p != NULL;
+}
+
+static int grow_workers(nmp_engine *e, int64_t m, int64_t A, int64_t pos)
+{
+    int ok = 1;
+    for (int t = 0; t < e->threads && ok; t++) {
+        worker *wk = &e->w[t];
+        ok = grow(&wk->zsoa, e->dims * m) && grow(&wk->acc, e->dims * m) && grow(&wk->d2, TILE_ROWS * TILE_TERMS) &&
+             grow(&wk->coef, TILE_ROWS * (m + A + TILE_TERMS)) && grow(&wk->pd2, pos) && grow(&wk->pcoef, pos) &&
+             grow(&wk->pp, pos) && grow(&wk->py, e->dims * pos) && grow(&wk->pg, e->dims * pos) &&
+             grow(&wk->vd2, m + A);
+    }
+    return ok;
+}
+
+/* Scratch for this step's sizes; only the first steps allocate. */
+static nmp_status ensure_capacity(nmp_engine *e, const nmp_step *st, const nmp_negatives *neg, nmp_err *err)
+{
+    int64_t m = neg->per_target, A = neg->approx_count, B = st->batch, E = st->edge_offset[B], deg = 1;
+    int64_t slots = (int64_t)e->rows * m;
+    for (int32_t b = 0; b < B; b++)
+        if (st->edge_offset[b + 1] - st->edge_offset[b] > deg) deg = st->edge_offset[b + 1] - st->edge_offset[b];
+    int ok = 1;
+    if (m > e->cap_neg || A > e->cap_approx || deg > e->cap_deg) {
+        int64_t nm = m > e->cap_neg ? m : e->cap_neg, na = A > e->cap_approx ? A : e->cap_approx;
+        int64_t nd = deg > e->cap_deg ? deg : e->cap_deg, np = TILE_ROWS * pos_padded(nd);
+        ok = grow_workers(e, nm, na, np) && grow(&e->asoa, e->dims * na);
+        e->cap_neg = ok ? nm : 0, e->cap_approx = ok ? na : 0, e->cap_deg = ok ? nd : 0, e->cap_pos = ok ? np : 0;
+    }
+    if (ok && B > e->cap_batch) {
+        ok = grow(&e->g_target, B * e->dims) && grow(&e->stat, B);
+        e->cap_batch = ok ? B : 0;
+    }
+    if (ok && E > e->cap_edges) {
+        ok = grow(&e->g_pos, E * e->dims);
+        e->cap_edges = ok ? E : 0;
+    }
+    if (ok && slots > e->cap_slots) {
+        ok = grow(&e->g_neg, slots * e->dims);
+        e->cap_slots = ok ? slots : 0;
+    }
+    if (ok) return NMP_OK;
+    return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for the step engine (%lld negatives, %lld approximate "
+                    "terms per target, batch %lld)", (long long)m, (long long)A, (long long)B);
+}
+
+nmp_status nmp_engine_new(nmp_engine **out, const nmp_loss_ops *ops, const void *state, const nmp_loss_shape *shape,
+                          int32_t dims, nmp_err *err)
+{
+    *out = NULL;
+    if (dims != 2 && dims != 3)
+        return nmp_fail(err, NMP_ERR_UNSUPPORTED, "optimizer: the step engine maps to 2 or 3 dimensions, not %d", dims);
+    nmp_engine *e = calloc(1, sizeof *e);
+    int threads = nmp_host_settings()->threads;
+    if (e) e->w = calloc((size_t)threads, sizeof *e->w);
+    if (!e || !e->w) {
+        free(e);
+        return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for the step engine");
+    }
+    *e = (nmp_engine){.ops = ops, .state = state, .shape = *shape, .dims = dims, .threads = threads, .w = e->w};
+    int formula = shape->formula >= NMP_FORMULA_INFONCE && shape->formula <= NMP_FORMULA_UMAP ? (int)shape->formula : 0;
+    e->block = block_fns[dims == 3][formula];
+    e->fk = (formula_params){.c = shape->param[0],
+                             .curve = {shape->param[0], shape->param[1], shape->param[2], shape->param[3]}};
+    *out = e;
+    return NMP_OK;
+}
+
+void nmp_engine_free(nmp_engine *e)
+{
+    if (!e) return;
+    for (int t = 0; t < e->threads; t++) {
+        worker *wk = &e->w[t];
+        free(wk->zsoa), free(wk->acc), free(wk->d2), free(wk->coef), free(wk->pd2), free(wk->pcoef), free(wk->vd2);
+        free(wk->pp), free(wk->py), free(wk->pg);
+    }
+    free(e->w), free(e->asoa), free(e->g_target), free(e->g_pos), free(e->g_neg), free(e->stat);
+    free(e);
+}
+
+nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives *neg, double exaggeration,
+                          nmp_engine_out *out, nmp_err *err)
+{
+    e->st = st, e->neg = neg, e->exaggeration = (float)exaggeration;
+    e->rows = nmp_negatives_rows(neg, st->batch);
+    nmp_status s = ensure_capacity(e, st, neg, err);
+    if (s != NMP_OK) return s;
+    const int D = e->dims;
+    for (int32_t c = 0; c < neg->approx_count; c++) /* coordinate-major, as a row's negatives */
+        for (int k = 0; k < D; k++) e->asoa[k * e->cap_approx + c] = neg->approx_y[c * D + k];
+    for (int t = 0; t < e->threads; t++) e->w[t].loss = 0.0;
+    if ((int64_t)e->rows * neg->per_target > 0)
+        memset(e->g_neg, 0, (size_t)e->rows * (size_t)neg->per_target * (size_t)D * sizeof *e->g_neg);
+    if (st->batch > 0 && e->rows >= 2 * e->threads) {
+        nmp_parallel_for(e->rows, rows_range, e);
+    } else if (st->batch > 0) {
+        for (int64_t row = 0; row < e->rows; row++) {
+            row_job j = {e, row, 0};
+            int32_t b1;
+            row_targets(e, row, &j.b0, &b1);
+            for (int w = 0; w < e->threads; w++) /* a worker with no targets adds nothing */
+                for (int k = 0; k < D; k++) memset(e->w[w].acc + k * e->cap_neg, 0, (size_t)neg->per_target * sizeof(float));
+            nmp_parallel_for(b1 - j.b0, row_targets_range, &j);
+            if (e->shape.move_negatives) reduce_row(e, row);
+        }
+    }
+    double loss = 0.0, stat = 0.0;
+    for (int t = 0; t < e->threads; t++) loss += e->w[t].loss;
+    for (int32_t b = 0; b < st->batch; b++) stat += e->stat[b];
+    *out = (nmp_engine_out){.target = e->g_target, .pos = e->g_pos, .neg = e->g_neg, .loss = loss, .stat = stat,
+                            .pairs = (int64_t)st->batch * (neg->per_target + neg->approx_count) +
+                                     st->edge_offset[st->batch]};
+    return NMP_OK;
+}

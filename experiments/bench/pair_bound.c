@@ -1,0 +1,44 @@
+/* The simple bound of issue 13: a plain float32 loop over B targets x M shared negatives
+ * (d2, q = 1/(1+d2), Z += q, g += q^2 (y_i - y_l)) with `omp simd`, built with -O3
+ * -march=native -ffast-math, on every thread. What a pair term costs at the least on this
+ * machine; the step engine's rates are printed as a share of it. */
+#include "pair_bound.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double pair_bound_rate(int targets, int negatives, int reps, int threads, double *check)
+{
+    float *yx = malloc((size_t)targets * sizeof *yx), *yy = malloc((size_t)targets * sizeof *yy);
+    float *nx = malloc((size_t)negatives * sizeof *nx), *ny = malloc((size_t)negatives * sizeof *ny);
+    float *z = malloc((size_t)targets * sizeof *z), *gx = malloc((size_t)targets * sizeof *gx);
+    float *gy = malloc((size_t)targets * sizeof *gy);
+    for (int i = 0; i < targets; i++) yx[i] = (float)(i % 97) * 0.37f, yy[i] = (float)(i % 89) * 0.21f;
+    for (int l = 0; l < negatives; l++) nx[l] = (float)(l % 83) * 0.33f, ny[l] = (float)(l % 79) * 0.29f;
+    double t0 = now();
+    for (int r = 0; r < reps; r++) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int b = 0; b < targets; b++) {
+            float xi = yx[b], yi = yy[b], zs = 0.0f, g0 = 0.0f, g1 = 0.0f;
+#pragma omp simd reduction(+ : zs, g0, g1)
+            for (int l = 0; l < negatives; l++) {
+                float dx = xi - nx[l], dy = yi - ny[l], q = 1.0f / (1.0f + dx * dx + dy * dy), q2 = q * q;
+                zs += q, g0 += q2 * dx, g1 += q2 * dy;
+            }
+            z[b] = zs, gx[b] = g0, gy[b] = g1;
+        }
+    }
+    double seconds = now() - t0, sum = 0.0;
+    for (int b = 0; b < targets; b++) sum += z[b] + gx[b] + gy[b];
+    *check = sum;
+    free(yx), free(yy), free(nx), free(ny), free(z), free(gx), free(gy);
+    return (double)targets * negatives * reps / seconds;
+}
