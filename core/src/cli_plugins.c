@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "device.h"
 #include "plugin_host.h"
 
 int nmp_cli_fail(int status, const char *fmt, ...)
@@ -34,11 +35,19 @@ static const char *type_name(nmp_param_type t)
     return "?";
 }
 
+/* What device: cuda does with the plugin. */
+static const char *cuda_entry_text(const nmp_plugin *p)
+{
+    if (nmp_plugin_cuda_ops(p)) return "yes (device: cuda)";
+    if (!nmp_device_cuda_built()) return "no (this nomad is built without CUDA)";
+    return nmp_device_needs_entry(p->kind) ? "no (device: cpu only)" : "no (on device: cuda it runs on the CPU)";
+}
+
 static void describe_one(const nmp_plugin_ref *r)
 {
     const nmp_plugin *p = r->desc;
     printf("%s %s %s\n  %s\n  file: %s\n  CUDA entry: %s\n", nmp_kind_name(p->kind), p->name, p->version, p->summary,
-           r->file, nmp_plugin_cuda_ops(p) ? "yes (device: cuda)" : "no (device: cpu only)");
+           r->file, cuda_entry_text(p));
     if (!p->n_params) printf("  parameters: none\n");
     for (uint32_t i = 0; i < p->n_params; i++) {
         const nmp_param_decl *d = &p->params[i];

@@ -19,6 +19,10 @@ int nmp_device_cuda_built(void)
 #endif
 }
 
+/* negatives and loss run inside the fit, whose layout, gradient and graph stay on the device.
+ * The graph stages take host memory in and out either way. */
+int nmp_device_needs_entry(nmp_kind kind) { return kind == NMP_KIND_NEGATIVES || kind == NMP_KIND_LOSS; }
+
 /* "a, b" of the plugins of `kind` on the path that have a CUDA entry, or "none". */
 static void with_cuda_entry(const nmp_registry *reg, nmp_kind kind, char *buf, size_t cap)
 {
@@ -36,7 +40,7 @@ static nmp_status check_entries(nmp_run *r, nmp_err *err)
 {
     for (int k = 1; k <= NMP_KIND_COUNT; k++) {
         const nmp_plugin_ref *ref = r->inst[k].ref;
-        if (nmp_plugin_cuda_ops(ref->desc)) continue;
+        if (!nmp_device_needs_entry((nmp_kind)k) || nmp_plugin_cuda_ops(ref->desc)) continue;
         char others[512];
         with_cuda_entry(&r->reg, (nmp_kind)k, others, sizeof others);
         return nmp_fail(err, NMP_ERR_INVALID,
@@ -44,6 +48,24 @@ static nmp_status check_entries(nmp_run *r, nmp_err *err)
                         nmp_kind_name((nmp_kind)k), ref->desc->name, ref->file, nmp_kind_name((nmp_kind)k), others);
     }
     return NMP_OK;
+}
+
+/* Points every instance with a CUDA entry at it; the others keep their CPU ops, said in one line. */
+static void use_entries(nmp_run *r)
+{
+    char on_cpu[512] = "";
+    size_t used = 0;
+    for (int k = 1; k <= NMP_KIND_COUNT; k++) {
+        nmp_instance *in = &r->inst[k];
+        const void *entry = nmp_plugin_cuda_ops(in->ref->desc);
+        if (entry) {
+            in->ops = entry, in->on_cuda = 1;
+        } else if (used < sizeof on_cpu) {
+            used += (size_t)snprintf(on_cpu + used, sizeof on_cpu - used, "%s%s %s", used ? ", " : "",
+                                     nmp_kind_name((nmp_kind)k), in->ref->desc->name);
+        }
+    }
+    if (on_cpu[0]) nmp_log(NMP_LOG_INFO, "device: cuda: on the CPU (no CUDA entry): %s", on_cpu);
 }
 
 nmp_status nmp_device_select(nmp_run *r, nmp_err *err)
@@ -66,7 +88,7 @@ nmp_status nmp_device_select(nmp_run *r, nmp_err *err)
         return nmp_fail(err, NMP_ERR_UNSUPPORTED, "device: cuda: no usable CUDA device here (%s); set device: cpu", why);
     }
 #endif
-    for (int k = 1; k <= NMP_KIND_COUNT; k++) r->inst[k].ops = nmp_plugin_cuda_ops(r->inst[k].ref->desc);
+    use_entries(r);
     return NMP_OK;
 }
 

@@ -1,4 +1,4 @@
-/* Implementation of the host services: OpenMP threads, OpenBLAS GEMM, stderr logging and
+/* Implementation of the host services: worker threads (pool.c), OpenBLAS GEMM, stderr logging and
  * progress, and the collectives (through the run's comm layer, or copies in one process). */
 #include "host.h"
 
@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "comm.h"
+#include "pool.h"
 
 typedef struct {
     char tag[128];
@@ -71,16 +72,7 @@ static void host_set_error(const nmp_host *h, const char *fmt, ...)
 
 void nmp_parallel_for(int64_t n, nmp_range_fn fn, void *ctx)
 {
-    int t = g_cfg.threads;
-    if (t == 1 || n < 2) {
-        if (n > 0) fn(ctx, 0, n, 0);
-        return;
-    }
-#pragma omp parallel for num_threads(t) schedule(static, 1)
-    for (int w = 0; w < t; w++) {
-        int64_t b = n * w / t, e = n * (w + 1) / t;
-        if (b < e) fn(ctx, b, e, w);
-    }
+    nmp_pool_run(g_cfg.threads, n, fn, ctx);
 }
 
 static void host_parallel_for(const nmp_host *h, int64_t n, nmp_range_fn fn, void *ctx)

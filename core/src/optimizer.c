@@ -35,7 +35,6 @@ typedef struct {
     double *cell_acc;     /* threads x cells x dims: per-worker sums of a pass */
     float *grad, *velocity; /* n x dims */
     int32_t *last;        /* n: the step after which the point's y and velocity are current */
-    int32_t *stamp;       /* n: the last step that updated the point (dedups the scatter) */
     int32_t **touched;    /* threads: points a worker updated this step */
     int64_t touched_cap;
     float *y;             /* the layout in fit order (see fit_order.h) */
@@ -94,7 +93,7 @@ static void free_fit(fit *f)
     nmp_lazy_sgd_free(&f->sgd);
     nmp_engine_free(f->engine);
     free(f->cell_mean), free(f->cell_mass), free(f->cell_sum), free(f->cell_vel), free(f->cell_buf), free(f->cell_acc);
-    free(f->grad), free(f->velocity), free(f->last), free(f->stamp), free(f->nonfinite);
+    free(f->grad), free(f->velocity), free(f->last), free(f->nonfinite);
     for (int w = 0; f->touched && w < nmp_host_settings()->threads; w++) free(f->touched[w]);
     free(f->touched);
 }
@@ -129,14 +128,13 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->grad = calloc((size_t)(f->n * D), sizeof *f->grad);
     f->velocity = calloc((size_t)(f->n * D), sizeof *f->velocity);
     f->last = calloc((size_t)f->n + 1, sizeof *f->last);
-    f->stamp = malloc(((size_t)f->n + 1) * sizeof *f->stamp);
     f->touched = calloc((size_t)T, sizeof *f->touched);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
     if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight ||
         !f->cell_mean || !f->cell_mass || !f->cell_sum || !f->cell_vel || !f->cell_buf || !f->cell_acc || !f->grad ||
-        !f->velocity || !f->last || !f->stamp || !f->touched || !f->nonfinite)
+        !f->velocity || !f->last || !f->touched || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
-    for (int64_t i = 0; i < f->n; i++) f->last[i] = -1, f->stamp[i] = -1; /* current as of "before step 0" */
+    for (int64_t i = 0; i < f->n; i++) f->last[i] = -1; /* current as of "before step 0" */
     nmp_opt_cell_mass(f->s, f->cells, f->cell_mass);
     return NMP_OK;
 }
@@ -146,10 +144,10 @@ static int64_t last_of(const fit *f, int64_t i) { return f->eager == 1 ? f->step
 
 /* ------------------------------------------------------------------ cell sums and means */
 
-/* Sums y and velocity per cell over the caught-up layout, in worker order (deterministic). */
-static void sums_range(void *ctx, int64_t begin, int64_t end, int worker)
+/* Sums y (and, for the lazy bookkeeping, the velocity) per cell over the caught-up layout,
+ * into this worker's block; take_sums adds the blocks in worker order (deterministic). */
+static void sums_run(fit *f, int64_t begin, int64_t end, int worker, int velocity)
 {
-    fit *f = ctx;
     int64_t C = f->cells->count, D = f->dims;
     double *acc = f->cell_acc + (int64_t)worker * 2 * C * D; /* sums, then velocities */
     memset(acc, 0, (size_t)(2 * C * D) * sizeof *acc);
@@ -158,12 +156,16 @@ static void sums_range(void *ctx, int64_t begin, int64_t end, int worker)
         int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
         for (int64_t k = 0; k < D; k++) {
             double sy = 0.0, sv = 0.0;
-            for (int64_t j = i; j < stop; j++) sy += f->y[j * D + k], sv += f->velocity[j * D + k];
+#pragma omp simd reduction(+ : sy)
+            for (int64_t j = i; j < stop; j++) sy += f->y[j * D + k];
+            for (int64_t j = i; velocity && j < stop; j++) sv += f->velocity[j * D + k];
             acc[cell * D + k] += sy, acc[C * D + cell * D + k] += sv;
         }
         i = stop;
     }
 }
+
+static void sums_range(void *ctx, int64_t begin, int64_t end, int worker) { sums_run(ctx, begin, end, worker, 1); }
 
 /* The cell means from cell_sum: summed over the ranks first when the run is distributed. */
 static void cell_means(fit *f)
@@ -241,6 +243,13 @@ static void catch_up_range(void *ctx, int64_t begin, int64_t end, int worker)
     for (int l = 0; l < 3; l++)
         for (int64_t s = 0; s < c->slots.count[l]; s++) {
             int64_t i = c->slots.ids[l][s];
+            if (s + 16 < c->slots.count[l]) { /* random ids: fetch ahead what the catch-up reads */
+                int64_t ahead = c->slots.ids[l][s + 16];
+                if (ahead >= begin && ahead < end) {
+                    __builtin_prefetch(f->last + ahead), __builtin_prefetch(f->y + ahead * f->dims, 1);
+                    __builtin_prefetch(f->velocity + ahead * f->dims, 1);
+                }
+            }
             if (i < begin || i >= end || f->last[i] >= now) continue;
             nmp_lazy_catch_up(&f->sgd, f->y + i * f->dims, f->velocity + i * f->dims, f->dims, f->last[i], now);
             f->last[i] = (int32_t)now;
@@ -256,20 +265,43 @@ static void catch_up(fit *f, int which)
 /* The engine's per-slot gradients of this worker's points into the dense gradient, in slot
  * order whatever the thread count (the bytes of one serial scatter); returns the points
  * touched, in the order first seen. */
-static int64_t scatter_range(fit *f, int64_t begin, int64_t end, int32_t *touched)
+static inline __attribute__((always_inline)) int64_t scatter_run(fit *f, const int D, int64_t begin, int64_t end,
+                                                                   int32_t *touched)
 {
-    const int64_t D = f->dims;
     const float *g[3] = {f->out.target, f->out.pos, f->out.neg};
     slot_lists sl = step_slots(f, SLOT_TARGETS | SLOT_EDGES | (f->move_negatives ? SLOT_NEGATIVES : 0));
+    const int32_t now = (int32_t)f->step;
     int64_t count = 0;
-    for (int l = 0; l < 3; l++)
+    for (int l = 0; l < 3; l++) {
+        const int32_t *ids = sl.ids[l];
+        const float *gl = g[l];
         for (int64_t s = 0; s < sl.count[l]; s++) {
-            int64_t i = sl.ids[l][s];
+            int64_t i = ids[s];
             if (i < begin || i >= end) continue;
-            if (touched && f->stamp[i] != (int32_t)f->step) f->stamp[i] = (int32_t)f->step, touched[count++] = (int32_t)i;
-            for (int64_t k = 0; k < D; k++) f->grad[i * D + k] += g[l][s * D + k];
+            /* the catch-up left every point read at step - 1: the first slot of each sets it */
+            if (touched && f->last[i] != now) f->last[i] = now, touched[count++] = (int32_t)i;
+            for (int k = 0; k < D; k++) f->grad[i * D + k] += gl[s * D + k];
         }
+    }
     return count;
+}
+
+static int64_t scatter_range(fit *f, int64_t begin, int64_t end, int32_t *touched)
+{
+    return f->dims == 2 ? scatter_run(f, 2, begin, end, touched) : scatter_run(f, 3, begin, end, touched);
+}
+
+/* The cell of point i in fit order (cells are ranges of ids): a search of the few cell starts,
+ * which stay in cache, instead of a read of cell_of[i], which would not. */
+static inline int32_t cell_of_point(const nmp_cells *c, int64_t i)
+{
+    int32_t lo = 0, hi = c->count - 1;
+    while (lo < hi) {
+        int32_t mid = (lo + hi + 1) / 2;
+        if (c->start[mid] <= i) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
 }
 
 /* Scatter, then momentum SGD on the touched points (their gradient averaged over the batch,
@@ -286,8 +318,13 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     int bad = 0;
     for (int64_t t = 0; t < count; t++) {
         int64_t i = touched[t];
+        if (t + 8 < count) { /* the touched points are scattered over the layout: fetch ahead */
+            int64_t ahead = touched[t + 8];
+            __builtin_prefetch(f->y + ahead * D, 1), __builtin_prefetch(f->velocity + ahead * D, 1);
+            __builtin_prefetch(f->grad + ahead * D, 1);
+        }
         float *y = f->y + i * D, *v = f->velocity + i * D, *g = f->grad + i * D;
-        double *cell = acc + (int64_t)f->cells->cell_of[i] * D;
+        double *cell = acc + (int64_t)cell_of_point(f->cells, i) * D;
         for (int64_t k = 0; k < D; k++) {
             float gk = g[k] * ib;
             if (clip > 0) gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
@@ -322,7 +359,7 @@ static void update_all_range(void *ctx, int64_t begin, int64_t end, int worker)
         g[a] = 0.0f;
     }
     f->nonfinite[worker] |= bad;
-    sums_range(ctx, begin, end, worker);
+    sums_run(f, begin, end, worker, 0); /* eager fits need no velocity sums */
 }
 
 /* Every point moves each step (v <- mu v + g, y <- y - lr v), so summed over a cell:
@@ -359,11 +396,15 @@ static void copy_edges_range(void *ctx, int64_t begin, int64_t end, int worker)
     fit *f = ctx;
     const nmp_graph *g = f->graph;
     for (int64_t b = begin; b < end; b++) {
-        int64_t j0 = g->offsets[f->target[b]], e = f->edge_offset[b], len = f->edge_offset[b + 1] - e;
-        memcpy(f->pos + e, g->index + j0, (size_t)len * sizeof *f->pos);
-        if (g->weight) memcpy(f->pos_weight + e, g->weight + j0, (size_t)len * sizeof *f->pos_weight);
-        else
-            for (int64_t j = 0; j < len; j++) f->pos_weight[e + j] = 1.0f;
+        if (b + 8 < end) { /* the targets' rows are scattered over the graph: fetch ahead */
+            int64_t ahead = g->offsets[f->target[b + 8]];
+            __builtin_prefetch(g->index + ahead);
+            if (g->weight) __builtin_prefetch(g->weight + ahead);
+        }
+        /* rows are short (k edges): plain loops beat a memcpy call each */
+        const int64_t j0 = g->offsets[f->target[b]], e = f->edge_offset[b], len = f->edge_offset[b + 1] - e;
+        for (int64_t j = 0; j < len; j++) f->pos[e + j] = g->index[j0 + j];
+        for (int64_t j = 0; j < len; j++) f->pos_weight[e + j] = g->weight ? g->weight[j0 + j] : 1.0f;
     }
 }
 

@@ -1,5 +1,6 @@
 /* Plugin discovery and validation (dlopen RTLD_NOW | RTLD_LOCAL), and the instance
- * lifecycle. Nothing in a plugin is called before nmp_plugin_validate accepts it. */
+ * lifecycle. Nothing in a plugin but its entry is called before nmp_plugin_validate has
+ * accepted the descriptor's own members; then extension() is asked for what is validated next. */
 #define _GNU_SOURCE
 #include "plugin_host.h"
 
@@ -58,13 +59,14 @@ static const char *missing_kind_call(nmp_kind kind, const void *ops)
     return "ops";
 }
 
-const void *nmp_plugin_cuda_ops(const nmp_plugin *p)
+const void *nmp_plugin_extension(const nmp_plugin *p, const char *uri)
 {
-    if (p->struct_size < offsetof(nmp_plugin, cuda_ops) + sizeof p->cuda_ops) return NULL;
-    return p->cuda_ops;
+    return p->extension ? p->extension(uri) : NULL;
 }
 
-/* A CUDA entry is checked like the CPU ops: its struct_size and its required call. */
+const void *nmp_plugin_cuda_ops(const nmp_plugin *p) { return nmp_plugin_extension(p, NMP_EXT_CUDA); }
+
+/* The CUDA entry, if any, is checked like the CPU ops: its struct_size and its required call. */
 static nmp_status validate_cuda_ops(const nmp_plugin *p, const char *file, nmp_err *err)
 {
     const void *ops = nmp_plugin_cuda_ops(p);
@@ -73,18 +75,24 @@ static nmp_status validate_cuda_ops(const nmp_plugin *p, const char *file, nmp_e
     size_t need = p->kind == NMP_KIND_NEGATIVES ? sizeof(nmp_negatives_cuda_ops)
                   : p->kind == NMP_KIND_LOSS    ? sizeof(nmp_loss_cuda_ops)
                                                 : required_ops_size(p->kind);
+    if (ops == p->ops) /* the host runs the CPU ops itself where a graph stage has no entry */
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: plugin %s: its CUDA entry is its CPU ops; offer no extension %s instead (graph stages "
+                        "then run their CPU ops on device: cuda)",
+                        file, p->name, NMP_EXT_CUDA);
     uint32_t size = *(const uint32_t *)ops;
     if (size < need)
         return nmp_fail(err, NMP_ERR_INVALID,
-                        "%s: plugin %s: %s CUDA entry struct_size %u is smaller than the %zu bytes needed", file,
-                        p->name, nmp_kind_name(p->kind), size, need);
+                        "%s: plugin %s: %s CUDA entry struct_size %u is smaller than the %zu bytes needed "
+                        "(extension %s)",
+                        file, p->name, nmp_kind_name(p->kind), size, need, NMP_EXT_CUDA);
     const char *missing = !device_step ? missing_kind_call(p->kind, ops)
                           : p->kind == NMP_KIND_NEGATIVES
                               ? (((const nmp_negatives_cuda_ops *)ops)->sample ? NULL : "sample")
                               : (((const nmp_loss_cuda_ops *)ops)->grad ? NULL : "grad");
     if (missing)
-        return nmp_fail(err, NMP_ERR_INVALID, "%s: plugin %s: CUDA entry callback %s is NULL", file, p->name,
-                        missing);
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: plugin %s: CUDA entry callback %s is NULL (extension %s)", file,
+                        p->name, missing, NMP_EXT_CUDA);
     return NMP_OK;
 }
 

@@ -45,11 +45,14 @@ void nmp_registry_free(nmp_registry *reg);
  * duplicate warning: an explicit file is what the user asked for). Errors name the file. */
 nmp_status nmp_registry_add_file(nmp_registry *reg, const char *file, nmp_err *err);
 
-/* Checks one descriptor (ABI major, struct sizes, kind, names, required callbacks,
+/* Checks one descriptor (ABI major and minor, struct sizes, kind, names, required callbacks, its CUDA entry,
  * parameter table). Returns NMP_OK or fills err with "<file>: <reason>". */
 nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *err);
 
-/* The descriptor's CUDA entry (ABI 1.2), or NULL when it has none or predates ABI 1.2. */
+/* The data of the extension `uri` of a validated descriptor, or NULL when it offers none
+ * (extension() NULL, or returning NULL for that name). */
+const void *nmp_plugin_extension(const nmp_plugin *p, const char *uri);
+/* Its CUDA entry: the extension NMP_EXT_CUDA, or NULL. */
 const void *nmp_plugin_cuda_ops(const nmp_plugin *p);
 
 /* Finds the plugin for a config slot: `spec` is a name (looked up among plugins of `kind`)
@@ -70,6 +73,7 @@ typedef struct {
     nmp_host *host;    /* owned */
     void *state;       /* plugin owns; destroyed once by nmp_instance_destroy */
     const void *ops;   /* the calls the run uses: desc->ops, or its CUDA entry on device: cuda */
+    int on_cuda;       /* 1 when ops is the CUDA entry (nmp_device_select) */
     int created;
 } nmp_instance;
 

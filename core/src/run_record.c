@@ -36,6 +36,7 @@ static void plugins_json(nmp_json *j, const nmp_run *r)
         nmp_json_kv_string(j, "name", in->ref->desc->name);
         nmp_json_kv_string(j, "version", in->ref->desc->version);
         nmp_json_kv_string(j, "file", in->ref->file);
+        nmp_json_kv_string(j, "device", in->on_cuda ? "cuda" : "cpu"); /* which of its entries ran */
         nmp_json_end_object(j);
     }
     nmp_json_end_array(j);

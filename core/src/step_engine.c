@@ -14,7 +14,8 @@
 #include "nomad/loss_math.h"
 
 #define TILE_ROWS 8    /* targets of a block */
-#define TILE_TERMS 256 /* repulsive terms of a tile */
+#define TILE_TERMS 256 /* repulsive terms of a tile (d2 and coefficients kept in L1) */
+#define FUSED_TERMS 1024 /* ... with an inlined formula, which keeps no tile: only the points and their sums */
 
 typedef struct nmp_engine nmp_engine_t;
 typedef struct block block;
@@ -136,6 +137,32 @@ static inline __attribute__((always_inline)) float f_repel(const int F, const fo
         if (D > 2) g2 += v2, a2s += v2;                                                                                \
     }
 
+/* One target's terms alone (UMAP: its formula needs too many registers to pair targets). */
+static inline __attribute__((always_inline)) void apply_one(const int D, const int F, const int clipping,
+                                                            const int weighted, const int moving, const float *yi,
+                                                            float clip, const formula_params *fk, const pair_run *r,
+                                                            int t, double *gi)
+{
+    const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f, wc = r->wc;
+    const float k0 = clipping || weighted ? r->s2[t] : r->s2[t] * wc;
+    const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0);
+    const float *coef0 = r->coef[t], *w0 = r->w[t];
+    float *a0 = r->acc, *a1 = r->acc + (moving ? r->as : 0), *a2 = r->acc + (moving && D > 2 ? 2 * r->as : 0);
+    float ga0 = 0.0f, ga1 = 0.0f, ga2 = 0.0f;
+#pragma omp simd reduction(+ : ga0, ga1, ga2)
+    for (int l = 0; l < r->n; l++) {
+        const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
+        float a0s = 0.0f, a1s = 0.0f, a2s = 0.0f;
+        PAIR_TERM(0, ya0, ya1, ya2, ga0, ga1, ga2)
+        if (moving) {
+            a0[l] -= a0s, a1[l] -= a1s;
+            if (D > 2) a2[l] -= a2s;
+        }
+    }
+    gi[0] += ga0, gi[1] += ga1;
+    if (D > 2) gi[2] += ga2;
+}
+
 /* gi_t += sum_l v_tl for both targets and acc_l -= v_al + v_bl. D, F, clipping, weighted and
  * moving are constants at every call, so each combination is its own straight vector loop. */
 static inline __attribute__((always_inline)) void apply_run(const int D, const int F, const int clipping,
@@ -143,6 +170,11 @@ static inline __attribute__((always_inline)) void apply_run(const int D, const i
                                                             float clip, const formula_params *fk, const pair_run *r,
                                                             double *gi)
 {
+    if (F == NMP_FORMULA_UMAP) {
+        apply_one(D, F, clipping, weighted, moving, yi, clip, fk, r, 0, gi);
+        if (r->s2[1] != 0.0f) apply_one(D, F, clipping, weighted, moving, yi + D, clip, fk, r, 1, gi + D);
+        return;
+    }
     const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
     const float yb0 = yi[D], yb1 = yi[D + 1], yb2 = D > 2 ? yi[D + 2] : 0.0f, wc = r->wc;
     const float k0 = clipping || weighted ? r->s2[0] : r->s2[0] * wc, k1 = clipping || weighted ? r->s2[1] : r->s2[1] * wc;
@@ -262,8 +294,9 @@ ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e
 {
     const int m = e->neg->per_target;
     const float clip = e->shape.clip, *w = bk->rw->w;
-    for (int l0 = 0; l0 < m; l0 += TILE_TERMS) {
-        int n = m - l0 < TILE_TERMS ? m - l0 : TILE_TERMS;
+    const int L = F ? FUSED_TERMS : TILE_TERMS;
+    for (int l0 = 0; l0 < m; l0 += L) {
+        int n = m - l0 < L ? m - l0 : L;
         float *coef = F ? NULL : tile_coef(e, wk, bk, l0);
         if (F && e->shape.coupled) {
             block_sum_phi(D, F, &e->fk, bk, w ? w + l0 : NULL, 0, bk->rw->wc, wk->zsoa + l0, bk->cap, n);
@@ -290,8 +323,9 @@ ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, w
 {
     const int m = e->neg->per_target, A = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip;
-    for (int c0 = 0; c0 < A; c0 += TILE_TERMS) {
-        int n = A - c0 < TILE_TERMS ? A - c0 : TILE_TERMS;
+    const int L = F ? FUSED_TERMS : TILE_TERMS;
+    for (int c0 = 0; c0 < A; c0 += L) {
+        int n = A - c0 < L ? A - c0 : L;
         float *coef = F ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
         if (F && e->shape.coupled) {
             block_sum_phi(D, F, &e->fk, bk, aw + c0, A, 1.0f, e->asoa + c0, e->cap_approx, n);
@@ -318,8 +352,9 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
 {
     const int m = e->neg->per_target, A = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip, *w = bk->rw->w;
-    for (int l0 = 0; l0 < m; l0 += TILE_TERMS) {
-        int n = m - l0 < TILE_TERMS ? m - l0 : TILE_TERMS;
+    const int L = F ? FUSED_TERMS : TILE_TERMS;
+    for (int l0 = 0; l0 < m; l0 += L) {
+        int n = m - l0 < L ? m - l0 : L;
         const float *coef = F ? NULL : tile_coef(e, wk, bk, l0);
         for (int t = 0; t < bk->nb; t += 2) {
             pair_run r = pair_of(bk, t, coef, n, w ? w + l0 : NULL, 0, wk->zsoa + l0, bk->cap, 2.0f * bk->scale[t],
@@ -328,8 +363,8 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
             apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
-    for (int c0 = 0; c0 < A; c0 += TILE_TERMS) {
-        int n = A - c0 < TILE_TERMS ? A - c0 : TILE_TERMS;
+    for (int c0 = 0; c0 < A; c0 += L) {
+        int n = A - c0 < L ? A - c0 : L;
         const float *coef = F ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
         for (int t = 0; t < bk->nb; t += 2) {
             const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f * bk->scale[t],
@@ -355,15 +390,21 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
         const int64_t j0 = bk->offset[t], padded = pos_padded(count);
         bk->offset[t + 1] = j0 + padded;
+        /* d2 in the gather itself: a vector loop reading the rows just stored one float at a
+         * time would wait on store forwarding */
         for (int64_t j = 0; j < count; j++) {
-            wk->pp[j0 + j] = st->pos_weight[first + j];
-            for (int k = 0; k < D; k++) wk->py[k * cap + j0 + j] = st->y[(int64_t)st->pos[first + j] * D + k];
+            const float *yj = st->y + (int64_t)st->pos[first + j] * D;
+            float s = 0.0f;
+            for (int k = 0; k < D; k++) {
+                float diff = bk->yi[t * D + k] - yj[k];
+                s += diff * diff, wk->py[k * cap + j0 + j] = yj[k];
+            }
+            wk->pd2[j0 + j] = s, wk->pp[j0 + j] = st->pos_weight[first + j];
         }
         for (int64_t j = count; j < padded; j++) {
-            wk->pp[j0 + j] = 0.0f;
+            wk->pd2[j0 + j] = 0.0f, wk->pp[j0 + j] = 0.0f;
             for (int k = 0; k < D; k++) wk->py[k * cap + j0 + j] = bk->yi[t * D + k];
         }
-        tile_d2(D, 1, bk->yi + t * D, wk->py + j0, cap, (int)padded, wk->pd2 + j0);
         bk->scale[t] = 1.0f, bk->stat[t] = 0.0f;
     }
     const nmp_attract_tile tile = {bk->nb, bk->offset, wk->pd2, wk->pp, bk->z, e->exaggeration, wk->pcoef, bk->scale,

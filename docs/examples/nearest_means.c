@@ -49,7 +49,7 @@ static nmp_status sample(void *state, const nmp_step *step, nmp_negatives *out)
     nearest_means *s = state;
     const nmp_cells *cells = s->fit->cells;
     const int32_t C = cells->count, dims = s->fit->dims;
-    const float n = (float)s->fit->n;
+    const float n = (float)s->fit->n_total; /* cell_mass counts every rank's points */
     for (int32_t b = 0; b < step->batch; b++) {
         int32_t t = step->target[b], c = cells->cell_of[t];
         int64_t first = cells->start[c], size = cells->start[c + 1] - first;
@@ -82,8 +82,8 @@ static nmp_status sample(void *state, const nmp_step *step, nmp_negatives *out)
 }
 
 static const nmp_negatives_ops ops = {sizeof ops, prepare, sample};
-static const nmp_plugin plugin = {NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof plugin, NMP_KIND_NEGATIVES, "nearest_means",
-                                  "1.0", "exact negatives from the target's cell + means of its K nearest other cells",
-                                  params, 2, create, destroy, &ops, NULL /* no CUDA entry (section 8) */};
 
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &plugin : NULL; }
+NMP_PLUGIN_DEFINE(plugin, NMP_KIND_NEGATIVES, "nearest_means", "1.0",
+                  "exact negatives from the target's cell + means of its K nearest other cells", NMP_PARAMS(params),
+                  create, destroy, &ops, NULL /* extensions: none, so no CUDA entry (section 8) */);
+NMP_PLUGIN_EXPORT(&plugin);

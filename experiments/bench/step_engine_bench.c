@@ -6,13 +6,19 @@
  * lie in the target's eighth of the points, as a cell's do in the fit's order.
  *
  *   nomad_step_bench PLUGIN_DIR [seconds per case [loss [shape]]]   (experiments/bench/step_engine.sh runs it)
+ *   nomad_step_bench PLUGIN_DIR --scaling N... : seconds per epoch of whole fits (nomad.yaml's negatives
+ *       and loss, batch 4096, 2 epochs) on N random 2-D points with 15 neighbours in 8 cells, eager
+ *       and lazy: lazy's per-epoch time grows linearly in N, eager's quadratically
  *   NOMAD_BENCH_THREADS=N: workers (default: all cores)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cells.h"
+#include "config.h"
 #include "host.h"
+#include "optimizer.h"
 #include "nomad/rng.h"
 #include "pair_bound.h"
 #include "plugin_host.h"
@@ -121,6 +127,82 @@ static double engine_rate(nmp_registry *reg, const char *loss, const shape *sh, 
     return (double)pairs / t;
 }
 
+/* One instance of `kind` from a YAML section (e.g. "{plugin: cluster_mean, exact: 128}"). */
+static void instance_from(nmp_registry *reg, nmp_kind kind, const char *section, const char *yaml, nmp_instance *inst)
+{
+    nmp_err err = {0};
+    nmp_cfg_node *root = NULL;
+    const nmp_plugin_ref *ref;
+    nmp_params params = {0};
+    if (nmp_cfg_parse_string("bench", yaml, &root, &err) != NMP_OK ||
+        nmp_registry_resolve(reg, kind, nmp_cfg_child(root, "plugin")->value, root, &ref, &params, &err) != NMP_OK ||
+        nmp_instance_create(ref, section, &params, inst, &err) != NMP_OK) {
+        fprintf(stderr, "nomad_step_bench: %s\n", err.msg);
+        exit(1);
+    }
+    nmp_cfg_free(root);
+}
+
+/* Seconds per epoch of a whole fit on n random points (see the header), eager or lazy. */
+static double epoch_seconds(nmp_registry *reg, int64_t n, int update)
+{
+    const int32_t k = 15, cells = 8;
+    nmp_err err = {0};
+    nmp_cell_index ci;
+    int32_t *cell_of = malloc((size_t)n * sizeof *cell_of);
+    float *y = malloc((size_t)(2 * n) * sizeof *y);
+    nmp_graph g = {.n = n, .offsets = malloc((size_t)(n + 1) * sizeof(int64_t)),
+                   .index = malloc((size_t)(n * k) * sizeof(int32_t)), .weight = malloc((size_t)(n * k) * sizeof(float))};
+    for (int64_t i = 0; i < n; i++) {
+        int64_t first = i * cells / n * n / cells, size = ((i * cells / n + 1) * n / cells) - first;
+        cell_of[i] = (int32_t)(i * cells / n);
+        g.offsets[i] = i * k;
+        for (int32_t j = 0; j < k; j++) {
+            g.index[i * k + j] = (int32_t)(first + (int64_t)nmp_rng_below(3, 1, (uint64_t)(i * k + j), (uint64_t)size));
+            if (g.index[i * k + j] == i) g.index[i * k + j] = (int32_t)(first + (i - first + 1) % size);
+            g.weight[i * k + j] = 1.0f / k;
+        }
+        y[2 * i] = (float)(1e-4 * nmp_rng_uniform(3, 2, (uint64_t)i)), y[2 * i + 1] = (float)(1e-4 * nmp_rng_uniform(3, 3, (uint64_t)i));
+    }
+    g.offsets[n] = n * k;
+    if (nmp_cells_build(&ci, cell_of, NULL, n, 2, cells, &err) != NMP_OK) {
+        fprintf(stderr, "nomad_step_bench: %s\n", err.msg);
+        exit(1);
+    }
+    nmp_instance neg = {0}, loss = {0};
+    instance_from(reg, NMP_KIND_NEGATIVES, "negatives",
+                  "{plugin: cluster_mean, exact: 128, group: 32, approx_cells: all_but_own, weighting: mass}", &neg);
+    instance_from(reg, NMP_KIND_LOSS, "loss", "{plugin: infonce}", &loss);
+    uint8_t local[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    nmp_opt_settings s = {.epochs = 2, .batch = 4096, .lr = 0.1 * (double)n, .momentum = 0.8, .hold = 0.3,
+                          .early_exaggeration = 1, .late_exaggeration = 1, .late_start = 1, .loss_every = 32,
+                          .dims = 2, .seed = 5, .update = update};
+    nmp_opt_result r;
+    double t0 = nmp_now();
+    if (nmp_optimize(&s, y, &g, &ci.view, local, &neg, &loss, NULL, NULL, &r, &err) != NMP_OK) {
+        fprintf(stderr, "nomad_step_bench: %s\n", err.msg);
+        exit(1);
+    }
+    double seconds = (nmp_now() - t0) / (double)s.epochs;
+    free(r.loss), free(r.epoch_seconds);
+    nmp_instance_destroy(&neg), nmp_instance_destroy(&loss);
+    nmp_cells_free(&ci);
+    free(y), free(g.offsets), free(g.index), free(g.weight);
+    return seconds;
+}
+
+static int scaling(nmp_registry *reg, int argc, char **argv)
+{
+    printf("points, eager s/epoch, lazy s/epoch\n");
+    for (int a = 0; a < argc; a++) {
+        int64_t n = atoll(argv[a]);
+        double eager = epoch_seconds(reg, n, NMP_UPDATE_EAGER), lazy = epoch_seconds(reg, n, NMP_UPDATE_LAZY);
+        printf("scaling %lld %.3f %.3f\n", (long long)n, eager, lazy);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -140,6 +222,7 @@ int main(int argc, char **argv)
     }
     /* The bound and the engine alternate, three rounds a case, and the ratio is taken per
      * round: on a shared machine both see the same neighbours. The median round is printed. */
+    if (argc > 2 && strcmp(argv[2], "--scaling") == 0) return scaling(&reg, argc - 3, argv + 3);
     double check = 0.0;
     printf("threads %d\n", threads);
     static const shape shapes[] = {

@@ -43,10 +43,14 @@ void loss_neg_attract(const void *state, const nmp_attract_tile *t) { neg_attrac
 
 double loss_neg_value(const void *state, const nmp_loss_terms *t)
 {
-    const double c = ((const loss_neg *)state)->c;
-    double loss = 0.0;
-    for (int32_t j = 0; j < t->n_pos; j++) loss += t->p[j] * nmp_neg_value_attract(t->d2_pos[j], c, t->exaggeration);
-    for (int32_t l = 0; l < t->n_neg; l++) loss += (t->w_neg ? t->w_neg[l] : 1.0) * nmp_neg_value_repel(t->d2_neg[l], c);
-    for (int32_t l = 0; l < t->n_approx; l++) loss += t->w_approx[l] * nmp_neg_value_repel(t->d2_approx[l], c);
-    return loss;
+    const float c = ((const loss_neg *)state)->c, a = (float)t->exaggeration;
+    const float *wn = t->w_neg, *wa = t->w_approx;
+    float pos = 0.0f, neg = 0.0f, approx = 0.0f;
+#pragma omp simd reduction(+ : pos)
+    for (int32_t j = 0; j < t->n_pos; j++) pos += t->p[j] * nmp_neg_value_attract(t->d2_pos[j], c, a);
+#pragma omp simd reduction(+ : neg)
+    for (int32_t l = 0; l < t->n_neg; l++) neg += (wn ? wn[l] : 1.0f) * nmp_neg_value_repel(t->d2_neg[l], c);
+#pragma omp simd reduction(+ : approx)
+    for (int32_t l = 0; l < t->n_approx; l++) approx += wa[l] * nmp_neg_value_repel(t->d2_approx[l], c);
+    return (double)pos + neg + approx;
 }

@@ -1,4 +1,4 @@
-/* Which entry of a plugin is running: its CPU ops or its CUDA entry (nmp_plugin.cuda_ops).
+/* Which entry of a plugin is running: its CPU ops or its CUDA entry (its NMP_EXT_CUDA extension).
  * Shared helpers take it so that one body serves both entries and only the kernel calls
  * differ. Without NOMAD_CUDA no plugin has a CUDA entry, and the helpers ignore it. */
 #ifndef NOMAD_PLUGIN_DEVICE_H

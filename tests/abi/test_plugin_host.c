@@ -28,20 +28,33 @@ static void refuses_other_abi(void **st) { (void)st, expect_refusal(FIX("abi_maj
 /* A plugin of ABI 1 (a loss with one grad() call) is refused by its major, naming both ABIs. */
 static void refuses_old_major(void **st)
 {
-    (void)st, expect_refusal(FIX("abi_old"), "built for plugin ABI 1.x, this nomad speaks ABI 2.0; rebuild it");
+    (void)st, expect_refusal(FIX("abi_old"), "abi_old.so: built for plugin ABI 1.x, this nomad speaks ABI 2.0; rebuild it");
 }
-static void refuses_newer_minor(void **st) { (void)st, expect_refusal(FIX("abi_minor"), "built for plugin ABI 2.1, newer"); }
+static void refuses_newer_minor(void **st)
+{
+    (void)st, expect_refusal(FIX("abi_minor"), "abi_minor.so: built for plugin ABI 2.1, newer than this nomad's 2.0");
+}
 static void refuses_small_struct(void **st) { (void)st, expect_refusal(FIX("small_struct"), "struct_size 16 is smaller"); }
 static void refuses_null_callback(void **st) { (void)st, expect_refusal(FIX("null_callback"), "required callback sample is NULL"); }
 static void refuses_null_create(void **st) { (void)st, expect_refusal(FIX("null_create"), "required callback create is NULL"); }
 static void refuses_small_ops(void **st) { (void)st, expect_refusal(FIX("small_ops"), "ops struct_size 4 is smaller"); }
 static void refuses_null_cuda_callback(void **st)
 {
-    (void)st, expect_refusal(FIX("cuda_null"), "CUDA entry callback sample is NULL");
+    (void)st, expect_refusal(FIX("cuda_null"), "CUDA entry callback sample is NULL (extension nomad.cuda)");
+}
+static void refuses_small_cuda_entry(void **st)
+{
+    (void)st, expect_refusal(FIX("cuda_small"), "negatives CUDA entry struct_size 4 is smaller");
+}
+/* A plugin may not hand its CPU ops out as its CUDA entry: the host falls back itself. */
+static void refuses_cpu_ops_as_cuda_entry(void **st)
+{
+    (void)st, expect_refusal(FIX("cuda_alias"), "its CUDA entry is its CPU ops");
 }
 
-/* The CUDA entry of a plugin that has one; NULL for one without. */
-static void reads_cuda_entry_by_struct_size(void **st)
+/* The CUDA entry is the extension NMP_EXT_CUDA; a plugin without extensions has none, and a
+ * name nobody offers finds nothing. */
+static void finds_cuda_entry_by_name(void **st)
 {
     (void)st;
     nmp_registry reg = {0};
@@ -49,10 +62,34 @@ static void reads_cuda_entry_by_struct_size(void **st)
     assert_int_equal(nmp_registry_add_file(&reg, FIX("cuda_entry"), &err), NMP_OK);
     assert_int_equal(nmp_registry_add_file(&reg, FIX("good"), &err), NMP_OK);
     assert_int_equal(reg.count, 2);
-    const nmp_negatives_cuda_ops *ops = nmp_plugin_cuda_ops(reg.items[0]->desc);
+    const nmp_plugin *with = reg.items[0]->desc, *without = reg.items[1]->desc;
+    const nmp_negatives_cuda_ops *ops = nmp_plugin_cuda_ops(with);
     assert_non_null(ops);
     assert_non_null(ops->sample);
-    assert_null(nmp_plugin_cuda_ops(reg.items[1]->desc));
+    assert_ptr_equal(nmp_plugin_extension(with, NMP_EXT_CUDA), ops);
+    assert_null(nmp_plugin_extension(with, "nomad.no_such_extension"));
+    assert_null(without->extension);
+    assert_null(nmp_plugin_cuda_ops(without));
+    assert_null(nmp_plugin_extension(without, NMP_EXT_CUDA));
+    nmp_registry_free(&reg);
+}
+
+/* A 2.x descriptor has at least NMP_PLUGIN_BASE_SIZE bytes (2.0's, up to `extension`): that
+ * much is accepted, one byte less is refused. */
+static void base_size_is_the_floor(void **st)
+{
+    (void)st;
+    nmp_registry reg = {0};
+    nmp_err err = {0};
+    assert_int_equal(nmp_registry_add_file(&reg, FIX("good"), &err), NMP_OK);
+    assert_int_equal(NMP_PLUGIN_BASE_SIZE, offsetof(nmp_plugin, extension) + sizeof(void (*)(void)));
+    assert_true(NMP_PLUGIN_BASE_SIZE <= sizeof(nmp_plugin));
+    nmp_plugin p = *reg.items[0]->desc;
+    p.struct_size = (uint32_t)NMP_PLUGIN_BASE_SIZE;
+    assert_int_equal(nmp_plugin_validate(&p, "base.so", &err), NMP_OK);
+    p.struct_size = (uint32_t)NMP_PLUGIN_BASE_SIZE - 1;
+    assert_int_equal(nmp_plugin_validate(&p, "base.so", &err), NMP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "base.so: descriptor struct_size"));
     nmp_registry_free(&reg);
 }
 
@@ -94,7 +131,7 @@ static void scan_records_refusals_and_first_wins(void **st)
     int dups = 0;
     for (size_t i = 0; i < reg.count; i++) dups += strcmp(reg.items[i]->desc->name, "fixture_neg") == 0;
     assert_int_equal(dups, 1);
-    assert_true(reg.n_refused >= 6); /* every broken fixture */
+    assert_int_equal(reg.n_refused, 11); /* every broken fixture, each refused alone */
     nmp_registry_free(&reg);
 }
 
@@ -236,7 +273,9 @@ int main(void)
         cmocka_unit_test(refuses_small_struct),     cmocka_unit_test(refuses_null_callback),
         cmocka_unit_test(refuses_null_create),      cmocka_unit_test(refuses_small_ops),
         cmocka_unit_test(refuses_missing_file),     cmocka_unit_test(refuses_wrong_kind),
-        cmocka_unit_test(refuses_null_cuda_callback), cmocka_unit_test(reads_cuda_entry_by_struct_size),
+        cmocka_unit_test(refuses_null_cuda_callback), cmocka_unit_test(refuses_small_cuda_entry),
+        cmocka_unit_test(refuses_cpu_ops_as_cuda_entry), cmocka_unit_test(finds_cuda_entry_by_name),
+        cmocka_unit_test(base_size_is_the_floor),
         cmocka_unit_test(finds_by_kind_in_pack),    cmocka_unit_test(scan_records_refusals_and_first_wins),
         cmocka_unit_test(unknown_name_lists_known), cmocka_unit_test(refuses_undeclared_key),
         cmocka_unit_test(refuses_out_of_range_and_type), cmocka_unit_test(passes_create_failure_on),

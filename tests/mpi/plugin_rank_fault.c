@@ -74,21 +74,7 @@ static const nmp_loss_ops fault_ops = {.struct_size = sizeof(nmp_loss_ops), .pre
                                        .begin_step = fault_begin_step, .repel = fault_repel,
                                        .attract = fault_attract, .value = fault_value};
 
-static const nmp_plugin fault_plugin = {NMP_ABI_MAJOR,
-                                        NMP_ABI_MINOR,
-                                        sizeof(nmp_plugin),
-                                        NMP_KIND_LOSS,
-                                        "rank_fault",
-                                        "1.0.0",
-                                        "test: zero gradients, NaN or a failure on one rank",
-                                        fault_params,
-                                        sizeof fault_params / sizeof fault_params[0],
-                                        fault_create,
-                                        fault_destroy,
-                                        &fault_ops,
-                                        NULL};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i)
-{
-    return i == 0 ? &fault_plugin : NULL;
-}
+NMP_PLUGIN_DEFINE(fault_plugin, NMP_KIND_LOSS, "rank_fault", "1.0.0",
+                  "test: zero gradients, NaN or a failure on one rank", NMP_PARAMS(fault_params), fault_create,
+                  fault_destroy, &fault_ops, NULL);
+NMP_PLUGIN_EXPORT(&fault_plugin);

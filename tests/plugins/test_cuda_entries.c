@@ -1,5 +1,5 @@
-/* The CUDA entries (nmp_plugin.cuda_ops, ABI 1.2) of kmeans, exact_cell, rank_exp, binary and
- * pca against the same plugins' CPU ops, on the same small generated inputs.
+/* The CUDA entries (extension NMP_EXT_CUDA) of kmeans, exact_cell, rank_exp, binary and pca
+ * against the same plugins' CPU ops, on the same small generated inputs.
  *
  * Tolerances (CPU ops vs CUDA entry):
  *   kmeans      cells, empty cells and iterations equal; cell_of equal except near ties (a
@@ -39,10 +39,8 @@ static const struct {
     {NMP_KIND_AFFINITY, "binary"},    {NMP_KIND_INIT, "pca"},
 };
 
-static int has_cuda_member(const nmp_plugin *p)
-{
-    return p->struct_size >= offsetof(nmp_plugin, cuda_ops) + sizeof p->cuda_ops;
-}
+/* The plugin's CUDA entry, found by name as the host finds it, or NULL. */
+static const void *cuda_entry(const nmp_plugin *p) { return p->extension ? p->extension(NMP_EXT_CUDA) : NULL; }
 
 /* ------------------------------------------------------------------ without a GPU */
 
@@ -73,21 +71,33 @@ static void assert_entry_ops(nmp_kind kind, const void *ops)
 }
 #endif
 
+/* Graph stages without an entry of their own: on device: cuda the host runs their CPU ops, so
+ * they must not offer those as a CUDA entry (ABI 2 refuses that aliasing). */
+static const struct {
+    nmp_kind kind;
+    const char *name;
+} WITHOUT_ENTRY[] = {
+    {NMP_KIND_PARTITIONER, "single"}, {NMP_KIND_PARTITIONER, "random"}, {NMP_KIND_INIT, "random"},
+    {NMP_KIND_ANN, "nndescent"},
+};
+
 static void test_which_plugins_have_an_entry(void **unused)
 {
     for (size_t i = 0; i < sizeof WITH_ENTRY / sizeof *WITH_ENTRY; i++) {
         const nmp_plugin *p = test_plugin_find(WITH_ENTRY[i].kind, WITH_ENTRY[i].name);
-        assert_true(has_cuda_member(p));
 #ifdef NOMAD_CUDA
-        if (!p->cuda_ops) fail_msg("%s: no CUDA entry in a NOMAD_CUDA build", p->name);
-        assert_ptr_not_equal(p->cuda_ops, p->ops);
-        assert_entry_ops(p->kind, p->cuda_ops);
+        const void *entry = cuda_entry(p);
+        if (!entry) fail_msg("%s: no CUDA entry in a NOMAD_CUDA build", p->name);
+        assert_ptr_not_equal(entry, p->ops);
+        assert_ptr_equal(cuda_entry(p), entry); /* the same data on every call */
+        assert_entry_ops(p->kind, entry);
+        assert_null(p->extension("nomad.no_such_extension"));
 #else
-        assert_null(p->cuda_ops);
+        assert_null(cuda_entry(p));
 #endif
     }
-    const nmp_plugin *nnd = test_plugin_find(NMP_KIND_ANN, "nndescent");
-    assert_true(!has_cuda_member(nnd) || nnd->cuda_ops == NULL);
+    for (size_t i = 0; i < sizeof WITHOUT_ENTRY / sizeof *WITHOUT_ENTRY; i++)
+        assert_null(cuda_entry(test_plugin_find(WITHOUT_ENTRY[i].kind, WITHOUT_ENTRY[i].name)));
 }
 
 /* Everything below calls the CUDA entries, which only NOMAD_CUDA builds have. */
@@ -97,7 +107,7 @@ static nmp_status cuda_build(nmp_host *h, const char *const *kv, const nmp_matri
 {
     test_instance t = test_plugin_create(h, NMP_KIND_ANN, "exact_cell", kv);
     memset(g, 0, sizeof *g);
-    nmp_status s = ((const nmp_ann_ops *)t.plugin->cuda_ops)->build(t.state, x, cells, k, NMP_METRIC_L2, g);
+    nmp_status s = ((const nmp_ann_ops *)cuda_entry(t.plugin))->build(t.state, x, cells, k, NMP_METRIC_L2, g);
     test_plugin_destroy(&t);
     return s;
 }
@@ -174,7 +184,7 @@ static void check_kmeans(const nmp_matrix *x, int32_t cells, const char *const *
     nmp_host *h = test_host_new(2, 5);
     test_instance t = test_plugin_create(h, NMP_KIND_PARTITIONER, "kmeans", kv);
     km_result cpu = km_run_entry(h, &t, t.plugin->ops, x, cells);
-    km_result gpu = km_run_entry(h, &t, t.plugin->cuda_ops, x, cells);
+    km_result gpu = km_run_entry(h, &t, cuda_entry(t.plugin), x, cells);
     assert_same_partition(x, &cpu, &gpu);
     test_plugin_destroy(&t);
     test_host_free(h);
@@ -266,7 +276,7 @@ static void check_exact_cell(const nmp_matrix *x, const nmp_cells *cells, int32_
     nmp_host *h = test_host_new(2, 9);
     test_instance t = test_plugin_create(h, NMP_KIND_ANN, "exact_cell", kv);
     nmp_graph cpu = knn_entry(h, &t, t.plugin->ops, x, cells, k, metric);
-    nmp_graph gpu = knn_entry(h, &t, t.plugin->cuda_ops, x, cells, k, metric);
+    nmp_graph gpu = knn_entry(h, &t, cuda_entry(t.plugin), x, cells, k, metric);
     assert_same_knn(&cpu, &gpu);
     test_graph_free(&cpu), test_graph_free(&gpu);
     test_plugin_destroy(&t);
@@ -349,7 +359,7 @@ static void check_affinity(const char *name, const char *const *kv, const nmp_gr
 {
     nmp_host *h = test_host_new(3, 2);
     test_instance t = test_plugin_create(h, NMP_KIND_AFFINITY, name, kv);
-    nmp_graph cpu = weigh_entry(h, &t, t.plugin->ops, knn), gpu = weigh_entry(h, &t, t.plugin->cuda_ops, knn);
+    nmp_graph cpu = weigh_entry(h, &t, t.plugin->ops, knn), gpu = weigh_entry(h, &t, cuda_entry(t.plugin), knn);
     assert_int_equal(cpu.n, gpu.n);
     assert_memory_equal(cpu.offsets, gpu.offsets, (size_t)(cpu.n + 1) * sizeof *cpu.offsets);
     size_t nnz = (size_t)cpu.offsets[cpu.n];
@@ -410,7 +420,7 @@ static void check_pca(const nmp_matrix *x, int dims, const char *const *kv)
     test_instance t = test_plugin_create(h, NMP_KIND_INIT, "pca", kv);
     float *cpu = malloc((size_t)(x->n * dims) * sizeof *cpu), *gpu = malloc((size_t)(x->n * dims) * sizeof *gpu);
     if (((const nmp_init_ops *)t.plugin->ops)->init(t.state, x, NULL, dims, cpu) != NMP_OK ||
-        ((const nmp_init_ops *)t.plugin->cuda_ops)->init(t.state, x, NULL, dims, gpu) != NMP_OK)
+        ((const nmp_init_ops *)cuda_entry(t.plugin))->init(t.state, x, NULL, dims, gpu) != NMP_OK)
         fail_msg("pca: %s", test_host_error(h));
     assert_same_layout_up_to_sign(cpu, gpu, x->n, dims);
     free(cpu), free(gpu);

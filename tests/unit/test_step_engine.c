@@ -174,13 +174,13 @@ static void matches_oracle(void **state)
             }
 }
 
-/* Rows and approximate terms longer than a tile (256 terms), a batch that is not a multiple
- * of a block (8 targets). */
+/* Rows and approximate terms longer than a tile (256 terms; 1024 with an inlined formula), a
+ * batch that is not a multiple of a block (8 targets). */
 static void matches_oracle_across_tiles(void **state)
 {
     (void)state;
     for (int mode = 0; mode < 3; mode++) {
-        step_case *c = step_case_new(900, 2, 7, 300, 21, 600, (step_case_rows)mode, mode == 2, 5.0, 91);
+        step_case *c = step_case_new(900, 2, 7, 300, 21, 1300, (step_case_rows)mode, mode == 2, 5.0, 91);
         every_loss(c, mode);
         step_case_free(c);
     }

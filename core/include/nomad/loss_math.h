@@ -6,9 +6,8 @@
 #ifndef NOMAD_LOSS_MATH_H
 #define NOMAD_LOSS_MATH_H
 
-#include <math.h>
+#include <math.h> /* floorf */
 #include <stdint.h>
-#include <string.h>
 
 #ifdef __CUDACC__
 #define NMP_HD static __host__ __device__ __forceinline__
@@ -28,17 +27,22 @@ NMP_HD float nmp_pair_grad(float c2, float diff) { return c2 * diff; } /* c2 = 2
 NMP_HD float nmp_clip(float g, float clip) { return g > clip ? clip : (g < -clip ? -clip : g); }
 
 /* ------------------------------------------------------------------ fast log2 / exp2 / pow */
-/* UMAP's d2^b in float, ~1e-5 relative, as pure arithmetic: libm's powf does not vectorise
- * without -ffast-math, and the same bits must come out of the CPU and the GPU. */
+/* UMAP's d2^b in float, within 3e-6 relative, as pure arithmetic: libm's powf does not
+ * vectorise without -ffast-math, and the same formula must run on the CPU and the GPU. */
 
+/* Bit casts by a union (C11 allows it): a memcpy here would make each vector lane's value
+ * addressable, and the vectoriser would send it through memory. */
+typedef union {
+    float f;
+    uint32_t u;
+} nmp_float_word;
 NMP_HD float nmp_bits_float(uint32_t u)
 {
 #ifdef __CUDA_ARCH__
     return __uint_as_float(u);
 #else
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    nmp_float_word w = {.u = u};
+    return w.f;
 #endif
 }
 NMP_HD uint32_t nmp_float_bits(float f)
@@ -46,33 +50,37 @@ NMP_HD uint32_t nmp_float_bits(float f)
 #ifdef __CUDA_ARCH__
     return __float_as_uint(f);
 #else
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
+    nmp_float_word w = {.f = f};
+    return w.u;
 #endif
 }
 
-/* log2 x for a normal x > 0: exponent plus 2 atanh((m - 1)/(m + 1)) / ln 2, m in [0.707, 1.414). */
-NMP_HD float nmp_log2(float x)
+/* ln x for a normal x > 0, within 1e-6: x = 2^e m with m in [0.707, 1.414), and
+ * ln m = u + u^2 P(u), u = m - 1, P a least-squares fit of degree 5 on that range: no
+ * division and few constants, so it vectorises cheaply. */
+NMP_HD float nmp_ln(float x)
 {
-    uint32_t u = nmp_float_bits(x);
-    float e = (float)((int32_t)((u >> 23) & 255u) - 127);
-    float m = nmp_bits_float((u & 0x7fffffu) | 0x3f800000u);
-    if (m > 1.41421356f) m *= 0.5f, e += 1.0f;
-    float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
-    float p = t * (2.0f + t2 * (0.666666667f + t2 * (0.4f + t2 * (0.285714286f + t2 * 0.222222222f))));
-    return e + p * 1.44269504f;
+    uint32_t bits = nmp_float_bits(x);
+    float e = (float)((int32_t)((bits >> 23) & 255u) - 126);
+    float m = nmp_bits_float((bits & 0x7fffffu) | 0x3f000000u); /* [0.5, 1) */
+    if (m < 0.707106781f) m += m, e -= 1.0f;
+    float u = m - 1.0f;
+    float p = -0.500004113f +
+              u * (0.333249211f + u * (-0.249328002f + u * (0.203463733f + u * (-0.184828445f + u * 0.122827709f))));
+    return u + u * u * p + 0.693147181f * e;
 }
 
-/* 2^x, x clamped to the normal range: 2^floor(x) from the exponent bits, 2^frac by a
- * degree-7 polynomial. */
+NMP_HD float nmp_log2(float x) { return nmp_ln(x) * 1.44269504f; }
+
+/* 2^x, x clamped to the normal range, within 3e-7: 2^i from the exponent bits (i the nearest
+ * integer) and 2^f = 1 + f P(f), f in [-1/2, 1/2], P a least-squares fit of degree 4. */
 NMP_HD float nmp_exp2(float x)
 {
     x = x > 127.0f ? 127.0f : x;
     x = x < -126.0f ? -126.0f : x;
-    float i = floorf(x), f = x - i;
-    float p = 1.0f + f * (0.693147182f + f * (0.240226507f + f * (0.0555041087f + f * (0.00961812911f +
-                                                                 f * (0.00133335581f + f * 0.000154035304f)))));
+    float i = floorf(x + 0.5f), f = x - i;
+    float p = 1.0f + f * (0.693147182f + f * (0.240223482f + f * (0.0555035695f + f * (0.00966637861f +
+                                                                                     f * 0.00133908726f))));
     return p * nmp_bits_float((uint32_t)((int32_t)i + 127) << 23);
 }
 
@@ -99,10 +107,10 @@ NMP_HD float nmp_infonce_attract(float d2, float p, float z, float a, float *s)
     *s = p * r;
     return a * q - q * q * r;
 }
-/* L_i's term of one positive (the curve only). */
-NMP_HD double nmp_infonce_value(double d2, double p, double z, double a)
+/* L_i's term of one positive (the curve only; float, vectorisable). */
+NMP_HD float nmp_infonce_value(float d2, float p, float z, float a)
 {
-    return p * (a * log1p(d2) + log(1.0 / (1.0 + d2) + z));
+    return p * (a * nmp_ln(1.0f + d2) + nmp_ln(nmp_cauchy(d2) + z));
 }
 
 /* ------------------------------------------------------------------ neg (and nce, c = m Z) */
@@ -125,8 +133,8 @@ NMP_HD float nmp_neg_attract(float d2, float c, float a, float *phi)
     *phi = 1.0f - r;
     return a * c * r;
 }
-NMP_HD double nmp_neg_value_attract(double d2, double c, double a) { return a * log(1.0 + c * (1.0 + d2)); }
-NMP_HD double nmp_neg_value_repel(double d2, double c) { return log1p(1.0 / ((1.0 + d2) * c)); }
+NMP_HD float nmp_neg_value_attract(float d2, float c, float a) { return a * nmp_ln(1.0f + c * (1.0f + d2)); }
+NMP_HD float nmp_neg_value_repel(float d2, float c) { return nmp_ln(1.0f + 1.0f / ((1.0f + d2) * c)); }
 
 /* ------------------------------------------------------------------ umap */
 /* umap-learn's forces as the gradient of L = a_x sum_j p_j log(1 + a s_j)
@@ -139,7 +147,7 @@ typedef struct {
 NMP_HD float nmp_umap_attract(const nmp_umap_curve *k, float d2, float ax)
 {
     float d = d2 > 0.0f ? d2 : 1.0f, s = nmp_pow(d, k->b);
-    float c = ax * k->a * k->b * (s / d) / (1.0f + k->a * s);
+    float c = ax * k->a * k->b * s / (d * (1.0f + k->a * s));
     return d2 > 0.0f ? c : 0.0f;
 }
 /* A repulsive term: dL/d(d2) per unit w = -gamma b / ((eps + d2)(1 + a d2^b)). */
@@ -149,15 +157,15 @@ NMP_HD float nmp_umap_repel(const nmp_umap_curve *k, float d2)
     float c = -k->gamma * k->b / ((k->eps + d) * (1.0f + k->a * s));
     return d2 > 0.0f ? c : 0.0f;
 }
-NMP_HD double nmp_umap_value_attract(const nmp_umap_curve *k, double d2, double ax)
+NMP_HD float nmp_umap_value_attract(const nmp_umap_curve *k, float d2, float ax)
 {
-    return d2 > 0.0 ? ax * log1p(k->a * pow(d2, k->b)) : 0.0;
+    float as = k->a * nmp_pow(d2 > 0.0f ? d2 : 1.0f, k->b);
+    return d2 > 0.0f ? ax * nmp_ln(1.0f + as) : 0.0f;
 }
-NMP_HD double nmp_umap_value_repel(const nmp_umap_curve *k, double d2)
+NMP_HD float nmp_umap_value_repel(const nmp_umap_curve *k, float d2)
 {
-    if (!(d2 > 0.0)) return 0.0;
-    double as = k->a * pow(d2, k->b);
-    return k->gamma * log((1.0 + as) / (as + k->eps));
+    float as = k->a * nmp_pow(d2 > 0.0f ? d2 : 1.0f, k->b);
+    return d2 > 0.0f ? k->gamma * nmp_ln((1.0f + as) / (as + k->eps)) : 0.0f;
 }
 
 #endif

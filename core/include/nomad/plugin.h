@@ -13,7 +13,12 @@
 extern "C" {
 #endif
 
-/* A new major breaks old plugins; a new minor only appends members to structs. */
+/* A new major breaks old plugins: the host refuses a plugin of another major. A new minor only
+ * appends members to structs (descriptor, host table, ops, step structs) or names new
+ * extensions: the host accepts a plugin built for its minor or an older one (it reads descriptor
+ * members past NMP_PLUGIN_BASE_SIZE only where struct_size covers them) and refuses a newer one
+ * (which may read members this host does not fill); a plugin checks host->struct_size before
+ * it uses host members newer than its own minor. */
 #define NMP_ABI_MAJOR 2
 #define NMP_ABI_MINOR 0
 
@@ -338,21 +343,33 @@ typedef struct {
     nmp_status (*end_step)(void *state, const nmp_step *step, double stat_sum);
 } nmp_loss_ops;
 
-/* ------------------------------------------------------------------ CUDA entries */
+/* ------------------------------------------------------------------ extensions */
 
-/* With `device: cuda` the host calls a plugin's CUDA entry (nmp_plugin.cuda_ops) instead of
- * its CPU ops, and refuses, naming it, a plugin that has none.
+/* Optional capabilities are found by name, as LV2's extension_data: a descriptor's
+ * extension(uri) returns the data of the extension `uri` names, or NULL when the plugin does
+ * not offer it (a descriptor with extension == NULL offers none). The next capability is a new
+ * name, not a new descriptor member. The data is the plugin's static data (plugin owns, valid
+ * while the .so is loaded), the same on every call: extension() must not depend on an
+ * instance. The host calls it from one thread, after the descriptor's own members passed their
+ * checks, and validates what it returns (struct_size, required calls) before using it. */
+
+/* The CUDA entry (`device: cuda`): an nmp_<kind>_ops for partitioner, ann, affinity and init;
+ * an nmp_negatives_cuda_ops / nmp_loss_cuda_ops for negatives and loss.
  *
- * partitioner, ann, affinity, init: the CUDA entry is the kind's own ops struct
- * (nmp_partitioner_ops, ...) with the same contract, host memory in and out; the plugin does
- * the work on the current CUDA device. These stages are GEMM-bound, so one upload of the data
- * per stage is a small share of their time, and the plugin keeps the freedom of its CPU code.
+ * partitioner, ann, affinity, init: the entry has the kind's CPU contract, host memory in and
+ * out; the plugin does the work on the current CUDA device. These stages are GEMM-bound, so one
+ * upload of the data per stage is a small share of their time, and the plugin keeps the freedom
+ * of its CPU code. A plugin of these kinds without the entry runs its CPU ops under
+ * `device: cuda` (the host logs which stages do): never offer the CPU ops as the CUDA entry.
  *
  * negatives, loss: the layout, gradient and graph stay on the device for the whole fit, so
- * these entries see the step through nmp_step_cuda and exchange device pointers. */
+ * these entries see the step through nmp_step_cuda and exchange device pointers; the host
+ * refuses `device: cuda`, naming the plugin, when either has no entry. */
+#define NMP_EXT_CUDA "nomad.cuda"
 
 /* One optimiser step on the device. Host owns the struct; every pointer marked "device" is
- * device memory owned by the host, valid for the duration of the call. */
+ * device memory owned by the host, valid for the duration of the call. The host queues its own
+ * work on the default stream of the current device; so do the in-tree entries. */
 typedef struct {
     uint32_t struct_size;
     /* The step as the CPU path describes it, in host memory: epoch, step, progress, batch,
@@ -363,7 +380,6 @@ typedef struct {
      * plugins/common/neg_cuda.c turns host->cell_mean into it); approximate points of the
      * plugin's own make the host refresh this copy after every step (a copy back and a wait). */
     const nmp_step *host;
-    void *stream;            /* the cudaStream_t the host runs the fit on (NULL: default stream) */
     int64_t n;               /* points */
     int32_t dims;
     const float *y;          /* device, n x dims: the current layout */
@@ -418,13 +434,13 @@ typedef struct nmp_plugin {
     nmp_status (*create)(const nmp_host *host, const nmp_params *params, void **state);
     void (*destroy)(void *state); /* frees everything the state owns; called once */
     const void *ops;              /* the kind's ops struct (nmp_<kind>_ops), plugin owns (static) */
-    /* The CUDA entry, or NULL for none.
-     * partitioner/ann/affinity/init: an nmp_<kind>_ops; negatives/loss: nmp_<kind>_cuda_ops. */
-    const void *cuda_ops;
+    /* Optional capabilities by name (NMP_EXT_CUDA, ...; see "extensions" above), or NULL: none. */
+    const void *(*extension)(const char *uri);
 } nmp_plugin;
 
-/* The bytes of nmp_plugin every plugin of this major must have. */
-#define NMP_PLUGIN_BASE_SIZE (offsetof(nmp_plugin, cuda_ops) + sizeof(const void *))
+/* The bytes of nmp_plugin every 2.x plugin has: up to `extension`, the last member of 2.0.
+ * A later 2.x appends members past it, read only when a descriptor's struct_size covers them. */
+#define NMP_PLUGIN_BASE_SIZE (offsetof(nmp_plugin, extension) + sizeof(const void *(*)(const char *)))
 
 /* The one exported symbol: the i-th descriptor of this .so, NULL past the last. */
 typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
@@ -435,6 +451,68 @@ typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
 #else
 #define NMP_EXPORT
 #endif
+
+/* ------------------------------------------------------------------ registration */
+
+/* Every descriptor is written with these two macros (as GStreamer's GST_PLUGIN_DEFINE), never
+ * by hand:
+ *
+ *   static const nmp_negatives_ops ops = {sizeof ops, prepare, sample};
+ *   NMP_PLUGIN_DEFINE(plugin, NMP_KIND_NEGATIVES, "nearest_means", "1.0", "one line of summary",
+ *                     NMP_PARAMS(params), create, destroy, &ops, NULL);
+ *   NMP_PLUGIN_EXPORT(&plugin);
+ *
+ * NMP_PLUGIN_DEFINE(var, kind, name, version, summary, params, create, destroy, ops, extension)
+ * defines `static const nmp_plugin var` with designated initialisers; it fills abi_major,
+ * abi_minor and struct_size itself. Mistakes it turns into compile errors:
+ *   kind       must be an NMP_KIND_* constant written out: it picks the type `ops` must have;
+ *   params     NMP_PARAMS(array) of a `static const nmp_param_decl array[]` (the count is the
+ *              array's, so it cannot be typed wrong, and a pointer is refused), or
+ *              NMP_NO_PARAMS;
+ *   ops        the address of the kind's `static const` ops struct (nmp_negatives_ops for
+ *              NMP_KIND_NEGATIVES, ...); another type is "not compatible with any association";
+ *   create, destroy, extension: their function types (extension: a function or NULL).
+ * NMP_PLUGIN_EXPORT(&a, &b, ...) defines the exported nmp_plugin_entry returning the listed
+ * descriptors in order: one for most plugins, several for a pack (tests/fixtures/two_kinds.c).
+ * Both are C11 (_Generic); a C++ plugin writes the designated members itself. */
+#define NMP_PLUGIN_DEFINE(var, kind_, name_, version_, summary_, params_, create_, destroy_, ops_, extension_)        \
+    static const nmp_plugin var = {                                                                                   \
+        .abi_major = NMP_ABI_MAJOR,                                                                                   \
+        .abi_minor = NMP_ABI_MINOR,                                                                                   \
+        .struct_size = sizeof(nmp_plugin),                                                                            \
+        .kind = kind_,                                                                                                \
+        .name = name_,                                                                                                \
+        .version = version_,                                                                                          \
+        .summary = summary_,                                                                                          \
+        params_,                                                                                                      \
+        .create = create_,                                                                                            \
+        .destroy = destroy_,                                                                                          \
+        .ops = NMP_PLUGIN_OPS_OF_(kind_, ops_),                                                                       \
+        .extension = extension_,                                                                                      \
+    }
+
+#define NMP_PARAMS(array)                                                                                             \
+    .params = (array), .n_params = _Generic(&(array),                                                                 \
+        const nmp_param_decl(*)[sizeof(array) / sizeof((array)[0])]: (uint32_t)(sizeof(array) / sizeof((array)[0])))
+#define NMP_NO_PARAMS .params = NULL, .n_params = 0
+
+/* The exported entry; the redeclaration at the end lets a `;` follow the macro. */
+#define NMP_PLUGIN_EXPORT(...)                                                                                        \
+    NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i)                                                         \
+    {                                                                                                                 \
+        static const nmp_plugin *const nmp_descriptors_[] = {__VA_ARGS__};                                            \
+        return i < sizeof nmp_descriptors_ / sizeof nmp_descriptors_[0] ? nmp_descriptors_[i] : NULL;                 \
+    }                                                                                                                 \
+    const nmp_plugin *nmp_plugin_entry(uint32_t i)
+
+/* `ops` unchanged when it points to the ops struct of `kind`; a compile error otherwise. */
+#define NMP_PLUGIN_OPS_OF_(kind, ops) _Generic((ops), const NMP_PLUGIN_OPS_##kind *: (ops))
+#define NMP_PLUGIN_OPS_NMP_KIND_PARTITIONER nmp_partitioner_ops
+#define NMP_PLUGIN_OPS_NMP_KIND_ANN nmp_ann_ops
+#define NMP_PLUGIN_OPS_NMP_KIND_AFFINITY nmp_affinity_ops
+#define NMP_PLUGIN_OPS_NMP_KIND_INIT nmp_init_ops
+#define NMP_PLUGIN_OPS_NMP_KIND_NEGATIVES nmp_negatives_ops
+#define NMP_PLUGIN_OPS_NMP_KIND_LOSS nmp_loss_ops
 
 #ifdef __cplusplus
 }

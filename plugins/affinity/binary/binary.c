@@ -124,27 +124,18 @@ static nmp_status binary_weigh_cuda(void *state, const nmp_graph *knn, nmp_graph
 }
 
 static const nmp_affinity_ops binary_cuda_ops = {sizeof(nmp_affinity_ops), binary_weigh_cuda};
-#define BINARY_CUDA_OPS (&binary_cuda_ops)
+static const void *binary_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &binary_cuda_ops : NULL;
+}
+#define BINARY_EXTENSION binary_extension
 #else
-#define BINARY_CUDA_OPS NULL
+#define BINARY_EXTENSION NULL
 #endif
 
 static const nmp_affinity_ops binary_ops = {sizeof(nmp_affinity_ops), binary_weigh};
 
-static const nmp_plugin binary_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_AFFINITY,
-    .name = "binary",
-    .version = "1.1.0",
-    .summary = "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
-    .params = binary_params,
-    .n_params = sizeof binary_params / sizeof binary_params[0],
-    .create = binary_create,
-    .destroy = binary_destroy,
-    .ops = &binary_ops,
-    .cuda_ops = BINARY_CUDA_OPS,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &binary_plugin : NULL; }
+NMP_PLUGIN_DEFINE(binary_plugin, NMP_KIND_AFFINITY, "binary", "1.1.0",
+                  "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
+                  NMP_PARAMS(binary_params), binary_create, binary_destroy, &binary_ops, BINARY_EXTENSION);
+NMP_PLUGIN_EXPORT(&binary_plugin);

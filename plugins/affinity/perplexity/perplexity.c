@@ -151,19 +151,7 @@ static nmp_status perplexity_weigh(void *state, const nmp_graph *knn, nmp_graph 
 
 static const nmp_affinity_ops perplexity_ops = {sizeof(nmp_affinity_ops), perplexity_weigh};
 
-static const nmp_plugin perplexity_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_AFFINITY,
-    .name = "perplexity",
-    .version = "1.0.0",
-    .summary = "t-SNE Gaussian affinities calibrated to a perplexity, symmetrised (openTSNE)",
-    .params = perplexity_params,
-    .n_params = sizeof perplexity_params / sizeof perplexity_params[0],
-    .create = perplexity_create,
-    .destroy = perplexity_destroy,
-    .ops = &perplexity_ops,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &perplexity_plugin : NULL; }
+NMP_PLUGIN_DEFINE(perplexity_plugin, NMP_KIND_AFFINITY, "perplexity", "1.0.0",
+                  "t-SNE Gaussian affinities calibrated to a perplexity, symmetrised (openTSNE)",
+                  NMP_PARAMS(perplexity_params), perplexity_create, perplexity_destroy, &perplexity_ops, NULL);
+NMP_PLUGIN_EXPORT(&perplexity_plugin);

@@ -107,27 +107,18 @@ static nmp_status rank_exp_weigh_cuda(void *state, const nmp_graph *knn, nmp_gra
 }
 
 static const nmp_affinity_ops rank_exp_cuda_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh_cuda};
-#define RANK_EXP_CUDA_OPS (&rank_exp_cuda_ops)
+static const void *rank_exp_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &rank_exp_cuda_ops : NULL;
+}
+#define RANK_EXP_EXTENSION rank_exp_extension
 #else
-#define RANK_EXP_CUDA_OPS NULL
+#define RANK_EXP_EXTENSION NULL
 #endif
 
 static const nmp_affinity_ops rank_exp_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh};
 
-static const nmp_plugin rank_exp_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_AFFINITY,
-    .name = "rank_exp",
-    .version = "1.1.0",
-    .summary = "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
-    .params = rank_exp_params,
-    .n_params = sizeof rank_exp_params / sizeof rank_exp_params[0],
-    .create = rank_exp_create,
-    .destroy = rank_exp_destroy,
-    .ops = &rank_exp_ops,
-    .cuda_ops = RANK_EXP_CUDA_OPS,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &rank_exp_plugin : NULL; }
+NMP_PLUGIN_DEFINE(rank_exp_plugin, NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
+                  "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
+                  NMP_PARAMS(rank_exp_params), rank_exp_create, rank_exp_destroy, &rank_exp_ops, RANK_EXP_EXTENSION);
+NMP_PLUGIN_EXPORT(&rank_exp_plugin);

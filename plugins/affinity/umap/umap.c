@@ -190,19 +190,7 @@ static nmp_status umap_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
 
 static const nmp_affinity_ops umap_ops = {sizeof(nmp_affinity_ops), umap_weigh};
 
-static const nmp_plugin umap_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_AFFINITY,
-    .name = "umap",
-    .version = "1.0.0",
-    .summary = "UMAP fuzzy simplicial set: smooth kNN distances, fuzzy union, unnormalised memberships",
-    .params = umap_params,
-    .n_params = sizeof umap_params / sizeof umap_params[0],
-    .create = umap_create,
-    .destroy = umap_destroy,
-    .ops = &umap_ops,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &umap_plugin : NULL; }
+NMP_PLUGIN_DEFINE(umap_plugin, NMP_KIND_AFFINITY, "umap", "1.0.0",
+                  "UMAP fuzzy simplicial set: smooth kNN distances, fuzzy union, unnormalised memberships",
+                  NMP_PARAMS(umap_params), umap_create, umap_destroy, &umap_ops, NULL);
+NMP_PLUGIN_EXPORT(&umap_plugin);

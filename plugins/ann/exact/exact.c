@@ -53,10 +53,7 @@ static nmp_status exact_build(void *state, const nmp_matrix *x, const nmp_cells 
 
 static const nmp_ann_ops exact_ops = {sizeof(nmp_ann_ops), exact_build};
 
-static const nmp_plugin exact_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact", "1.0.0",
-    "Global brute-force kNN over all points (ignores cells): the recall reference",
-    exact_params, sizeof exact_params / sizeof exact_params[0], exact_create, exact_destroy, &exact_ops,
-    NULL /* no CUDA entry */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &exact_plugin : NULL; }
+NMP_PLUGIN_DEFINE(exact_plugin, NMP_KIND_ANN, "exact", "1.0.0",
+                  "Global brute-force kNN over all points (ignores cells): the recall reference",
+                  NMP_PARAMS(exact_params), exact_create, exact_destroy, &exact_ops, NULL);
+NMP_PLUGIN_EXPORT(&exact_plugin);

@@ -160,18 +160,19 @@ static nmp_status exact_cell_build_cuda(void *state, const nmp_matrix *x, const 
 }
 
 static const nmp_ann_ops exact_cell_cuda_ops = {sizeof(nmp_ann_ops), exact_cell_build_cuda};
-#define EXACT_CELL_CUDA_OPS (&exact_cell_cuda_ops)
+static const void *exact_cell_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &exact_cell_cuda_ops : NULL;
+}
+#define EXACT_CELL_EXTENSION exact_cell_extension
 #else
-#define EXACT_CELL_CUDA_OPS NULL
+#define EXACT_CELL_EXTENSION NULL
 #endif
 
 static const nmp_ann_ops exact_cell_ops = {sizeof(nmp_ann_ops), exact_cell_build};
 
-static const nmp_plugin exact_cell_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "exact_cell", "1.2.0",
-    "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
-    exact_cell_params, sizeof exact_cell_params / sizeof exact_cell_params[0], exact_cell_create,
-    exact_cell_destroy, &exact_cell_ops, EXACT_CELL_CUDA_OPS,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &exact_cell_plugin : NULL; }
+NMP_PLUGIN_DEFINE(exact_cell_plugin, NMP_KIND_ANN, "exact_cell", "1.2.0",
+                  "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
+                  NMP_PARAMS(exact_cell_params), exact_cell_create, exact_cell_destroy, &exact_cell_ops,
+                  EXACT_CELL_EXTENSION);
+NMP_PLUGIN_EXPORT(&exact_cell_plugin);

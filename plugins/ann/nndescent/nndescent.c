@@ -152,11 +152,7 @@ static nmp_status nndescent_build(void *state, const nmp_matrix *x, const nmp_ce
 
 static const nmp_ann_ops nndescent_ops = {sizeof(nmp_ann_ops), nndescent_build};
 
-static const nmp_plugin nndescent_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "nndescent", "1.0.0",
-    "NN-Descent kNN graph per cell or global, deterministic for a seed",
-    nndescent_params, sizeof nndescent_params / sizeof nndescent_params[0], nndescent_create, nndescent_destroy,
-    &nndescent_ops,
-    NULL /* no CUDA entry */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &nndescent_plugin : NULL; }
+NMP_PLUGIN_DEFINE(nndescent_plugin, NMP_KIND_ANN, "nndescent", "1.0.0",
+                  "NN-Descent kNN graph per cell or global, deterministic for a seed",
+                  NMP_PARAMS(nndescent_params), nndescent_create, nndescent_destroy, &nndescent_ops, NULL);
+NMP_PLUGIN_EXPORT(&nndescent_plugin);

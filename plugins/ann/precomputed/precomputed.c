@@ -161,10 +161,7 @@ static nmp_status pre_build(void *state, const nmp_matrix *x, const nmp_cells *c
 
 static const nmp_ann_ops pre_ops = {sizeof(nmp_ann_ops), pre_build};
 
-static const nmp_plugin pre_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_ANN, "precomputed", "1.0.0",
-    "kNN graph read from .npy files (indices, optional distances); first k columns",
-    precomputed_params, sizeof precomputed_params / sizeof precomputed_params[0], pre_create, pre_destroy, &pre_ops,
-    NULL /* no CUDA entry */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &pre_plugin : NULL; }
+NMP_PLUGIN_DEFINE(pre_plugin, NMP_KIND_ANN, "precomputed", "1.0.0",
+                  "kNN graph read from .npy files (indices, optional distances); first k columns",
+                  NMP_PARAMS(precomputed_params), pre_create, pre_destroy, &pre_ops, NULL);
+NMP_PLUGIN_EXPORT(&pre_plugin);

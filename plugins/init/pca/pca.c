@@ -87,27 +87,18 @@ static nmp_status pca_init_cuda(void *state, const nmp_matrix *x, const nmp_grap
 }
 
 static const nmp_init_ops pca_cuda_ops = {sizeof(nmp_init_ops), pca_init_cuda};
-#define PCA_CUDA_OPS (&pca_cuda_ops)
+static const void *pca_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &pca_cuda_ops : NULL;
+}
+#define PCA_EXTENSION pca_extension
 #else
-#define PCA_CUDA_OPS NULL
+#define PCA_EXTENSION NULL
 #endif
 
 static const nmp_init_ops pca_ops = {sizeof(nmp_init_ops), pca_init};
 
-static const nmp_plugin pca_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_INIT,
-    .name = "pca",
-    .version = "1.2.0",
-    .summary = "principal components of the centred data, first coordinate scaled to a given std",
-    .params = pca_params,
-    .n_params = sizeof pca_params / sizeof pca_params[0],
-    .create = pca_create,
-    .destroy = pca_destroy,
-    .ops = &pca_ops,
-    .cuda_ops = PCA_CUDA_OPS,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &pca_plugin : NULL; }
+NMP_PLUGIN_DEFINE(pca_plugin, NMP_KIND_INIT, "pca", "1.2.0",
+                  "principal components of the centred data, first coordinate scaled to a given std",
+                  NMP_PARAMS(pca_params), pca_create, pca_destroy, &pca_ops, PCA_EXTENSION);
+NMP_PLUGIN_EXPORT(&pca_plugin);

@@ -62,20 +62,7 @@ static nmp_status random_init(void *state, const nmp_matrix *x, const nmp_graph 
 
 static const nmp_init_ops random_ops = {sizeof(nmp_init_ops), random_init};
 
-static const nmp_plugin random_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_INIT,
-    .name = "random",
-    .version = "1.1.0",
-    .summary = "Gaussian layout N(0, std^2) per coordinate",
-    .params = random_params,
-    .n_params = sizeof random_params / sizeof random_params[0],
-    .create = random_create,
-    .destroy = random_destroy,
-    .ops = &random_ops,
-    .cuda_ops = &random_ops, /* CUDA entry: the CPU call itself (O(n) bookkeeping, nothing worth moving to the GPU) */
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &random_plugin : NULL; }
+NMP_PLUGIN_DEFINE(random_plugin, NMP_KIND_INIT, "random", "1.1.0",
+                  "Gaussian layout N(0, std^2) per coordinate",
+                  NMP_PARAMS(random_params), random_create, random_destroy, &random_ops, NULL);
+NMP_PLUGIN_EXPORT(&random_plugin);

@@ -281,19 +281,7 @@ static nmp_status spectral_init(void *state, const nmp_matrix *x, const nmp_grap
 
 static const nmp_init_ops spectral_ops = {sizeof(nmp_init_ops), spectral_init};
 
-static const nmp_plugin spectral_plugin = {
-    .abi_major = NMP_ABI_MAJOR,
-    .abi_minor = NMP_ABI_MINOR,
-    .struct_size = sizeof(nmp_plugin),
-    .kind = NMP_KIND_INIT,
-    .name = "spectral",
-    .version = "1.0.0",
-    .summary = "leading eigenvectors of the normalised symmetrised graph (UMAP-style spectral init)",
-    .params = spectral_params,
-    .n_params = sizeof spectral_params / sizeof spectral_params[0],
-    .create = spectral_create,
-    .destroy = spectral_destroy,
-    .ops = &spectral_ops,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &spectral_plugin : NULL; }
+NMP_PLUGIN_DEFINE(spectral_plugin, NMP_KIND_INIT, "spectral", "1.0.0",
+                  "leading eigenvectors of the normalised symmetrised graph (UMAP-style spectral init)",
+                  NMP_PARAMS(spectral_params), spectral_create, spectral_destroy, &spectral_ops, NULL);
+NMP_PLUGIN_EXPORT(&spectral_plugin);

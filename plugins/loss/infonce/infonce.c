@@ -50,8 +50,10 @@ NMP_DEFINE_ATTRACT(infonce_attract, attract_term, set_scale)
 
 static double infonce_value(const void *state, const nmp_loss_terms *t)
 {
-    double loss = 0.0;
-    for (int32_t j = 0; j < t->n_pos; j++) loss += nmp_infonce_value(t->d2_pos[j], t->p[j], t->z, t->exaggeration);
+    const float z = (float)t->z, a = (float)t->exaggeration;
+    float loss = 0.0f;
+#pragma omp simd reduction(+ : loss)
+    for (int32_t j = 0; j < t->n_pos; j++) loss += nmp_infonce_value(t->d2_pos[j], t->p[j], z, a);
     return loss;
 }
 
@@ -66,14 +68,17 @@ static nmp_status infonce_grad_cuda(void *state, const nmp_step_cuda *step, cons
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops infonce_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, infonce_grad_cuda};
-#define INFONCE_CUDA (&infonce_cuda_ops)
+static const void *infonce_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &infonce_cuda_ops : NULL;
+}
+#define INFONCE_EXTENSION infonce_extension
 #else
-#define INFONCE_CUDA NULL
+#define INFONCE_EXTENSION NULL
 #endif
 
-static const nmp_plugin infonce_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "infonce", "2.0.0",
-    "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il + sum_c a_ic q(y_i, mu_c))]",
-    NULL, 0, infonce_create, free, &infonce_ops, INFONCE_CUDA};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &infonce_plugin : NULL; }
+NMP_PLUGIN_DEFINE(infonce_plugin, NMP_KIND_LOSS, "infonce", "2.0.0",
+                  "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il"
+                  " + sum_c a_ic q(y_i, mu_c))]",
+                  NMP_NO_PARAMS, infonce_create, free, &infonce_ops, INFONCE_EXTENSION);
+NMP_PLUGIN_EXPORT(&infonce_plugin);

@@ -52,10 +52,7 @@ static const nmp_loss_ops nce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepa
                                      .begin_step = nce_begin_step, .repel = loss_neg_repel,
                                      .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step};
 
-static const nmp_plugin nce_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "nce", "2.0.0",
-    "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
-    nce_params, sizeof nce_params / sizeof nce_params[0], nce_create, free, &nce_ops,
-    NULL /* no CUDA entry */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &nce_plugin : NULL; }
+NMP_PLUGIN_DEFINE(nce_plugin, NMP_KIND_LOSS, "nce", "2.0.0",
+                  "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
+                  NMP_PARAMS(nce_params), nce_create, free, &nce_ops, NULL);
+NMP_PLUGIN_EXPORT(&nce_plugin);

@@ -40,14 +40,16 @@ static nmp_status neg_grad_cuda(void *state, const nmp_step_cuda *step, const nm
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops neg_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, neg_grad_cuda};
-#define NEG_CUDA (&neg_cuda_ops)
+static const void *neg_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &neg_cuda_ops : NULL;
+}
+#define NEG_EXTENSION neg_extension
 #else
-#define NEG_CUDA NULL
+#define NEG_EXTENSION NULL
 #endif
 
-static const nmp_plugin neg_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "neg", "2.0.0",
-    "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
-    neg_params, sizeof neg_params / sizeof neg_params[0], neg_create, free, &neg_ops, NEG_CUDA};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &neg_plugin : NULL; }
+NMP_PLUGIN_DEFINE(neg_plugin, NMP_KIND_LOSS, "neg", "2.0.0",
+                  "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
+                  NMP_PARAMS(neg_params), neg_create, free, &neg_ops, NEG_EXTENSION);
+NMP_PLUGIN_EXPORT(&neg_plugin);

@@ -83,12 +83,16 @@ NMP_DEFINE_ATTRACT(umap_attract, attract_term, no_finish)
 
 static double umap_value(const void *state, const nmp_loss_terms *t)
 {
-    const nmp_umap_curve *k = &((const umap_state *)state)->curve;
-    double loss = 0.0;
-    for (int32_t j = 0; j < t->n_pos; j++) loss += t->p[j] * nmp_umap_value_attract(k, t->d2_pos[j], t->exaggeration);
-    for (int32_t l = 0; l < t->n_neg; l++) loss += (t->w_neg ? t->w_neg[l] : 1.0) * nmp_umap_value_repel(k, t->d2_neg[l]);
-    for (int32_t l = 0; l < t->n_approx; l++) loss += t->w_approx[l] * nmp_umap_value_repel(k, t->d2_approx[l]);
-    return loss;
+    const nmp_umap_curve k = ((const umap_state *)state)->curve;
+    const float a = (float)t->exaggeration, *wn = t->w_neg, *wa = t->w_approx;
+    float pos = 0.0f, neg = 0.0f, approx = 0.0f;
+#pragma omp simd reduction(+ : pos)
+    for (int32_t j = 0; j < t->n_pos; j++) pos += t->p[j] * nmp_umap_value_attract(&k, t->d2_pos[j], a);
+#pragma omp simd reduction(+ : neg)
+    for (int32_t l = 0; l < t->n_neg; l++) neg += (wn ? wn[l] : 1.0f) * nmp_umap_value_repel(&k, t->d2_neg[l]);
+#pragma omp simd reduction(+ : approx)
+    for (int32_t l = 0; l < t->n_approx; l++) approx += wa[l] * nmp_umap_value_repel(&k, t->d2_approx[l]);
+    return (double)pos + neg + approx;
 }
 
 static const nmp_loss_ops umap_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = umap_prepare,
@@ -104,14 +108,17 @@ static nmp_status umap_grad_cuda(void *state, const nmp_step_cuda *step, const n
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops umap_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, umap_grad_cuda};
-#define UMAP_CUDA (&umap_cuda_ops)
+static const void *umap_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &umap_cuda_ops : NULL;
+}
+#define UMAP_EXTENSION umap_extension
 #else
-#define UMAP_CUDA NULL
+#define UMAP_EXTENSION NULL
 #endif
 
-static const nmp_plugin umap_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_LOSS, "umap", "2.0.0",
-    "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b), repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
-    umap_params, sizeof umap_params / sizeof umap_params[0], umap_create, free, &umap_ops, UMAP_CUDA};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &umap_plugin : NULL; }
+NMP_PLUGIN_DEFINE(umap_plugin, NMP_KIND_LOSS, "umap", "2.0.0",
+                  "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b),"
+                  " repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
+                  NMP_PARAMS(umap_params), umap_create, free, &umap_ops, UMAP_EXTENSION);
+NMP_PLUGIN_EXPORT(&umap_plugin);

@@ -285,15 +285,16 @@ static nmp_status cm_sample_cuda(void *state, const nmp_step_cuda *step, nmp_neg
     return neg_cuda_sample(s->host, &s->gpu, cm_sample, s, step, out);
 }
 static const nmp_negatives_cuda_ops cm_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL, cm_sample_cuda};
-#define CM_CUDA (&cm_cuda_ops)
+static const void *cm_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &cm_cuda_ops : NULL;
+}
+#define CM_EXTENSION cm_extension
 #else
-#define CM_CUDA NULL
+#define CM_EXTENSION NULL
 #endif
 
-static const nmp_plugin cm_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
-    "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
-    cluster_mean_params, sizeof cluster_mean_params / sizeof cluster_mean_params[0], cm_create, cm_destroy,
-    &cm_ops, CM_CUDA};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &cm_plugin : NULL; }
+NMP_PLUGIN_DEFINE(cm_plugin, NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
+                  "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
+                  NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy, &cm_ops, CM_EXTENSION);
+NMP_PLUGIN_EXPORT(&cm_plugin);

@@ -94,11 +94,7 @@ static nmp_status in_batch_sample(void *state, const nmp_step *step, nmp_negativ
 
 static const nmp_negatives_ops in_batch_ops = {sizeof(nmp_negatives_ops), in_batch_prepare, in_batch_sample};
 
-static const nmp_plugin in_batch_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "in_batch", "1.0.0",
-    "NOMAD reference negatives: n_noise shared draws from the batch's neighbours + remote cell means",
-    in_batch_params, sizeof in_batch_params / sizeof in_batch_params[0], in_batch_create, in_batch_destroy,
-    &in_batch_ops,
-    NULL /* no CUDA entry */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &in_batch_plugin : NULL; }
+NMP_PLUGIN_DEFINE(in_batch_plugin, NMP_KIND_NEGATIVES, "in_batch", "1.0.0",
+                  "NOMAD reference negatives: n_noise shared draws from the batch's neighbours + remote cell means",
+                  NMP_PARAMS(in_batch_params), in_batch_create, in_batch_destroy, &in_batch_ops, NULL);
+NMP_PLUGIN_EXPORT(&in_batch_plugin);

@@ -120,15 +120,16 @@ static nmp_status uniform_sample_cuda(void *state, const nmp_step_cuda *step, nm
     return neg_cuda_sample(s->host, &s->gpu, uniform_sample, s, step, out);
 }
 static const nmp_negatives_cuda_ops uniform_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL, uniform_sample_cuda};
-#define UNIFORM_CUDA (&uniform_cuda_ops)
+static const void *uniform_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &uniform_cuda_ops : NULL;
+}
+#define UNIFORM_EXTENSION uniform_extension
 #else
-#define UNIFORM_CUDA NULL
+#define UNIFORM_EXTENSION NULL
 #endif
 
-static const nmp_plugin uniform_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_NEGATIVES, "uniform", "1.2.0",
-    "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
-    uniform_params, sizeof uniform_params / sizeof uniform_params[0], uniform_create, uniform_destroy, &uniform_ops,
-    UNIFORM_CUDA};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &uniform_plugin : NULL; }
+NMP_PLUGIN_DEFINE(uniform_plugin, NMP_KIND_NEGATIVES, "uniform", "1.2.0",
+                  "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
+                  NMP_PARAMS(uniform_params), uniform_create, uniform_destroy, &uniform_ops, UNIFORM_EXTENSION);
+NMP_PLUGIN_EXPORT(&uniform_plugin);

@@ -127,18 +127,18 @@ static nmp_status kmeans_partition_cuda(void *state, const nmp_matrix *x, nmp_pa
 }
 
 static const nmp_partitioner_ops kmeans_cuda_ops = {sizeof(nmp_partitioner_ops), kmeans_partition_cuda};
-#define KMEANS_CUDA_OPS (&kmeans_cuda_ops)
+static const void *kmeans_extension(const char *uri)
+{
+    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &kmeans_cuda_ops : NULL;
+}
+#define KMEANS_EXTENSION kmeans_extension
 #else
-#define KMEANS_CUDA_OPS NULL
+#define KMEANS_EXTENSION NULL
 #endif
 
 static const nmp_partitioner_ops kmeans_ops = {sizeof(nmp_partitioner_ops), kmeans_partition};
 
-static const nmp_plugin kmeans_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
-    "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
-    kmeans_params, sizeof kmeans_params / sizeof kmeans_params[0], kmeans_create, kmeans_destroy, &kmeans_ops,
-    KMEANS_CUDA_OPS,
-};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &kmeans_plugin : NULL; }
+NMP_PLUGIN_DEFINE(kmeans_plugin, NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
+                  "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
+                  NMP_PARAMS(kmeans_params), kmeans_create, kmeans_destroy, &kmeans_ops, KMEANS_EXTENSION);
+NMP_PLUGIN_EXPORT(&kmeans_plugin);

@@ -72,10 +72,7 @@ static nmp_status random_partition(void *state, const nmp_matrix *x, nmp_partiti
 
 static const nmp_partitioner_ops random_ops = {sizeof(nmp_partitioner_ops), random_partition};
 
-static const nmp_plugin random_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_PARTITIONER, "random", "1.1.0",
-    "Uniformly random cell per point; centroids are the cell means (empty cells dropped)",
-    NULL, 0, random_create, random_destroy, &random_ops,
-    &random_ops /* CUDA entry: the CPU call itself (O(n) bookkeeping, nothing worth moving to the GPU) */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &random_plugin : NULL; }
+NMP_PLUGIN_DEFINE(random_plugin, NMP_KIND_PARTITIONER, "random", "1.1.0",
+                  "Uniformly random cell per point; centroids are the cell means (empty cells dropped)",
+                  NMP_NO_PARAMS, random_create, random_destroy, &random_ops, NULL);
+NMP_PLUGIN_EXPORT(&random_plugin);

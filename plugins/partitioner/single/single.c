@@ -41,10 +41,7 @@ static nmp_status single_partition(void *state, const nmp_matrix *x, nmp_partiti
 
 static const nmp_partitioner_ops single_ops = {sizeof(nmp_partitioner_ops), single_partition};
 
-static const nmp_plugin single_plugin = {
-    NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof(nmp_plugin), NMP_KIND_PARTITIONER, "single", "1.1.0",
-    "All points in one cell (no partition); centroid = data mean",
-    NULL, 0, single_create, single_destroy, &single_ops,
-    &single_ops /* CUDA entry: the CPU call itself (O(n) bookkeeping, nothing worth moving to the GPU) */};
-
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &single_plugin : NULL; }
+NMP_PLUGIN_DEFINE(single_plugin, NMP_KIND_PARTITIONER, "single", "1.1.0",
+                  "All points in one cell (no partition); centroid = data mean",
+                  NMP_NO_PARAMS, single_create, single_destroy, &single_ops, NULL);
+NMP_PLUGIN_EXPORT(&single_plugin);

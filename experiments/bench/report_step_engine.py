@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Report of experiments/bench/step_engine.sh: its raw outputs (OUT) into one Markdown page.
+
+    report_step_engine.py OUT MD BASELINE_RUN_DIR_OR_EMPTY GIT_REV
+"""
+import datetime
+import json
+import os
+import re
+import sys
+
+
+def run_json(d):
+    with open(os.path.join(d, "run.json")) as f:
+        return json.load(f)
+
+
+def fit_seconds(r):
+    """The work a peer's fit_transform does: the run less load, eval and output."""
+    s = r["stage_seconds"]
+    return r["total_seconds"] - s.get("load", 0) - s.get("eval", 0) - s.get("output", 0)
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def engine_lines(out):
+    rows, bounds = [], []
+    pat = re.compile(r"engine (\S+) (\S+) ([\d.]+) G pairs/s, bound ([\d.]+) G pairs/s, ([\d.]+) of bound")
+    for line in open(os.path.join(out, "engine.txt")):
+        m = pat.match(line)
+        if m:
+            rows.append((m.group(1), m.group(2), float(m.group(3)), float(m.group(4)), float(m.group(5))))
+            bounds.append(float(m.group(4)))
+    return rows, max(bounds)
+
+
+def main():
+    out, md, base, rev = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    lines = []
+    add = lines.append
+    engine, bound = engine_lines(out)
+    threads = re.search(r"threads (\d+)", open(os.path.join(out, "engine.txt")).read()).group(1)
+    add(f"# Step engine and GEMM against this machine ({datetime.date.today()}, nomad {rev}, {threads} threads)")
+    add("")
+    add("From `experiments/bench/step_engine.sh`, everything in one run on one machine. The bound is")
+    add("the issue's simple loop (`experiments/bench/pair_bound.c`: float32 `omp simd` over targets x")
+    add(f"shared negatives, `-O3 -march=native -ffast-math`, all cores); best of its runs here: **{bound:.2f} G pairs/s**.")
+    add("")
+
+    add("## Pair rate per shipped loss on the issue's fit")
+    add("")
+    add("10,000 Fashion-MNIST points, t-SNE affinities (perplexity 30) on exact k = 90, 2,048 uniform")
+    add("negatives shared by the batch of 4,096, 600 epochs. Pairs = `optimizer.pairs` of `run.json`")
+    add("(targets x (negatives + approximate terms) + edges); rate = pairs / optimise-stage seconds")
+    add("(the whole stage: sampling, pair terms, update).")
+    add("")
+    add("| loss | pairs | optimise s | G pairs/s | share of bound | goal >= 0.50 |")
+    add("|---|---:|---:|---:|---:|---|")
+    for loss in ("infonce", "neg", "umap"):
+        r = run_json(os.path.join(out, f"fit-{loss}"))
+        secs = r["stage_seconds"]["optimize"]
+        rate = r["optimizer"]["pairs"] / secs / 1e9
+        add(f"| {loss} | {r['optimizer']['pairs'] / 1e9:.2f} G | {secs:.2f} | {rate:.2f} | {rate / bound:.2f} | "
+            f"{verdict(rate / bound >= 0.5)} |")
+    add("")
+    add("The engine alone (`nomad_step_bench`: one step's pair terms, repeated; the bound run in")
+    add("turn with it, the median of three rounds):")
+    add("")
+    add("| step shape | loss | G pairs/s | bound G pairs/s | share |")
+    add("|---|---|---:|---:|---:|")
+    for shape, loss, rate, b, share in engine:
+        add(f"| {shape} | {loss} | {rate:.2f} | {b:.2f} | {share:.2f} |")
+    add("")
+
+    add("## GEMM: sgemm per OpenBLAS kernel, and exact kNN")
+    add("")
+    add("| kernel | threads | sgemm 4096 x 8192 x 784 GFLOP/s |")
+    add("|---|---:|---:|")
+    best = 0.0
+    nomad_line = ""
+    for line in open(os.path.join(out, "sgemm.txt")):
+        m = re.match(r"kernel (\S+) threads (\d+) gflops ([\d.]+)", line)
+        if m:
+            best = max(best, float(m.group(3)))
+            add(f"| {m.group(1)} | {m.group(2)} | {float(m.group(3)):.1f} |")
+        elif line.startswith("nomad:"):
+            nomad_line = line.strip()[len("nomad: "):]
+    add("")
+    add(f"nomad's own: `{nomad_line}`")
+    add("")
+    knn = run_json(os.path.join(out, "knn"))
+    n, d = knn["data"]["n"], knn["data"]["d"]
+    secs = knn["stage_seconds"]["ann"]
+    rate = 2.0 * n * n * d / secs / 1e9
+    add(f"Exact kNN (`ann: exact`, {n} x {d}, k = 90): {secs:.2f} s, {rate:.1f} GFLOP/s-equivalent of 2 n^2 d, "
+        f"**{rate / best:.2f}** of the best sgemm ({best:.1f}): goal >= 0.40 {verdict(rate / best >= 0.4)}.")
+    add("")
+
+    add("## Seconds per epoch, eager and lazy update")
+    add("")
+    add("Whole fits (nomad.yaml's negatives and loss, batch 4,096, 2 epochs) on random 2-D points with")
+    add("15 neighbours in 8 cells (`nomad_step_bench --scaling`). Eager moves every point every step")
+    add("(an epoch costs O(n^2 / batch)); lazy moves only what a step touches (O(n)).")
+    add("")
+    add("| points | eager s/epoch | lazy s/epoch |")
+    add("|---:|---:|---:|")
+    scal = []
+    for line in open(os.path.join(out, "scaling.txt")):
+        m = re.match(r"scaling (\d+) ([\d.]+) ([\d.]+)", line)
+        if m:
+            scal.append((int(m.group(1)), float(m.group(2)), float(m.group(3))))
+            add(f"| {int(m.group(1)):,} | {float(m.group(2)):.3f} | {float(m.group(3)):.3f} |")
+    if len(scal) >= 2:
+        (n0, e0, l0), (n1, e1, l1) = scal[0], scal[-1]
+        add("")
+        add(f"From {n0:,} to {n1:,} points ({n1 / n0:.0f}x): eager {e1 / e0:.1f}x, lazy {l1 / l0:.1f}x "
+            f"(linear would be {n1 / n0:.0f}x).")
+    add("")
+
+    add("## configs/nomad.yaml on Fashion-MNIST")
+    add("")
+    now = run_json(os.path.join(out, "nomad-now"))
+    rows = [("this tree", now)]
+    if base:
+        rows.append(("b68e0af", run_json(base)))
+    add("| build | fit s | optimise s | ann s | NP@10 | 10-NN acc | total s |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows:
+        m = r.get("metrics", {})
+        add(f"| {name} | {fit_seconds(r):.2f} | {r['stage_seconds']['optimize']:.2f} | {r['stage_seconds']['ann']:.2f} | "
+            f"{m.get('np', float('nan')):.4f} | {m.get('knn_acc', float('nan')):.4f} | {r['total_seconds']:.2f} |")
+    if base:
+        b = rows[1][1]
+        speed = fit_seconds(b) / fit_seconds(now)
+        np_ok = now["metrics"]["np"] >= b["metrics"]["np"] - now["metrics"].get("np_ci95", 0.0)
+        add("")
+        add(f"Fit {speed:.2f}x faster than b68e0af (goal >= 3x: {verdict(speed >= 3.0)}); NP@10 "
+            f"{now['metrics']['np']:.4f} against {b['metrics']['np']:.4f} (goal: not lower, within the 95% CI: "
+            f"{verdict(np_ok)}).")
+    add("")
+    text = "\n".join(lines)
+    with open(md, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
