@@ -16,6 +16,9 @@
 #include "nomad/rng.h"
 #include "step_engine.h"
 
+/* Largest dense per-worker gradient the eager update keeps (bytes; see choose_update). */
+#define DENSE_MAX_BYTES ((size_t)1 << 30)
+
 typedef struct {
     const nmp_opt_settings *s;
     int64_t n;
@@ -44,6 +47,7 @@ typedef struct {
     nmp_engine_out out;
     int move_negatives; /* the loss moves exact negatives (else they are read, never updated) */
     int eager;            /* -1 until the first step decides (optimizer.update auto), 0 lazy, 1 eager */
+    float *dense;         /* eager: threads x n x dims, each worker's gradient straight from the engine */
     /* per-step inputs of the passes */
     int64_t step;
     double lr, inv_batch;
@@ -93,7 +97,7 @@ static void free_fit(fit *f)
     nmp_lazy_sgd_free(&f->sgd);
     nmp_engine_free(f->engine);
     free(f->cell_mean), free(f->cell_mass), free(f->cell_sum), free(f->cell_vel), free(f->cell_buf), free(f->cell_acc);
-    free(f->grad), free(f->velocity), free(f->last), free(f->nonfinite);
+    free(f->grad), free(f->velocity), free(f->last), free(f->nonfinite), free(f->dense);
     for (int w = 0; f->touched && w < nmp_host_settings()->threads; w++) free(f->touched[w]);
     free(f->touched);
 }
@@ -286,8 +290,34 @@ static inline __attribute__((always_inline)) int64_t scatter_run(fit *f, const i
     return count;
 }
 
+/* The eager scatter, without a branch per slot: when a step's ids are spread over the layout,
+ * whether a worker owns a slot's point is a coin toss that mispredicts half the time. A slot
+ * of another worker's point is added to one of a few scratch rows instead (rotating, so the
+ * adds do not wait on each other). */
+static inline __attribute__((always_inline)) void scatter_all_run(fit *f, const int D, int64_t begin, int64_t end)
+{
+    const float *g[3] = {f->out.target, f->out.pos, f->out.neg};
+    slot_lists sl = step_slots(f, SLOT_TARGETS | SLOT_EDGES | (f->move_negatives ? SLOT_NEGATIVES : 0));
+    float trash[8 * 3] = {0};
+    const uint64_t span = (uint64_t)(end - begin);
+    for (int l = 0; l < 3; l++) {
+        const int32_t *ids = sl.ids[l];
+        const float *gl = g[l];
+        for (int64_t s = 0; s < sl.count[l]; s++) {
+            const int64_t i = ids[s];
+            float *dst = (uint64_t)(i - begin) < span ? f->grad + i * D : trash + (s & 7) * 3;
+            for (int k = 0; k < D; k++) dst[k] += gl[s * D + k];
+        }
+    }
+}
+
 static int64_t scatter_range(fit *f, int64_t begin, int64_t end, int32_t *touched)
 {
+    if (!touched) {
+        if (f->dims == 2) scatter_all_run(f, 2, begin, end);
+        else scatter_all_run(f, 3, begin, end);
+        return 0;
+    }
     return f->dims == 2 ? scatter_run(f, 2, begin, end, touched) : scatter_run(f, 3, begin, end, touched);
 }
 
@@ -339,18 +369,28 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     f->nonfinite[worker] |= bad;
 }
 
-/* Eager: the scatter, then every point of the range moves, and the cell sums of the new
- * layout and velocities are taken afresh (sums_range). */
+/* Eager: the gradient of each point of the range (the workers' dense arrays summed in worker
+ * order, or the slots scattered), then every point moves, and the cell sums of the new layout
+ * are taken afresh (sums_run). */
 static void update_all_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
-    const int64_t D = f->dims;
-    scatter_range(f, begin, end, NULL);
+    const int64_t D = f->dims, len = (end - begin) * D, T = nmp_host_settings()->threads;
+    float *g = f->grad + begin * D;
+    if (f->dense) {
+        for (int64_t w = 0; w < T; w++) {
+            float *dw = f->dense + (w * f->n + begin) * D;
+#pragma omp simd
+            for (int64_t a = 0; a < len; a++) g[a] += dw[a], dw[a] = 0.0f;
+        }
+    } else {
+        scatter_range(f, begin, end, NULL);
+    }
     const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch, clip = (float)f->s->clip;
-    float *y = f->y + begin * D, *v = f->velocity + begin * D, *g = f->grad + begin * D;
+    float *y = f->y + begin * D, *v = f->velocity + begin * D;
     int bad = 0;
 #pragma omp simd reduction(| : bad)
-    for (int64_t a = 0; a < (end - begin) * D; a++) {
+    for (int64_t a = 0; a < len; a++) {
         float gk = g[a] * ib;
         if (clip > 0) gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
         v[a] = mu * v[a] + gk;
@@ -480,6 +520,11 @@ static void choose_update(fit *f, const nmp_negatives *neg)
     int64_t slots = f->s->batch + f->edge_offset[f->s->batch] +
                     (int64_t)nmp_negatives_rows(neg, f->s->batch) * neg->per_target;
     f->eager = f->s->update == NMP_UPDATE_EAGER ? 1 : f->s->update == NMP_UPDATE_LAZY ? 0 : f->n < 4 * slots;
+    /* eager: each worker's gradient straight into its own dense array (no scatter), while that
+     * costs less than DENSE_MAX_BYTES; slots otherwise */
+    size_t bytes = (size_t)nmp_host_settings()->threads * (size_t)f->n * (size_t)f->dims * sizeof(float);
+    if (f->eager && bytes <= DENSE_MAX_BYTES && (f->dense = calloc(1, bytes)) != NULL)
+        nmp_engine_sink(f->engine, f->dense, f->n);
 }
 
 

@@ -57,6 +57,8 @@ struct nmp_engine {
     float exaggeration;
     int32_t rows;
     block_fn_ptr block;     /* run_block for this width and formula */
+    float *sink;            /* NULL: gradients by slot; else threads x n x dims, worker w's at sink + w n dims */
+    int64_t sink_n;
     formula_params fk;      /* the inlined formula's parameters */
 };
 
@@ -140,9 +142,10 @@ static inline __attribute__((always_inline)) float f_repel(const int F, const fo
 /* One target's terms alone (UMAP: its formula needs too many registers to pair targets). */
 static inline __attribute__((always_inline)) void apply_one(const int D, const int F, const int clipping,
                                                             const int weighted, const int moving, const float *yi,
-                                                            float clip, const formula_params *fk, const pair_run *r,
+                                                            float clip, const formula_params *fkp, const pair_run *r,
                                                             int t, double *gi)
 {
+    const formula_params fkl = *fkp, *fk = &fkl; /* a local copy: the stores below cannot alias it */
     const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f, wc = r->wc;
     const float k0 = clipping || weighted ? r->s2[t] : r->s2[t] * wc;
     const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0);
@@ -152,7 +155,7 @@ static inline __attribute__((always_inline)) void apply_one(const int D, const i
 #pragma omp simd reduction(+ : ga0, ga1, ga2)
     for (int l = 0; l < r->n; l++) {
         const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
-        float a0s = 0.0f, a1s = 0.0f, a2s = 0.0f;
+        float a0s = -0.0f, a1s = -0.0f, a2s = -0.0f; /* x + -0 is x: the first add folds away */
         PAIR_TERM(0, ya0, ya1, ya2, ga0, ga1, ga2)
         if (moving) {
             a0[l] -= a0s, a1[l] -= a1s;
@@ -167,9 +170,10 @@ static inline __attribute__((always_inline)) void apply_one(const int D, const i
  * moving are constants at every call, so each combination is its own straight vector loop. */
 static inline __attribute__((always_inline)) void apply_run(const int D, const int F, const int clipping,
                                                             const int weighted, const int moving, const float *yi,
-                                                            float clip, const formula_params *fk, const pair_run *r,
+                                                            float clip, const formula_params *fkp, const pair_run *r,
                                                             double *gi)
 {
+    const formula_params fkl = *fkp, *fk = &fkl; /* a local copy: the stores below cannot alias it */
     if (F == NMP_FORMULA_UMAP) {
         apply_one(D, F, clipping, weighted, moving, yi, clip, fk, r, 0, gi);
         if (r->s2[1] != 0.0f) apply_one(D, F, clipping, weighted, moving, yi + D, clip, fk, r, 1, gi + D);
@@ -185,7 +189,7 @@ static inline __attribute__((always_inline)) void apply_run(const int D, const i
 #pragma omp simd reduction(+ : ga0, ga1, ga2, gb0, gb1, gb2)
     for (int l = 0; l < r->n; l++) {
         const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
-        float a0s = 0.0f, a1s = 0.0f, a2s = 0.0f;
+        float a0s = -0.0f, a1s = -0.0f, a2s = -0.0f; /* x + -0 is x: the first add folds away */
         PAIR_TERM(0, ya0, ya1, ya2, ga0, ga1, ga2)
         PAIR_TERM(1, yb0, yb1, yb2, gb0, gb1, gb2)
         if (moving) {
@@ -214,24 +218,34 @@ static inline __attribute__((always_inline)) void apply_f(const int D, const int
 #undef APPLY_CASE
 
 /* sum_l w_l phi(d2_l) of both targets, the formula inlined (a coupled loss's first sweep). */
+/* A coupled loss's first sweep with the formula inlined: sum_l w_l phi(d2_l) of both targets,
+ * and their coefficients kept (coef[0], coef[1] of r) for the second sweep, which then need not
+ * compute d2 and the formula again. */
 static inline __attribute__((always_inline)) void sum_phi_run(const int D, const int F, const int weighted,
-                                                              const float *yi, const formula_params *fk,
+                                                              const float *yi, const formula_params *fkp,
                                                               const pair_run *r, float *za, float *zb)
 {
+    const formula_params fkl = *fkp, *fk = &fkl; /* a local copy: the stores below cannot alias it */
     const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
     const float yb0 = yi[D], yb1 = yi[D + 1], yb2 = D > 2 ? yi[D + 2] : 0.0f;
     const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0), *w0 = r->w[0], *w1 = r->w[1];
-    float sa = 0.0f, sb = 0.0f;
+    float *ca = (float *)r->coef[0], *cb = (float *)r->coef[1], sa = 0.0f, sb = 0.0f;
 #pragma omp simd reduction(+ : sa, sb)
     for (int l = 0; l < r->n; l++) {
         const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
         float a0 = ya0 - zl0, a1 = ya1 - zl1, a2 = D > 2 ? ya2 - zl2 : 0.0f;
         float b0 = yb0 - zl0, b1 = yb1 - zl1, b2 = D > 2 ? yb2 - zl2 : 0.0f, pa, pb;
-        f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
-        f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
+        ca[l] = f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
+        cb[l] = f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
         sa += weighted ? w0[l] * pa : pa, sb += weighted ? w1[l] * pb : pb;
     }
     *za = sa, *zb = sb;
+}
+
+/* The dense gradient of a worker (see nmp_engine_sink), or NULL. */
+static inline float *worker_sink(const nmp_engine *e, const worker *wk)
+{
+    return e->sink ? e->sink + (int64_t)(wk - e->w) * e->sink_n * e->dims : NULL;
 }
 
 /* ------------------------------------------------------------------ one block of targets */
@@ -274,12 +288,13 @@ static inline pair_run pair_of(const block *bk, int t, const float *coef, int n,
                       .zs = zs};
 }
 
-/* With an inlined formula (F), a coupled loss's first sweep: each target's z over n points. */
-ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params *fk, block *bk, const float *w,
-                                 int64_t w_stride, float wc, const float *z, int64_t zs, int n)
+/* With an inlined formula (F), a coupled loss's first sweep: each target's z over n points,
+ * and its coefficients into the block's rows at coef (as repel() would have written them). */
+ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params *fk, block *bk, float *coef,
+                                 const float *w, int64_t w_stride, float wc, const float *z, int64_t zs, int n)
 {
     for (int t = 0; t < bk->nb; t += 2) {
-        const pair_run r = pair_of(bk, t, NULL, n, w, w_stride, z, zs, 0.0f, 0.0f);
+        const pair_run r = pair_of(bk, t, coef, n, w, w_stride, z, zs, 0.0f, 0.0f);
         float za, zb;
         if (w) sum_phi_run(D, F, 1, bk->yi + t * D, fk, &r, &za, &zb);
         else sum_phi_run(D, F, 0, bk->yi + t * D, fk, &r, &za, &zb);
@@ -297,9 +312,9 @@ ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e
     const int L = F ? FUSED_TERMS : TILE_TERMS;
     for (int l0 = 0; l0 < m; l0 += L) {
         int n = m - l0 < L ? m - l0 : L;
-        float *coef = F ? NULL : tile_coef(e, wk, bk, l0);
+        float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, l0);
         if (F && e->shape.coupled) {
-            block_sum_phi(D, F, &e->fk, bk, w ? w + l0 : NULL, 0, bk->rw->wc, wk->zsoa + l0, bk->cap, n);
+            block_sum_phi(D, F, &e->fk, bk, coef, w ? w + l0 : NULL, 0, bk->rw->wc, wk->zsoa + l0, bk->cap, n);
             continue;
         }
         if (!F) {
@@ -326,9 +341,9 @@ ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, w
     const int L = F ? FUSED_TERMS : TILE_TERMS;
     for (int c0 = 0; c0 < A; c0 += L) {
         int n = A - c0 < L ? A - c0 : L;
-        float *coef = F ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
+        float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
         if (F && e->shape.coupled) {
-            block_sum_phi(D, F, &e->fk, bk, aw + c0, A, 1.0f, e->asoa + c0, e->cap_approx, n);
+            block_sum_phi(D, F, &e->fk, bk, coef, aw + c0, A, 1.0f, e->asoa + c0, e->cap_approx, n);
             continue;
         }
         if (!F) {
@@ -346,8 +361,8 @@ ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, w
     }
 }
 
-/* Coupled losses: every repulsive term of the block, now that each target's scale is known
- * (the coefficients kept from the first sweep, or with F recomputed inline). */
+/* Coupled losses: every repulsive term of the block, now that each target's scale is known,
+ * from the coefficients the first sweep kept (the formula is not computed twice). */
 ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
     const int m = e->neg->per_target, A = e->neg->approx_count;
@@ -355,21 +370,21 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
     const int L = F ? FUSED_TERMS : TILE_TERMS;
     for (int l0 = 0; l0 < m; l0 += L) {
         int n = m - l0 < L ? m - l0 : L;
-        const float *coef = F ? NULL : tile_coef(e, wk, bk, l0);
+        const float *coef = tile_coef(e, wk, bk, l0);
         for (int t = 0; t < bk->nb; t += 2) {
             pair_run r = pair_of(bk, t, coef, n, w ? w + l0 : NULL, 0, wk->zsoa + l0, bk->cap, 2.0f * bk->scale[t],
                                  2.0f * bk->scale[t + 1]);
             r.wc = bk->rw->wc, r.acc = bk->acc ? bk->acc + l0 : NULL, r.as = bk->cap;
-            apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+            apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
     for (int c0 = 0; c0 < A; c0 += L) {
         int n = A - c0 < L ? A - c0 : L;
-        const float *coef = F ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
+        const float *coef = tile_coef(e, wk, bk, (int64_t)m + c0);
         for (int t = 0; t < bk->nb; t += 2) {
             const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f * bk->scale[t],
                                        2.0f * bk->scale[t + 1]);
-            apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+            apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
 }
@@ -446,9 +461,12 @@ ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
         if (clip > 0.0f) pull(D, 1, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip, bk->gi + t * D);
         else pull(D, 0, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip, bk->gi + t * D);
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
-        float *out = e->g_pos + first * D;
+        float *sink = worker_sink(e, wk), *out = e->g_pos + first * D;
         for (int64_t j = 0; j < count; j++)
-            for (int k = 0; k < D; k++) out[j * D + k] = wk->pg[k * cap + j0 + j];
+            for (int k = 0; k < D; k++) {
+                if (sink) sink[(int64_t)st->pos[first + j] * D + k] += wk->pg[k * cap + j0 + j];
+                else out[j * D + k] = wk->pg[k * cap + j0 + j];
+            }
     }
 }
 
@@ -485,7 +503,11 @@ ENGINE_INLINE void run_block(const int D, const int F, nmp_engine *e, worker *wk
     if (e->shape.coupled) block_coupled(D, F, e, wk, bk);
     block_pull(D, e, wk, bk);
     for (int t = 0; t < bk->nb; t++) {
-        for (int k = 0; k < D; k++) e->g_target[(int64_t)(b0 + t) * D + k] = (float)bk->gi[t * D + k];
+        float *sink = worker_sink(e, wk);
+        for (int k = 0; k < D; k++) {
+            if (sink) sink[(int64_t)e->st->target[b0 + t] * D + k] += (float)bk->gi[t * D + k];
+            else e->g_target[(int64_t)(b0 + t) * D + k] = (float)bk->gi[t * D + k];
+        }
         e->stat[b0 + t] = bk->stat[t];
         if ((b0 + t) % every == 0) wk->loss += every * block_value(D, e, wk, bk, t);
     }
@@ -538,13 +560,18 @@ static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const
     }
 }
 
-/* A row's negatives' gradient (coordinate-major scratch) into its slots (row-major). */
-static void store_row(const nmp_engine *e, int64_t row, const float *acc)
+/* A row's negatives' gradient (coordinate-major scratch) into its slots (row-major), or added
+ * to the worker's dense gradient. */
+static void store_row(const nmp_engine *e, const worker *wk, int64_t row, const float *acc)
 {
     const int D = e->dims, m = e->neg->per_target;
-    float *out = e->g_neg + row * m * D;
+    float *out = e->g_neg + row * m * D, *sink = worker_sink(e, wk);
+    const int32_t *idx = e->neg->index + row * m;
     for (int l = 0; l < m; l++)
-        for (int k = 0; k < D; k++) out[l * D + k] = acc[k * e->cap_neg + l];
+        for (int k = 0; k < D; k++) {
+            if (sink) sink[(int64_t)idx[l] * D + k] += acc[k * e->cap_neg + l];
+            else out[l * D + k] = acc[k * e->cap_neg + l];
+        }
 }
 
 /* Many rows: whole rows per worker, so a row's sums need no reduction across workers. */
@@ -558,7 +585,7 @@ static void rows_range(void *ctx, int64_t begin, int64_t end, int worker_id)
         row_targets(e, row, &b0, &b1);
         gather_row(e, wk, row, &rw);
         run_targets(e, wk, b0, b1, &rw);
-        store_row(e, row, wk->acc);
+        if (e->shape.move_negatives) store_row(e, wk, row, wk->acc);
     }
 }
 
@@ -577,6 +604,8 @@ static void row_targets_range(void *ctx, int64_t begin, int64_t end, int worker_
     row_weights rw;
     gather_row(j->e, wk, j->row, &rw);
     run_targets(j->e, wk, j->b0 + (int32_t)begin, j->b0 + (int32_t)end, &rw);
+    /* with a dense sink each worker adds its own share: no reduction of the row */
+    if (j->e->sink && j->e->shape.move_negatives) store_row(j->e, wk, j->row, wk->acc);
 }
 
 static void reduce_row(const nmp_engine *e, int64_t row)
@@ -667,6 +696,11 @@ nmp_status nmp_engine_new(nmp_engine **out, const nmp_loss_ops *ops, const void 
     return NMP_OK;
 }
 
+void nmp_engine_sink(nmp_engine *e, float *dense, int64_t n)
+{
+    e->sink = dense, e->sink_n = n;
+}
+
 void nmp_engine_free(nmp_engine *e)
 {
     if (!e) return;
@@ -690,7 +724,7 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
     for (int32_t c = 0; c < neg->approx_count; c++) /* coordinate-major, as a row's negatives */
         for (int k = 0; k < D; k++) e->asoa[k * e->cap_approx + c] = neg->approx_y[c * D + k];
     for (int t = 0; t < e->threads; t++) e->w[t].loss = 0.0;
-    if ((int64_t)e->rows * neg->per_target > 0)
+    if ((int64_t)e->rows * neg->per_target > 0 && !e->sink)
         memset(e->g_neg, 0, (size_t)e->rows * (size_t)neg->per_target * (size_t)D * sizeof *e->g_neg);
     if (st->batch > 0 && e->rows >= 2 * e->threads) {
         nmp_parallel_for(e->rows, rows_range, e);
@@ -702,13 +736,14 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
             for (int w = 0; w < e->threads; w++) /* a worker with no targets adds nothing */
                 for (int k = 0; k < D; k++) memset(e->w[w].acc + k * e->cap_neg, 0, (size_t)neg->per_target * sizeof(float));
             nmp_parallel_for(b1 - j.b0, row_targets_range, &j);
-            if (e->shape.move_negatives) reduce_row(e, row);
+            if (e->shape.move_negatives && !e->sink) reduce_row(e, row);
         }
     }
     double loss = 0.0, stat = 0.0;
     for (int t = 0; t < e->threads; t++) loss += e->w[t].loss;
     for (int32_t b = 0; b < st->batch; b++) stat += e->stat[b];
-    *out = (nmp_engine_out){.target = e->g_target, .pos = e->g_pos, .neg = e->g_neg, .loss = loss, .stat = stat,
+    *out = (nmp_engine_out){.target = e->sink ? NULL : e->g_target, .pos = e->sink ? NULL : e->g_pos,
+                            .neg = e->sink ? NULL : e->g_neg, .loss = loss, .stat = stat,
                             .pairs = (int64_t)st->batch * (neg->per_target + neg->approx_count) +
                                      st->edge_offset[st->batch]};
     return NMP_OK;

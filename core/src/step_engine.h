@@ -31,6 +31,11 @@ nmp_status nmp_engine_new(nmp_engine **e, const nmp_loss_ops *ops, const void *s
  * bit-identical for a given thread count. */
 nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives *neg, double exaggeration,
                           nmp_engine_out *out, nmp_err *err);
+/* Instead of per-slot gradients, each worker w adds its gradients straight into its own dense
+ * array, dense + w n dims (threads x n x dims floats, caller owns, zeroed by the caller): the
+ * eager update then sums the workers' arrays in worker order, with no scatter. The engine's
+ * out.target/pos/neg are NULL then. dense NULL goes back to slots. */
+void nmp_engine_sink(nmp_engine *e, float *dense, int64_t n);
 void nmp_engine_free(nmp_engine *e);
 
 #endif

@@ -107,8 +107,17 @@ static inline void step_case_free(step_case *c)
 /* The engine's gradient of the step through loss instance t (dense, n x dims, added to grad
  * in slot order) and the batch's loss; `threads` workers; generic: call the plugin's repel()
  * even when it names a formula the engine inlines. Returns the engine's output. */
+static inline nmp_engine_out step_case_engine_sink(const step_case *c, test_instance *t, double exaggeration,
+                                                   int threads, int generic, int dense, float *grad);
 static inline nmp_engine_out step_case_engine_path(const step_case *c, test_instance *t, double exaggeration,
                                                    int threads, int generic, float *grad)
+{
+    return step_case_engine_sink(c, t, exaggeration, threads, generic, 0, grad);
+}
+
+/* ... dense: the workers' gradients through nmp_engine_sink, summed here in worker order. */
+static inline nmp_engine_out step_case_engine_sink(const step_case *c, test_instance *t, double exaggeration,
+                                                   int threads, int generic, int dense, float *grad)
 {
     nmp_host_config hc = {.threads = threads, .quiet = 1, .seed = 5, .ranks = 1};
     nmp_host_configure(&hc);
@@ -122,8 +131,18 @@ static inline nmp_engine_out step_case_engine_path(const step_case *c, test_inst
     nmp_err err = {0};
     nmp_engine_out out;
     assert_int_equal(nmp_engine_new(&e, ops, t->state, &shape, c->dims, &err), NMP_OK);
-    assert_int_equal(nmp_engine_run(e, &c->step, &c->neg, exaggeration, &out, &err), NMP_OK);
     const int D = c->dims;
+    float *sink = dense ? calloc((size_t)(threads * c->n * D), sizeof *sink) : NULL;
+    nmp_engine_sink(e, sink, c->n);
+    assert_int_equal(nmp_engine_run(e, &c->step, &c->neg, exaggeration, &out, &err), NMP_OK);
+    if (sink) {
+        for (int w = 0; w < threads; w++)
+            for (int64_t v = 0; v < c->n * D; v++) grad[v] += sink[(int64_t)w * c->n * D + v];
+        assert_null(out.target), assert_null(out.pos), assert_null(out.neg);
+        free(sink);
+        nmp_engine_free(e);
+        return out;
+    }
     for (int b = 0; b < c->batch; b++)
         for (int k = 0; k < D; k++) grad[c->target[b] * D + k] += out.target[b * D + k];
     for (int64_t j = 0; j < c->edge_offset[c->batch]; j++)

@@ -205,6 +205,33 @@ static void deterministic(void **state)
     step_case_free(c);
 }
 
+/* Gradients straight into the workers' dense arrays (the eager update's way) equal the slots,
+ * scattered, to float rounding (another order of the adds); for every row shape. */
+static void dense_sink_matches_slots(void **state)
+{
+    (void)state;
+    nmp_host *h = test_host_new(2, 5);
+    const char *names[] = {"infonce", "umap"};
+    for (int mode = 0; mode < 3; mode++)
+        for (int l = 0; l < 2; l++) {
+            step_case *c = step_case_new(300, 2, 5, 4, 64, 40, (step_case_rows)mode, 0, 3.0, 17);
+            test_instance t = test_plugin_create(h, NMP_KIND_LOSS, names[l],
+                                                 (const char *const[]){l ? "move_negatives=true" : NULL, NULL});
+            float *slots = calloc(600, sizeof *slots), *dense = calloc(600, sizeof *dense);
+            step_case_engine_sink(c, &t, 1.0, 2, 0, 0, slots);
+            step_case_engine_sink(c, &t, 1.0, 2, 0, 1, dense);
+            double big = 0.0;
+            for (int v = 0; v < 600; v++) big = fmax(big, fabs(slots[v]));
+            for (int v = 0; v < 600; v++)
+                if (!(fabs(slots[v] - dense[v]) <= 1e-5 * big))
+                    fail_msg("%s mode %d: grad[%d] slots %.9g dense %.9g", names[l], mode, v, slots[v], dense[v]);
+            free(slots), free(dense);
+            test_plugin_destroy(&t);
+            step_case_free(c);
+        }
+    test_host_free(h);
+}
+
 static void refuses_other_dims(void **state)
 {
     (void)state;
@@ -219,6 +246,7 @@ static void refuses_other_dims(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle), cmocka_unit_test(matches_oracle_across_tiles),
-                                       cmocka_unit_test(deterministic), cmocka_unit_test(refuses_other_dims)};
+                                       cmocka_unit_test(deterministic), cmocka_unit_test(dense_sink_matches_slots),
+                                       cmocka_unit_test(refuses_other_dims)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
