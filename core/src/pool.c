@@ -1,16 +1,21 @@
 /* See pool.h. One job at a time: the caller publishes it by bumping `generation`; each worker
- * spins on that counter for a while, then sleeps on a condition variable; the caller runs
- * worker 0's range, then waits (the same way) for `pending` to reach zero. */
+ * waits on that counter (spin, yield, then sleep: see POOL_SPINS); the caller runs worker 0's
+ * range, then waits the same way for `pending` to reach zero. */
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define POOL_MAX 256
-/* Spins before sleeping: about 20-50 us, longer than the gap between two sections of a step,
- * far shorter than a scheduler's time slice. */
-#define POOL_SPINS 20000
+/* How a waiting thread waits: POOL_SPINS pauses (the next section of a step usually comes
+ * within microseconds), then sched_yield() until POOL_YIELD_SECONDS have passed (it keeps the
+ * core awake, as an idle virtual CPU can take a millisecond to wake, yet hands the core to
+ * any other runnable thread), then a sleep on a condition variable. */
+#define POOL_SPINS 2000
+#define POOL_YIELD_SECONDS 2e-3
 
 typedef struct {
     pthread_mutex_t lock;
@@ -42,14 +47,43 @@ static void run_share(int w)
     if (b < e) g_pool.fn(g_pool.ctx, b, e, w);
 }
 
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The spinning and yielding phases of a wait (see POOL_SPINS): 1 once `ready` holds. */
+static int spin_until(int (*ready)(uint_fast64_t), uint_fast64_t arg)
+{
+    for (int i = 0; i < POOL_SPINS; i++) {
+        if (ready(arg)) return 1;
+        cpu_relax();
+    }
+    for (double t0 = seconds_now(); seconds_now() - t0 < POOL_YIELD_SECONDS;)
+        for (int i = 0; i < 16; i++) {
+            if (ready(arg)) return 1;
+            sched_yield();
+        }
+    return ready(arg);
+}
+
+static int job_posted(uint_fast64_t seen)
+{
+    return atomic_load_explicit(&g_pool.generation, memory_order_acquire) != seen;
+}
+
+static int job_done(uint_fast64_t unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&g_pool.pending, memory_order_acquire) == 0;
+}
+
 /* Waits until generation differs from `seen`; returns the new one. */
 static uint_fast64_t wait_job(uint_fast64_t seen)
 {
-    for (int i = 0; i < POOL_SPINS; i++) {
-        uint_fast64_t g = atomic_load_explicit(&g_pool.generation, memory_order_acquire);
-        if (g != seen) return g;
-        cpu_relax();
-    }
+    if (spin_until(job_posted, seen)) return atomic_load_explicit(&g_pool.generation, memory_order_acquire);
     pthread_mutex_lock(&g_pool.lock);
     uint_fast64_t g;
     while ((g = atomic_load_explicit(&g_pool.generation, memory_order_acquire)) == seen)
@@ -92,10 +126,7 @@ static int grow(int threads)
 
 static void wait_done(void)
 {
-    for (int i = 0; i < POOL_SPINS; i++) {
-        if (atomic_load_explicit(&g_pool.pending, memory_order_acquire) == 0) return;
-        cpu_relax();
-    }
+    if (spin_until(job_done, 0)) return;
     pthread_mutex_lock(&g_pool.lock);
     while (atomic_load_explicit(&g_pool.pending, memory_order_acquire) != 0) pthread_cond_wait(&g_pool.done, &g_pool.lock);
     pthread_mutex_unlock(&g_pool.lock);

@@ -1,8 +1,9 @@
 /* The worker threads behind nmp_parallel_for. A step of the fit opens several short parallel
- * sections, so an idle worker spins briefly (the next section comes within microseconds),
- * then sleeps: a libgomp team spins far longer by default, and on a machine whose cores
- * other work shares, a spinning worker takes the very core the working thread waits for
- * (the fit ran 5x slower so). */
+ * sections, so an idle worker spins briefly, then yields its core for a couple of
+ * milliseconds (awake, but giving way to any other runnable thread), then sleeps. A libgomp
+ * team spins without yielding: on a machine whose cores other work shares, a spinning worker
+ * takes the very core the working thread waits for (the fit ran 5x slower so); and a worker
+ * asleep too soon costs a wake-up, up to a millisecond on a virtual CPU, at every section. */
 #ifndef NOMAD_POOL_H
 #define NOMAD_POOL_H
 

@@ -405,16 +405,21 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
         const int64_t j0 = bk->offset[t], padded = pos_padded(count);
         bk->offset[t + 1] = j0 + padded;
-        /* d2 in the gather itself: a vector loop reading the rows just stored one float at a
-         * time would wait on store forwarding */
+        /* d2 in the gather itself (a loop reading the rows just stored would wait on store
+         * forwarding), as one vector loop of gathers */
+        const int32_t *pid = st->pos + first;
+        const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
+        const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
+        float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
+#pragma omp simd
         for (int64_t j = 0; j < count; j++) {
-            const float *yj = st->y + (int64_t)st->pos[first + j] * D;
-            float s = 0.0f;
-            for (int k = 0; k < D; k++) {
-                float diff = bk->yi[t * D + k] - yj[k];
-                s += diff * diff, wk->py[k * cap + j0 + j] = yj[k];
-            }
-            wk->pd2[j0 + j] = s, wk->pp[j0 + j] = st->pos_weight[first + j];
+            const float *yj = st->y + (int64_t)pid[j] * D;
+            const float a = yj[0], b = yj[1], c = D > 2 ? yj[2] : 0.0f;
+            const float da = yt0 - a, db = yt1 - b, dc = yt2 - c;
+            p0[j] = a, p1[j] = b;
+            if (D > 2) p2[j] = c;
+            wk->pd2[j0 + j] = D > 2 ? da * da + db * db + dc * dc : da * da + db * db;
+            wk->pp[j0 + j] = pw[j];
         }
         for (int64_t j = count; j < padded; j++) {
             wk->pd2[j0 + j] = 0.0f, wk->pp[j0 + j] = 0.0f;
