@@ -14,8 +14,8 @@ double nmp_lazy_lr(const nmp_lazy_sgd *s, int64_t step)
 nmp_status nmp_lazy_sgd_init(nmp_lazy_sgd *s, double lr, double momentum, double hold, double final_lr_fraction,
                              int64_t total, nmp_err *err)
 {
-    *s = (nmp_lazy_sgd){.lr = lr, .momentum = momentum, .hold = hold, .final_lr_fraction = final_lr_fraction,
-                        .total = total};
+    *s = (nmp_lazy_sgd){
+        .lr = lr, .momentum = momentum, .hold = hold, .final_lr_fraction = final_lr_fraction, .total = total};
     /* mu^k until it is below anything a float velocity can carry (mu = 0: just mu^0 = 1) */
     int64_t len = 1;
     for (double p = 1.0; p > 1e-300 && len <= total + 1; p *= momentum) len++;

@@ -11,13 +11,13 @@
 #include "error.h"
 
 typedef struct {
-    double lr;        /* peak learning rate */
-    double momentum;  /* mu in [0, 1) */
-    double hold;      /* fraction of steps at the peak, then linear */
+    double lr;       /* peak learning rate */
+    double momentum; /* mu in [0, 1) */
+    double hold;     /* fraction of steps at the peak, then linear */
     double final_lr_fraction;
-    int64_t total;    /* steps of the fit */
-    double *tail;     /* total + 1: tail[s + 1] = T(s) for s = -1 .. total - 1 (no step after the last) */
-    double *mu_pow;   /* mu^k for k < mu_pow_len (beyond: 0 in double) */
+    int64_t total;  /* steps of the fit */
+    double *tail;   /* total + 1: tail[s + 1] = T(s) for s = -1 .. total - 1 (no step after the last) */
+    double *mu_pow; /* mu^k for k < mu_pow_len (beyond: 0 in double) */
     int64_t mu_pow_len;
 } nmp_lazy_sgd;
 
@@ -29,7 +29,10 @@ void nmp_lazy_sgd_free(nmp_lazy_sgd *s);
 /* The learning rate of step `step`: held while step / total <= hold, then linear to
  * final_lr_fraction (the optimiser's schedule; nmp_opt_lr is this). */
 double nmp_lazy_lr(const nmp_lazy_sgd *s, int64_t step);
-static inline double nmp_lazy_mu_pow(const nmp_lazy_sgd *s, int64_t k) { return k < s->mu_pow_len ? s->mu_pow[k] : 0.0; }
+static inline double nmp_lazy_mu_pow(const nmp_lazy_sgd *s, int64_t k)
+{
+    return k < s->mu_pow_len ? s->mu_pow[k] : 0.0;
+}
 /* sum_{j=1..k} lr(last + j) mu^j: how far k untouched steps after `last` carry a velocity
  * (last >= -1, last + k <= total - 1). */
 static inline double nmp_lazy_carry(const nmp_lazy_sgd *s, int64_t last, int64_t k)

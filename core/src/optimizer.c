@@ -32,33 +32,34 @@ typedef struct {
     int32_t *pos;
     float *pos_weight;
     float *cell_mean, *cell_mass;
-    double *cell_sum;     /* cells x dims: sum of the (true, caught-up) layout of each cell */
-    double *cell_vel;     /* cells x dims: sum of their velocities */
-    double *cell_buf;     /* cells x dims: the sums summed over ranks */
-    double *cell_acc;     /* threads x cells x dims: per-worker sums of a pass */
+    double *cell_sum;       /* cells x dims: sum of the (true, caught-up) layout of each cell */
+    double *cell_vel;       /* cells x dims: sum of their velocities */
+    double *cell_buf;       /* cells x dims: the sums summed over ranks */
+    double *cell_acc;       /* threads x cells x dims: per-worker sums of a pass */
     float *grad, *velocity; /* n x dims */
-    int32_t *last;        /* n: the step after which the point's y and velocity are current */
-    int32_t **touched;    /* threads: points a worker updated this step */
+    int32_t *last;          /* n: the step after which the point's y and velocity are current */
+    int32_t **touched;      /* threads: points a worker updated this step */
     int64_t touched_cap;
-    float *y;             /* the layout in fit order (see fit_order.h) */
+    float *y; /* the layout in fit order (see fit_order.h) */
     nmp_fit_order order;
     nmp_lazy_sgd sgd;
     nmp_engine *engine;
     nmp_engine_out out;
     int move_negatives; /* the loss moves exact negatives (else they are read, never updated) */
-    int eager;            /* -1 until the first step decides (optimizer.update auto), 0 lazy, 1 eager */
-    float *dense;         /* eager: threads x n x dims, each worker's gradient straight from the engine */
+    int eager;          /* -1 until the first step decides (optimizer.update auto), 0 lazy, 1 eager */
+    float *dense;       /* eager: threads x n x dims, each worker's gradient straight from the engine */
     /* per-step inputs of the passes */
     int64_t step;
     double lr, inv_batch;
     const nmp_negatives *neg;
-    int *nonfinite; /* per worker */
+    int *nonfinite;    /* per worker */
     nmp_fit_info info; /* handed to prepare(): plugins may keep the pointer for the whole fit */
 } fit;
 
 double nmp_opt_lr(const nmp_opt_settings *s, int64_t step, int64_t total)
 {
-    const nmp_lazy_sgd sched = {.lr = s->lr, .hold = s->hold, .final_lr_fraction = s->final_lr_fraction, .total = total};
+    const nmp_lazy_sgd sched = {
+        .lr = s->lr, .hold = s->hold, .final_lr_fraction = s->final_lr_fraction, .total = total};
     return nmp_lazy_lr(&sched, step);
 }
 
@@ -84,8 +85,15 @@ void nmp_opt_cell_mass(const nmp_opt_settings *s, const nmp_cells *cells, float 
 nmp_fit_info nmp_opt_fit_info(const nmp_opt_settings *s, int64_t n, int64_t spe, const nmp_graph *graph,
                               const nmp_cells *cells, const uint8_t *cell_local, const float *cell_mass)
 {
-    return (nmp_fit_info){.n = n, .dims = s->dims, .batch = s->batch, .steps_per_epoch = spe, .epochs = s->epochs,
-                          .graph = graph, .cells = cells, .cell_local = cell_local, .cell_mass = cell_mass,
+    return (nmp_fit_info){.n = n,
+                          .dims = s->dims,
+                          .batch = s->batch,
+                          .steps_per_epoch = spe,
+                          .epochs = s->epochs,
+                          .graph = graph,
+                          .cells = cells,
+                          .cell_local = cell_local,
+                          .cell_mass = cell_mass,
                           .n_total = s->n_total > 0 ? s->n_total : n};
 }
 
@@ -144,7 +152,10 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
 }
 
 /* Eager fits keep no per-point step counter: every point is current after every step. */
-static int64_t last_of(const fit *f, int64_t i) { return f->eager == 1 ? f->step : f->last[i]; }
+static int64_t last_of(const fit *f, int64_t i)
+{
+    return f->eager == 1 ? f->step : f->last[i];
+}
 
 /* ------------------------------------------------------------------ cell sums and means */
 
@@ -169,7 +180,10 @@ static void sums_run(fit *f, int64_t begin, int64_t end, int worker, int velocit
     }
 }
 
-static void sums_range(void *ctx, int64_t begin, int64_t end, int worker) { sums_run(ctx, begin, end, worker, 1); }
+static void sums_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    sums_run(ctx, begin, end, worker, 1);
+}
 
 /* The cell means from cell_sum: summed over the ranks first when the run is distributed. */
 static void cell_means(fit *f)
@@ -270,7 +284,7 @@ static void catch_up(fit *f, int which)
  * order whatever the thread count (the bytes of one serial scatter); returns the points
  * touched, in the order first seen. */
 static inline __attribute__((always_inline)) int64_t scatter_run(fit *f, const int D, int64_t begin, int64_t end,
-                                                                   int32_t *touched)
+                                                                 int32_t *touched)
 {
     const float *g[3] = {f->out.target, f->out.pos, f->out.neg};
     slot_lists sl = step_slots(f, SLOT_TARGETS | SLOT_EDGES | (f->move_negatives ? SLOT_NEGATIVES : 0));
@@ -314,8 +328,10 @@ static inline __attribute__((always_inline)) void scatter_all_run(fit *f, const 
 static int64_t scatter_range(fit *f, int64_t begin, int64_t end, int32_t *touched)
 {
     if (!touched) {
-        if (f->dims == 2) scatter_all_run(f, 2, begin, end);
-        else scatter_all_run(f, 3, begin, end);
+        if (f->dims == 2)
+            scatter_all_run(f, 2, begin, end);
+        else
+            scatter_all_run(f, 3, begin, end);
         return 0;
     }
     return f->dims == 2 ? scatter_run(f, 2, begin, end, touched) : scatter_run(f, 3, begin, end, touched);
@@ -328,8 +344,10 @@ static inline int32_t cell_of_point(const nmp_cells *c, int64_t i)
     int32_t lo = 0, hi = c->count - 1;
     while (lo < hi) {
         int32_t mid = (lo + hi + 1) / 2;
-        if (c->start[mid] <= i) lo = mid;
-        else hi = mid - 1;
+        if (c->start[mid] <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     return lo;
 }
@@ -517,8 +535,8 @@ static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_ne
  * them once and moves n points split over the workers. */
 static void choose_update(fit *f, const nmp_negatives *neg)
 {
-    int64_t slots = f->s->batch + f->edge_offset[f->s->batch] +
-                    (int64_t)nmp_negatives_rows(neg, f->s->batch) * neg->per_target;
+    int64_t slots =
+        f->s->batch + f->edge_offset[f->s->batch] + (int64_t)nmp_negatives_rows(neg, f->s->batch) * neg->per_target;
     f->eager = f->s->update == NMP_UPDATE_EAGER ? 1 : f->s->update == NMP_UPDATE_LAZY ? 0 : f->n < 4 * slots;
     /* eager: each worker's gradient straight into its own dense array (no scatter), while that
      * costs less than DENSE_MAX_BYTES; slots otherwise */
@@ -526,7 +544,6 @@ static void choose_update(fit *f, const nmp_negatives *neg)
     if (f->eager && bytes <= DENSE_MAX_BYTES && (f->dense = calloc(1, bytes)) != NULL)
         nmp_engine_sink(f->engine, f->dense, f->n);
 }
-
 
 /* The loss's pair terms of the step, through the engine. */
 static nmp_status loss_terms(fit *f, nmp_step *st, const nmp_negatives *neg, nmp_instance *loss, double exaggeration,
@@ -612,14 +629,15 @@ static nmp_status start_fit(fit *f, float *y, int64_t total, const uint8_t *cell
 {
     const nmp_opt_settings *s = f->s;
     if (total >= INT32_MAX)
-        return nmp_fail(err, NMP_ERR_INVALID, "optimize: %lld steps are more than the optimiser counts (2^31 - 1); "
-                        "raise optimizer.batch or lower optimizer.epochs", (long long)total);
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "optimize: %lld steps are more than the optimiser counts (2^31 - 1); "
+                        "raise optimizer.batch or lower optimizer.epochs",
+                        (long long)total);
     nmp_status st = nmp_fit_order_build(&f->order, f->graph, f->cells, err);
     f->graph = &f->order.graph, f->cells = &f->order.cells;
     if (st == NMP_OK) st = alloc_fit(f, err);
     if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, y, f->y, f->dims);
-    if (st == NMP_OK)
-        st = nmp_lazy_sgd_init(&f->sgd, s->lr, s->momentum, s->hold, s->final_lr_fraction, total, err);
+    if (st == NMP_OK) st = nmp_lazy_sgd_init(&f->sgd, s->lr, s->momentum, s->hold, s->final_lr_fraction, total, err);
     result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
     result->epoch_seconds = calloc((size_t)s->epochs, sizeof *result->epoch_seconds);
     if (st == NMP_OK && (!result->loss || !result->epoch_seconds))

@@ -31,8 +31,8 @@ typedef struct {
     void *ctx;
 } pool;
 
-static pool g_pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-                      .done = PTHREAD_COND_INITIALIZER};
+static pool g_pool = {
+    .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
 static inline void cpu_relax(void)
 {
@@ -128,7 +128,8 @@ static void wait_done(void)
 {
     if (spin_until(job_done, 0)) return;
     pthread_mutex_lock(&g_pool.lock);
-    while (atomic_load_explicit(&g_pool.pending, memory_order_acquire) != 0) pthread_cond_wait(&g_pool.done, &g_pool.lock);
+    while (atomic_load_explicit(&g_pool.pending, memory_order_acquire) != 0)
+        pthread_cond_wait(&g_pool.done, &g_pool.lock);
     pthread_mutex_unlock(&g_pool.lock);
 }
 

@@ -13,8 +13,8 @@
 #include "host.h"
 #include "nomad/loss_math.h"
 
-#define TILE_ROWS 8    /* targets of a block */
-#define TILE_TERMS 256 /* repulsive terms of a tile (d2 and coefficients kept in L1) */
+#define TILE_ROWS 8      /* targets of a block */
+#define TILE_TERMS 256   /* repulsive terms of a tile (d2 and coefficients kept in L1) */
 #define FUSED_TERMS 1024 /* ... with an inlined formula, which keeps no tile: only the points and their sums */
 
 typedef struct nmp_engine nmp_engine_t;
@@ -23,14 +23,14 @@ typedef struct worker worker;
 typedef void (*block_fn_ptr)(nmp_engine_t *e, worker *wk, block *bk);
 
 struct worker {
-    float *zsoa;  /* dims x cap_neg: the row's negatives, coordinate-major */
-    float *acc;   /* dims x cap_neg: their gradient (summed over the row's targets) */
-    float *d2;    /* TILE_ROWS x TILE_TERMS */
-    float *coef;  /* TILE_ROWS x (cap_neg + cap_approx): a block's coefficients (whole rows when coupled) */
+    float *zsoa;        /* dims x cap_neg: the row's negatives, coordinate-major */
+    float *acc;         /* dims x cap_neg: their gradient (summed over the row's targets) */
+    float *d2;          /* TILE_ROWS x TILE_TERMS */
+    float *coef;        /* TILE_ROWS x (cap_neg + cap_approx): a block's coefficients (whole rows when coupled) */
     float *pd2, *pcoef; /* cap_pos: a block's positives, each target's padded to POS_PAD */
     float *pp;          /* cap_pos: their weights (0 for the padding) */
     float *py, *pg;     /* dims x cap_pos: their layout rows, then their gradients, coordinate-major */
-    float *vd2;   /* cap_neg + cap_approx: one target's distances for its loss value */
+    float *vd2;         /* cap_neg + cap_approx: one target's distances for its loss value */
     double loss;
     char pad[64]; /* workers' accumulators on their own cache lines */
 };
@@ -49,17 +49,17 @@ struct nmp_engine {
     int threads;
     worker *w;
     int64_t cap_neg, cap_approx, cap_deg, cap_pos, cap_batch, cap_edges, cap_slots;
-    float *asoa;                  /* dims x cap_approx: the step's approximate points */
+    float *asoa; /* dims x cap_approx: the step's approximate points */
     float *g_target, *g_pos, *g_neg, *stat;
     /* this step */
     const nmp_step *st;
     const nmp_negatives *neg;
     float exaggeration;
     int32_t rows;
-    block_fn_ptr block;     /* run_block for this width and formula */
-    float *sink;            /* NULL: gradients by slot; else threads x n x dims, worker w's at sink + w n dims */
+    block_fn_ptr block; /* run_block for this width and formula */
+    float *sink;        /* NULL: gradients by slot; else threads x n x dims, worker w's at sink + w n dims */
     int64_t sink_n;
-    formula_params fk;      /* the inlined formula's parameters */
+    formula_params fk; /* the inlined formula's parameters */
 };
 
 /* A row's negative weights: w, or (w NULL) every weight wc. Constant rows (cluster_mean's mass
@@ -75,7 +75,7 @@ typedef struct {
 /* d2[t * n + l] = |y_t - z_l|^2 for `rows` targets (yi: rows x D) and n points (coordinate-major,
  * coordinate k at z + k * zs). */
 static inline __attribute__((always_inline)) void tile_d2(const int D, int rows, const float *yi, const float *z,
-                                                              int64_t zs, int n, float *d2)
+                                                          int64_t zs, int n, float *d2)
 {
     const float *z0 = z, *z1 = z + zs, *z2 = z + (D > 2 ? 2 * zs : 0);
     for (int t = 0; t < rows; t++) {
@@ -92,7 +92,6 @@ static inline __attribute__((always_inline)) void tile_d2(const int D, int rows,
         }
     }
 }
-
 
 /* n terms of two targets y_a, y_b against the same points z (coordinate-major, stride zs):
  * their coefficients, weights (or every weight wc) and scales, and the points' gradient acc
@@ -123,12 +122,14 @@ static inline __attribute__((always_inline)) float f_repel(const int F, const fo
  * sums g and to the points' sums a. */
 #define PAIR_TERM(t, yt0, yt1, yt2, g0, g1, g2)                                                                        \
     {                                                                                                                  \
-        const float dx0 = yt0 - zl0, dx1 = yt1 - zl1, dx2 = D > 2 ? yt2 - zl2 : 0.0f;                                \
+        const float dx0 = yt0 - zl0, dx1 = yt1 - zl1, dx2 = D > 2 ? yt2 - zl2 : 0.0f;                                  \
         float c, phi;                                                                                                  \
-        if (F) c = k##t * f_repel(F, fk, D > 2 ? dx0 * dx0 + dx1 * dx1 + dx2 * dx2 : dx0 * dx0 + dx1 * dx1, &phi);  \
-        else c = k##t * coef##t[l];                                                                                    \
-        float v0 = nmp_pair_grad(c, dx0), v1 = nmp_pair_grad(c, dx1), v2 = D > 2 ? nmp_pair_grad(c, dx2) : 0.0f;     \
-        if (clipping) v0 = nmp_clip(v0, clip), v1 = nmp_clip(v1, clip), v2 = nmp_clip(v2, clip);                      \
+        if (F)                                                                                                         \
+            c = k##t * f_repel(F, fk, D > 2 ? dx0 * dx0 + dx1 * dx1 + dx2 * dx2 : dx0 * dx0 + dx1 * dx1, &phi);        \
+        else                                                                                                           \
+            c = k##t * coef##t[l];                                                                                     \
+        float v0 = nmp_pair_grad(c, dx0), v1 = nmp_pair_grad(c, dx1), v2 = D > 2 ? nmp_pair_grad(c, dx2) : 0.0f;       \
+        if (clipping) v0 = nmp_clip(v0, clip), v1 = nmp_clip(v1, clip), v2 = nmp_clip(v2, clip);                       \
         if (weighted) {                                                                                                \
             float wl = w##t[l];                                                                                        \
             v0 *= wl, v1 *= wl, v2 *= wl;                                                                              \
@@ -181,7 +182,8 @@ static inline __attribute__((always_inline)) void apply_run(const int D, const i
     }
     const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
     const float yb0 = yi[D], yb1 = yi[D + 1], yb2 = D > 2 ? yi[D + 2] : 0.0f, wc = r->wc;
-    const float k0 = clipping || weighted ? r->s2[0] : r->s2[0] * wc, k1 = clipping || weighted ? r->s2[1] : r->s2[1] * wc;
+    const float k0 = clipping || weighted ? r->s2[0] : r->s2[0] * wc,
+                k1 = clipping || weighted ? r->s2[1] : r->s2[1] * wc;
     const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0);
     const float *coef0 = r->coef[0], *coef1 = r->coef[1], *w0 = r->w[0], *w1 = r->w[1];
     float *a0 = r->acc, *a1 = r->acc + (moving ? r->as : 0), *a2 = r->acc + (moving && D > 2 ? 2 * r->as : 0);
@@ -203,7 +205,9 @@ static inline __attribute__((always_inline)) void apply_run(const int D, const i
 #undef PAIR_TERM
 
 #define APPLY_CASE(C, W, M)                                                                                            \
-    case (C) << 2 | (W) << 1 | (M): apply_run(D, F, C, W, M, yi, clip, fk, r, gi); break
+    case (C) << 2 | (W) << 1 | (M):                                                                                    \
+        apply_run(D, F, C, W, M, yi, clip, fk, r, gi);                                                                 \
+        break
 /* yi, gi: the two targets' rows (2 x D); the second's sums are garbage when its s2 is 0. F:
  * the formula to inline (NONE: the coefficients are in r->coef). */
 static inline __attribute__((always_inline)) void apply_f(const int D, const int F, int clipping, const float *yi,
@@ -211,8 +215,14 @@ static inline __attribute__((always_inline)) void apply_f(const int D, const int
                                                           double *gi)
 {
     switch ((clipping != 0) << 2 | (r->w[0] != NULL) << 1 | (r->acc != NULL)) {
-        APPLY_CASE(0, 0, 0); APPLY_CASE(0, 0, 1); APPLY_CASE(0, 1, 0); APPLY_CASE(0, 1, 1);
-        APPLY_CASE(1, 0, 0); APPLY_CASE(1, 0, 1); APPLY_CASE(1, 1, 0); APPLY_CASE(1, 1, 1);
+        APPLY_CASE(0, 0, 0);
+        APPLY_CASE(0, 0, 1);
+        APPLY_CASE(0, 1, 0);
+        APPLY_CASE(0, 1, 1);
+        APPLY_CASE(1, 0, 0);
+        APPLY_CASE(1, 0, 1);
+        APPLY_CASE(1, 1, 0);
+        APPLY_CASE(1, 1, 1);
     }
 }
 #undef APPLY_CASE
@@ -255,10 +265,10 @@ static inline float *worker_sink(const nmp_engine *e, const worker *wk)
 #define ENGINE_INLINE static inline __attribute__((always_inline))
 
 struct block {
-    int32_t b0, nb;      /* targets [b0, b0 + nb) of the step */
+    int32_t b0, nb; /* targets [b0, b0 + nb) of the step */
     const row_weights *rw;
-    float *acc;          /* the row's negatives' gradient, or NULL when they do not move */
-    int64_t cap;         /* stride of the row's coordinate-major scratch */
+    float *acc;                    /* the row's negatives' gradient, or NULL when they do not move */
+    int64_t cap;                   /* stride of the row's coordinate-major scratch */
     float yi[(TILE_ROWS + 1) * 3]; /* one spare row: targets go in pairs */
     double z[TILE_ROWS], gi[(TILE_ROWS + 1) * 3];
     float scale[TILE_ROWS + 1], stat[TILE_ROWS];
@@ -296,8 +306,10 @@ ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params 
     for (int t = 0; t < bk->nb; t += 2) {
         const pair_run r = pair_of(bk, t, coef, n, w, w_stride, z, zs, 0.0f, 0.0f);
         float za, zb;
-        if (w) sum_phi_run(D, F, 1, bk->yi + t * D, fk, &r, &za, &zb);
-        else sum_phi_run(D, F, 0, bk->yi + t * D, fk, &r, &za, &zb);
+        if (w)
+            sum_phi_run(D, F, 1, bk->yi + t * D, fk, &r, &za, &zb);
+        else
+            sum_phi_run(D, F, 0, bk->yi + t * D, fk, &r, &za, &zb);
         bk->z[t] += (double)wc * za;
         if (t + 1 < bk->nb) bk->z[t + 1] += (double)wc * zb;
     }
@@ -393,7 +405,10 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
  * copies of the target itself, of weight 0, so the plugin's and the engine's loops over them
  * run without scalar tails. */
 #define POS_PAD 8
-static inline int64_t pos_padded(int64_t n) { return (n + POS_PAD - 1) / POS_PAD * POS_PAD; }
+static inline int64_t pos_padded(int64_t n)
+{
+    return (n + POS_PAD - 1) / POS_PAD * POS_PAD;
+}
 
 /* The block's positives: their rows gathered coordinate-major, d2, attract(). */
 ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *bk)
@@ -411,15 +426,17 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
         const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
         float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
+        float *d2 = wk->pd2 + j0, *pp = wk->pp + j0;
+        const float *y = st->y;
 #pragma omp simd
         for (int64_t j = 0; j < count; j++) {
-            const float *yj = st->y + (int64_t)pid[j] * D;
+            const float *yj = y + (int64_t)pid[j] * D;
             const float a = yj[0], b = yj[1], c = D > 2 ? yj[2] : 0.0f;
             const float da = yt0 - a, db = yt1 - b, dc = yt2 - c;
             p0[j] = a, p1[j] = b;
             if (D > 2) p2[j] = c;
-            wk->pd2[j0 + j] = D > 2 ? da * da + db * db + dc * dc : da * da + db * db;
-            wk->pp[j0 + j] = pw[j];
+            d2[j] = D > 2 ? da * da + db * db + dc * dc : da * da + db * db;
+            pp[j] = pw[j];
         }
         for (int64_t j = count; j < padded; j++) {
             wk->pd2[j0 + j] = 0.0f, wk->pp[j0 + j] = 0.0f;
@@ -427,8 +444,8 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         }
         bk->scale[t] = 1.0f, bk->stat[t] = 0.0f;
     }
-    const nmp_attract_tile tile = {bk->nb, bk->offset, wk->pd2, wk->pp, bk->z, e->exaggeration, wk->pcoef, bk->scale,
-                                   bk->stat};
+    const nmp_attract_tile tile = {bk->nb,          bk->offset, wk->pd2,   wk->pp,  bk->z,
+                                   e->exaggeration, wk->pcoef,  bk->scale, bk->stat};
     e->ops->attract(e->state, &tile);
 }
 
@@ -463,14 +480,20 @@ ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
     const float clip = e->shape.clip;
     for (int t = 0; t < bk->nb; t++) {
         const int64_t j0 = bk->offset[t], n = bk->offset[t + 1] - j0;
-        if (clip > 0.0f) pull(D, 1, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip, bk->gi + t * D);
-        else pull(D, 0, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip, bk->gi + t * D);
+        if (clip > 0.0f)
+            pull(D, 1, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip,
+                 bk->gi + t * D);
+        else
+            pull(D, 0, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, wk->pg + j0, clip,
+                 bk->gi + t * D);
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
         float *sink = worker_sink(e, wk), *out = e->g_pos + first * D;
         for (int64_t j = 0; j < count; j++)
             for (int k = 0; k < D; k++) {
-                if (sink) sink[(int64_t)st->pos[first + j] * D + k] += wk->pg[k * cap + j0 + j];
-                else out[j * D + k] = wk->pg[k * cap + j0 + j];
+                if (sink)
+                    sink[(int64_t)st->pos[first + j] * D + k] += wk->pg[k * cap + j0 + j];
+                else
+                    out[j * D + k] = wk->pg[k * cap + j0 + j];
             }
     }
 }
@@ -483,11 +506,18 @@ ENGINE_INLINE double block_value(const int D, const nmp_engine *e, worker *wk, c
     const int64_t j0 = bk->offset[t];
     tile_d2(D, 1, bk->yi + t * D, wk->zsoa, bk->cap, m, wk->vd2);
     tile_d2(D, 1, bk->yi + t * D, e->asoa, e->cap_approx, A, wk->vd2 + m);
-    const nmp_loss_terms terms = {
-        .n_pos = (int32_t)(e->st->edge_offset[bk->b0 + t + 1] - e->st->edge_offset[bk->b0 + t]), .n_neg = m,
-        .n_approx = A, .d2_pos = wk->pd2 + j0, .p = wk->pp + j0, .d2_neg = wk->vd2, .w_neg = bk->rw->given,
-        .d2_approx = wk->vd2 + m, .w_approx = A ? ng->approx_weight + (int64_t)(bk->b0 + t) * A : NULL,
-        .z = bk->z[t], .exaggeration = e->exaggeration};
+    const nmp_loss_terms terms = {.n_pos =
+                                      (int32_t)(e->st->edge_offset[bk->b0 + t + 1] - e->st->edge_offset[bk->b0 + t]),
+                                  .n_neg = m,
+                                  .n_approx = A,
+                                  .d2_pos = wk->pd2 + j0,
+                                  .p = wk->pp + j0,
+                                  .d2_neg = wk->vd2,
+                                  .w_neg = bk->rw->given,
+                                  .d2_approx = wk->vd2 + m,
+                                  .w_approx = A ? ng->approx_weight + (int64_t)(bk->b0 + t) * A : NULL,
+                                  .z = bk->z[t],
+                                  .exaggeration = e->exaggeration};
     return e->ops->value(e->state, &terms);
 }
 
@@ -510,8 +540,10 @@ ENGINE_INLINE void run_block(const int D, const int F, nmp_engine *e, worker *wk
     for (int t = 0; t < bk->nb; t++) {
         float *sink = worker_sink(e, wk);
         for (int k = 0; k < D; k++) {
-            if (sink) sink[(int64_t)e->st->target[b0 + t] * D + k] += (float)bk->gi[t * D + k];
-            else e->g_target[(int64_t)(b0 + t) * D + k] = (float)bk->gi[t * D + k];
+            if (sink)
+                sink[(int64_t)e->st->target[b0 + t] * D + k] += (float)bk->gi[t * D + k];
+            else
+                e->g_target[(int64_t)(b0 + t) * D + k] = (float)bk->gi[t * D + k];
         }
         e->stat[b0 + t] = bk->stat[t];
         if ((b0 + t) % every == 0) wk->loss += every * block_value(D, e, wk, bk, t);
@@ -521,21 +553,27 @@ ENGINE_INLINE void run_block(const int D, const int F, nmp_engine *e, worker *wk
 /* One instantiation per layout width and inlined formula. */
 typedef block_fn_ptr block_fn;
 #define BLOCK_FN(D, F)                                                                                                 \
-    static void run_block_##D##_##F(nmp_engine *e, worker *wk, block *bk) { run_block(D, F, e, wk, bk); }
-BLOCK_FN(2, 0) BLOCK_FN(2, 1) BLOCK_FN(2, 2) BLOCK_FN(2, 3)
-BLOCK_FN(3, 0) BLOCK_FN(3, 1) BLOCK_FN(3, 2) BLOCK_FN(3, 3)
+    static void run_block_##D##_##F(nmp_engine *e, worker *wk, block *bk)                                              \
+    {                                                                                                                  \
+        run_block(D, F, e, wk, bk);                                                                                    \
+    }
+BLOCK_FN(2, 0)
+BLOCK_FN(2, 1) BLOCK_FN(2, 2) BLOCK_FN(2, 3) BLOCK_FN(3, 0) BLOCK_FN(3, 1) BLOCK_FN(3, 2) BLOCK_FN(3, 3)
 #undef BLOCK_FN
-static const block_fn block_fns[2][4] = {{run_block_2_0, run_block_2_1, run_block_2_2, run_block_2_3},
-                                         {run_block_3_0, run_block_3_1, run_block_3_2, run_block_3_3}};
+    static const block_fn block_fns[2][4] = {{run_block_2_0, run_block_2_1, run_block_2_2, run_block_2_3},
+                                             {run_block_3_0, run_block_3_1, run_block_3_2, run_block_3_3}};
 
 /* ------------------------------------------------------------------ rows */
 
 static void row_targets(const nmp_engine *e, int64_t row, int32_t *b0, int32_t *b1)
 {
     const nmp_negatives *ng = e->neg;
-    if (ng->rows > 0) *b0 = ng->row_start[row], *b1 = ng->row_start[row + 1];
-    else if (ng->shared) *b0 = 0, *b1 = e->st->batch;
-    else *b0 = (int32_t)row, *b1 = (int32_t)row + 1;
+    if (ng->rows > 0)
+        *b0 = ng->row_start[row], *b1 = ng->row_start[row + 1];
+    else if (ng->shared)
+        *b0 = 0, *b1 = e->st->batch;
+    else
+        *b0 = (int32_t)row, *b1 = (int32_t)row + 1;
 }
 
 /* Row `row`'s negatives into the worker's coordinate-major scratch, its gradient zeroed, and
@@ -574,8 +612,10 @@ static void store_row(const nmp_engine *e, const worker *wk, int64_t row, const 
     const int32_t *idx = e->neg->index + row * m;
     for (int l = 0; l < m; l++)
         for (int k = 0; k < D; k++) {
-            if (sink) sink[(int64_t)idx[l] * D + k] += acc[k * e->cap_neg + l];
-            else out[l * D + k] = acc[k * e->cap_neg + l];
+            if (sink)
+                sink[(int64_t)idx[l] * D + k] += acc[k * e->cap_neg + l];
+            else
+                out[l * D + k] = acc[k * e->cap_neg + l];
         }
 }
 
@@ -675,8 +715,10 @@ static nmp_status ensure_capacity(nmp_engine *e, const nmp_step *st, const nmp_n
         e->cap_slots = ok ? slots : 0;
     }
     if (ok) return NMP_OK;
-    return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for the step engine (%lld negatives, %lld approximate "
-                    "terms per target, batch %lld)", (long long)m, (long long)A, (long long)B);
+    return nmp_fail(err, NMP_ERR_NOMEM,
+                    "optimizer: out of memory for the step engine (%lld negatives, %lld approximate "
+                    "terms per target, batch %lld)",
+                    (long long)m, (long long)A, (long long)B);
 }
 
 nmp_status nmp_engine_new(nmp_engine **out, const nmp_loss_ops *ops, const void *state, const nmp_loss_shape *shape,
@@ -739,7 +781,8 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
             int32_t b1;
             row_targets(e, row, &j.b0, &b1);
             for (int w = 0; w < e->threads; w++) /* a worker with no targets adds nothing */
-                for (int k = 0; k < D; k++) memset(e->w[w].acc + k * e->cap_neg, 0, (size_t)neg->per_target * sizeof(float));
+                for (int k = 0; k < D; k++)
+                    memset(e->w[w].acc + k * e->cap_neg, 0, (size_t)neg->per_target * sizeof(float));
             nmp_parallel_for(b1 - j.b0, row_targets_range, &j);
             if (e->shape.move_negatives && !e->sink) reduce_row(e, row);
         }
@@ -747,8 +790,11 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
     double loss = 0.0, stat = 0.0;
     for (int t = 0; t < e->threads; t++) loss += e->w[t].loss;
     for (int32_t b = 0; b < st->batch; b++) stat += e->stat[b];
-    *out = (nmp_engine_out){.target = e->sink ? NULL : e->g_target, .pos = e->sink ? NULL : e->g_pos,
-                            .neg = e->sink ? NULL : e->g_neg, .loss = loss, .stat = stat,
+    *out = (nmp_engine_out){.target = e->sink ? NULL : e->g_target,
+                            .pos = e->sink ? NULL : e->g_pos,
+                            .neg = e->sink ? NULL : e->g_neg,
+                            .loss = loss,
+                            .stat = stat,
                             .pairs = (int64_t)st->batch * (neg->per_target + neg->approx_count) +
                                      st->edge_offset[st->batch]};
     return NMP_OK;

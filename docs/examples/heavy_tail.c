@@ -31,7 +31,7 @@ static inline float kernel(const heavy_tail *s, float d2, float *dq) /* q, and d
 }
 
 /* A negative: Z_i gets q, the coefficient is dq/d(d2) (the engine multiplies by S_i). */
-static inline float repel_term(const void *state, float d2, float *phi) { float dq; *phi = kernel(state, d2, &dq); return dq; }
+static inline float repel_term(const void *s, float d2, float *phi) { float dq; *phi = kernel(s, d2, &dq); return dq; }
 NMP_DEFINE_REPEL(repel, repel_term)
 
 /* L_i = sum_j p_j [-a log q_j + log(q_j + Z_i)]: a positive's coefficient per unit p, and
@@ -41,7 +41,7 @@ static inline float attract_term(const void *state, float d2, float p, float z, 
     float dq, q = kernel(state, d2, &dq);
     return *s = p / (q + z), -a * dq / q + dq / (q + z);
 }
-static inline void set_scale(const void *state, const nmp_attract_tile *t, int32_t r, float s) { (void)state, t->scale[r] = s; }
+static inline void set_scale(const void *s, const nmp_attract_tile *t, int32_t r, float S) { (void)s, t->scale[r] = S; }
 NMP_DEFINE_ATTRACT(attract, attract_term, set_scale)
 
 static double value(const void *state, const nmp_loss_terms *t)

@@ -125,6 +125,11 @@ def main():
     rows = [("this tree", now)]
     if base:
         rows.append(("b68e0af", run_json(base)))
+    if os.path.exists(os.path.join(out, "nomad-now-prescott", "run.json")):
+        rows.append(("this tree, OPENBLAS_CORETYPE=Prescott (restarts on a fast kernel)",
+                     run_json(os.path.join(out, "nomad-now-prescott"))))
+    if base and os.path.exists(base + "-prescott/run.json"):
+        rows.append(("b68e0af, OPENBLAS_CORETYPE=Prescott (the issue's machine)", run_json(base + "-prescott")))
     add("| build | fit s | optimise s | ann s | NP@10 | 10-NN acc | total s |")
     add("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
@@ -139,6 +144,12 @@ def main():
         add(f"Fit {speed:.2f}x faster than b68e0af (goal >= 3x: {verdict(speed >= 3.0)}); NP@10 "
             f"{now['metrics']['np']:.4f} against {b['metrics']['np']:.4f} (goal: not lower, within the 95% CI: "
             f"{verdict(np_ok)}).")
+        named = dict(rows)
+        pn = named.get("this tree, OPENBLAS_CORETYPE=Prescott (restarts on a fast kernel)")
+        pb = named.get("b68e0af, OPENBLAS_CORETYPE=Prescott (the issue's machine)")
+        if pn and pb:
+            add(f"Where OpenBLAS falls back to its generic kernel, as on the machine the issue measured: "
+                f"{fit_seconds(pb) / fit_seconds(pn):.2f}x.")
     add("")
     text = "\n".join(lines)
     with open(md, "w") as f:

@@ -12,7 +12,8 @@
 #      share of the best sgemm;
 #   5. seconds per epoch from 100k to 1M points, eager and lazy update;
 #   6. configs/nomad.yaml on all of Fashion-MNIST: fit seconds and NP@10, this tree against
-#      b68e0af (built from git in experiments/out/bench/b68e0af).
+#      b68e0af (its code and its config, built from git in experiments/out/bench/b68e0af), with
+#      OpenBLAS's own kernel and with the generic one the machine fell back to.
 # Prints the tables and writes experiments/bench/results/step_engine.md.
 #
 #   bash experiments/bench/step_engine.sh
@@ -74,8 +75,12 @@ echo "== 5. seconds per epoch, eager and lazy" >&2
 "$BUILD/nomad_step_bench" "$BUILD/plugins" --scaling $SIZES | tee "$OUT/scaling.txt" >&2
 
 echo "== 6. configs/nomad.yaml on Fashion-MNIST" >&2
-rm -rf "$OUT/nomad-now"
+rm -rf "$OUT/nomad-now" "$OUT/nomad-now-prescott"
 "$NOMAD" run configs/nomad.yaml ${FM_SET[@]+"${FM_SET[@]}"} --set output.plot=false --out "$OUT/nomad-now" --quiet
+# As on the machine, where OpenBLAS fell back to its generic kernel (nomad restarts
+# itself on a fast one; b68e0af keeps it).
+OPENBLAS_CORETYPE=Prescott "$NOMAD" run configs/nomad.yaml ${FM_SET[@]+"${FM_SET[@]}"} --set output.plot=false \
+    --out "$OUT/nomad-now-prescott" --quiet
 BASE=""
 if [[ $QUICK != 1 && ${BENCH_BASELINE:-1} == 1 ]]; then
     B=$ROOT/experiments/out/bench/b68e0af
@@ -85,8 +90,11 @@ if [[ $QUICK != 1 && ${BENCH_BASELINE:-1} == 1 ]]; then
         cmake -S "$B" -B "$B/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMAD_CUDA=OFF >/dev/null
         cmake --build "$B/build" -j"$(nproc)" --target nomad plugins >/dev/null
     fi
-    rm -rf "$OUT/nomad-b68e0af"
-    "$B/build/nomad" run configs/nomad.yaml --set output.plot=false --out "$OUT/nomad-b68e0af" --quiet
+    rm -rf "$OUT/nomad-b68e0af" "$OUT/nomad-b68e0af-prescott"
+    # b68e0af's own code and its own configs/nomad.yaml
+    "$B/build/nomad" run "$B/configs/nomad.yaml" --set output.plot=false --out "$OUT/nomad-b68e0af" --quiet
+    OPENBLAS_CORETYPE=Prescott "$B/build/nomad" run "$B/configs/nomad.yaml" --set output.plot=false \
+        --out "$OUT/nomad-b68e0af-prescott" --quiet
     BASE=$OUT/nomad-b68e0af
 fi
 

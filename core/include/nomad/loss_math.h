@@ -118,7 +118,7 @@ NMP_HD float nmp_infonce_value(float d2, float p, float z, float a)
  * effective constant). */
 
 /* A repulsive term: dL/d(d2) = -q^2 / (q + c) = -1 / ((1 + d2)(1 + c (1 + d2))); *phi gets
- * q / (q + c) = dL/d(log c) of the term, which NCE learns Z from. */
+ * q / (q + c) = -dL/d(log c) of the term, which NCE learns Z from. */
 NMP_HD float nmp_neg_repel(float d2, float c, float *phi)
 {
     float u = 1.0f + d2, r = 1.0f / (u * (1.0f + c * u));
