@@ -257,18 +257,35 @@ static void probe_uncount(knn_probe_set *ps, float v, int32_t id)
 static void probe_count_row(const knn_job *j, int64_t q, const float *row, int64_t b0, int64_t bn,
                             knn_probe_set *ps)
 {
-    for (int32_t t = 0; t < ps->n; t++) {
-        const knn_probe *p = &ps->p[t];
-        const float f = p->fdist;
-        int32_t below = 0, equal = 0;
-        for (int64_t c = 0; c < bn; c++)
-            below += row[c] < f;
-        if (p->exact) /* integer-valued data (uint8 pixels) has real ties */
-            for (int64_t c = 0; c < bn; c++)
-                equal += row[c] == f;
-        for (int64_t c = 0; equal > 0 && c < bn; c++)
-            below += row[c] == f && (j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c)) < p->id;
-        ps->before[t] += below;
+    for (int32_t t0 = 0; t0 < ps->n; t0 += 4) {
+        /* Four probes per pass, so that each load serves four pairs of compares; a missing
+         * fourth repeats the last probe and is dropped. Ties (v == f) are counted alongside,
+         * since integer-valued data (uint8 pixels) has real ones. */
+        const int32_t tn = ps->n - t0 < 4 ? ps->n - t0 : 4;
+        float f[4];
+        for (int32_t u = 0; u < 4; u++)
+            f[u] = ps->p[t0 + (u < tn ? u : tn - 1)].fdist;
+        int32_t lt0 = 0, lt1 = 0, lt2 = 0, lt3 = 0, le0 = 0, le1 = 0, le2 = 0, le3 = 0;
+        for (int64_t c = 0; c < bn; c++) {
+            const float v = row[c];
+            lt0 += v < f[0];
+            lt1 += v < f[1];
+            lt2 += v < f[2];
+            lt3 += v < f[3];
+            le0 += v <= f[0];
+            le1 += v <= f[1];
+            le2 += v <= f[2];
+            le3 += v <= f[3];
+        }
+        const int32_t lt[4] = {lt0, lt1, lt2, lt3}, le[4] = {le0, le1, le2, le3};
+        for (int32_t u = 0; u < tn; u++) {
+            const knn_probe *p = &ps->p[t0 + u];
+            int32_t below = lt[u];
+            /* Equal distances count only for an exact probe, and only below its id. */
+            for (int64_t c = 0; p->exact && le[u] > lt[u] && c < bn; c++)
+                below += row[c] == p->fdist && (j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c)) < p->id;
+            ps->before[t0 + u] += below;
+        }
     }
     int64_t self = self_row(j, q, b0, bn);
     if (self >= 0)
@@ -290,24 +307,40 @@ static void probe_emit(const knn_job *j, int64_t q, const knn_probe_set *ps)
     }
 }
 
+/* Columns the selection tests at once: one vector compare rejects a whole chunk. */
+#define KNN_SELECT_CHUNK 16
+
 /* Offers one tile row to query q's heap, skipping its own id and NaNs. Once the heap is full
- * a row must beat its root, `worst`: one compare rejects most rows (and NaNs). */
+ * a row must beat its root, `worst`; a chunk with no such row (nearly all of them once the
+ * heap has filled) costs one vector compare, and NaNs never pass. */
 static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b0, int64_t bn, knn_cand *heap,
                         int32_t *count)
 {
     const int32_t self = j->query_id ? j->query_id[q] : -1;
     const int check_self = j->query_id != NULL;
     float worst = *count == j->k ? heap[0].dist : INFINITY;
-    for (int64_t c = 0; c < bn; c++) {
-        const float dist = row[c];
-        if (!(dist <= worst))
-            continue;
-        int32_t id = j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c);
-        if (check_self && id == self)
-            continue;
-        heap_offer(heap, count, j->k, dist, id);
-        if (*count == j->k)
-            worst = heap[0].dist;
+    for (int64_t c0 = 0; c0 < bn; c0 += KNN_SELECT_CHUNK) {
+        const int64_t cn = bn - c0 < KNN_SELECT_CHUNK ? bn - c0 : KNN_SELECT_CHUNK;
+        int any = 0;
+        if (cn == KNN_SELECT_CHUNK) {
+            const float *r = row + c0;
+#pragma omp simd reduction(| : any)
+            for (int64_t c = 0; c < KNN_SELECT_CHUNK; c++)
+                any |= r[c] <= worst;
+        }
+        else
+            any = 1;
+        for (int64_t c = c0; any && c < c0 + cn; c++) {
+            const float dist = row[c];
+            if (!(dist <= worst))
+                continue;
+            int32_t id = j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c);
+            if (check_self && id == self)
+                continue;
+            heap_offer(heap, count, j->k, dist, id);
+            if (*count == j->k)
+                worst = heap[0].dist;
+        }
     }
 }
 
