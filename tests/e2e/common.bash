@@ -30,6 +30,17 @@ expect_ok() {
   if [ "$rc" -ne 0 ]; then bad "$* : exit $rc: $out"; else ok "$*"; fi
 }
 
+# blobs DIR: DIR/x.npy (8 Gaussian blobs of 150 points in 8-d) and DIR/y.npy (their labels),
+# the small data the guide tests fit.
+blobs() {
+  $PY - "$1" <<'PY'
+import numpy as np, sys
+rng = np.random.default_rng(1)
+x = np.concatenate([rng.normal(c, 1, (150, 8)) for c in rng.normal(0, 8, (8, 8))]).astype(np.float32)
+np.save(sys.argv[1] + "/x.npy", x); np.save(sys.argv[1] + "/y.npy", np.repeat(np.arange(8), 150))
+PY
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

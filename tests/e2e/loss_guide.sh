@@ -66,12 +66,7 @@ grep -qxF -- "$(head -1 "$SCRATCH/broken.err")" "$SECTION" && ok "the guide show
 # Runs on small blobs: alpha = 1 against the shipped infonce, alpha = 0.5 apart.
 export NOMAD_PLUGIN_PATH="$SCRATCH/nomad-plugins"
 "$NOMAD" plugins --describe heavy_tail | grep -q "tail exponent" && ok "described" || bad "describe"
-$PY - "$SCRATCH" <<'PY'
-import numpy as np, sys
-rng = np.random.default_rng(1)
-x = np.concatenate([rng.normal(c, 1, (150, 8)) for c in rng.normal(0, 8, (8, 8))]).astype(np.float32)
-np.save(sys.argv[1] + "/x.npy", x); np.save(sys.argv[1] + "/y.npy", np.repeat(np.arange(8), 150))
-PY
+blobs "$SCRATCH"
 cd "$SCRATCH"
 cat >guide.yaml <<'YAML'
 data: { path: x.npy, labels: y.npy }

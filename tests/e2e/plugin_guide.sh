@@ -31,12 +31,7 @@ PY
 
 export NOMAD_PLUGIN_PATH="$SCRATCH/nomad-plugins"
 "$NOMAD" plugins --describe nearest_means | grep -q "K other cells nearest it" && ok "described" || bad "describe"
-$PY - "$SCRATCH" <<'PY'
-import numpy as np, sys
-rng = np.random.default_rng(1)
-x = np.concatenate([rng.normal(c, 1, (150, 8)) for c in rng.normal(0, 8, (8, 8))]).astype(np.float32)
-np.save(sys.argv[1] + "/x.npy", x); np.save(sys.argv[1] + "/y.npy", np.repeat(np.arange(8), 150))
-PY
+blobs "$SCRATCH"
 cd "$SCRATCH"
 cat > guide.yaml <<'YAML'
 data: { path: x.npy, labels: y.npy }
