@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Speed and quality on Fashion-MNIST (70,000 x 784): nomad with every shipped config, umap-learn
-# and scikit-learn's Barnes-Hut t-SNE on the same rows, every layout scored by the same
+# Speed and quality on Fashion-MNIST (70,000 x 784): nomad with every shipped config, openTSNE,
+# umap-learn, PaCMAP and scikit-learn's Barnes-Hut t-SNE on the same rows, every layout scored by the same
 # `nomad eval`. Prints a Markdown table and writes it to experiments/bench/results/fashion_mnist.md.
 #
 #   bash experiments/bench/fashion_mnist.sh [--set key=value]...   # extra args go to every `nomad run`
@@ -8,8 +8,10 @@
 # Environment:
 #   BENCH_LIMIT=N     use only the first N rows (smoke test); the table then goes to
 #                     experiments/out/bench/fashion_mnist_limitN.md, not to results/
-#   BENCH_METHODS     space-separated subset of: nomad infonce-tsne neg-tsne umap-forces umap tsne
-#                     (default: all of them)
+#   BENCH_METHODS     space-separated subset of: nomad infonce-tsne neg-tsne umap-forces opentsne
+#                     umap pacmap tsne (default: all of them; tsne, Barnes-Hut, takes 16 minutes)
+#   PEERS_VENV=dir    where openTSNE 1.0.4 and PaCMAP are pip-installed (default
+#                     experiments/out/peers-venv, a venv over Debian's python3 and its numpy)
 #   BENCH_UMAP_WARMUP=0  time umap-learn's first call, numba JIT compilation included
 #   NOMAD=path        the nomad binary to use (default build/nomad, built if missing)
 set -euo pipefail
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PY=/usr/bin/python3
 LIMIT=${BENCH_LIMIT:-0}
-METHODS=${BENCH_METHODS:-"nomad infonce-tsne neg-tsne umap-forces umap tsne"}
+METHODS=${BENCH_METHODS:-"nomad infonce-tsne neg-tsne umap-forces opentsne umap pacmap tsne"}
 
 NOMAD=${NOMAD:-build/nomad}
 if [[ ! -x $NOMAD && $NOMAD == build/nomad ]]; then
@@ -50,6 +52,16 @@ LABELS=$OUT/data/labels.npy
 
 has() { [[ " $METHODS " == *" $1 "* ]]; }
 
+# openTSNE and PaCMAP come from PyPI, into a venv of their own (Debian's python3 stays as it is).
+VENV=${PEERS_VENV:-$ROOT/experiments/out/peers-venv}
+if has opentsne || has pacmap; then
+    if ! "$VENV/bin/python" -c 'import openTSNE, pacmap' 2>/dev/null; then
+        echo "installing openTSNE 1.0.4 and PaCMAP from PyPI into ${VENV#$ROOT/}" >&2
+        $PY -m venv --system-site-packages "$VENV"
+        "$VENV/bin/pip" install --quiet openTSNE==1.0.4 pacmap >&2
+    fi
+fi
+
 score() {  # score DIR: DIR/embedding.npy -> DIR/eval.json
     "$NOMAD" eval "$DATA" "$1/embedding.npy" --labels "$LABELS" --k 10 --queries 5000 \
         --triplets 5000 --seed 42 --json > "$1/eval.json.tmp"
@@ -65,15 +77,20 @@ for cfg in nomad infonce-tsne neg-tsne umap-forces; do
     score "$d"
 done
 
-for peer in umap tsne; do
+for peer in opentsne umap pacmap tsne; do
     has "$peer" || continue
-    case $peer in umap) d=$OUT/umap-learn ;; tsne) d=$OUT/sklearn-tsne ;; esac
+    py=$PY
+    case $peer in
+        umap) d=$OUT/umap-learn ;;
+        tsne) d=$OUT/sklearn-tsne ;;
+        *) d=$OUT/$peer py=$VENV/bin/python ;;
+    esac
     rm -rf "$d"
     mkdir -p "$d"
     echo "== $peer" >&2
     warm=()
     [[ $peer == umap && ${BENCH_UMAP_WARMUP:-1} == 0 ]] && warm=(--no-warmup)
-    $PY experiments/bench/peers.py "$peer" "$DATA" "$d/embedding.npy" "$d/peer.json" ${warm[@]+"${warm[@]}"}
+    "$py" experiments/bench/peers.py "$peer" "$DATA" "$d/embedding.npy" "$d/peer.json" ${warm[@]+"${warm[@]}"}
     score "$d"
 done
 

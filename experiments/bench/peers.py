@@ -4,6 +4,8 @@
   peers.py prep  OUTDIR [--limit N]          -> OUTDIR/fmnist.npy (u8, N x 784), OUTDIR/labels.npy (int32)
   peers.py umap  DATA.npy OUT.npy OUT.json   -> umap-learn layout + {"seconds", "peak_rss_bytes", ...}
   peers.py tsne  DATA.npy OUT.npy OUT.json   -> scikit-learn TSNE layout + the same JSON
+  peers.py opentsne DATA.npy OUT.npy OUT.json -> openTSNE layout (defaults: FFT gradients, all cores)
+  peers.py pacmap DATA.npy OUT.npy OUT.json  -> PaCMAP layout (defaults)
   peers.py table OUTDIR [--md FILE] [--title T] -> Markdown table of every method under OUTDIR
 
 The data are Debian's dataset-fashion-mnist (train then t10k, the same order as nomad's
@@ -90,11 +92,7 @@ def cmd_umap(a):
     def make():
         return umap.UMAP(n_neighbors=15, random_state=None)  # None: parallel (numba threads)
     _fit(a, make, warmup=not a.no_warmup)
-    with open(a.json) as f:
-        rec = json.load(f)
-    rec.update(version=umap.__version__, threads=numba.get_num_threads())
-    with open(a.json, "w") as f:
-        json.dump(rec, f, indent=1)
+    _record(a, version=umap.__version__, threads=numba.get_num_threads())
 
 
 def cmd_tsne(a):
@@ -104,11 +102,39 @@ def cmd_tsne(a):
         return TSNE(n_components=2, method="barnes_hut", n_jobs=-1, init="pca", learning_rate="auto",
                     random_state=0)
     _fit(a, make, warmup=False)  # compiled ahead of time: nothing to warm up
+    _record(a, version=sklearn.__version__)
+
+
+def _record(a, **fields):
     with open(a.json) as f:
         rec = json.load(f)
-    rec.update(version=sklearn.__version__)
+    rec.update(fields)
     with open(a.json, "w") as f:
         json.dump(rec, f, indent=1)
+
+
+def cmd_opentsne(a):
+    import openTSNE  # PyPI (fashion_mnist.sh installs it into its own venv)
+    def make():
+        # The library's defaults (perplexity 30, PCA init, 250 early-exaggeration iterations
+        # then 500, FFT-interpolated gradients), on every core.
+        return openTSNE.TSNE(n_jobs=os.cpu_count(), random_state=0)
+    class Fit:  # openTSNE's TSNE has fit(), which returns the embedding, not fit_transform()
+        def __init__(self):
+            self.m = make()
+        def fit_transform(self, x):
+            return np.asarray(self.m.fit(x))
+    _fit(a, Fit, warmup=False)  # compiled ahead of time (Cython): nothing to warm up
+    _record(a, version=openTSNE.__version__, threads=os.cpu_count())
+
+
+def cmd_pacmap(a):
+    import pacmap  # PyPI, as openTSNE
+    import numba
+    def make():
+        return pacmap.PaCMAP(n_components=2, random_state=None)  # None: numba's parallel paths
+    _fit(a, make, warmup=not a.no_warmup)
+    _record(a, version=pacmap.__version__, threads=numba.get_num_threads())
 
 
 def _load(path):
@@ -122,7 +148,8 @@ def _f(v, fmt="{:.2f}"):
 
 def cmd_table(a):
     rows = []
-    order = ["nomad-nomad", "nomad-infonce-tsne", "nomad-neg-tsne", "nomad-umap-forces", "umap-learn", "sklearn-tsne"]
+    order = ["nomad-nomad", "nomad-infonce-tsne", "nomad-neg-tsne", "nomad-umap-forces", "opentsne", "umap-learn",
+             "pacmap", "sklearn-tsne"]
     names = sorted(os.listdir(a.outdir), key=lambda n: (order.index(n) if n in order else len(order), n))
     for name in [n for n in names if n.startswith("nomad-") or n in order]:
         d = os.path.join(a.outdir, name)
@@ -147,12 +174,15 @@ def cmd_table(a):
             row["peer"] = p
         rows.append(row)
     umap_s = next((r["fit"] for r in rows if r["method"] == "umap-learn"), None)
+    tsne_s = next((r["fit"] for r in rows if r["method"] == "opentsne"), None)
 
     out = []
     if a.title:
         out.append(f"## {a.title}\n")
     head = ["method"] + [f"{s} s" for s in STAGES] + ["total s", "fit s", "NP@10", "10-NN acc", "triplet",
                                                       "kNN recall", "peak RSS MiB", "umap / method"]
+    if tsne_s:
+        head.append("openTSNE / method")
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
     for r in rows:
@@ -167,6 +197,8 @@ def cmd_table(a):
             _f(r["recall"], "{:.3f}"),
             _f(r["rss"] / 2**20 if r["rss"] else None, "{:.0f}"),
             ratio]
+        if tsne_s:
+            cells.append(_f(tsne_s / r["fit"], "{:.2f}x") if r["fit"] > 0 else "–")
         out.append("| " + " | ".join(cells) + " |")
     q = ", ".join(sorted({f"{r['metrics'].get('queries', 0):,}" for r in rows}))
     t = ", ".join(sorted({f"{r['metrics'].get('triplets', 0):,}" for r in rows}))
@@ -174,7 +206,7 @@ def cmd_table(a):
     out.append("Stage times are nomad's (`run.json` → `stage_seconds`); peers report one figure, the wall "
                "time of `fit_transform`. **fit s** = nomad's total less `load`, `eval` and `output` "
                "(the work a peer's `fit_transform` does) and is what **umap / method** divides "
-               "(> 1x: faster than umap-learn). Every layout, nomad's included, is scored by the same "
+               "(> 1x: faster than umap-learn; **openTSNE / method** likewise). Every layout, nomad's included, is scored by the same "
                "`nomad eval DATA EMBEDDING --labels L --json` (seed 42: NP@10 and 10-NN accuracy on "
                f"the same {q} query points, {t} random triplets; ± = 95% CI). Peer RSS is the whole "
                "Python process.")
@@ -183,7 +215,7 @@ def cmd_table(a):
             p = r["peer"]
             bits = [f"version {p.get('version')}"]
             if "threads" in p:
-                bits.append(f"{p['threads']} numba threads")
+                bits.append(f"{p['threads']} threads")
             if "warmup_seconds" in p:
                 bits.append(f"untimed JIT warm-up fit on {p.get('warmup_rows', 0):,} points first: "
                             f"{p['warmup_seconds']:.1f} s")
@@ -205,7 +237,7 @@ def main():
     s.add_argument("outdir")
     s.add_argument("--limit", type=int, default=0)
     s.set_defaults(fn=cmd_prep)
-    for name, fn in (("umap", cmd_umap), ("tsne", cmd_tsne)):
+    for name, fn in (("umap", cmd_umap), ("tsne", cmd_tsne), ("opentsne", cmd_opentsne), ("pacmap", cmd_pacmap)):
         s = sub.add_parser(name)
         s.add_argument("data")
         s.add_argument("out")
