@@ -64,10 +64,10 @@ static double repel_row(const nmp_loss_ops *ops, const void *state, const double
     return z;
 }
 
-static void ask(test_instance *t, const one_target *o, said *s)
+/* The tiles of one step for the target (the fit already prepared). */
+static void ask_step(test_instance *t, const one_target *o, said *s)
 {
     const nmp_loss_ops *ops = t->plugin->ops;
-    prepare(t, &s->shape);
     s->z = repel_row(ops, t->state, o->d2_neg, o->w_neg, NN, s->coef_neg) +
            repel_row(ops, t->state, o->d2_app, o->w_app, NA, s->coef_app);
     float d2[NP];
@@ -76,6 +76,13 @@ static void ask(test_instance *t, const one_target *o, said *s)
     s->scale = 1.0f, s->stat = 0.0f;
     const nmp_attract_tile tile = {1, offset, d2, o->p, &s->z, (float)o->exaggeration, s->coef_pos, &s->scale, &s->stat};
     ops->attract(t->state, &tile);
+}
+
+/* A fresh fit's first step. */
+static void ask(test_instance *t, const one_target *o, said *s)
+{
+    prepare(t, &s->shape);
+    ask_step(t, o, s);
 }
 
 /* L_i as the plugin values it, z taken from its own repel calls (so the coupling is in it). */
@@ -137,6 +144,8 @@ static void test_coefficients_are_derivatives(void **st)
     (void)st;
     check_fd("infonce", NULL, 1.0);
     check_fd("infonce", NULL, 4.0);
+    check_fd("tsne", NULL, 1.0); /* first step: Z is the target's own */
+    check_fd("tsne", NULL, 3.0);
     check_fd("neg", (const char *const[]){"c=0.7", NULL}, 1.3);
     check_fd("nce", (const char *const[]){"log_z_init=0.4", NULL}, 2.0); /* c = m Z from begin_step */
     check_fd("umap", (const char *const[]){"a=1.5", "b=0.9", "gamma=1.3", NULL}, 1.0);
@@ -231,6 +240,50 @@ static void test_nce_stat_and_z(void **st)
     test_host_free(h);
 }
 
+/* t-SNE: a target's stat is its Z_i; end_step pools them (batch mean, blended by z_decay) and
+ * the next step repels each target by 1 / max(Z, Z_i). */
+static void check_tsne_pooling(double decay, int z_max)
+{
+    nmp_host *h = test_host_new(1, 1);
+    char kv0[64];
+    snprintf(kv0, sizeof kv0, "z_decay=%g", decay);
+    test_instance t = test_plugin_create(h, NMP_KIND_LOSS, "tsne",
+                                         (const char *const[]){kv0, z_max ? "z_max=true" : "z_max=false", NULL});
+    const nmp_loss_ops *ops = t.plugin->ops;
+    nmp_step step = {.batch = 4};
+    nmp_negatives neg = {.per_target = NN};
+    one_target o;
+    said s;
+    target_init(&o, 5, 1.0);
+    prepare(&t, &s.shape);
+    assert_int_equal(ops->begin_step(t.state, &step, &neg), NMP_OK);
+    ask_step(&t, &o, &s);
+    assert_true(fabs(s.stat - s.z) <= 1e-6 * s.z);
+    assert_true(fabs(s.scale - 1.0 / s.z) <= 1e-6 / s.z); /* no estimate yet: the target's own */
+    /* A pooled Z above the target's own Z_i is used as it is; one below is not (its own, bounding
+     * the kick of a near negative). */
+    const double zi = s.z, z1 = 3.0 * zi, z2 = 0.2 * zi;
+    assert_int_equal(ops->end_step(t.state, &step, 4 * z1), NMP_OK); /* mean Z_i over 4 targets */
+    assert_int_equal(ops->begin_step(t.state, &step, &neg), NMP_OK);
+    ask_step(&t, &o, &s);
+    assert_true(fabs(s.scale - 1.0 / z1) <= 1e-6 / z1);
+    assert_int_equal(ops->end_step(t.state, &step, 4 * z2), NMP_OK);
+    assert_int_equal(ops->begin_step(t.state, &step, &neg), NMP_OK);
+    ask_step(&t, &o, &s);
+    const double pooled = decay * z1 + (1.0 - decay) * z2, want = z_max ? fmax(pooled, zi) : pooled;
+    assert_true(fabs(s.scale - 1.0 / want) <= 1e-6 / want);
+    test_plugin_destroy(&t);
+    test_host_free(h);
+}
+
+static void test_tsne_pooled_z(void **st)
+{
+    (void)st;
+    check_tsne_pooling(0.0, 1);
+    check_tsne_pooling(0.9, 1);
+    check_tsne_pooling(0.0, 0);
+}
+
 /* UMAP: a positive at d2 = 1 and a negative at d2 = 0.25, against umap-learn's force
  * coefficients 2ab d^(2(b-1))/(1 + a d^2b) and -2 gamma b/((eps + d^2)(1 + a d^2b)) (the
  * engine multiplies 2 c by y_i - y_z); shape: clipped, negatives still unless asked. */
@@ -267,6 +320,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coefficients_are_derivatives), cmocka_unit_test(test_infonce_value),
         cmocka_unit_test(test_neg_value), cmocka_unit_test(test_nce_stat_and_z), cmocka_unit_test(test_umap_forces),
+        cmocka_unit_test(test_tsne_pooled_z),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,122 @@
+/* Loss plugin "tsne": t-SNE's KL divergence, sampled. InfoNCE normalises each target by its own
+ * negatives (Z_i); t-SNE by one Z over all pairs. Here Z is the batch mean of the Z_i the engine
+ * sums (the same estimator as InfoNCE's, pooled over thousands of targets), taken from the
+ * previous step: targets are repelled by -q^2 / max(Z, Z_i) and attracted by a p q, which with
+ * p scaled to mean row sum 1 is t-SNE's gradient up to a constant (docs/losses.md). The first
+ * step, with no estimate yet, normalises per target as InfoNCE does. */
+#include <stdlib.h>
+
+#include "nomad/loss_math.h"
+#include "nomad/loss_tile.h"
+
+static const nmp_param_decl tsne_params[] = {
+    {"z_decay", NMP_PARAM_DOUBLE, "0", 0, 0.999999, NULL,
+     "weight of the old Z in each step's update: 0 = the previous step's batch mean alone"},
+    {"z_max", NMP_PARAM_BOOL, "true", 1, 0, NULL,
+     "repel a target by 1 / max(Z, Z_i), bounding a near negative's push (false: 1 / Z, t-SNE's own, "
+     "diverges with few negatives)"},
+};
+
+typedef struct {
+    const nmp_host *host;
+    double decay;
+    int z_max;
+    double z;  /* the estimate the next step uses; 0 = none yet */
+    float inv_z;
+} tsne_state;
+
+static nmp_status tsne_create(const nmp_host *host, const nmp_params *params, void **state)
+{
+    tsne_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        host->set_error(host, "out of memory");
+        return NMP_ERR_NOMEM;
+    }
+    s->host = host;
+    s->decay = nmp_param_double(params, "z_decay");
+    s->z_max = (int)nmp_param_int(params, "z_max");
+    *state = s;
+    return NMP_OK;
+}
+
+/* Coupled, so that the repulsive coefficients wait for the target's scale (1 / max(Z, Z_i), or
+ * 1 / Z_i on the first step); the repulsive term is InfoNCE's -q^2 with phi = q, which the engine inlines. */
+static nmp_status tsne_prepare(void *state, const nmp_fit_info *fit, nmp_loss_shape *shape)
+{
+    tsne_state *s = state;
+    (void)fit;
+    s->z = 0.0;
+    shape->coupled = 1;
+    shape->move_negatives = 1;
+    shape->formula = NMP_FORMULA_INFONCE;
+    return NMP_OK;
+}
+
+static nmp_status tsne_begin_step(void *state, const nmp_step *step, const nmp_negatives *neg)
+{
+    tsne_state *s = state;
+    (void)step, (void)neg;
+    s->inv_z = s->z > 0.0 ? (float)(1.0 / s->z) : 0.0f;
+    return NMP_OK;
+}
+
+static inline float repel_term(const void *state, float d2, float *phi) { return nmp_infonce_repel(d2, phi); }
+NMP_DEFINE_REPEL(tsne_repel, repel_term)
+
+/* dL/d(d2) of a positive per unit p: a q (the normaliser is global: no q / (q + Z) term). */
+static inline float attract_term(const void *state, float d2, float p, float z, float a, float *phi)
+{
+    (void)state, (void)z, (void)p;
+    *phi = 0.0f;
+    return a * nmp_cauchy(d2);
+}
+static inline void set_scale(const void *state, const nmp_attract_tile *t, int32_t r, float sum)
+{
+    const tsne_state *s = state;
+    (void)sum;
+    const float z = (float)t->z[r];
+    /* 1 / max(Z, Z_i): where the target's own sample holds near negatives (Z_i > Z) it is
+     * normalised by them, as InfoNCE is, which bounds each term's kick by q; with Z alone one
+     * near negative of m pushes m Z / (mean Z_i) times harder, which diverges for small m. */
+    const float zmax = s->inv_z > 0.0f && (!s->z_max || s->inv_z * z < 1.0f) ? 1.0f / s->inv_z : z;
+    t->scale[r] = zmax > 0.0f ? 1.0f / zmax : 0.0f;
+    t->stat[r] = z; /* this target's Z_i, pooled by end_step */
+}
+NMP_DEFINE_ATTRACT(tsne_attract, attract_term, set_scale)
+
+static nmp_status tsne_end_step(void *state, const nmp_step *step, double stat_sum)
+{
+    tsne_state *s = state;
+    if (step->batch <= 0 || !(stat_sum > 0.0)) return NMP_OK;
+    const double mean = stat_sum / step->batch;
+    s->z = s->z > 0.0 ? s->decay * s->z + (1.0 - s->decay) * mean : mean;
+    return NMP_OK;
+}
+
+/* L_i = a sum_j p_j log(1 + d2_j) + log Z: summed over a batch, with Z its mean Z_i, the
+ * coefficients above are its derivatives (t-SNE's KL up to constants and the factor n), but for
+ * the targets whose own Z_i exceeds Z. */
+static double tsne_value(const void *state, const nmp_loss_terms *t)
+{
+    const tsne_state *s = state;
+    const float a = (float)t->exaggeration;
+    float loss = 0.0f;
+#pragma omp simd reduction(+ : loss)
+    for (int32_t j = 0; j < t->n_pos; j++) loss += t->p[j] * a * nmp_ln(1.0f + t->d2_pos[j]);
+    const double z = s->z > 0.0 ? s->z : t->z;
+    return loss + (z > 0.0 ? (double)nmp_ln((float)z) : 0.0);
+}
+
+static const nmp_loss_ops tsne_ops = {.struct_size = sizeof(nmp_loss_ops),
+                                      .prepare = tsne_prepare,
+                                      .begin_step = tsne_begin_step,
+                                      .repel = tsne_repel,
+                                      .attract = tsne_attract,
+                                      .value = tsne_value,
+                                      .end_step = tsne_end_step};
+
+NMP_PLUGIN_DEFINE(tsne_plugin, NMP_KIND_LOSS, "tsne", "1.0.0",
+                  "t-SNE's KL, sampled: attraction a p q, repulsion q^2 / max(Z, Z_i), Z the batch mean "
+                  "of the targets' Z_i (previous step)",
+                  NMP_PARAMS(tsne_params), tsne_create, free, &tsne_ops, NULL);
+NMP_PLUGIN_EXPORT(&tsne_plugin);
