@@ -104,7 +104,8 @@ exp_data() {
 }
 
 # exp_run DIR ARGS...: `nomad run ARGS --out DIR --quiet` unless DIR holds a finished run of
-# the same command (cmd.txt); the run is written to DIR.tmp and renamed when it finished.
+# the same command and config contents (cmd.txt); the run is written to DIR.tmp and renamed
+# when it finished.
 # ARGS may start with a launcher (mpirun ... --) : everything before "--" is put in front.
 # A failed run leaves only DIR/error.txt (nomad's error line) and returns 1.
 exp_run() {
@@ -115,7 +116,11 @@ exp_run() {
         shift
     fi
     args=("$@")
-    local cmd="${launch[*]} nomad run ${args[*]}"
+    local cmd="${launch[*]} nomad run ${args[*]}" a
+    # A config file edited since a run makes that run stale: its contents are part of the key.
+    for a in "${args[@]}"; do
+        [[ $a == *.yaml && -f $a ]] && cmd+=" [$(basename "$a") $(md5sum <"$a" | cut -c1-12)]"
+    done
     if [[ -f $dir/run.json && -f $dir/cmd.txt && $(cat "$dir/cmd.txt") == "$cmd" ]]; then
         echo "   (done before: ${dir#$ROOT/})" >&2
         return 0

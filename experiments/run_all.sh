@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 status=()
 rc_all=0
-for exp in methods cells approx ranks quality_time; do
+for exp in methods cells approx ranks quality_time tsne_levers; do
     echo "==== experiments/$exp.sh" >&2
     start=$SECONDS
     rc=0

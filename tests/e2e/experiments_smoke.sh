@@ -75,6 +75,14 @@ else
   bad "ranks.sh: exit $rc: $(tail -3 "$SCRATCH/ranks.log")"
 fi
 
+# ---- experiment 6: tsne_levers (every lever is a row; a second start runs nothing again)
+if run tsne_levers; then ok "tsne_levers.sh ran"; else bad "tsne_levers.sh: $(tail -3 "$SCRATCH/tsne_levers.log")"; fi
+levers=$(grep -c '^| [a-z0-9].* | [0-9.]* | 0\.[0-9]* ± 0\.[0-9]* | 0\.[0-9]* |$' "$R/tsne_levers.md")
+[ "$levers" -eq 15 ] && [ "$(($(wc -l <"$R/tsne_levers.csv") - 1))" -eq 15 ] && ok "tsne_levers: 15 rows" \
+  || bad "tsne_levers.md: $levers rows: $(cat "$R/tsne_levers.md")"
+run tsne_levers && [ "$(grep -c 'done before' "$SCRATCH/tsne_levers.log")" -eq 15 ] \
+  && ok "tsne_levers.sh again: nothing re-run" || bad "tsne_levers resume: $(tail -5 "$SCRATCH/tsne_levers.log")"
+
 # ---- docs/results.md: untouched by smoke runs; fill-doc replaces one block
 [ "$(cksum <docs/results.md)" = "$doc_before" ] && ok "docs/results.md untouched" || bad "a smoke run changed docs/results.md"
 cp docs/results.md "$SCRATCH/doc.md"
