@@ -1,5 +1,5 @@
 /* Exact kNN on the CPU: query x base distance tiles (BLAS GEMM, or a direct loop for tiny d),
- * each query's k best kept in a bounded max-heap that is merged across base blocks. */
+ * each query's k best kept in a buffer that is cut back to the k best whenever it fills. */
 #include "knn_cpu.h"
 
 #include <cblas.h>
@@ -17,10 +17,31 @@
  * difference form avoids the cancellation of |q|^2 + |b|^2 - 2 q.b (2-D layouts). */
 #define KNN_DIRECT_MAX_D 8
 
-typedef struct {
-    float dist;
-    int32_t id;
-} knn_cand;
+/* A candidate as one 64-bit key: the distance's bits mapped to an unsigned integer of the
+ * same order, above the id. Comparing keys is the total order used everywhere (distance,
+ * then smaller id), in one integer compare instead of two branchy float and id tests. */
+typedef uint64_t knn_cand;
+
+static inline knn_cand cand_make(float dist, int32_t id)
+{
+    uint32_t u;
+    dist += 0.0f; /* -0 becomes +0, which equals it as a float */
+    memcpy(&u, &dist, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return ((uint64_t)u << 32) | (uint32_t)id;
+}
+
+static inline float cand_dist(knn_cand c)
+{
+    uint32_t u = (uint32_t)(c >> 32);
+    u = (u & 0x80000000u) ? (u ^ 0x80000000u) : ~u;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline int32_t cand_id(knn_cand c) { return (int32_t)(uint32_t)c; }
+
 
 /* Everything a worker needs; norms are per-row squared norms (L2), inverse norms (cosine)
  * or NULL (inner product). */
@@ -38,52 +59,82 @@ typedef struct {
     int64_t *out_rank;
 } knn_job;
 
-/* Total order used everywhere: by distance, then by smaller id (deterministic ties). */
-static inline int cand_worse(float da, int32_t ia, float db, int32_t ib)
+/* Each query's candidates go to a buffer of KNN_BUF_FACTOR x k slots; when it fills, a
+ * selection keeps the k best and their worst becomes the bar a new row must reach. An offer
+ * costs one store, where a heap's sift-down cost log k branchy compares: at k = 180 (t-SNE's
+ * 3 x perplexity) the heap took more time than the GEMM. */
+#define KNN_BUF_FACTOR 2
+
+static inline void cand_swap(knn_cand *a, knn_cand *b)
 {
-    return da > db || (da == db && ia > ib);
+    knn_cand t = *a;
+    *a = *b;
+    *b = t;
 }
 
-/* Bounded max-heap of the k best so far: the root is the worst kept candidate, so most
- * candidates are rejected by one comparison. */
-static void heap_offer(knn_cand *h, int32_t *count, int32_t k, float dist, int32_t id)
+/* Reorders c[0..n) so that its k smallest keys come first, c[k - 1] the k-th. Quickselect
+ * with a median-of-three pivot; keys are distinct (ids differ), so the set kept, and hence
+ * the result, does not depend on how it is found. */
+static void cand_select(knn_cand *c, int32_t n, int32_t k)
 {
-    int32_t i;
-    if (*count < k) {
-        i = (*count)++;
-        while (i > 0) {
-            int32_t parent = (i - 1) / 2;
-            if (!cand_worse(dist, id, h[parent].dist, h[parent].id))
-                break;
-            h[i] = h[parent];
-            i = parent;
+    int32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (c[mid] < c[lo]) cand_swap(&c[lo], &c[mid]);
+        if (c[hi] < c[mid]) cand_swap(&c[mid], &c[hi]);
+        if (c[mid] < c[lo]) cand_swap(&c[lo], &c[mid]);
+        const knn_cand p = c[mid];
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (c[i] < p) i++;
+            while (p < c[j]) j--;
+            if (i <= j) cand_swap(&c[i++], &c[j--]);
         }
-        h[i] = (knn_cand){dist, id};
-        return;
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
     }
-    if (!cand_worse(h[0].dist, h[0].id, dist, id))
-        return;
-    i = 0;
-    for (;;) {
-        int32_t c = 2 * i + 1;
-        if (c >= k)
-            break;
-        if (c + 1 < k && cand_worse(h[c + 1].dist, h[c + 1].id, h[c].dist, h[c].id))
-            c++;
-        if (!cand_worse(h[c].dist, h[c].id, dist, id))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = (knn_cand){dist, id};
 }
 
-static int cand_compare(const void *a, const void *b)
+/* Keeps the k best of a full buffer; returns the distance of the worst one kept. */
+static float cand_compact(knn_cand *c, int32_t *count, int32_t k)
 {
-    const knn_cand *x = a, *y = b;
-    if (cand_worse(x->dist, x->id, y->dist, y->id))
-        return 1;
-    return cand_worse(y->dist, y->id, x->dist, x->id) ? -1 : 0;
+    cand_select(c, *count, k);
+    *count = k;
+    knn_cand worst = c[0];
+    for (int32_t t = 1; t < k; t++)
+        worst = c[t] > worst ? c[t] : worst;
+    return cand_dist(worst);
+}
+
+/* Sorts c[0..n) by key, using tmp (n). LSD radix on the distance half, a byte a pass (a
+ * pass whose byte is the same everywhere is skipped), then insertion on the whole key, which
+ * only moves equal distances into id order. Several times faster than qsort for the few
+ * hundred candidates of a row. */
+static void cand_sort(knn_cand *c, int32_t n, knn_cand *tmp)
+{
+    knn_cand *src = c, *dst = tmp;
+    for (int shift = 32; n > 32 && shift < 64; shift += 8) {
+        int32_t count[256] = {0};
+        for (int32_t i = 0; i < n; i++) count[(src[i] >> shift) & 0xff]++;
+        if (count[(src[0] >> shift) & 0xff] == n) continue;
+        for (int32_t b = 0, at = 0; b < 256; b++) {
+            int32_t m = count[b];
+            count[b] = at;
+            at += m;
+        }
+        for (int32_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+        knn_cand *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != c) memcpy(c, src, (size_t)n * sizeof *c);
+    for (int32_t i = 1; i < n; i++) {
+        knn_cand v = c[i];
+        int32_t j = i;
+        for (; j > 0 && c[j - 1] > v; j--) c[j] = c[j - 1];
+        c[j] = v;
+    }
 }
 
 /* Per-row norms the metric needs (see knn_job). */
@@ -310,15 +361,74 @@ static void probe_emit(const knn_job *j, int64_t q, const knn_probe_set *ps)
 /* Columns the selection tests at once: one vector compare rejects a whole chunk. */
 #define KNN_SELECT_CHUNK 16
 
-/* Offers one tile row to query q's heap, skipping its own id and NaNs. Once the heap is full
- * a row must beat its root, `worst`; a chunk with no such row (nearly all of them once the
- * heap has filled) costs one vector compare, and NaNs never pass. */
-static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b0, int64_t bn, knn_cand *heap,
-                        int32_t *count)
+/* Rows a first bar is guessed from: a few hundred is enough to place the k-th of thousands. */
+#define KNN_BAR_SAMPLE 256
+
+/* The j-th smallest (1-based) of v[0..n), reordering v (floats, no NaN). */
+static float float_select(float *v, int32_t n, int32_t j)
+{
+    int32_t lo = 0, hi = n - 1, want = j - 1;
+    while (lo < hi) {
+        const float p = v[lo + (hi - lo) / 2];
+        int32_t i = lo, r = hi;
+        while (i <= r) {
+            while (v[i] < p) i++;
+            while (p < v[r]) r--;
+            if (i <= r) {
+                float t = v[i];
+                v[i++] = v[r];
+                v[r--] = t;
+            }
+        }
+        if (want <= r) hi = r;
+        else if (want >= i) lo = i;
+        else break;
+    }
+    return v[want];
+}
+
+/* A bar for an empty buffer, so that the first tile row does not pass whole into it: a
+ * distance with at least k + 1 of the row at or below it (k once the query itself is
+ * skipped), guessed from a sample and checked by counting. INFINITY when none is found
+ * cheaply. Any bar that k rows reach is safe: it only ever drops rows outside the top k. */
+static float first_bar(const float *row, int64_t bn, int32_t k)
+{
+    if (bn < 4 * (int64_t)k + 4 * KNN_SELECT_CHUNK)
+        return INFINITY;
+    float sample[KNN_BAR_SAMPLE];
+    const int32_t ns = bn < KNN_BAR_SAMPLE ? (int32_t)bn : KNN_BAR_SAMPLE;
+    /* aim 25% above the expected rank, so that the check rarely fails */
+    int32_t j = (int32_t)((double)(k + 1) * ns / (double)bn * 1.25) + 1;
+    while (j <= ns) {
+        for (int32_t t = 0; t < ns; t++) {
+            const float v = row[(int64_t)t * bn / ns];
+            sample[t] = v == v ? v : INFINITY;
+        }
+        const float bar = float_select(sample, ns, j);
+        int64_t below = 0;
+#pragma omp simd reduction(+ : below)
+        for (int64_t c = 0; c < bn; c++)
+            below += row[c] <= bar;
+        if (below > k && bar < INFINITY)
+            return bar;
+        if (j == ns)
+            break;
+        j = 2 * j < ns ? 2 * j : ns;
+    }
+    return INFINITY;
+}
+
+/* Offers one tile row to query q's buffer, skipping its own id and NaNs. A row must reach
+ * `worst`, the k-th best distance at the last compaction; a chunk with no such row (nearly
+ * all of them once the buffer has been compacted) costs one vector compare, and NaNs never
+ * pass. */
+static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b0, int64_t bn, knn_cand *buf,
+                        int32_t *count, float *worst_io)
 {
     const int32_t self = j->query_id ? j->query_id[q] : -1;
     const int check_self = j->query_id != NULL;
-    float worst = *count == j->k ? heap[0].dist : INFINITY;
+    const int32_t cap = KNN_BUF_FACTOR * j->k;
+    float worst = *count == 0 ? first_bar(row, bn, j->k) : *worst_io;
     for (int64_t c0 = 0; c0 < bn; c0 += KNN_SELECT_CHUNK) {
         const int64_t cn = bn - c0 < KNN_SELECT_CHUNK ? bn - c0 : KNN_SELECT_CHUNK;
         int any = 0;
@@ -337,22 +447,27 @@ static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b
             int32_t id = j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c);
             if (check_self && id == self)
                 continue;
-            heap_offer(heap, count, j->k, dist, id);
-            if (*count == j->k)
-                worst = heap[0].dist;
+            buf[(*count)++] = cand_make(dist, id);
+            if (*count == cap)
+                worst = cand_compact(buf, count, j->k);
         }
     }
+    *worst_io = worst;
 }
 
-/* Sorts a finished heap into the output row and pads it. */
-static void heap_emit(const knn_job *j, int64_t q, knn_cand *heap, int32_t count)
+/* Sorts a query's k best into the output row and pads it. */
+static void cands_emit(const knn_job *j, int64_t q, knn_cand *buf, int32_t count)
 {
-    qsort(heap, (size_t)count, sizeof *heap, cand_compare);
+    if (count > j->k) {
+        cand_select(buf, count, j->k);
+        count = j->k;
+    }
+    cand_sort(buf, count, buf + j->k); /* the buffer's second half is free now */
     int32_t *idx = j->out_idx + q * j->k;
     float *dist = j->out_dist + q * j->k;
     for (int32_t t = 0; t < j->k; t++) {
-        idx[t] = t < count ? heap[t].id : -1;
-        dist[t] = t < count ? heap[t].dist : INFINITY;
+        idx[t] = t < count ? cand_id(buf[t]) : -1;
+        dist[t] = t < count ? cand_dist(buf[t]) : INFINITY;
     }
 }
 
@@ -360,8 +475,9 @@ static void heap_emit(const knn_job *j, int64_t q, knn_cand *heap, int32_t count
 typedef struct {
     float *tile;
     float *columns;        /* KNN_DIRECT_MAX_D x bb: a transposed base block (small d) */
-    knn_cand *heaps;       /* qb x k */
+    knn_cand *cands;       /* qb x KNN_BUF_FACTOR k */
     int32_t *counts;       /* qb */
+    float *worst;          /* qb */
     knn_probe *probes;     /* qb x m */
     int64_t *before;       /* qb x m */
     knn_probe_set *sets;   /* qb, or NULL without probes */
@@ -371,14 +487,14 @@ static int work_alloc(const knn_job *j, int64_t qb, int64_t bb, knn_work *w)
 {
     size_t q = (size_t)qb, m = (size_t)j->m;
     *w = (knn_work){malloc(q * (size_t)bb * sizeof(float)), malloc(KNN_DIRECT_MAX_D * (size_t)bb * sizeof(float)),
-                    malloc((q * (size_t)j->k + 1) * sizeof(knn_cand)),
-                    malloc(q * sizeof(int32_t)), NULL, NULL, NULL};
+                    malloc((q * KNN_BUF_FACTOR * (size_t)j->k + 1) * sizeof(knn_cand)),
+                    malloc(q * sizeof(int32_t)), malloc(q * sizeof(float)), NULL, NULL, NULL};
     if (j->probe) {
         w->probes = malloc((q * m + 1) * sizeof(knn_probe));
         w->before = malloc((q * m + 1) * sizeof(int64_t));
         w->sets = malloc(q * sizeof(knn_probe_set));
     }
-    if (!w->tile || !w->columns || !w->heaps || !w->counts || (j->probe && (!w->probes || !w->before || !w->sets)))
+    if (!w->tile || !w->columns || !w->cands || !w->counts || !w->worst || (j->probe && (!w->probes || !w->before || !w->sets)))
         return 0;
     for (size_t i = 0; j->probe && i < q; i++)
         w->sets[i] = (knn_probe_set){w->probes + i * m, w->before + i * m, 0};
@@ -389,8 +505,9 @@ static void work_free(knn_work *w)
 {
     free(w->tile);
     free(w->columns);
-    free(w->heaps);
+    free(w->cands);
     free(w->counts);
+    free(w->worst);
     free(w->probes);
     free(w->before);
     free(w->sets);
@@ -401,6 +518,8 @@ static void query_block(const knn_job *j, int64_t q0, int64_t qn, knn_work *w)
 {
     const int direct = j->d <= KNN_DIRECT_MAX_D;
     memset(w->counts, 0, (size_t)qn * sizeof *w->counts);
+    for (int64_t i = 0; i < qn; i++)
+        w->worst[i] = INFINITY;
     for (int64_t i = 0; w->sets && i < qn; i++)
         probe_prepare(j, q0 + i, &w->sets[i]);
     for (int64_t b0 = 0; b0 < j->nb; b0 += KNN_BASE_BLOCK) {
@@ -414,14 +533,15 @@ static void query_block(const knn_job *j, int64_t q0, int64_t qn, knn_work *w)
             if (direct)
                 direct_row(j, q0 + i, b0, bn, w->columns, row);
             if (j->k > 0)
-                tile_select(j, q0 + i, row, b0, bn, w->heaps + i * j->k, &w->counts[i]);
+                tile_select(j, q0 + i, row, b0, bn, w->cands + i * KNN_BUF_FACTOR * j->k, &w->counts[i],
+                            &w->worst[i]);
             if (w->sets)
                 probe_count_row(j, q0 + i, row, b0, bn, &w->sets[i]);
         }
     }
     for (int64_t i = 0; i < qn; i++) {
         if (j->k > 0)
-            heap_emit(j, q0 + i, w->heaps + i * j->k, w->counts[i]);
+            cands_emit(j, q0 + i, w->cands + i * KNN_BUF_FACTOR * j->k, w->counts[i]);
         if (w->sets)
             probe_emit(j, q0 + i, &w->sets[i]);
     }

@@ -233,6 +233,7 @@ typedef struct {
     nmp_graph *out;
     float *scratch; /* threads x 2 * most: (distance, id bits) pairs */
     int64_t most;   /* longest candidate row */
+    const int32_t *order; /* the points in the order to refine them, or NULL */
 } refine_ctx;
 
 static int cmp_pair(const void *pa, const void *pb)
@@ -249,7 +250,8 @@ static void refine_range(void *ctx, int64_t begin, int64_t end, int worker)
     const refine_ctx *r = ctx;
     int64_t d = r->x->d;
     float *pair = r->scratch + (size_t)worker * (size_t)(2 * r->most);
-    for (int64_t i = begin; i < end; i++) {
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t i = r->order ? r->order[t] : t;
         const int32_t *c = r->cand->index + r->cand->offsets[i];
         int64_t len = r->cand->offsets[i + 1] - r->cand->offsets[i];
         int64_t at = r->out->offsets[i], keep = r->out->offsets[i + 1] - at;
@@ -265,9 +267,10 @@ static void refine_range(void *ctx, int64_t begin, int64_t end, int worker)
     }
 }
 
-nmp_status ann_refine(const nmp_host *h, const nmp_matrix *x, const nmp_graph *cand, nmp_graph *out)
+nmp_status ann_refine(const nmp_host *h, const nmp_matrix *x, const nmp_graph *cand, const int32_t *order,
+                      nmp_graph *out)
 {
-    refine_ctx r = {x, cand, out, NULL, 1};
+    refine_ctx r = {x, cand, out, NULL, 1, order};
     for (int64_t i = 0; i < x->n; i++)
         if (cand->offsets[i + 1] - cand->offsets[i] > r.most) r.most = cand->offsets[i + 1] - cand->offsets[i];
     r.scratch = malloc((size_t)h->threads * (size_t)(2 * r.most) * sizeof *r.scratch);

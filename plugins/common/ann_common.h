@@ -50,8 +50,11 @@ nmp_status ann_project(const nmp_host *h, const char *who, const nmp_matrix *x, 
 
 /* For each row of `cand` (candidates from a cheaper search, e.g. in a projection), keeps the
  * k nearest under the exact distance in x (l2), sorted by (distance, id), into out's rows
- * (offsets already set, at most k per row and no more than the row's candidates). */
-nmp_status ann_refine(const nmp_host *h, const nmp_matrix *x, const nmp_graph *cand, nmp_graph *out);
+ * (offsets already set, at most k per row and no more than the row's candidates). `order`
+ * (n ids, or NULL for 0..n-1) is the order to visit the points in: points whose candidates
+ * overlap (one list of an IVF search) kept together find their rows in cache. */
+nmp_status ann_refine(const nmp_host *h, const nmp_matrix *x, const nmp_graph *cand, const int32_t *order,
+                      nmp_graph *out);
 
 /* Distance between rows a and b as knn_cpu.h defines it (L2: squared, IP: -dot,
  * cosine: 1 - cos, a zero row at distance 1); inv_norm (for cosine) may be NULL otherwise. */

@@ -175,6 +175,14 @@ static void test_padding_and_large_k(void **state)
     compare_with_reference(q, 300, b, 2600, 12, 150, NMP_METRIC_L2, NULL, NULL);
     free(q);
     free(b);
+    /* k = 180 (t-SNE's 3 x perplexity) over several base blocks: the first bar from a sample,
+     * the buffer's compactions, negative distances (ip) in the key order */
+    q = random_matrix(200, 20, 12);
+    b = random_matrix(7000, 20, 13);
+    for (int metric = 0; metric <= 2; metric++)
+        compare_with_reference(q, 200, b, 7000, 20, 180, (nmp_metric)metric, NULL, NULL);
+    free(q);
+    free(b);
 }
 
 /* Duplicated base rows give exact ties (small integers: every product and sum is exact in
@@ -194,13 +202,16 @@ static void test_ties_by_smaller_id(void **state)
             memcpy(b + j * d, proto + (j % 4) * d, (size_t)d * sizeof *b);
             ids[j] = (int32_t)(nb - j); /* ids decrease along the rows */
         }
-        int32_t idx[5];
-        float dist[5];
-        assert_int_equal(knn_topk_cpu(proto, 1, b, nb, d, 5, NMP_METRIC_L2, NULL, ids, idx, dist), NMP_OK);
-        /* rows 0, 4, 8, ... equal the query; among them the smallest ids are 4, 8, 12, ... */
-        for (int r = 0; r < 5; r++) {
-            assert_int_equal(idx[r], 4 + 4 * r);
-            assert_true(dist[r] == 0.0f);
+        int32_t idx[300];
+        float dist[300];
+        /* rows 0, 4, 8, ... equal the query; among them the smallest ids are 4, 8, 12, ...; with
+         * k = 300 more tie the first bar than the buffer holds */
+        for (int32_t k = 5; k <= 300; k += 295) {
+            assert_int_equal(knn_topk_cpu(proto, 1, b, nb, d, k, NMP_METRIC_L2, NULL, ids, idx, dist), NMP_OK);
+            for (int r = 0; r < k; r++) {
+                assert_int_equal(idx[r], 4 + 4 * r);
+                assert_true(dist[r] == 0.0f);
+            }
         }
         free(b);
         free(proto);

@@ -185,6 +185,64 @@ static void test_exact_cell_pca_refine(void **state)
     free(basis), free(coef), free(x);
 }
 
+/* exact_cell's inverted lists: probing every list is the exact search; probing 2 of 8 keeps
+ * much of it on uniform data (no cluster to hide the lists' borders), 4 of 8 more, the same graph whatever the thread count, and with the refine
+ * pass (whose visiting order the lists set) too; tiny cells are searched whole; ip refused. */
+static void test_exact_cell_lists(void **state)
+{
+    (void)state;
+    const int64_t n = 3000, d = 16;
+    const int32_t k = 12;
+    float *x = random_matrix(n, d, 31);
+    nmp_graph ex, all, two, two1, ref, refl;
+    static const char *const kv_all[] = {"lists=8", "probe=8", NULL}, *const kv_two[] = {"lists=8", "probe=2", NULL},
+                             *const kv_ref[] = {"pca=8", "refine=3", NULL},
+                             *const kv_refl[] = {"pca=8", "refine=3", "lists=8", "probe=8", NULL};
+    assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ex, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv_all, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &all, NULL, 0), NMP_OK);
+    assert_graph(&all, n, k, NULL);
+    assert_memory_equal(all.index, ex.index, (size_t)(n * k) * sizeof(int32_t));
+    for (int64_t e = 0; e < n * k; e++) assert_float_equal(all.dist[e], ex.dist[e], 1e-4 * (1.0 + ex.dist[e]));
+    assert_int_equal(build("exact_cell", kv_two, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &two, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv_two, 1, 1, x, n, d, NULL, k, NMP_METRIC_L2, &two1, NULL, 0), NMP_OK);
+    assert_graph(&two, n, k, NULL);
+    double r = recall(&two, &ex, n, k);
+    print_message("exact_cell lists=8 probe=2 recall@%d on %lld x %lld uniform: %.4f\n", k, (long long)n,
+                  (long long)d, r);
+    assert_true(r >= 0.6 && r < 1.0);
+    static const char *const kv_four[] = {"lists=8", "probe=4", NULL};
+    nmp_graph four;
+    assert_int_equal(build("exact_cell", kv_four, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &four, NULL, 0), NMP_OK);
+    assert_true(recall(&four, &ex, n, k) > r + 0.1);
+    test_graph_free(&four);
+    assert_memory_equal(two.index, two1.index, (size_t)(n * k) * sizeof(int32_t));
+    assert_memory_equal(two.dist, two1.dist, (size_t)(n * k) * sizeof(float));
+    assert_int_equal(build("exact_cell", kv_ref, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ref, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv_refl, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &refl, NULL, 0), NMP_OK);
+    assert_memory_equal(ref.index, refl.index, (size_t)(n * k) * sizeof(int32_t));
+    test_graph_free(&ex), test_graph_free(&all), test_graph_free(&two), test_graph_free(&two1);
+    test_graph_free(&ref), test_graph_free(&refl);
+    free(x);
+    /* cells: the big ones split into lists, the cells of 3 and 1 searched whole */
+    const int64_t m = 400;
+    int32_t count;
+    float *y = random_matrix(m, d, 4);
+    nmp_cells cells = mixed_cells(m, &count);
+    nmp_graph pc, pl, bad;
+    static const char *const kv_cells[] = {"lists=4", "probe=4", NULL};
+    assert_int_equal(build("exact_cell", NULL, 2, 1, y, m, d, &cells, 6, NMP_METRIC_L2, &pc, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv_cells, 2, 1, y, m, d, &cells, 6, NMP_METRIC_L2, &pl, NULL, 0), NMP_OK);
+    assert_memory_equal(pc.offsets, pl.offsets, (size_t)(m + 1) * sizeof(int64_t));
+    assert_memory_equal(pc.index, pl.index, (size_t)pc.offsets[m] * sizeof(int32_t));
+    char error[512];
+    assert_int_equal(build("exact_cell", kv_two, 1, 1, y, m, d, NULL, 6, NMP_METRIC_IP, &bad, error, sizeof error),
+                     NMP_ERR_INVALID);
+    assert_non_null(strstr(error, "lists = 8 works with ann.metric l2 only"));
+    test_graph_free(&pc), test_graph_free(&pl);
+    test_cells_free(&cells);
+    free(y);
+}
+
 static void test_nndescent_recall_and_determinism(void **state)
 {
     (void)state;
@@ -379,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_exact_vs_naive),
         cmocka_unit_test(test_exact_cell_pca_refine),
         cmocka_unit_test(test_exact_cell_is_exact_within_cells),
+        cmocka_unit_test(test_exact_cell_lists),
         cmocka_unit_test(test_nndescent_recall_and_determinism),
         cmocka_unit_test(test_nndescent_cells_and_scope),
         cmocka_unit_test(test_precomputed_round_trip),

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ann_common.h"
+#include "ivf.h"
 #ifdef NOMAD_CUDA
 #include "knn_cuda.h"
 #endif
@@ -21,11 +22,17 @@ static const nmp_param_decl exact_cell_params[] = {
     {"refine", NMP_PARAM_INT, "3", 0, 1000, NULL,
      "with pca: search refine x k candidates in the projection, keep the k nearest in the input space "
      "(<= 1: keep the projected neighbours)"},
+    {"lists", NMP_PARAM_INT, "0", 0, 2147483647.0, NULL,
+     "0: every point against its whole cell; L >= 2: each cell split into up to L k-means lists (about k "
+     "points or more each) and every point searched in its `probe` nearest lists only (CPU; IVF-flat)"},
+    {"probe", NMP_PARAM_INT, "4", 1, 2147483647.0, NULL, "with lists: lists searched per point (more: slower, higher recall)"},
+    {"list_iterations", NMP_PARAM_INT, "5", 0, 1000, NULL, "with lists: Lloyd iterations fitting each cell's lists"},
 };
 
 typedef struct {
     const nmp_host *host;
     int64_t query_block, pca, pca_sample, refine;
+    ivf_opts ivf;
 } exact_cell_state;
 
 static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *params, void **state)
@@ -40,6 +47,8 @@ static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *para
     st->pca = nmp_param_int(params, "pca");
     st->pca_sample = nmp_param_int(params, "pca_sample");
     st->refine = nmp_param_int(params, "refine");
+    st->ivf = (ivf_opts){nmp_param_int(params, "lists"), nmp_param_int(params, "probe"),
+                         nmp_param_int(params, "list_iterations")};
     if (st->query_block < 1) st->query_block = 1;
     *state = st;
     return NMP_OK;
@@ -80,9 +89,17 @@ static nmp_status cuda_limits(const exact_cell_state *st, const nmp_matrix *x, c
 #endif
 }
 
-/* Exact kNN (k per point) of x inside each cell into out. */
+/* Does cell c of this build use inverted lists? */
+static int uses_lists(const exact_cell_state *st, ann_group grp, int32_t k, nmp_metric metric, plugin_device dev)
+{
+    int32_t kk = grp.count - 1 < k ? (int32_t)(grp.count - 1) : k;
+    return dev == PLUGIN_ON_CPU && metric == NMP_METRIC_L2 && ivf_lists_for(st->ivf, grp.count, kk) >= 2;
+}
+
+/* Exact kNN (k per point) of x inside each cell into out (with lists: in each point's nearest
+ * lists of its cell). order (n, or NULL) receives the points cell by cell, list by list. */
 static nmp_status search_cells(const exact_cell_state *st, const nmp_matrix *x, const ann_groups *g, int32_t k,
-                               nmp_metric metric, plugin_device dev, nmp_graph *out)
+                               nmp_metric metric, plugin_device dev, int32_t *order, nmp_graph *out)
 {
     const nmp_host *h = st->host;
     nmp_status s = ann_graph_alloc_groups(h, g, x->n, k, out);
@@ -90,7 +107,13 @@ static nmp_status search_cells(const exact_cell_state *st, const nmp_matrix *x, 
     /* cells one after another: the kernel spreads each cell's queries over all threads */
     for (int32_t c = 0; s == NMP_OK && c < g->count; c++) {
         ann_group grp = ann_groups_get(g, c);
-        s = ann_exact_group_on(h, x, grp, k, metric, st->query_block, done, x->n, dev, out);
+        int32_t *at = order ? order + done : NULL;
+        if (uses_lists(st, grp, k, metric, dev)) {
+            s = ivf_search_group(h, x, grp, k, st->ivf, done, x->n, at, out);
+        } else {
+            s = ann_exact_group_on(h, x, grp, k, metric, st->query_block, done, x->n, dev, out);
+            for (int64_t i = 0; at && i < grp.count; i++) at[i] = grp.member[i];
+        }
         done += grp.count;
     }
     if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
@@ -106,15 +129,21 @@ static nmp_status search_projected(const exact_cell_state *st, const nmp_matrix 
     float *proj = NULL;
     nmp_matrix xp;
     nmp_status s = ann_project(h, "ann", x, (int32_t)st->pca, st->pca_sample, dev, &xp, &proj);
-    if (s == NMP_OK && st->refine <= 1) s = search_cells(st, &xp, g, k, NMP_METRIC_L2, dev, out);
+    if (s == NMP_OK && st->refine <= 1) s = search_cells(st, &xp, g, k, NMP_METRIC_L2, dev, NULL, out);
+    int32_t *order = NULL;
+    if (s == NMP_OK && st->refine > 1 && !(order = malloc((size_t)x->n * sizeof *order + 1))) {
+        h->set_error(h, "exact_cell: out of memory for the refine order of %lld points", (long long)x->n);
+        s = NMP_ERR_NOMEM;
+    }
     if (s == NMP_OK && st->refine > 1) {
         nmp_graph cand;
-        s = search_cells(st, &xp, g, candidates(st, k), NMP_METRIC_L2, dev, &cand);
+        s = search_cells(st, &xp, g, candidates(st, k), NMP_METRIC_L2, dev, order, &cand);
         if (s == NMP_OK) s = ann_graph_alloc_groups(h, g, x->n, k, out);
-        if (s == NMP_OK) s = ann_refine(h, x, &cand, out);
+        if (s == NMP_OK) s = ann_refine(h, x, &cand, order, out);
         if (s != NMP_OK && out->offsets) ann_graph_release(h, out);
         if (cand.offsets) ann_graph_release(h, &cand);
     }
+    free(order);
     free(proj);
     return s;
 }
@@ -136,12 +165,19 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
                      (long long)st->pca);
         return NMP_ERR_INVALID;
     }
+    if (st->ivf.lists > 1 && metric != NMP_METRIC_L2) {
+        h->set_error(h, "exact_cell: lists = %lld works with ann.metric l2 only (k-means lists)",
+                     (long long)st->ivf.lists);
+        return NMP_ERR_INVALID;
+    }
+    if (st->ivf.lists > 1 && dev == PLUGIN_ON_CUDA)
+        h->log(h, NMP_LOG_INFO, "exact_cell: lists apply to the CPU search; the GPU searches every cell whole");
     memset(out, 0, sizeof *out);
     ann_groups g;
     nmp_status s = ann_groups_make(h, cells, x->n, 0, &g);
     if (s == NMP_OK && dev == PLUGIN_ON_CUDA) s = cuda_limits(st, x, &g, k);
     if (s == NMP_OK)
-        s = projected(st, x) ? search_projected(st, x, &g, k, dev, out) : search_cells(st, x, &g, k, metric, dev, out);
+        s = projected(st, x) ? search_projected(st, x, &g, k, dev, out) : search_cells(st, x, &g, k, metric, dev, NULL, out);
     ann_groups_free(&g);
     return s;
 }
