@@ -46,7 +46,7 @@ echo "== 1. the bound and the engine alone" >&2
 "$BUILD/nomad_step_bench" "$BUILD/plugins" "$ENGINE_SECONDS" | tee "$OUT/engine.txt" >&2
 
 echo "== 2. pair rate per loss on the issue's fit" >&2
-ISSUE_FIT=(--set data.limit=10000 --set ann.plugin=exact --set ann.k=90 --set 'affinity={plugin: perplexity}'
+ISSUE_FIT=(--set data.limit=10000 --set 'ann={plugin: exact, k: 90}' --set 'affinity={plugin: perplexity}'
            --set 'negatives={plugin: uniform, m: 2048, shared: true}' --set "optimizer.epochs=$EPOCHS"
            --set eval.enabled=false --set output.plot=false)
 for loss in infonce neg umap; do
@@ -66,8 +66,8 @@ cat "$OUT/sgemm.txt" >&2
 
 echo "== 4. exact kNN" >&2
 rm -rf "$OUT/knn"
-"$NOMAD" run configs/infonce-tsne.yaml --set data.limit=10000 --set ann.plugin=exact --set ann.k=90 \
-    --set ann.recall_sample=0 --set optimizer.epochs=1 --set eval.enabled=false --set output.plot=false \
+"$NOMAD" run configs/infonce-tsne.yaml --set data.limit=10000 --set 'ann={plugin: exact, k: 90, recall_sample: 0}' \
+    --set optimizer.epochs=1 --set eval.enabled=false --set output.plot=false \
     --out "$OUT/knn" --quiet
 
 echo "== 5. seconds per epoch, eager and lazy" >&2

@@ -187,7 +187,8 @@ static void test_exact_cell_pca_refine(void **state)
 
 /* exact_cell's inverted lists: probing every list is the exact search; probing 2 of 8 keeps
  * much of it on uniform data (no cluster to hide the lists' borders), 4 of 8 more, the same graph whatever the thread count, and with the refine
- * pass (whose visiting order the lists set) too; tiny cells are searched whole; ip refused. */
+ * pass (whose visiting order the lists set) too; tiny cells are searched whole; ip refused;
+ * scope=global searches across cells. */
 static void test_exact_cell_lists(void **state)
 {
     (void)state;
@@ -228,12 +229,18 @@ static void test_exact_cell_lists(void **state)
     int32_t count;
     float *y = random_matrix(m, d, 4);
     nmp_cells cells = mixed_cells(m, &count);
-    nmp_graph pc, pl, bad;
-    static const char *const kv_cells[] = {"lists=4", "probe=4", NULL};
+    nmp_graph pc, pl, bad, pg, pe;
+    static const char *const kv_cells[] = {"lists=4", "probe=4", NULL}, *const kv_global[] = {"scope=global", NULL};
     assert_int_equal(build("exact_cell", NULL, 2, 1, y, m, d, &cells, 6, NMP_METRIC_L2, &pc, NULL, 0), NMP_OK);
     assert_int_equal(build("exact_cell", kv_cells, 2, 1, y, m, d, &cells, 6, NMP_METRIC_L2, &pl, NULL, 0), NMP_OK);
     assert_memory_equal(pc.offsets, pl.offsets, (size_t)(m + 1) * sizeof(int64_t));
     assert_memory_equal(pc.index, pl.index, (size_t)pc.offsets[m] * sizeof(int32_t));
+    /* scope=global: the cells are ignored, the graph is exact's */
+    assert_int_equal(build("exact_cell", kv_global, 2, 1, y, m, d, &cells, 6, NMP_METRIC_L2, &pg, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact", NULL, 2, 1, y, m, d, NULL, 6, NMP_METRIC_L2, &pe, NULL, 0), NMP_OK);
+    assert_graph(&pg, m, 6, NULL);
+    assert_memory_equal(pg.index, pe.index, (size_t)(m * 6) * sizeof(int32_t));
+    test_graph_free(&pg), test_graph_free(&pe);
     char error[512];
     assert_int_equal(build("exact_cell", kv_two, 1, 1, y, m, d, NULL, 6, NMP_METRIC_IP, &bad, error, sizeof error),
                      NMP_ERR_INVALID);

@@ -1,5 +1,6 @@
 /* The exact_cell ann plugin (NOMAD): exact kNN inside each cell by blocked GEMM + top-k.
- * Edges to other cells are lost by design; cells of <= k points give rows of size - 1.
+ * Edges to other cells are lost by design (scope cell); cells of <= k points give rows of
+ * size - 1. `lists` splits each searched group into k-means lists (ivf.h).
  * The CUDA entry runs each cell's search (knn_topk_cuda, f32) and, with pca, the covariance
  * and projection on the GPU; the eigensolve and the refine pass stay on the host. */
 #include <stdint.h>
@@ -13,6 +14,8 @@
 #endif
 
 static const nmp_param_decl exact_cell_params[] = {
+    {"scope", NMP_PARAM_ENUM, "cell", 0, -1, "cell|global",
+     "search neighbours inside each cell (NOMAD) or among all points (no edge lost at a cell border)"},
     {"query_block", NMP_PARAM_INT, "65536", 1, 2147483647.0, NULL,
      "queries per kernel call: bounds the scratch result buffers (query_block x k)"},
     {"pca", NMP_PARAM_INT, "0", 0, 1000000, NULL,
@@ -32,6 +35,7 @@ static const nmp_param_decl exact_cell_params[] = {
 typedef struct {
     const nmp_host *host;
     int64_t query_block, pca, pca_sample, refine;
+    int global;
     ivf_opts ivf;
 } exact_cell_state;
 
@@ -47,6 +51,7 @@ static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *para
     st->pca = nmp_param_int(params, "pca");
     st->pca_sample = nmp_param_int(params, "pca_sample");
     st->refine = nmp_param_int(params, "refine");
+    st->global = nmp_param_is(params, "scope", "global");
     st->ivf = (ivf_opts){nmp_param_int(params, "lists"), nmp_param_int(params, "probe"),
                          nmp_param_int(params, "list_iterations")};
     if (st->query_block < 1) st->query_block = 1;
@@ -174,7 +179,7 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
         h->log(h, NMP_LOG_INFO, "exact_cell: lists apply to the CPU search; the GPU searches every cell whole");
     memset(out, 0, sizeof *out);
     ann_groups g;
-    nmp_status s = ann_groups_make(h, cells, x->n, 0, &g);
+    nmp_status s = ann_groups_make(h, cells, x->n, st->global, &g);
     if (s == NMP_OK && dev == PLUGIN_ON_CUDA) s = cuda_limits(st, x, &g, k);
     if (s == NMP_OK)
         s = projected(st, x) ? search_projected(st, x, &g, k, dev, out) : search_cells(st, x, &g, k, metric, dev, NULL, out);
