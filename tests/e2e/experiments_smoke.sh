@@ -78,9 +78,9 @@ fi
 # ---- experiment 6: tsne_levers (every lever is a row; a second start runs nothing again)
 if run tsne_levers; then ok "tsne_levers.sh ran"; else bad "tsne_levers.sh: $(tail -3 "$SCRATCH/tsne_levers.log")"; fi
 levers=$(grep -c '^| [a-z0-9].* | [0-9.]* | 0\.[0-9]* ± 0\.[0-9]* | 0\.[0-9]* |$' "$R/tsne_levers.md")
-[ "$levers" -eq 15 ] && [ "$(($(wc -l <"$R/tsne_levers.csv") - 1))" -eq 15 ] && ok "tsne_levers: 15 rows" \
+[ "$levers" -eq 16 ] && [ "$(($(wc -l <"$R/tsne_levers.csv") - 1))" -eq 16 ] && ok "tsne_levers: 16 rows" \
   || bad "tsne_levers.md: $levers rows: $(cat "$R/tsne_levers.md")"
-run tsne_levers && [ "$(grep -c 'done before' "$SCRATCH/tsne_levers.log")" -eq 15 ] \
+run tsne_levers && [ "$(grep -c 'done before' "$SCRATCH/tsne_levers.log")" -eq 16 ] \
   && ok "tsne_levers.sh again: nothing re-run" || bad "tsne_levers resume: $(tail -5 "$SCRATCH/tsne_levers.log")"
 
 # ---- experiment 7: cell_artifact (four variants, each fitted small and large and scored three ways)
