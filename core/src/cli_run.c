@@ -33,6 +33,9 @@ static const char *default_config(char *buf, size_t len)
     return NOMAD_DEFAULT_CONFIG;
 }
 
+#define RUN_USAGE "usage: nomad run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]"
+
+/* 0: go on; -1: help printed (exit 0); else the exit code. */
 static int parse(int argc, char **argv, run_args *a)
 {
     a->sets = calloc((size_t)argc, sizeof *a->sets);
@@ -49,8 +52,11 @@ static int parse(int argc, char **argv, run_args *a)
             a->dry_run = 1;
         } else if (strcmp(f, "--quiet") == 0 || strcmp(f, "-q") == 0) {
             a->quiet = 1;
+        } else if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+            printf("%s\n  CONFIG defaults to configs/nomad.yaml; keys: docs/config-reference.md\n", RUN_USAGE);
+            return -1; /* asked for: exit 0 */
         } else if (f[0] == '-') {
-            return nmp_cli_fail(2, "run: unknown option %s; usage: nomad run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]", f);
+            return nmp_cli_fail(2, "run: unknown option %s; %s", f, RUN_USAGE);
         } else if (!a->config) {
             a->config = f;
         } else {
@@ -103,7 +109,7 @@ int nmp_cli_run(int argc, char **argv)
     int rc = parse(argc, argv, &a);
     if (rc) {
         free(a.sets);
-        return rc;
+        return rc < 0 ? 0 : rc;
     }
     if (!a.config) a.config = default_config(buf, sizeof buf);
     nmp_err err = {0};

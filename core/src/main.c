@@ -51,6 +51,15 @@ int main(int argc, char **argv)
         return 0;
     }
     const char *cmd = argv[1];
+    /* `nomad CMD --help` asks for help, not an error: run prints its own usage, the others the
+     * synopsis of every command (where theirs is) */
+    const int known = strcmp(cmd, "plugins") == 0 || strcmp(cmd, "eval") == 0 || strcmp(cmd, "sweep") == 0 ||
+                      strcmp(cmd, "plot") == 0 || strcmp(cmd, "config") == 0;
+    for (int i = 2; known && i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
     if (strcmp(cmd, "run") == 0) return nmp_cli_run(argc - 1, argv + 1);
     if (strcmp(cmd, "plugins") == 0) return nmp_cli_plugins(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return nmp_cli_eval(argc - 1, argv + 1);

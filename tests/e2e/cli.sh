@@ -96,7 +96,14 @@ expect_fail 2 "nan.npy" "$NOMAD" run small.yaml --set data.path=nan.npy --out ou
 expect_fail 2 "ann.k = 700" "$NOMAD" run small.yaml --set ann.k=700 --out out/bad7
 expect_fail 2 "nan.npy: header: expected dtype" "$NOMAD" run small.yaml --set data.limit=100 --set data.labels=nan.npy --out out/bad8
 expect_fail 2 "no-such.yaml" "$NOMAD" run no-such.yaml
-for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8; do
+# `nomad CMD --help` is help (exit 0, on stdout), not an error
+for c in run sweep eval plot plugins config; do
+  out=$("$NOMAD" $c --help 2>/dev/null) && grep -q "usage: nomad" <<<"$out" && ok "$c --help: usage, exit 0" || bad "$c --help"
+done
+expect_fail 2 "unknown command" "$NOMAD" frobnicate --help
+# a thread count no machine has: refused up front (it crashed inside libgomp, exit 139)
+expect_fail 2 "--set threads: must be in [0, 1024], got 100000" "$NOMAD" run small.yaml --set threads=100000 --out out/bad9
+for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9; do
   [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"
 done
 
