@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include "input_file.h"
 
 /* Deeper nesting than this is certainly not a config; the limit keeps recursion bounded. */
 #define MAX_DEPTH 64
@@ -312,8 +315,14 @@ nmp_status nmp_cfg_load(const char *path, nmp_cfg_node **root, nmp_err *err)
 {
     reader r = {.file = path, .err = err};
     *root = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nmp_fail(err, NMP_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
+    char why[160];
+    nmp_status st;
+    int fd = nmp_open_regular(path, &st, why, sizeof why);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fd >= 0 && !f) close(fd);
+    if (!f && fd < 0 && st == NMP_ERR_IO)
+        return nmp_fail(err, st, "%s: cannot open config: %s", path, strerror(errno));
+    if (!f) return nmp_fail(err, fd < 0 ? st : NMP_ERR_NOMEM, "%s: config %s", path, fd < 0 ? why : "out of memory");
     if (!yaml_parser_initialize(&r.parser)) {
         fclose(f);
         return nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);

@@ -4,8 +4,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "input_file.h"
 #include "io.h"
 
 #define IDX_CHUNK (1 << 20) /* bytes decompressed per gzread */
@@ -26,7 +28,14 @@ static uint32_t be32(const unsigned char *b)
 static nmp_status idx_open(const char *path, int want_ndim, idx_file *x, nmp_err *err)
 {
     memset(x, 0, sizeof *x);
-    if (!(x->f = gzopen(path, "rb"))) return nmp_fail(err, NMP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char why[160];
+    nmp_status st;
+    int fd = nmp_open_regular(path, &st, why, sizeof why);
+    if (fd < 0) return nmp_fail(err, st, "%s: %s", path, why);
+    if (!(x->f = gzdopen(fd, "rb"))) {
+        close(fd);
+        return nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);
+    }
     unsigned char b[4 * 5];
     int got = gzread(x->f, b, 4);
     if (got == 0) return nmp_fail(err, NMP_ERR_INVALID, "%s: empty file (0 bytes)", path);

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "input_file.h"
 #include "io.h"
 #include "npy_format.h"
 
@@ -79,10 +81,23 @@ static int reserve(int32_t **labels, int64_t n, int64_t *cap)
     return 0;
 }
 
+/* A labels file as a FILE*, refusing anything but a regular file (input_file.h). */
+static nmp_status open_labels(const char *path, const char *mode, FILE **f, nmp_err *err)
+{
+    char why[160];
+    nmp_status st;
+    int fd = nmp_open_regular(path, &st, why, sizeof why);
+    *f = fd >= 0 ? fdopen(fd, mode) : NULL;
+    if (*f) return NMP_OK;
+    if (fd >= 0) close(fd);
+    return fd < 0 ? nmp_fail(err, st, "%s: labels: %s", path, why) : nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);
+}
+
 static nmp_status read_text_labels(const char *path, int32_t **labels, int64_t *n, nmp_err *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return nmp_fail(err, NMP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
+    nmp_status opened = open_labels(path, "r", &f, err);
+    if (opened) return opened;
     char *line = NULL;
     size_t line_cap = 0;
     int64_t cap = 0, lineno = 0, first_blank = 0;
@@ -120,8 +135,9 @@ static nmp_status read_any_labels(const char *path, int32_t **labels, int64_t *n
         nmp_status s = nmp_io_alias_files(path, 1, &files, err);
         if (s) return s;
     } else {
-        FILE *f = fopen(path, "rb");
-        if (!f) return nmp_fail(err, NMP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        FILE *f;
+        nmp_status opened = open_labels(path, "rb", &f, err);
+        if (opened) return opened;
         unsigned char head[6] = {0};
         size_t got = fread(head, 1, sizeof head, f);
         fclose(f);

@@ -1,6 +1,7 @@
 /* The .npy format: parse and write headers, f16 -> f32, map a file read-only. Pure C, no
  * nmp_err (plugins use it too): errors go to a char buffer and never name the path. */
 #include "npy_format.h"
+#include "input_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -312,12 +313,13 @@ nmp_status nmp_map_file_readonly(const char *path, void **map, size_t *len, char
 {
     *map = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, err_len, NMP_ERR_IO, "cannot open: %s", strerror(errno));
+    nmp_status why;
+    int fd = nmp_open_regular(path, &why, err, err_len);
+    if (fd < 0) return why;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return fail(err, err_len, NMP_ERR_IO, "cannot read: not a regular file");
+        return fail(err, err_len, NMP_ERR_IO, "cannot read: %s", strerror(errno));
     }
     if (st.st_size == 0) {
         close(fd);

@@ -101,9 +101,18 @@ for c in run sweep eval plot plugins config; do
   out=$("$NOMAD" $c --help 2>/dev/null) && grep -q "usage: nomad" <<<"$out" && ok "$c --help: usage, exit 0" || bad "$c --help"
 done
 expect_fail 2 "unknown command" "$NOMAD" frobnicate --help
+# inputs must be regular files: a FIFO hung in open() for ever, a directory read as "empty"
+mkfifo fifo.npy fifo.yaml && mkdir -p adir
+expect_fail 2 "fifo.yaml: config is a FIFO; expected a regular file" timeout 20 "$NOMAD" run fifo.yaml --out out/bad10
+expect_fail 2 "adir: config is a directory" timeout 20 "$NOMAD" run adir --out out/bad11
+expect_fail 2 "fifo.npy: is a FIFO" timeout 20 "$NOMAD" run small.yaml --set data.path=fifo.npy --out out/bad12
+expect_fail 2 "fifo.npy: labels: is a FIFO" timeout 20 "$NOMAD" run small.yaml --set data.labels=fifo.npy --out out/bad13
+expect_fail 2 "adir: labels: is a directory" timeout 20 "$NOMAD" run small.yaml --set data.labels=adir --out out/bad14
+expect_fail 2 "fifo.npy: is a FIFO" timeout 20 "$NOMAD" eval small.npy fifo.npy
+expect_fail 2 "fifo.npy: is a FIFO" timeout 20 "$NOMAD" plot fifo.npy -o fifo.png
 # a thread count no machine has: refused up front (it crashed inside libgomp, exit 139)
 expect_fail 2 "--set threads: must be in [0, 1024], got 100000" "$NOMAD" run small.yaml --set threads=100000 --out out/bad9
-for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9; do
+for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9 out/bad1[0-4] fifo.png; do
   [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"
 done
 
