@@ -63,6 +63,9 @@ nmp_status nmp_file_write_atomic(const char *path, const void *buf, size_t len, 
  * copying them into one buffer). */
 nmp_status nmp_file_write_atomic_parts(const char *path, const void *const *bufs, const size_t *lens, int count,
                                        nmp_err *err);
+/* NMP_OK when an output may be written at path: nothing is there, or a regular file. A FIFO,
+ * directory, device, socket or symlink is never replaced: NMP_ERR_INVALID naming what it is. */
+nmp_status nmp_output_replaceable(const char *path, nmp_err *err);
 
 /* ------------------------------------------------------------------ internal (io_*.c) */
 

@@ -5,6 +5,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -36,9 +37,24 @@ static void sync_parent_dir(const char *path)
     }
 }
 
+nmp_status nmp_output_replaceable(const char *path, nmp_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return NMP_OK; /* absent (or unreadable: open says why) */
+    const char *what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISLNK(st.st_mode)  ? "a symbolic link"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device";
+    return nmp_fail(err, NMP_ERR_INVALID, "%s: is %s; an output never replaces anything but a regular file", path,
+                    what);
+}
+
 nmp_status nmp_file_write_atomic_parts(const char *path, const void *const *bufs, const size_t *lens, int count,
                                        nmp_err *err)
 {
+    nmp_status ok = nmp_output_replaceable(path, err);
+    if (ok != NMP_OK) return ok;
     char tmp[4096 + 32];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return nmp_fail(err, NMP_ERR_INVALID, "%.64s...: path too long", path);

@@ -2,6 +2,7 @@
  * bounds from quantiles, a legend in a 5x7 font, and PNG output through libpng. */
 #include "plot.h"
 
+#include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "plot_font.h"
 
 void nmp_plot_defaults(nmp_plot_opts *o) { *o = (nmp_plot_opts){.size = 1200, .alpha = 0.35, .margin = 0.03, .clip = 0.001}; }
@@ -184,10 +186,11 @@ nmp_status nmp_plot_render(const float *y, int64_t n, int dims, const int32_t *l
     return NMP_OK;
 }
 
-static nmp_status write_png(const char *path, const uint8_t *rgb, int w, int h, nmp_err *err)
+/* Writes the PNG to tmp; messages name path, the file the user asked for. */
+static nmp_status write_png(const char *path, const char *tmp, const uint8_t *rgb, int w, int h, nmp_err *err)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return nmp_fail(err, NMP_ERR_IO, "%s: cannot write", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return nmp_fail(err, NMP_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info || setjmp(png_jmpbuf(png))) {
@@ -211,11 +214,12 @@ nmp_status nmp_plot_write(const char *path, const float *y, int64_t n, int dims,
 {
     uint8_t *rgb = NULL;
     int w = 0, h = 0;
-    nmp_status s = nmp_plot_render(y, n, dims, labels, o, &rgb, &w, &h, err);
+    nmp_status s = nmp_output_replaceable(path, err);
+    if (s == NMP_OK) s = nmp_plot_render(y, n, dims, labels, o, &rgb, &w, &h, err);
     if (s != NMP_OK) return s;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    s = write_png(tmp, rgb, w, h, err);
+    s = write_png(path, tmp, rgb, w, h, err);
     free(rgb);
     if (s == NMP_OK && rename(tmp, path) != 0) s = nmp_fail(err, NMP_ERR_IO, "%s: cannot rename the temporary file", path);
     if (s != NMP_OK) unlink(tmp);

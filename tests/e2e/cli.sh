@@ -121,6 +121,17 @@ done
   && $PY -c "import json; assert json.load(open('ev.json'))['np'] > 0.2" && ok "eval --json" || bad "eval"
 expect_ok "$NOMAD" plot out/small/embedding.npy --labels labels.npy -o map2.png --size 300 --alpha 0.8 --margin 0.1
 expect_fail 2 "--alpha expects a number in [0.001, 1]" "$NOMAD" plot out/small/embedding.npy --alpha 2
+# an output never replaces a FIFO, a symlink, a directory or a device (-o /dev/null made it a file)
+mkfifo out_fifo && ln -s labels.npy out_link.png && mkdir out_dir.png
+for o in out_fifo out_link.png out_dir.png; do
+  expect_fail 2 "$o: is a" timeout 20 "$NOMAD" plot out/small/embedding.npy -o "$o"
+done
+[ -p out_fifo ] && [ -L out_link.png ] && [ -d out_dir.png ] && ok "FIFO, symlink and directory left as they were" \
+  || bad "an output replaced a FIFO, symlink or directory"
+if mknod out_null c 1 3 2>/dev/null; then  # root only
+  expect_fail 2 "out_null: is a device" "$NOMAD" plot out/small/embedding.npy -o out_null
+  [ -c out_null ] && ok "device left as it was" || bad "plot replaced a device"
+fi
 [ -s map2.png ] && ok "plot wrote map2.png" || bad "plot"
 $PY -c "import numpy as np; np.save('short.npy', np.zeros((100, 2), np.float32))"
 expect_fail 2 "short.npy: 100 rows, but the data small.npy has 600" "$NOMAD" eval small.npy short.npy

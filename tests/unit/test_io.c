@@ -623,9 +623,14 @@ static void test_atomic_write_replaces(void **state)
 static void test_atomic_write_failure_leaves_nothing(void **state)
 {
     nmp_err e = {0};
-    assert_int_equal(mkdir(fx_path("taken"), 0755), 0); /* rename onto a folder fails after the temp is written */
-    assert_err(nmp_file_write_atomic(fx_path("taken"), "x", 1, &e), &e, NMP_ERR_IO, "taken", "rename", NULL);
+    /* a folder (or FIFO, link, device) at the path is refused before anything is written */
+    assert_int_equal(mkdir(fx_path("taken"), 0755), 0);
+    assert_err(nmp_file_write_atomic(fx_path("taken"), "x", 1, &e), &e, NMP_ERR_INVALID, "taken", "is a directory",
+               NULL);
     assert_int_equal(count_temp_files(), 0);
+    struct stat st;
+    assert_int_equal(stat(fx_path("taken"), &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
     assert_err(nmp_file_write_atomic(fx_path("no/such/dir.json"), "x", 1, &e), &e, NMP_ERR_IO, "dir.json",
                "cannot create", NULL);
     assert_int_equal(count_temp_files(), 0);
