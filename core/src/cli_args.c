@@ -13,6 +13,16 @@ int nmp_arg_str(const char *cmd, int argc, char **argv, int *i, const char **out
     return 0;
 }
 
+int nmp_arg_once(const char *cmd, int argc, char **argv, int *i, const char **out)
+{
+    const char *before = *out;
+    if (nmp_arg_str(cmd, argc, argv, i, out)) return 2;
+    if (before)
+        return nmp_cli_fail(2, "%s: %s given twice (\"%s\" and \"%s\"); give it once", cmd, argv[*i - 1], before,
+                            *out);
+    return 0;
+}
+
 int nmp_arg_int(const char *cmd, int argc, char **argv, int *i, int64_t lo, int64_t hi, int64_t *out)
 {
     const char *flag = argv[*i], *text = NULL;

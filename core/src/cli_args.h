@@ -11,5 +11,8 @@ int nmp_arg_int(const char *cmd, int argc, char **argv, int *i, int64_t lo, int6
 int nmp_arg_double(const char *cmd, int argc, char **argv, int *i, double lo, double hi, double *out);
 /* The flag's string value; same conventions. */
 int nmp_arg_str(const char *cmd, int argc, char **argv, int *i, const char **out);
+/* nmp_arg_str for an option that may be given once: a second one is refused (exit 2) instead
+ * of silently taking the last. *out must start NULL. */
+int nmp_arg_once(const char *cmd, int argc, char **argv, int *i, const char **out);
 
 #endif

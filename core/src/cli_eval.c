@@ -57,7 +57,7 @@ static int parse(int argc, char **argv, eval_args *a)
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         int rc = 0;
-        if (strcmp(f, "--labels") == 0) rc = nmp_arg_str("eval", argc, argv, &i, &a->labels);
+        if (strcmp(f, "--labels") == 0) rc = nmp_arg_once("eval", argc, argv, &i, &a->labels);
         else if (strcmp(f, "--k") == 0) rc = nmp_arg_int("eval", argc, argv, &i, 1, 10000, &v), a->opts.k = (int32_t)v;
         else if (strcmp(f, "--queries") == 0) rc = nmp_arg_int("eval", argc, argv, &i, 1, INT32_MAX, &a->opts.queries);
         else if (strcmp(f, "--triplets") == 0) rc = nmp_arg_int("eval", argc, argv, &i, 0, INT32_MAX, &a->opts.triplets);

@@ -9,14 +9,14 @@
 
 int nmp_cli_plot(int argc, char **argv)
 {
-    const char *emb = NULL, *labels_path = NULL, *out = "map.png";
+    const char *emb = NULL, *labels_path = NULL, *out = NULL;
     nmp_plot_opts po;
     nmp_plot_defaults(&po);
     for (int i = 1; i < argc; i++) {
         int64_t v = 0;
         int rc = 0;
-        if (strcmp(argv[i], "--labels") == 0) rc = nmp_arg_str("plot", argc, argv, &i, &labels_path);
-        else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) rc = nmp_arg_str("plot", argc, argv, &i, &out);
+        if (strcmp(argv[i], "--labels") == 0) rc = nmp_arg_once("plot", argc, argv, &i, &labels_path);
+        else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--out") == 0) rc = nmp_arg_once("plot", argc, argv, &i, &out);
         else if (strcmp(argv[i], "--size") == 0) rc = nmp_arg_int("plot", argc, argv, &i, 64, 16384, &v), po.size = (int)v;
         else if (strcmp(argv[i], "--alpha") == 0) rc = nmp_arg_double("plot", argc, argv, &i, 1e-3, 1.0, &po.alpha);
         else if (strcmp(argv[i], "--margin") == 0) rc = nmp_arg_double("plot", argc, argv, &i, 0.0, 0.4, &po.margin);
@@ -26,6 +26,7 @@ int nmp_cli_plot(int argc, char **argv)
         if (rc) return rc;
     }
     if (!emb) return nmp_cli_fail(2, "plot: usage: nomad plot EMBEDDING [--labels L] [-o map.png] [--size PIXELS] [--alpha A] [--margin M]");
+    if (!out) out = "map.png";
     nmp_dataset y = {0};
     nmp_data_opts o = {0};
     nmp_err err = {0};

@@ -47,7 +47,7 @@ static int parse(int argc, char **argv, run_args *a)
         } else if (strncmp(f, "--set=", 6) == 0) {
             a->sets[a->n_sets++] = f + 6;
         } else if (strcmp(f, "--out") == 0) {
-            if (nmp_arg_str("run", argc, argv, &i, &a->out)) return 2;
+            if (nmp_arg_once("run", argc, argv, &i, &a->out)) return 2;
         } else if (strcmp(f, "--dry-run") == 0) {
             a->dry_run = 1;
         } else if (strcmp(f, "--quiet") == 0 || strcmp(f, "-q") == 0) {

@@ -44,7 +44,7 @@ static int parse(int argc, char **argv, sweep_args *a)
         } else if (!strcmp(f, "--seeds")) {
             if (nmp_arg_int("sweep", argc, argv, &i, 1, 100000, &a->seeds)) return 2;
         } else if (!strcmp(f, "--out")) {
-            if (nmp_arg_str("sweep", argc, argv, &i, &a->out)) return 2;
+            if (nmp_arg_once("sweep", argc, argv, &i, &a->out)) return 2;
         } else if (!strcmp(f, "--dry-run")) {
             a->dry_run = 1;
         } else if (!strcmp(f, "--quiet") || !strcmp(f, "-q")) {

@@ -110,9 +110,12 @@ expect_fail 2 "fifo.npy: labels: is a FIFO" timeout 20 "$NOMAD" run small.yaml -
 expect_fail 2 "adir: labels: is a directory" timeout 20 "$NOMAD" run small.yaml --set data.labels=adir --out out/bad14
 expect_fail 2 "fifo.npy: is a FIFO" timeout 20 "$NOMAD" eval small.npy fifo.npy
 expect_fail 2 "fifo.npy: is a FIFO" timeout 20 "$NOMAD" plot fifo.npy -o fifo.png
+# an option given twice is refused, not silently the last one
+expect_fail 2 'run: --out given twice ("out/bad15" and "out/bad16")' "$NOMAD" run small.yaml --out out/bad15 --out out/bad16
+expect_fail 2 "plot: -o given twice" "$NOMAD" plot small.npy -o a.png -o b.png
 # a thread count no machine has: refused up front (it crashed inside libgomp, exit 139)
 expect_fail 2 "--set threads: must be in [0, 1024], got 100000" "$NOMAD" run small.yaml --set threads=100000 --out out/bad9
-for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9 out/bad1[0-4] fifo.png; do
+for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9 out/bad1[0-6] fifo.png a.png b.png; do
   [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"
 done
 
