@@ -101,10 +101,7 @@ static float cand_compact(knn_cand *c, int32_t *count, int32_t k)
 {
     cand_select(c, *count, k);
     *count = k;
-    knn_cand worst = c[0];
-    for (int32_t t = 1; t < k; t++)
-        worst = c[t] > worst ? c[t] : worst;
-    return cand_dist(worst);
+    return cand_dist(c[k - 1]);
 }
 
 /* Sorts c[0..n) by key, using tmp (n). LSD radix on the distance half, a byte a pass (a
@@ -364,29 +361,6 @@ static void probe_emit(const knn_job *j, int64_t q, const knn_probe_set *ps)
 /* Rows a first bar is guessed from: a few hundred is enough to place the k-th of thousands. */
 #define KNN_BAR_SAMPLE 256
 
-/* The j-th smallest (1-based) of v[0..n), reordering v (floats, no NaN). */
-static float float_select(float *v, int32_t n, int32_t j)
-{
-    int32_t lo = 0, hi = n - 1, want = j - 1;
-    while (lo < hi) {
-        const float p = v[lo + (hi - lo) / 2];
-        int32_t i = lo, r = hi;
-        while (i <= r) {
-            while (v[i] < p) i++;
-            while (p < v[r]) r--;
-            if (i <= r) {
-                float t = v[i];
-                v[i++] = v[r];
-                v[r--] = t;
-            }
-        }
-        if (want <= r) hi = r;
-        else if (want >= i) lo = i;
-        else break;
-    }
-    return v[want];
-}
-
 /* A bar for an empty buffer, so that the first tile row does not pass whole into it: a
  * distance with at least k + 1 of the row at or below it (k once the query itself is
  * skipped), guessed from a sample and checked by counting. INFINITY when none is found
@@ -395,16 +369,17 @@ static float first_bar(const float *row, int64_t bn, int32_t k)
 {
     if (bn < 4 * (int64_t)k + 4 * KNN_SELECT_CHUNK)
         return INFINITY;
-    float sample[KNN_BAR_SAMPLE];
+    knn_cand sample[KNN_BAR_SAMPLE];
     const int32_t ns = bn < KNN_BAR_SAMPLE ? (int32_t)bn : KNN_BAR_SAMPLE;
     /* aim 25% above the expected rank, so that the check rarely fails */
     int32_t j = (int32_t)((double)(k + 1) * ns / (double)bn * 1.25) + 1;
     while (j <= ns) {
-        for (int32_t t = 0; t < ns; t++) {
+        for (int32_t t = 0; t < ns; t++) { /* keys, so that cand_select serves here too */
             const float v = row[(int64_t)t * bn / ns];
-            sample[t] = v == v ? v : INFINITY;
+            sample[t] = cand_make(v == v ? v : INFINITY, t);
         }
-        const float bar = float_select(sample, ns, j);
+        cand_select(sample, ns, j);
+        const float bar = cand_dist(sample[j - 1]);
         int64_t below = 0;
 #pragma omp simd reduction(+ : below)
         for (int64_t c = 0; c < bn; c++)
@@ -494,7 +469,8 @@ static int work_alloc(const knn_job *j, int64_t qb, int64_t bb, knn_work *w)
         w->before = malloc((q * m + 1) * sizeof(int64_t));
         w->sets = malloc(q * sizeof(knn_probe_set));
     }
-    if (!w->tile || !w->columns || !w->cands || !w->counts || !w->worst || (j->probe && (!w->probes || !w->before || !w->sets)))
+    if (!w->tile || !w->columns || !w->cands || !w->counts || !w->worst ||
+        (j->probe && (!w->probes || !w->before || !w->sets)))
         return 0;
     for (size_t i = 0; j->probe && i < q; i++)
         w->sets[i] = (knn_probe_set){w->probes + i * m, w->before + i * m, 0};
