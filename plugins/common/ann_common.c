@@ -80,9 +80,7 @@ nmp_status ann_graph_alloc_groups(const nmp_host *h, const ann_groups *g, int64_
 }
 
 
-/* The group's rows as one contiguous matrix: x itself when the ids are consecutive, else a
- * malloc'd copy (*owned set). */
-static const float *group_rows(const nmp_host *h, const nmp_matrix *x, ann_group grp, float **owned)
+const float *ann_group_rows(const nmp_host *h, const nmp_matrix *x, ann_group grp, float **owned)
 {
     *owned = NULL;
     if (grp.count == 0 || grp.member[grp.count - 1] - grp.member[0] == grp.count - 1)
@@ -125,7 +123,7 @@ nmp_status ann_exact_group_on(const nmp_host *h, const nmp_matrix *x, ann_group 
     if (kk <= 0) return NMP_OK;
     int64_t qb = query_block < grp.count ? query_block : grp.count;
     float *owned;
-    const float *base = group_rows(h, x, grp, &owned);
+    const float *base = ann_group_rows(h, x, grp, &owned);
     int32_t *idx = malloc((size_t)qb * (size_t)kk * sizeof *idx);
     float *dist = malloc((size_t)qb * (size_t)kk * sizeof *dist);
     nmp_status s = (base && idx && dist) ? NMP_OK : search_nomem(h, grp, x->d, k);

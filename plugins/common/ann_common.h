@@ -33,6 +33,10 @@ nmp_status ann_graph_alloc_groups(const nmp_host *h, const ann_groups *g, int64_
 /* Frees through the host whatever of out was allocated and clears it. */
 void ann_graph_release(const nmp_host *h, nmp_graph *out);
 
+/* The group's rows as one contiguous matrix: x itself when the ids are consecutive, else a
+ * malloc'd copy (*owned set, to free; NULL returned when it cannot be made). */
+const float *ann_group_rows(const nmp_host *h, const nmp_matrix *x, ann_group grp, float **owned);
+
 /* Exact kNN (knn_topk_cpu) among the group's points, written into their rows of out
  * (offsets already set). Queries go `query_block` at a time to bound scratch memory; after
  * each block host->progress("ann", (done + block end) / total). */

@@ -15,13 +15,16 @@ int64_t ivf_lists_for(ivf_opts o, int64_t count, int32_t k)
     return lists < o.lists ? lists : o.lists;
 }
 
-/* A group's search: its rows, and each member's best k so far (sorted, -1 / inf padded). */
+/* A group's search: its rows, and each member's best k so far (sorted, -1 / inf padded) in
+ * its row of the output graph. */
 typedef struct {
     const nmp_host *h;
     int64_t n, d;
     int32_t k, lists, probe;
     const int32_t *member; /* global ids, member order */
-    float *rows;           /* n x d */
+    nmp_graph *out;        /* member p's row: offsets[member[p]], k entries */
+    const float *rows;     /* n x d: x itself, or owned_rows */
+    float *owned_rows;
     float *centroid;       /* lists x d */
     int32_t *assign;       /* n: k-means assignment while fitting */
     float *d2;             /* n */
@@ -33,8 +36,6 @@ typedef struct {
     int64_t *query_at;     /* lists + 1: CSR of the points that probe each list */
     int64_t *cursor;       /* lists: fill cursor of query_of */
     int32_t *query_of;     /* n x probe */
-    int32_t *acc_idx;      /* n x k */
-    float *acc_dist;       /* n x k */
     /* one list's scratch, sized for the largest */
     float *base, *query;
     int32_t *base_id, *query_id, *res_idx;
@@ -45,8 +46,8 @@ typedef struct {
 
 static void ivf_free(ivf_run *r)
 {
-    free(r->rows), free(r->centroid), free(r->assign), free(r->d2), free(r->size), free(r->near), free(r->near_d);
-    free(r->list_at), free(r->list_of), free(r->query_at), free(r->cursor), free(r->query_of), free(r->acc_idx), free(r->acc_dist);
+    free(r->owned_rows), free(r->centroid), free(r->assign), free(r->d2), free(r->size), free(r->near), free(r->near_d);
+    free(r->list_at), free(r->list_of), free(r->query_at), free(r->cursor), free(r->query_of);
     free(r->base), free(r->query), free(r->base_id), free(r->query_id), free(r->res_idx), free(r->res_dist);
     free(r->tmp_idx), free(r->tmp_dist);
 }
@@ -98,6 +99,9 @@ static void index_lists(ivf_run *r)
     }
 }
 
+static inline int32_t *row_idx(const ivf_run *r, int64_t p) { return r->out->index + r->out->offsets[r->member[p]]; }
+static inline float *row_dist(const ivf_run *r, int64_t p) { return r->out->dist + r->out->offsets[r->member[p]]; }
+
 static inline int better(float da, int32_t ia, float db, int32_t ib)
 {
     return da < db || (da == db && ia < ib);
@@ -130,8 +134,8 @@ static void merge_range(void *vctx, int64_t b, int64_t e, int worker)
     float *td = r->tmp_dist + (int64_t)worker * r->k;
     for (int64_t t = b; t < e; t++) {
         int64_t p = c->queries[t];
-        int32_t *ai = r->acc_idx + p * r->k;
-        float *ad = r->acc_dist + p * r->k;
+        int32_t *ai = row_idx(r, p);
+        float *ad = row_dist(r, p);
         merge_rows(r->k, ai, ad, r->res_idx + t * c->kb, r->res_dist + t * c->kb, c->kb, ti, td);
         memcpy(ai, ti, (size_t)r->k * sizeof *ti);
         memcpy(ad, td, (size_t)r->k * sizeof *td);
@@ -163,7 +167,7 @@ static nmp_status fill_short(ivf_run *r)
 {
     int64_t shorts = 0;
     for (int64_t i = 0; i < r->n; i++)
-        if (r->acc_idx[i * r->k + r->k - 1] < 0) r->query_of[shorts++] = (int32_t)i;
+        if (row_idx(r, i)[r->k - 1] < 0) r->query_of[shorts++] = (int32_t)i;
     if (shorts == 0) return NMP_OK;
     int32_t *qid = malloc((size_t)shorts * sizeof *qid), *idx = malloc((size_t)(shorts * r->k) * sizeof *idx);
     float *q = malloc((size_t)(shorts * r->d) * sizeof *q), *dist = malloc((size_t)(shorts * r->k) * sizeof *dist);
@@ -175,8 +179,8 @@ static nmp_status fill_short(ivf_run *r)
         if (s != NMP_OK) s = nomem(r);
     }
     for (int64_t t = 0; s == NMP_OK && t < shorts; t++) {
-        memcpy(r->acc_idx + (int64_t)r->query_of[t] * r->k, idx + t * r->k, (size_t)r->k * sizeof *idx);
-        memcpy(r->acc_dist + (int64_t)r->query_of[t] * r->k, dist + t * r->k, (size_t)r->k * sizeof *dist);
+        memcpy(row_idx(r, r->query_of[t]), idx + t * r->k, (size_t)r->k * sizeof *idx);
+        memcpy(row_dist(r, r->query_of[t]), dist + t * r->k, (size_t)r->k * sizeof *dist);
     }
     r->h->log(r->h, NMP_LOG_DEBUG, "exact_cell: %lld of %lld points searched whole (lists too small)",
               (long long)shorts, (long long)r->n);
@@ -187,12 +191,12 @@ static nmp_status fill_short(ivf_run *r)
 static nmp_status ivf_alloc(ivf_run *r)
 {
     const int64_t n = r->n, d = r->d, L = r->lists, P = r->probe, k = r->k;
-    ALLOC(r->rows, n * d), ALLOC(r->centroid, L * d), ALLOC(r->assign, n), ALLOC(r->d2, n), ALLOC(r->size, L);
+    ALLOC(r->centroid, L * d), ALLOC(r->assign, n), ALLOC(r->d2, n), ALLOC(r->size, L);
     ALLOC(r->near, n * P), ALLOC(r->near_d, n * P), ALLOC(r->list_at, L + 1), ALLOC(r->list_of, n);
-    ALLOC(r->query_at, L + 1), ALLOC(r->cursor, L), ALLOC(r->query_of, n * P), ALLOC(r->acc_idx, n * k), ALLOC(r->acc_dist, n * k);
+    ALLOC(r->query_at, L + 1), ALLOC(r->cursor, L), ALLOC(r->query_of, n * P);
     ALLOC(r->tmp_idx, r->h->threads * k), ALLOC(r->tmp_dist, r->h->threads * k);
-    return r->rows && r->centroid && r->assign && r->d2 && r->size && r->near && r->near_d && r->list_at &&
-                   r->list_of && r->query_at && r->cursor && r->query_of && r->acc_idx && r->acc_dist && r->tmp_idx && r->tmp_dist
+    return r->centroid && r->assign && r->d2 && r->size && r->near && r->near_d && r->list_at &&
+                   r->list_of && r->query_at && r->cursor && r->query_of && r->tmp_idx && r->tmp_dist
                ? NMP_OK
                : nomem(r);
 }
@@ -214,15 +218,16 @@ static nmp_status scratch_alloc(ivf_run *r)
 nmp_status ivf_search_group(const nmp_host *h, const nmp_matrix *x, ann_group grp, int32_t k, ivf_opts o,
                             int64_t done, int64_t total, int32_t *order, nmp_graph *out)
 {
-    ivf_run r = {.h = h, .n = grp.count, .d = x->d, .member = grp.member};
+    ivf_run r = {.h = h, .n = grp.count, .d = x->d, .member = grp.member, .out = out};
     r.k = grp.count - 1 < k ? (int32_t)(grp.count - 1) : k;
     if (r.k <= 0) return NMP_OK;
     r.lists = (int32_t)ivf_lists_for(o, r.n, r.k);
     r.probe = (int32_t)(o.probe < r.lists ? o.probe : r.lists);
     nmp_status s = ivf_alloc(&r);
+    if (s == NMP_OK && !(r.rows = ann_group_rows(h, x, grp, &r.owned_rows))) s = nomem(&r);
     if (s == NMP_OK) {
-        nmp_gather_rows(h, x->x, x->d, grp.member, r.n, r.rows);
-        for (int64_t t = 0; t < r.n * r.k; t++) r.acc_idx[t] = -1, r.acc_dist[t] = INFINITY;
+        for (int64_t i = 0; i < r.n; i++)
+            for (int32_t t = 0; t < r.k; t++) row_idx(&r, i)[t] = -1, row_dist(&r, i)[t] = INFINITY;
         s = fit_lists(&r, o.iterations);
     }
     if (s == NMP_OK) index_lists(&r), s = scratch_alloc(&r);
@@ -232,11 +237,6 @@ nmp_status ivf_search_group(const nmp_host *h, const nmp_matrix *x, ann_group gr
     }
     for (int64_t i = 0; s == NMP_OK && order && i < r.n; i++) order[i] = grp.member[r.list_of[i]];
     if (s == NMP_OK) s = fill_short(&r);
-    for (int64_t i = 0; s == NMP_OK && i < r.n; i++) {
-        int64_t at = out->offsets[grp.member[i]];
-        memcpy(out->index + at, r.acc_idx + i * r.k, (size_t)r.k * sizeof *r.acc_idx);
-        memcpy(out->dist + at, r.acc_dist + i * r.k, (size_t)r.k * sizeof *r.acc_dist);
-    }
     ivf_free(&r);
     return s;
 }
