@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #include "input_file.h"
@@ -317,12 +316,9 @@ nmp_status nmp_cfg_load(const char *path, nmp_cfg_node **root, nmp_err *err)
     *root = NULL;
     char why[160];
     nmp_status st;
-    int fd = nmp_open_regular(path, &st, why, sizeof why);
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (fd >= 0 && !f) close(fd);
-    if (!f && fd < 0 && st == NMP_ERR_IO)
-        return nmp_fail(err, st, "%s: cannot open config: %s", path, strerror(errno));
-    if (!f) return nmp_fail(err, fd < 0 ? st : NMP_ERR_NOMEM, "%s: config %s", path, fd < 0 ? why : "out of memory");
+    FILE *f = nmp_fopen_regular(path, "rb", &st, why, sizeof why);
+    if (!f && st == NMP_ERR_IO) return nmp_fail(err, st, "%s: cannot open config: %s", path, strerror(errno));
+    if (!f) return nmp_fail(err, st, "%s: config %s", path, why);
     if (!yaml_parser_initialize(&r.parser)) {
         fclose(f);
         return nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);

@@ -30,7 +30,7 @@ static nmp_status idx_open(const char *path, int want_ndim, idx_file *x, nmp_err
     memset(x, 0, sizeof *x);
     char why[160];
     nmp_status st;
-    int fd = nmp_open_regular(path, &st, why, sizeof why);
+    int fd = nmp_open_regular(path, NULL, &st, why, sizeof why);
     if (fd < 0) return nmp_fail(err, st, "%s: %s", path, why);
     if (!(x->f = gzdopen(fd, "rb"))) {
         close(fd);

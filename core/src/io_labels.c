@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "input_file.h"
 #include "io.h"
@@ -86,11 +85,8 @@ static nmp_status open_labels(const char *path, const char *mode, FILE **f, nmp_
 {
     char why[160];
     nmp_status st;
-    int fd = nmp_open_regular(path, &st, why, sizeof why);
-    *f = fd >= 0 ? fdopen(fd, mode) : NULL;
-    if (*f) return NMP_OK;
-    if (fd >= 0) close(fd);
-    return fd < 0 ? nmp_fail(err, st, "%s: labels: %s", path, why) : nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);
+    *f = nmp_fopen_regular(path, mode, &st, why, sizeof why);
+    return *f ? NMP_OK : nmp_fail(err, st, "%s: labels: %s", path, why);
 }
 
 static nmp_status read_text_labels(const char *path, int32_t **labels, int64_t *n, nmp_err *err)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "input_file.h"
 #include "io.h"
 #include "npy_format.h"
 
@@ -41,13 +42,8 @@ nmp_status nmp_output_replaceable(const char *path, nmp_err *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return NMP_OK; /* absent (or unreadable: open says why) */
-    const char *what = S_ISDIR(st.st_mode)    ? "a directory"
-                       : S_ISFIFO(st.st_mode) ? "a FIFO"
-                       : S_ISLNK(st.st_mode)  ? "a symbolic link"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
-                                              : "a device";
     return nmp_fail(err, NMP_ERR_INVALID, "%s: is %s; an output never replaces anything but a regular file", path,
-                    what);
+                    nmp_file_kind(st.st_mode));
 }
 
 nmp_status nmp_file_write_atomic_parts(const char *path, const void *const *bufs, const size_t *lens, int count,

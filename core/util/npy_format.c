@@ -4,12 +4,10 @@
 #include "input_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static nmp_status fail(char *err, size_t err_len, nmp_status s, const char *fmt, ...)
@@ -314,23 +312,19 @@ nmp_status nmp_map_file_readonly(const char *path, void **map, size_t *len, char
     *map = NULL;
     *len = 0;
     nmp_status why;
-    int fd = nmp_open_regular(path, &why, err, err_len);
+    int64_t size = 0;
+    int fd = nmp_open_regular(path, &size, &why, err, err_len);
     if (fd < 0) return why;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return fail(err, err_len, NMP_ERR_IO, "cannot read: %s", strerror(errno));
-    }
-    if (st.st_size == 0) {
+    if (size == 0) {
         close(fd);
         return fail(err, err_len, NMP_ERR_INVALID, "empty file (0 bytes)");
     }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (m == MAP_FAILED) return fail(err, err_len, NMP_ERR_IO, "cannot map: %s", strerror(map_errno));
     *map = m;
-    *len = (size_t)st.st_size;
+    *len = (size_t)size;
     return NMP_OK;
 }
 
