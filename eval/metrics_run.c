@@ -1,5 +1,6 @@
 /* nmp_eval_run: checks the inputs, draws the query sample and runs every metric of the
  * evaluation protocol on it (see metrics.h for the definitions). */
+#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +43,32 @@ static nmp_status check_inputs(const nmp_matrix *x, const nmp_matrix *y, const n
     return NMP_OK;
 }
 
+/* Every metric depends on the order of distances only, which a power-of-two scale keeps
+ * bit for bit. The kernels square distances in float, so values beyond 2^32 (or below
+ * 2^-32) overflow (underflow) them: such a matrix is measured as a scaled copy, max |v| in
+ * [1, 2). *copy is NULL when m is used as it is. */
+static nmp_status in_float_range(const nmp_matrix *m, nmp_matrix *use, float **copy)
+{
+    const int64_t count = m->n * m->d;
+    float top = 0.0f;
+#pragma omp parallel for reduction(max : top) schedule(static)
+    for (int64_t i = 0; i < count; i++)
+        top = fmaxf(top, fabsf(m->x[i]));
+    *use = *m;
+    *copy = NULL;
+    if (top == 0.0f || (top <= 0x1p32f && top >= 0x1p-32f))
+        return NMP_OK;
+    float *c = malloc((size_t)count * sizeof *c + 1);
+    if (!c)
+        return NMP_ERR_NOMEM;
+    const int shift = -ilogbf(top);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; i++)
+        c[i] = ldexpf(m->x[i], shift);
+    use->x = *copy = c;
+    return NMP_OK;
+}
+
 nmp_status nmp_eval_run(const nmp_matrix *x, const nmp_matrix *y, const int32_t *labels, const nmp_eval_opts *o,
                         nmp_eval_result *r, char *err, size_t errlen)
 {
@@ -52,12 +79,20 @@ nmp_status nmp_eval_run(const nmp_matrix *x, const nmp_matrix *y, const int32_t 
     *r = (nmp_eval_result){0};
     int32_t *queries = NULL;
     int64_t nq = 0;
-    st = nmp_eval_sample_queries(x->n, o->queries, o->seed, &queries, &nq);
+    nmp_matrix xs, ys;
+    float *x_copy = NULL, *y_copy = NULL;
+    st = in_float_range(x, &xs, &x_copy);
     if (st == NMP_OK)
-        st = nmp_eval_neighbors(x, y, labels, queries, nq, o->k, o->metric, r);
+        st = in_float_range(y, &ys, &y_copy);
     if (st == NMP_OK)
-        st = nmp_eval_triplets(x, y, o->metric, o->triplets, o->seed, &r->triplet);
+        st = nmp_eval_sample_queries(x->n, o->queries, o->seed, &queries, &nq);
+    if (st == NMP_OK)
+        st = nmp_eval_neighbors(&xs, &ys, labels, queries, nq, o->k, o->metric, r);
+    if (st == NMP_OK)
+        st = nmp_eval_triplets(&xs, &ys, o->metric, o->triplets, o->seed, &r->triplet);
     free(queries);
+    free(x_copy);
+    free(y_copy);
     if (st != NMP_OK)
         return fail(err, errlen, st, "eval: out of memory for %lld queries of %lld points", (long long)o->queries,
                     (long long)x->n);

@@ -116,30 +116,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Bit test, as io_convert.c does: correct under -ffast-math too. */
-static int not_finite(float v)
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    return (bits & 0x7f800000u) == 0x7f800000u;
-}
-
-/* Every value of the slice finite, named by its row in the whole input. */
-static nmp_status check_slice(nmp_run *r, const char *path, nmp_err *err)
-{
-    int64_t count = r->x.n * r->x.d, first = count;
-#pragma omp parallel for schedule(static) reduction(min : first)
-    for (int64_t i = 0; i < count; i++)
-        if (not_finite(r->x.x[i]) && i < first) first = i;
-    if (first == count) return NMP_OK;
-    float v = r->x.x[first];
-    return nmp_fail(err, NMP_ERR_INVALID, "%s: row %lld, column %lld (from 0): value is %s; every value must be finite",
-                    path, (long long)(r->dist.slice_begin + first / r->x.d), (long long)(first % r->x.d),
-                    v != v  ? "NaN"
-                    : v > 0 ? "+Inf"
-                            : "-Inf");
-}
-
 static nmp_status scale_slice(nmp_run *r, nmp_err *err)
 {
     float s = (float)r->cfg->data.scale;
@@ -190,10 +166,11 @@ nmp_status nmp_dist_load(nmp_run *r, nmp_err *err)
     const nmp_config *c = r->cfg;
     nmp_dist *d = &r->dist;
     nmp_status s = read_slice(r, err);
-    if (s == NMP_OK) s = check_slice(r, c->data.path, err);
+    if (s == NMP_OK) s = scale_slice(r, err);
+    if (s == NMP_OK)
+        s = nmp_io_check_values(c->data.path, &r->x, d->slice_begin, nmp_io_distance_bound(r->x.d), err);
     s = nmp_comm_agree(d->comm, s, err);
     if (s == NMP_OK) s = same_input(r, err);
-    if (s == NMP_OK) s = scale_slice(r, err);
     if (s == NMP_OK) s = nmp_stage_check_sizes(r, d->n_total, err);
     if (s == NMP_OK && d->ranks > c->partitioner.cells)
         s = nmp_fail(err, NMP_ERR_INVALID,

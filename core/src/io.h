@@ -95,7 +95,13 @@ nmp_status nmp_io_alias_files(const char *name, int labels, nmp_io_files *files,
  * parallel blocks; the _serial form is for callers already inside a parallel loop. */
 void nmp_io_to_f32(const char *dtype, const void *src, float *dst, int64_t count);
 void nmp_io_to_f32_serial(const char *dtype, const void *src, float *dst, int64_t count);
-/* NMP_ERR_INVALID naming the first row and column (of an n x d matrix) that is not finite. */
-nmp_status nmp_io_check_finite(const char *path, const nmp_matrix *m, nmp_err *err);
+/* NMP_ERR_INVALID naming the first row (counted from row0) and column of an n x d matrix
+ * whose value is not finite, or (max_abs > 0) whose magnitude exceeds max_abs. */
+nmp_status nmp_io_check_values(const char *path, const nmp_matrix *m, int64_t row0, float max_abs, nmp_err *err);
+/* The largest magnitude whose squared distances over d columns stay finite in float32,
+ * with headroom for the kernels' norms-and-dot-product form. */
+float nmp_io_distance_bound(int64_t d);
+/* NMP_ERR_INVALID when every row of m (n >= 2) equals the first: nothing to map. */
+nmp_status nmp_io_check_distinct(const char *path, const nmp_matrix *m, nmp_err *err);
 
 #endif

@@ -1,5 +1,7 @@
 /* Value conversion of input files to f32 (in parallel blocks) and the every-value-is-finite
  * check that all readers share. */
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -51,22 +53,49 @@ static uint32_t float_bits(float v)
 
 static int not_finite(float v) { return (float_bits(v) & 0x7f800000u) == 0x7f800000u; }
 
-nmp_status nmp_io_check_finite(const char *path, const nmp_matrix *m, nmp_err *err)
+nmp_status nmp_io_check_values(const char *path, const nmp_matrix *m, int64_t row0, float max_abs, nmp_err *err)
 {
     const int64_t count = m->n * m->d;
+    const uint32_t bound = max_abs > 0.0f ? float_bits(max_abs) : 0x7f800000u - 1u;
     int64_t first = count;
 #pragma omp parallel for schedule(static) reduction(min : first)
     for (int64_t b = 0; b < count; b += CONVERT_BLOCK) {
         int64_t end = count - b < CONVERT_BLOCK ? count : b + CONVERT_BLOCK;
         for (int64_t i = b; i < end; i++)
-            if (not_finite(m->x[i])) {
+            if ((float_bits(m->x[i]) & 0x7fffffffu) > bound) { /* |v| > bound, NaN and Inf included */
                 if (i < first) first = i;
                 break;
             }
     }
     if (first == count) return NMP_OK;
-    uint32_t bits = float_bits(m->x[first]);
+    const long long row = (long long)(row0 + first / m->d), col = (long long)(first % m->d);
+    float v = m->x[first];
+    if (!not_finite(v))
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: row %lld, column %lld (from 0): value %.3g is beyond %.3g, where squared distances over "
+                        "%lld columns overflow float32; scale the data down (data.scale)",
+                        path, row, col, (double)v, (double)max_abs, (long long)m->d);
+    uint32_t bits = float_bits(v);
     const char *what = (bits & 0x007fffffu) ? "NaN" : (bits >> 31) ? "-Inf" : "+Inf";
     return nmp_fail(err, NMP_ERR_INVALID, "%s: row %lld, column %lld (from 0): value is %s; every value must be finite",
-                    path, (long long)(first / m->d), (long long)(first % m->d), what);
+                    path, row, col, what);
+}
+
+float nmp_io_distance_bound(int64_t d)
+{
+    /* (2 max)^2 per column over d columns, with 2x headroom for the kernels' ||a||^2 + ||b||^2 */
+    return (float)sqrt(FLT_MAX / (8.0 * (double)(d > 0 ? d : 1)));
+}
+
+nmp_status nmp_io_check_distinct(const char *path, const nmp_matrix *m, nmp_err *err)
+{
+    const size_t row = (size_t)m->d * sizeof(float);
+    int64_t same = 1;
+    while (same < m->n && memcmp(m->x, m->x + same * m->d, row) == 0)
+        same++;
+    if (m->n > 1 && same == m->n)
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: all %lld rows are identical; a map needs at least two distinct points", path,
+                        (long long)m->n);
+    return NMP_OK;
 }

@@ -72,7 +72,7 @@ nmp_status nmp_data_open(const char *path, const nmp_data_opts *opts, nmp_datase
     if (s == NMP_OK && (out->m.n == 0 || out->m.d == 0))
         s = nmp_fail(err, NMP_ERR_INVALID, "%s: %lld rows x %lld columns; expected at least one of each", path,
                      (long long)out->m.n, (long long)out->m.d);
-    if (s == NMP_OK && strcmp(out->dtype, "u1") != 0) s = nmp_io_check_finite(path, &out->m, err);
+    if (s == NMP_OK && strcmp(out->dtype, "u1") != 0) s = nmp_io_check_values(path, &out->m, 0, 0.0f, err);
     if (s != NMP_OK) nmp_data_close(out);
     return s;
 }

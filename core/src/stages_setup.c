@@ -72,6 +72,8 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
     nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
     nmp_status s = nmp_data_open(c->data.path, &o, &r->data, err);
     if (s == NMP_OK) s = scale_data(r, err);
+    if (s == NMP_OK) s = nmp_io_check_values(c->data.path, &r->x, 0, nmp_io_distance_bound(r->x.d), err);
+    if (s == NMP_OK) s = nmp_io_check_distinct(c->data.path, &r->x, err);
     if (s == NMP_OK) s = nmp_stage_check_sizes(r, r->x.n, err);
     r->labels_path = c->data.labels[0] ? c->data.labels : nmp_data_default_labels(c->data.path);
     if (s == NMP_OK && r->labels_path) s = nmp_labels_read_limit(r->labels_path, r->x.n, c->data.limit, &r->labels, err);

@@ -30,7 +30,7 @@ void pca_model_free(pca_model *m)
 /* The top p eigenpairs of cov (d x d, destroyed) into m->axes / m->variance (divided by
  * samples - 1), largest first. Only p vectors are computed: for d = 784, p = 2 this is a
  * few hundredths of a second where a full eigendecomposition takes seconds. */
-static nmp_status top_axes(const nmp_host *h, const char *who, double *cov, int64_t d, int64_t samples, pca_model *m)
+static nmp_status top_axes(const nmp_host *h, double *cov, int64_t d, int64_t samples, pca_model *m)
 {
     int n = (int)d, il = n - m->p + 1, iu = n, found = 0, info = 0, lwork = -1, liwork = -1, iw_query = 0;
     double vl = 0.0, vu = 0.0, abstol = 0.0, w_query = 0.0;
@@ -44,21 +44,21 @@ static nmp_status top_axes(const nmp_host *h, const char *who, double *cov, int6
     int *iwork = malloc((size_t)(liwork > 1 ? liwork : 1) * sizeof *iwork);
     nmp_status s = NMP_OK;
     if (!w || !z || !isuppz || !work || !iwork) {
-        h->set_error(h, "%s: pca: out of memory for the eigensolver (d = %lld)", who, (long long)d);
+        h->set_error(h, "pca: out of memory for the eigensolver (d = %lld)", (long long)d);
         s = NMP_ERR_NOMEM;
     } else {
-        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, work, &lwork,
-                iwork, &liwork, &info);
+        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, work, &lwork, iwork,
+                &liwork, &info);
         if (info != 0 || found != m->p) {
-            h->set_error(h, "%s: pca: eigensolver failed on the %lld x %lld covariance (LAPACK info %d)", who,
-                         (long long)d, (long long)d, info);
+            h->set_error(h, "pca: eigensolver found %d of %d eigenpairs of the %lld x %lld covariance (LAPACK info %d)",
+                         found, m->p, (long long)d, (long long)d, info);
             s = NMP_ERR_RUNTIME;
         }
     }
     if (s == NMP_OK) { /* dsyevr returns ascending eigenvalues, vectors as columns of z (d each) */
         double *v = malloc((size_t)(d * m->p) * sizeof *v);
         if (!v) {
-            h->set_error(h, "%s: pca: out of memory", who);
+            h->set_error(h, "pca: out of memory");
             s = NMP_ERR_NOMEM;
         } else {
             for (int32_t k = 0; k < m->p; k++) {
@@ -95,8 +95,8 @@ static int64_t *draw_sample(uint64_t seed, uint32_t stream, int64_t n, int64_t m
 
 /* m->mean and cov (d x d) of the rows ids[0..rows) (NULL: the first rows). On the GPU the
  * whole of x is uploaded once and kept in m->gpu for the projection. */
-static nmp_status sample_moments(const nmp_host *h, const char *who, const nmp_matrix *x, const int64_t *ids,
-                                 int64_t rows, int64_t block_rows, plugin_device dev, pca_model *m, double *cov)
+static nmp_status sample_moments(const nmp_host *h, const nmp_matrix *x, const int64_t *ids, int64_t rows,
+                                 int64_t block_rows, plugin_device dev, pca_model *m, double *cov)
 {
 #ifdef NOMAD_CUDA
     if (dev == PLUGIN_ON_CUDA) {
@@ -109,7 +109,7 @@ static nmp_status sample_moments(const nmp_host *h, const char *who, const nmp_m
     pca_mean_cpu(x->x, x->d, ids, rows, m->mean);
     nmp_status s = pca_covariance_cpu(x->x, x->d, ids, rows, m->mean, block_rows, cov);
     if (s != NMP_OK)
-        h->set_error(h, "%s: pca: out of memory for a %lld x %lld covariance", who, (long long)x->d, (long long)x->d);
+        h->set_error(h, "pca: out of memory for a %lld x %lld covariance", (long long)x->d, (long long)x->d);
     return s;
 }
 
@@ -119,8 +119,8 @@ nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int6
     memset(m, 0, sizeof *m);
     int64_t n = x->n, d = x->d, rows = n < sample ? n : sample;
     if (p < 1 || p > d || n < 2) {
-        h->set_error(h, "%s: pca: %d components of %lld x %lld data: needs 1 <= components <= %lld and 2 rows", who,
-                     p, (long long)n, (long long)d, (long long)d);
+        h->set_error(h, "pca: %d components of %lld x %lld data: needs 1 <= components <= %lld and 2 rows", p,
+                     (long long)n, (long long)d, (long long)d);
         return NMP_ERR_INVALID;
     }
     m->d = d, m->p = p;
@@ -131,13 +131,13 @@ nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int6
     int64_t *ids = draw_sample(seed, stream, n, rows);
     nmp_status s = NMP_OK;
     if (!m->mean || !m->axes || !m->variance || !cov || (!ids && rows < n)) {
-        h->set_error(h, "%s: pca: out of memory for a %lld x %lld covariance", who, (long long)d, (long long)d);
+        h->set_error(h, "pca: out of memory for a %lld x %lld covariance", (long long)d, (long long)d);
         s = NMP_ERR_NOMEM;
     }
-    if (s == NMP_OK) s = sample_moments(h, who, x, ids, rows, block_rows, dev, m, cov);
+    if (s == NMP_OK) s = sample_moments(h, x, ids, rows, block_rows, dev, m, cov);
     if (s == NMP_OK) {
         for (int64_t j = 0; j < d; j++) m->total_variance += cov[j * d + j] / (double)(rows - 1);
-        s = top_axes(h, who, cov, d, rows, m);
+        s = top_axes(h, cov, d, rows, m);
     }
     h->progress(h, who, 0.5);
     free(cov), free(ids);
@@ -146,8 +146,7 @@ nmp_status pca_fit(const nmp_host *h, const char *who, const nmp_matrix *x, int6
 }
 
 /* The projection where the model was fitted; sets the error on failure. */
-static nmp_status project_rows(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m,
-                               int64_t block_rows, float *y)
+static nmp_status project_rows(const nmp_host *h, const nmp_matrix *x, const pca_model *m, int64_t block_rows, float *y)
 {
 #ifdef NOMAD_CUDA
     if (m->gpu) {
@@ -157,15 +156,14 @@ static nmp_status project_rows(const nmp_host *h, const char *who, const nmp_mat
 #endif
     nmp_status s = pca_project_cpu(x->x, x->n, x->d, m->mean, m->axes, m->p, block_rows, y);
     if (s != NMP_OK)
-        h->set_error(h, "%s: pca: out of memory projecting %lld rows of %lld", who, (long long)block_rows,
-                     (long long)x->d);
+        h->set_error(h, "pca: out of memory projecting %lld rows of %lld", (long long)block_rows, (long long)x->d);
     return s;
 }
 
-nmp_status pca_project(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m,
-                       int64_t block_rows, float *y)
+nmp_status pca_project(const nmp_host *h, const char *who, const nmp_matrix *x, const pca_model *m, int64_t block_rows,
+                       float *y)
 {
-    nmp_status s = project_rows(h, who, x, m, block_rows, y);
+    nmp_status s = project_rows(h, x, m, block_rows, y);
     h->progress(h, who, 1.0);
     return s;
 }

@@ -26,6 +26,8 @@ lab = np.repeat(np.arange(3), 200)
 x = (c[lab] + rng.normal(0, 1, (600, 20))).astype(np.float32)
 np.save("small.npy", x); np.save("labels.npy", lab.astype(np.int64))
 np.save("nan.npy", np.where(np.arange(600)[:, None] == 7, np.nan, x).astype(np.float32))
+np.save("huge.npy", (x * 1e18).astype(np.float32))   # finite, but squared distances overflow
+np.save("same.npy", np.ones((600, 20), np.float32))
 PY
 cat > small.yaml <<'YAML'
 data: { path: small.npy, labels: labels.npy }
@@ -96,6 +98,10 @@ expect_fail 2 "nan.npy" "$NOMAD" run small.yaml --set data.path=nan.npy --out ou
 expect_fail 2 "ann.k = 700" "$NOMAD" run small.yaml --set ann.k=700 --out out/bad7
 expect_fail 2 "nan.npy: header: expected dtype" "$NOMAD" run small.yaml --set data.limit=100 --set data.labels=nan.npy --out out/bad8
 expect_fail 2 "no-such.yaml" "$NOMAD" run no-such.yaml
+# data a map cannot be made of is an input error naming the problem (it failed inside PCA, exit 1)
+expect_fail 2 "is beyond 1.46e+18, where squared distances over 20 columns overflow float32" "$NOMAD" run small.yaml --set data.path=huge.npy --set data.labels= --out out/bad17
+expect_fail 2 "same.npy: all 600 rows are identical" "$NOMAD" run small.yaml --set data.path=same.npy --out out/bad18
+expect_ok "$NOMAD" run small.yaml --set data.path=huge.npy --set data.scale=1e-18 --set optimizer.epochs=2 --quiet --out out/scaled
 # `nomad CMD --help` is help (exit 0, on stdout), not an error
 for c in run sweep eval plot plugins config; do
   out=$("$NOMAD" $c --help 2>/dev/null) && grep -q "usage: nomad" <<<"$out" && ok "$c --help: usage, exit 0" || bad "$c --help"
@@ -115,7 +121,7 @@ expect_fail 2 'run: --out given twice ("out/bad15" and "out/bad16")' "$NOMAD" ru
 expect_fail 2 "plot: -o given twice" "$NOMAD" plot small.npy -o a.png -o b.png
 # a thread count no machine has: refused up front (it crashed inside libgomp, exit 139)
 expect_fail 2 "--set threads: must be in [0, 1024], got 100000" "$NOMAD" run small.yaml --set threads=100000 --out out/bad9
-for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9 out/bad1[0-6] fifo.png a.png b.png; do
+for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8 out/bad9 out/bad1[0-8] fifo.png a.png b.png; do
   [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"
 done
 

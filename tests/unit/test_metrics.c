@@ -109,6 +109,40 @@ static void test_separated_labels(void **state)
     free(labels);
 }
 
+/* Metrics depend on distance order only: a layout (and data) scaled by 1e30 or 1e-30, still
+ * finite in float, measures the same as the unscaled one (the kernels square distances in
+ * float, which overflowed: NP@10 0.033 for 0.169 and continuity above 1 before). */
+static void test_scale_invariant(void **state)
+{
+    (void)state;
+    int32_t *labels;
+    const int64_t n = 500, d = 6;
+    float *x = test_blobs(n, d, 4, 11, &labels), *y = uniform(n * 2, 5);
+    for (int64_t i = 0; i < n; i++)
+        y[2 * i] += 0.3f * x[i * d];
+    float *xs = malloc((size_t)(n * d) * sizeof *xs), *ys = malloc((size_t)(n * 2) * sizeof *ys);
+    nmp_eval_result base = run_eval(x, n, d, y, 2, labels, 10, 3000);
+    assert_true(base.np.value > 0.05 && base.np.value < 0.95 && base.cont.value < 1.0);
+    const float scales[] = {1e30f, 1e-30f, 1e19f};
+    for (int s = 0; s < 3; s++) {
+        for (int64_t i = 0; i < n * 2; i++)
+            ys[i] = y[i] * scales[s];
+        for (int64_t i = 0; i < n * d; i++)
+            xs[i] = x[i] * (s == 2 ? scales[s] : 1.0f);
+        nmp_eval_result r = run_eval(xs, n, d, ys, 2, labels, 10, 3000);
+        assert_true(fabs(r.np.value - base.np.value) < 1e-12);
+        assert_true(fabs(r.trust.value - base.trust.value) < 1e-12);
+        assert_true(fabs(r.cont.value - base.cont.value) < 1e-12);
+        assert_true(fabs(r.knn_acc.value - base.knn_acc.value) < 1e-12);
+        assert_true(fabs(r.triplet.value - base.triplet.value) < 1e-12);
+    }
+    free(x);
+    free(y);
+    free(xs);
+    free(ys);
+    free(labels);
+}
+
 /* All input points equal: every triplet is a tie, and ties count as wrong. */
 static void test_triplet_ties_are_wrong(void **state)
 {
@@ -278,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_identical_layout),     cmocka_unit_test(test_reversed_line),
         cmocka_unit_test(test_hand_checked),         cmocka_unit_test(test_label_ties_smallest),
         cmocka_unit_test(test_separated_labels),     cmocka_unit_test(test_triplet_ties_are_wrong),
+        cmocka_unit_test(test_scale_invariant),
         cmocka_unit_test(test_sampling),             cmocka_unit_test(test_invalid_inputs),
         cmocka_unit_test(test_agreement_with_sklearn),
     };
