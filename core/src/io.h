@@ -66,6 +66,10 @@ nmp_status nmp_file_write_atomic_parts(const char *path, const void *const *bufs
 /* NMP_OK when an output may be written at path: nothing is there, or a regular file. A FIFO,
  * directory, device, socket or symlink is never replaced: NMP_ERR_INVALID naming what it is. */
 nmp_status nmp_output_replaceable(const char *path, nmp_err *err);
+/* The status of an output that could not be written, from errno: the machine's fault (disk
+ * full, quota, I/O error, file size limit) is NMP_ERR_RUNTIME (exit 1), anything else
+ * (permissions, a read-only or missing folder: the path the user chose) NMP_ERR_IO (exit 2). */
+nmp_status nmp_write_failure(int errnum);
 
 /* ------------------------------------------------------------------ internal (io_*.c) */
 

@@ -46,6 +46,11 @@ nmp_status nmp_output_replaceable(const char *path, nmp_err *err)
                     nmp_file_kind(st.st_mode));
 }
 
+nmp_status nmp_write_failure(int errnum)
+{
+    return errnum == ENOSPC || errnum == EDQUOT || errnum == EIO || errnum == EFBIG ? NMP_ERR_RUNTIME : NMP_ERR_IO;
+}
+
 nmp_status nmp_file_write_atomic_parts(const char *path, const void *const *bufs, const size_t *lens, int count,
                                        nmp_err *err)
 {
@@ -55,17 +60,21 @@ nmp_status nmp_file_write_atomic_parts(const char *path, const void *const *bufs
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return nmp_fail(err, NMP_ERR_INVALID, "%.64s...: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return nmp_fail(err, NMP_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
+    if (fd < 0)
+        return nmp_fail(err, nmp_write_failure(errno), "%s: cannot create temporary file %s: %s", path, tmp,
+                        strerror(errno));
     const char *step = NULL;
+    errno = 0;
     for (int i = 0; i < count && !step; i++)
         if (lens[i] && write_all(fd, bufs[i], lens[i]) != 0) step = "write";
+    if (step && errno == 0) errno = EIO; /* a write of 0 bytes sets none */
     if (!step && fsync(fd) != 0) step = "fsync";
     int saved = errno;
     if (close(fd) != 0 && !step) step = "close", saved = errno;
     if (!step && rename(tmp, path) != 0) step = "rename", saved = errno;
     if (step) {
         unlink(tmp);
-        return nmp_fail(err, NMP_ERR_IO, "%s: %s failed: %s", path, step, strerror(saved ? saved : EIO));
+        return nmp_fail(err, nmp_write_failure(saved), "%s: %s failed: %s", path, step, strerror(saved));
     }
     sync_parent_dir(path);
     return NMP_OK;

@@ -186,17 +186,36 @@ nmp_status nmp_plot_render(const float *y, int64_t n, int dims, const int32_t *l
     return NMP_OK;
 }
 
+/* libpng's default handler prints its message on stderr; keep it (and errno, which a
+ * failed fwrite set) for our one-line error instead. */
+typedef struct {
+    char msg[128];
+    int errnum;
+} png_failure;
+
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    png_failure *pf = png_get_error_ptr(png);
+    pf->errnum = errno;
+    snprintf(pf->msg, sizeof pf->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
 /* Writes the PNG to tmp; messages name path, the file the user asked for. */
 static nmp_status write_png(const char *path, const char *tmp, const uint8_t *rgb, int w, int h, nmp_err *err)
 {
     FILE *f = fopen(tmp, "wb");
-    if (!f) return nmp_fail(err, NMP_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    if (!f) return nmp_fail(err, nmp_write_failure(errno), "%s: cannot write: %s", path, strerror(errno));
+    png_failure pf = {"out of memory", ENOMEM};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &pf, png_fail, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         fclose(f);
-        return nmp_fail(err, NMP_ERR_IO, "%s: PNG encoding failed", path);
+        return nmp_fail(err, nmp_write_failure(pf.errnum), "%s: PNG encoding failed: %s (%s)", path, pf.msg,
+                        strerror(pf.errnum));
     }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
@@ -206,7 +225,12 @@ static nmp_status write_png(const char *path, const char *tmp, const uint8_t *rg
     for (int r = 0; r < h; r++) png_write_row(png, (png_const_bytep)(rgb + (size_t)r * (size_t)w * 3));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    return fclose(f) == 0 ? NMP_OK : nmp_fail(err, NMP_ERR_IO, "%s: write failed", path);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        int e = errno;
+        fclose(f);
+        return nmp_fail(err, nmp_write_failure(e), "%s: write failed: %s", path, strerror(e));
+    }
+    return fclose(f) == 0 ? NMP_OK : nmp_fail(err, nmp_write_failure(errno), "%s: write failed: %s", path, strerror(errno));
 }
 
 nmp_status nmp_plot_write(const char *path, const float *y, int64_t n, int dims, const int32_t *labels,
@@ -221,7 +245,8 @@ nmp_status nmp_plot_write(const char *path, const float *y, int64_t n, int dims,
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     s = write_png(path, tmp, rgb, w, h, err);
     free(rgb);
-    if (s == NMP_OK && rename(tmp, path) != 0) s = nmp_fail(err, NMP_ERR_IO, "%s: cannot rename the temporary file", path);
+    if (s == NMP_OK && rename(tmp, path) != 0)
+        s = nmp_fail(err, nmp_write_failure(errno), "%s: cannot rename the temporary file: %s", path, strerror(errno));
     if (s != NMP_OK) unlink(tmp);
     return s;
 }

@@ -129,6 +129,13 @@ done
 "$NOMAD" eval small.npy out/small/embedding.npy --labels labels.npy --queries 300 --json > ev.json \
   && $PY -c "import json; assert json.load(open('ev.json'))['np'] > 0.2" && ok "eval --json" || bad "eval"
 expect_ok "$NOMAD" plot out/small/embedding.npy --labels labels.npy -o map2.png --size 300 --alpha 0.8 --margin 0.1
+# an output the machine cannot hold (disk full, file size limit: here RLIMIT_FSIZE, with
+# SIGXFSZ ignored so write() fails with EFBIG) is the machine's fault: exit 1, not 2, and
+# nothing half-written is left (it gave exit 2 and libpng's own extra line before)
+(trap '' XFSZ; ulimit -f 4; expect_fail 1 "embedding.npy: write failed: File too large" "$NOMAD" run small.yaml --quiet --out out/full1
+ expect_fail 1 "full.png: PNG encoding failed: Write Error (File too large)" "$NOMAD" plot out/small/embedding.npy -o full.png
+ exit $failed) && ok "outputs beyond the file size limit: exit 1" || bad "outputs beyond the file size limit"
+for d in out/full1 full.png full.png.tmp.*; do [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"; done
 expect_fail 2 "--alpha expects a number in [0.001, 1]" "$NOMAD" plot out/small/embedding.npy --alpha 2
 # an output never replaces a FIFO, a symlink, a directory or a device (-o /dev/null made it a file)
 mkfifo out_fifo && ln -s labels.npy out_link.png && mkdir out_dir.png
