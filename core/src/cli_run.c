@@ -116,7 +116,11 @@ int nmp_cli_run(int argc, char **argv)
     nmp_cfg_node *root = NULL;
     nmp_config *cfg = calloc(1, sizeof *cfg);
     nmp_status s = cfg ? nmp_cfg_load(a.config, &root, &err) : NMP_ERR_NOMEM;
-    for (int i = 0; i < a.n_sets && s == NMP_OK; i++) s = nmp_cfg_set(root, a.sets[i], &err);
+    for (int i = 0; i < a.n_sets && s == NMP_OK; i++)
+        s = strncmp(a.sets[i], "sweep.", 6) == 0 /* it would be read by nothing */
+                ? nmp_fail(&err, NMP_ERR_INVALID, "--set %s: sweep keys are read by nomad sweep, not nomad run",
+                           a.sets[i])
+                : nmp_cfg_set(root, a.sets[i], &err);
     if (s == NMP_OK) s = nmp_config_resolve(root, cfg, &err);
     if (s == NMP_OK && a.dry_run) s = dry_run(cfg, root, &err);
     else if (s == NMP_OK) {

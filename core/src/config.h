@@ -42,8 +42,10 @@ const nmp_cfg_node *nmp_cfg_child(const nmp_cfg_node *map, const char *key);
 const nmp_cfg_node *nmp_cfg_get(const nmp_cfg_node *node, const char *path);
 
 /* Applies "key.path=value": creates missing maps, replaces an existing value. The value is
- * a plain scalar, or YAML text when it starts with {, [, " or '. The new nodes have file
- * "--set" and line 0, so errors read "--set key.path: ...". */
+ * a plain scalar ("key=" is the empty string), or YAML text when it starts with {, [, " or
+ * '. A plain null, Null, NULL or ~ removes the key: it is back to its default (what a
+ * sweep's `null` grid value means). The new nodes have file "--set" and line 0, so errors
+ * read "--set key.path: ...". */
 nmp_status nmp_cfg_set(nmp_cfg_node *root, const char *assignment, nmp_err *err);
 
 /* Formats "file:line:col: path: message" (or "--set path: message" for line 0) into err

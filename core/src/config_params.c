@@ -189,7 +189,7 @@ static nmp_status check_undeclared(const nmp_cfg_node *section, const char *sect
     return NMP_OK;
 }
 
-/* One declared parameter from its node (if set and not null) or its default. */
+/* One declared parameter from its node (if set; null is an error) or its default. */
 static nmp_status resolve_param(const nmp_cfg_node *section, const char *section_name, const char *plugin_name,
                                 const char *plugin_file, const nmp_param_decl *d, nmp_param_value *out,
                                 nmp_err *err)
@@ -199,7 +199,10 @@ static nmp_status resolve_param(const nmp_cfg_node *section, const char *section
     char why[768], path[512];
     snprintf(path, sizeof path, "%s.%s", section_name, d->name);
     if (node) node->used = 1; /* resolution bookkeeping only; the tree is otherwise untouched */
-    if (node && node->type != NMP_CFG_NULL) {
+    if (node && node->type == NMP_CFG_NULL)
+        return nmp_cfg_fail_at(err, node, path, "no value; give one, or delete the key for its default (%s)",
+                               d->default_value && *d->default_value ? d->default_value : "\"\"");
+    if (node) {
         if (node->type != NMP_CFG_SCALAR)
             return nmp_cfg_fail_at(err, node, path, "expected a single value, got a %s",
                                    node->type == NMP_CFG_MAP ? "mapping" : "sequence");

@@ -219,7 +219,10 @@ static nmp_status store(const nmp_config_key *k, const char *text, nmp_config *c
         memcpy(field, &index, sizeof index);
         break;
     case NMP_PARAM_STRING:
-        if (strlen(v.s) >= k->size) {
+        if (!*v.s && *k->default_value) { /* only keys whose default is "" mean something by "" */
+            snprintf(why, why_size, "is empty; expected a value (default %s)", k->default_value);
+            s = NMP_ERR_INVALID;
+        } else if (strlen(v.s) >= k->size) {
             snprintf(why, why_size, "longer than %zu characters", k->size - 1);
             s = NMP_ERR_INVALID;
         } else {
@@ -244,7 +247,10 @@ void nmp_config_defaults(nmp_config *cfg)
 static nmp_status resolve_key(nmp_cfg_node *node, const nmp_config_key *k, nmp_config *cfg, nmp_err *err)
 {
     node->used = 1;
-    if (node->type == NMP_CFG_NULL || !k->size) return NMP_OK; /* null keeps the default; size 0: read elsewhere */
+    if (!k->size) return NMP_OK; /* read elsewhere */
+    if (node->type == NMP_CFG_NULL) /* `epochs:` or `epochs: ~` is a value left out, not a wish for the default */
+        return nmp_cfg_fail_at(err, node, k->path, "no value; give one, or delete the key for its default (%s)",
+                               k->default_value && *k->default_value ? k->default_value : "\"\"");
     if (node->type != NMP_CFG_SCALAR)
         return nmp_cfg_fail_at(err, node, k->path, "expected a single value, got a %s",
                                node->type == NMP_CFG_MAP ? "mapping" : "sequence");

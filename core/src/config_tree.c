@@ -357,18 +357,15 @@ static nmp_status set_value_node(const char *path, const char *text, nmp_cfg_nod
         nmp_status s = parse_stream(&r, out);
         yaml_parser_delete(&r.parser);
         if (s) return s;
-    } else {
+    } else { /* plain text, empty included ("key=" sets the empty string) */
         size_t len = strlen(text);
         while (len && text[len - 1] == ' ') len--;
-        int is_null = !len || (len == 1 && *text == '~') ||
-                      (len == 4 && (!strncmp(text, "null", 4) || !strncmp(text, "Null", 4) || !strncmp(text, "NULL", 4)));
-        *out = node_new(is_null ? NMP_CFG_NULL : NMP_CFG_SCALAR, SET_FILE, 0, 0);
-        if (*out && !is_null && !((*out)->value = strndup(text, len))) {
+        *out = node_new(NMP_CFG_SCALAR, SET_FILE, 0, 0);
+        if (*out && !((*out)->value = strndup(text, len))) {
             nmp_cfg_free(*out);
             *out = NULL;
         }
     }
-    if (!*out) *out = node_new(NMP_CFG_NULL, SET_FILE, 0, 0);
     if (!*out) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory");
     mark_set(*out);
     return NMP_OK;
@@ -418,6 +415,28 @@ static nmp_status set_leaf(nmp_cfg_node *map, const char *key, nmp_cfg_node *val
     return NMP_OK;
 }
 
+/* Is the assigned text a plain null word? Then the key is removed: back to its default. */
+static int unsets(const char *text)
+{
+    while (*text == ' ') text++;
+    size_t len = strlen(text);
+    while (len && text[len - 1] == ' ') len--;
+    return (len == 1 && *text == '~') ||
+           (len == 4 && (!strncmp(text, "null", 4) || !strncmp(text, "Null", 4) || !strncmp(text, "NULL", 4)));
+}
+
+/* Removes `key` from `map` when present. */
+static void remove_child(nmp_cfg_node *map, const char *key)
+{
+    for (uint32_t i = 0; i < map->count; i++)
+        if (map->children[i]->key && strcmp(map->children[i]->key, key) == 0) {
+            nmp_cfg_free(map->children[i]);
+            memmove(map->children + i, map->children + i + 1, (map->count - i - 1) * sizeof *map->children);
+            map->count--;
+            return;
+        }
+}
+
 nmp_status nmp_cfg_set(nmp_cfg_node *root, const char *assignment, nmp_err *err)
 {
     const char *eq = strchr(assignment, '=');
@@ -431,7 +450,8 @@ nmp_status nmp_cfg_set(nmp_cfg_node *root, const char *assignment, nmp_err *err)
     if (!klen || path[0] == '.' || path[klen - 1] == '.' || strstr(path, "..") || strchr(path, ' '))
         return nmp_fail(err, NMP_ERR_INVALID, SET_FILE " %s: expected key.path=value with non-empty keys", assignment);
     nmp_cfg_node *value = NULL;
-    nmp_status s = set_value_node(path, eq + 1, &value, err);
+    const int unset = unsets(eq + 1);
+    nmp_status s = unset ? NMP_OK : set_value_node(path, eq + 1, &value, err);
     if (s) return s;
     nmp_cfg_node *map = root;
     char prefix[PATH_MAX_LEN], full[PATH_MAX_LEN];
@@ -447,5 +467,9 @@ nmp_status nmp_cfg_set(nmp_cfg_node *root, const char *assignment, nmp_err *err)
         }
     }
     const char *leaf = strrchr(path, '.');
+    if (unset) {
+        remove_child(map, leaf ? leaf + 1 : path);
+        return NMP_OK;
+    }
     return set_leaf(map, leaf ? leaf + 1 : path, value, err);
 }

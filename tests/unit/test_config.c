@@ -172,18 +172,43 @@ static void set_creates_and_overrides(void **state)
     nmp_cfg_free(root);
 }
 
-static void set_null_restores_default(void **state)
+/* A plain null in --set removes the key (its default again: what a sweep's `null` grid value
+ * means); "key=" is the empty string, an error for keys whose default is not empty; a null
+ * or missing value in a file is an error, never a silent default. */
+static void set_null_unsets_empty_is_empty(void **state)
 {
     (void)state;
-    nmp_cfg_node *root = parse_ok("data: {labels: y.npy}\n");
+    nmp_cfg_node *root = parse_ok("data: {labels: y.npy}\noptimizer: {epochs: 7}\n");
     nmp_err err = {0};
     assert_int_equal(nmp_cfg_set(root, "data.labels=null", &err), NMP_OK);
+    assert_null(nmp_cfg_get(root, "data.labels"));
+    assert_int_equal(nmp_cfg_set(root, "optimizer.epochs=~", &err), NMP_OK);
     assert_int_equal(nmp_cfg_set(root, "output.name=\"null\"", &err), NMP_OK);
+    assert_int_equal(nmp_cfg_set(root, "output.dir=NULL", &err), NMP_OK); /* absent already: nothing to do */
     nmp_config *cfg = resolve_ok(root);
     assert_string_equal(cfg->data.labels, "");
+    assert_int_equal(cfg->optimizer.epochs, 200);
     assert_string_equal(cfg->output.name, "null");
     free(cfg);
     nmp_cfg_free(root);
+
+    root = parse_ok("data: {labels: y.npy}\n");
+    assert_int_equal(nmp_cfg_set(root, "data.labels=", &err), NMP_OK);
+    cfg = resolve_ok(root);
+    assert_string_equal(cfg->data.labels, "");
+    free(cfg);
+    nmp_cfg_free(root);
+
+    expect_resolve_error("{}\n", "optimizer.epochs=", "--set optimizer.epochs: expected an integer, got \"\"");
+    expect_resolve_error("{}\n", "data.path=", "--set data.path: is empty; expected a value (default fashion-mnist)");
+    expect_resolve_error("{}\n", "optimizer={epochs: ~}",
+                         "--set optimizer.epochs: no value; give one, or delete the key for its default (200)");
+    expect_resolve_error("optimizer:\n  epochs:\n", NULL,
+                         "cfg.yaml:2:10: optimizer.epochs: no value; give one, or delete the key for its default (200)");
+    expect_resolve_error("optimizer: {epochs: ~}\n", NULL,
+                         "cfg.yaml:1:21: optimizer.epochs: no value; give one, or delete the key for its default (200)");
+    expect_resolve_error("data: {labels: null}\n", NULL,
+                         "cfg.yaml:1:16: data.labels: no value; give one, or delete the key for its default (\"\")");
 }
 
 static void set_errors(void **state)
@@ -250,7 +275,7 @@ static void defaults_from_empty_file(void **state)
 static void values_of_every_type(void **state)
 {
     (void)state;
-    nmp_cfg_node *root = parse_ok("data: {format: fvecs, limit: 1e6, labels: null}\ndevice: cuda\ndims: 3\n"
+    nmp_cfg_node *root = parse_ok("data: {format: fvecs, limit: 1e6, labels: \"\"}\ndevice: cuda\ndims: 3\n"
                                   "distributed: {backend: nccl}\nann: {metric: cosine}\neval: {enabled: off}\n"
                                   "quiet: Yes\noptimizer:\n  momentum: 0\n  lr: 2.5e3\noutput:\n");
     nmp_config *cfg = resolve_ok(root);
@@ -286,7 +311,7 @@ static void resolve_error_forms(void **state)
     expect_resolve_error("seed: [1]\n", NULL, "cfg.yaml:1:7: seed: expected a single value, got a sequence");
     expect_resolve_error("optimizer: 5\n", NULL,
                          "cfg.yaml:1:12: optimizer: expected a mapping of optimizer keys, got a scalar");
-    expect_resolve_error("data: {path: \"\", limit: -1}\n", NULL, "cfg.yaml:1:25: data.limit: must be >= 0, got -1");
+    expect_resolve_error("data: {path: x, limit: -1}\n", NULL, "cfg.yaml:1:24: data.limit: must be >= 0, got -1");
 }
 
 static void unknown_keys_list_valid_ones(void **state)
@@ -377,7 +402,7 @@ static void params_defaults_and_values(void **state)
     assert_null(p.items);
 
     assert_int_equal(neg_params("negatives:\n  plugin: cluster_mean\n  exact: 128\n  approx_cells: nearest_exact:3\n"
-                                "  weighting: mass\n  temperature: 2\n  tag: hello\n  symmetric: null\n",
+                                "  weighting: mass\n  temperature: 2\n  tag: hello\n",
                                 &p, &err),
                      NMP_OK);
     assert_int_equal(nmp_param_int(&p, "exact"), 128);
@@ -440,6 +465,8 @@ static void params_errors(void **state)
     expect_param_error("negatives: {symmetric: maybe}\n",
                        "cfg.yaml:1:24: negatives.symmetric: expected true or false, got \"maybe\"");
     expect_param_error("negatives: {tag: [a]}\n", "cfg.yaml:1:18: negatives.tag: expected a single value, got a sequence");
+    expect_param_error("negatives: {symmetric: null}\n",
+                       "cfg.yaml:1:24: negatives.symmetric: no value; give one, or delete the key for its default (yes)");
 }
 
 static void params_core_keys_and_bad_defaults(void **state)
@@ -579,7 +606,7 @@ int main(void)
         cmocka_unit_test(tree_syntax_errors),
         cmocka_unit_test(tree_load_file),
         cmocka_unit_test(set_creates_and_overrides),
-        cmocka_unit_test(set_null_restores_default),
+        cmocka_unit_test(set_null_unsets_empty_is_empty),
         cmocka_unit_test(set_errors),
         cmocka_unit_test(defaults_from_empty_file),
         cmocka_unit_test(values_of_every_type),
