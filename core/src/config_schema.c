@@ -222,6 +222,10 @@ static nmp_status store(const nmp_config_key *k, const char *text, nmp_config *c
         if (!*v.s && *k->default_value) { /* only keys whose default is "" mean something by "" */
             snprintf(why, why_size, "is empty; expected a value (default %s)", k->default_value);
             s = NMP_ERR_INVALID;
+        } else if (!strcmp(k->path, "output.name") &&
+                   (strchr(v.s, '/') || !strcmp(v.s, ".") || !strcmp(v.s, ".."))) { /* {name} stays one folder */
+            snprintf(why, why_size, "\"%s\" is not a name: no '/', not . or ..", v.s);
+            s = NMP_ERR_INVALID;
         } else if (strlen(v.s) >= k->size) {
             snprintf(why, why_size, "longer than %zu characters", k->size - 1);
             s = NMP_ERR_INVALID;

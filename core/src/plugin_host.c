@@ -221,7 +221,22 @@ nmp_status nmp_registry_add_file(nmp_registry *reg, const char *file, nmp_err *e
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Lists *.so in dir, sorted so the scan order does not depend on the file system. */
+/* Is `file` named <kind>_<name>.so? Only such files are opened by a scan: dlopen runs a
+ * library's constructors, so a folder put on the path must not run every .so it holds. */
+static int plugin_file_name(const char *file)
+{
+    size_t len = strlen(file);
+    if (len < 4 || strcmp(file + len - 3, ".so") != 0) return 0;
+    for (int k = 1; k <= NMP_KIND_COUNT; k++) {
+        const char *kind = nmp_kind_name((nmp_kind)k);
+        size_t kl = strlen(kind);
+        if (len > kl + 4 && strncmp(file, kind, kl) == 0 && file[kl] == '_') return 1;
+    }
+    return 0;
+}
+
+/* Lists the <kind>_<name>.so files in dir, sorted so the scan order does not depend on the
+ * file system. */
 static char **list_so(const char *dir, size_t *count)
 {
     *count = 0;
@@ -229,8 +244,7 @@ static char **list_so(const char *dir, size_t *count)
     if (!d) return NULL;
     char **names = NULL;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0) continue;
+        if (!plugin_file_name(e->d_name)) continue;
         char **grown = realloc(names, (*count + 1) * sizeof *grown);
         if (!grown) break;
         names = grown;
@@ -307,11 +321,9 @@ char *nmp_plugin_default_path(void)
     return strdup(out);
 }
 
-static int looks_like_file(const char *spec)
-{
-    size_t n = strlen(spec);
-    return strchr(spec, '/') != NULL || (n > 3 && strcmp(spec + n - 3, ".so") == 0);
-}
+/* A file when it has a '/': a bare "x.so" is a name, looked up on the plugin path only, so
+ * that the working directory never supplies code. */
+static int looks_like_file(const char *spec) { return strchr(spec, '/') != NULL; }
 
 static void names_of_kind(const nmp_registry *reg, nmp_kind kind, char *buf, size_t len)
 {
@@ -357,15 +369,30 @@ nmp_status nmp_registry_find(nmp_registry *reg, nmp_kind kind, const char *spec,
                             "%s.plugin: \"%s\" is a %s plugin (%s), not a %s plugin; %s plugins: %s", nmp_kind_name(kind),
                             spec, nmp_kind_name(reg->items[i]->desc->kind), reg->items[i]->file, nmp_kind_name(kind),
                             nmp_kind_name(kind), names);
-    return nmp_fail(err, NMP_ERR_INVALID, "%s.plugin: no %s plugin named \"%s\" on the plugin path; found: %s%s",
+    size_t n = strlen(spec);
+    return nmp_fail(err, NMP_ERR_INVALID, "%s.plugin: no %s plugin named \"%s\" on the plugin path; found: %s%s%s",
                     nmp_kind_name(kind), nmp_kind_name(kind), spec, names,
-                    reg->n_refused ? " (some files were refused: run `nomad plugins`)" : "");
+                    reg->n_refused ? " (some files were refused: run `nomad plugins`)" : "",
+                    n > 3 && !strcmp(spec + n - 3, ".so") ? " (a file path needs a '/', e.g. ./name.so)" : "");
+}
+
+/* A relative .so path in a config file is relative to that file's folder (as an include
+ * would be), not to wherever nomad was started; from --set, to the working directory. */
+static const char *plugin_spec_path(const nmp_cfg_node *section, const char *spec, char *buf, size_t len)
+{
+    const nmp_cfg_node *node = section ? nmp_cfg_child(section, "plugin") : NULL;
+    if (!looks_like_file(spec) || spec[0] == '/' || !node || !node->file || node->line == 0) return spec;
+    const char *slash = strrchr(node->file, '/');
+    if (!slash) return spec;
+    snprintf(buf, len, "%.*s/%s", (int)(slash - node->file), node->file, spec);
+    return buf;
 }
 
 nmp_status nmp_registry_resolve(nmp_registry *reg, nmp_kind kind, const char *spec, const nmp_cfg_node *section,
                                 const nmp_plugin_ref **ref, nmp_params *params, nmp_err *err)
 {
-    nmp_status s = nmp_registry_find(reg, kind, spec, ref, err);
+    char path[2 * PATH_MAX];
+    nmp_status s = nmp_registry_find(reg, kind, plugin_spec_path(section, spec, path, sizeof path), ref, err);
     if (s != NMP_OK) return s;
     const nmp_plugin *d = (*ref)->desc;
     return nmp_config_plugin_params(section, nmp_kind_name(kind), d->name, (*ref)->file, d->params, d->n_params, params,

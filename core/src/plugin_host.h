@@ -55,14 +55,16 @@ const void *nmp_plugin_extension(const nmp_plugin *p, const char *uri);
 /* Its CUDA entry: the extension NMP_EXT_CUDA, or NULL. */
 const void *nmp_plugin_cuda_ops(const nmp_plugin *p);
 
-/* Finds the plugin for a config slot: `spec` is a name (looked up among plugins of `kind`)
- * or a path to a .so (contains '/' or ends in .so: loaded, and its descriptor of `kind`
- * used). Errors list the names that exist for that kind, or say which kind it is. */
+/* Finds the plugin for a config slot: `spec` is a name (looked up among plugins of `kind`
+ * on the plugin path, never in the working directory) or a path to a .so (contains '/':
+ * loaded, and its descriptor of `kind` used). Errors list the names that exist for that
+ * kind, or say which kind it is. */
 nmp_status nmp_registry_find(nmp_registry *reg, nmp_kind kind, const char *spec, const nmp_plugin_ref **out,
                              nmp_err *err);
 
 /* Finds the plugin `spec` for a config slot and resolves its declared parameters from the
- * slot's section (NULL: all defaults) into *params (free with nmp_params_free). */
+ * slot's section (NULL: all defaults) into *params (free with nmp_params_free). A relative
+ * path written in a config file is taken from that file's folder. */
 nmp_status nmp_registry_resolve(nmp_registry *reg, nmp_kind kind, const char *spec, const struct nmp_cfg_node *section,
                                 const nmp_plugin_ref **ref, nmp_params *params, nmp_err *err);
 

@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "plugin_host.h"
 #include "test_host.h"
 #include "../fixtures/fixture_counts.h"
 
-#define FIX(name) NOMAD_FIXTURE_DIR "/" name ".so"
+#define FIX(name) NOMAD_FIXTURE_DIR "/negatives_" name ".so"
 
 static void expect_refusal(const char *file, const char *words)
 {
@@ -126,12 +127,31 @@ static void scan_records_refusals_and_first_wins(void **st)
     assert_int_equal(nmp_registry_scan(&reg, NOMAD_FIXTURE_DIR, &err), NMP_OK);
     const nmp_plugin_ref *ref = NULL;
     assert_int_equal(nmp_registry_find(&reg, NMP_KIND_NEGATIVES, "fixture_neg", &ref, &err), NMP_OK);
-    /* good.so sorts before good_dup.so: the first on the path wins. */
-    assert_non_null(strstr(ref->file, "/good.so"));
+    /* negatives_good.so sorts before negatives_good_dup.so: the first on the path wins. */
+    assert_non_null(strstr(ref->file, "/negatives_good.so"));
     int dups = 0;
     for (size_t i = 0; i < reg.count; i++) dups += strcmp(reg.items[i]->desc->name, "fixture_neg") == 0;
     assert_int_equal(dups, 1);
     assert_int_equal(reg.n_refused, 11); /* every broken fixture, each refused alone */
+    nmp_registry_free(&reg);
+}
+
+/* A bare "x.so" is a name on the plugin path, never a file in the working directory. */
+static void bare_so_is_a_name(void **st)
+{
+    (void)st;
+    nmp_registry reg = {0};
+    nmp_err err = {0};
+    const nmp_plugin_ref *ref = NULL;
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(NOMAD_FIXTURE_DIR), 0);
+    assert_int_equal(nmp_registry_find(&reg, NMP_KIND_NEGATIVES, "negatives_good.so", &ref, &err), NMP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "no negatives plugin named \"negatives_good.so\""));
+    assert_non_null(strstr(err.msg, "a file path needs a '/', e.g. ./name.so"));
+    assert_int_equal(reg.count, 0);
+    assert_int_equal(nmp_registry_find(&reg, NMP_KIND_NEGATIVES, "./negatives_good.so", &ref, &err), NMP_OK);
+    assert_int_equal(chdir(cwd), 0);
     nmp_registry_free(&reg);
 }
 
@@ -277,7 +297,7 @@ int main(void)
         cmocka_unit_test(refuses_cpu_ops_as_cuda_entry), cmocka_unit_test(finds_cuda_entry_by_name),
         cmocka_unit_test(base_size_is_the_floor),
         cmocka_unit_test(finds_by_kind_in_pack),    cmocka_unit_test(scan_records_refusals_and_first_wins),
-        cmocka_unit_test(unknown_name_lists_known), cmocka_unit_test(refuses_undeclared_key),
+        cmocka_unit_test(unknown_name_lists_known), cmocka_unit_test(bare_so_is_a_name), cmocka_unit_test(refuses_undeclared_key),
         cmocka_unit_test(refuses_out_of_range_and_type), cmocka_unit_test(passes_create_failure_on),
         cmocka_unit_test(lifecycle_once_each),      cmocka_unit_test(call_failure_names_plugin),
     };

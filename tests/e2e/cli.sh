@@ -105,6 +105,17 @@ expect_fail 2 "--set loss.plugin: is empty; expected a value (default infonce)" 
 printf 'data: { path: small.npy }\noptimizer:\n  epochs:\n' > noval.yaml
 expect_fail 2 "noval.yaml:3:10: optimizer.epochs: no value" "$NOMAD" run noval.yaml --out out/bad19
 expect_fail 2 "--set sweep.grid=x: sweep keys are read by nomad sweep" "$NOMAD" run small.yaml --set sweep.grid=x --out out/bad19
+# plugin files: naming a .so runs its code, so only what the config names is ever opened
+printf '#include <stdio.h>\n__attribute__((constructor)) static void f(void) { fclose(fopen("pwned", "w")); }\n' > evil.c
+cc -shared -fPIC evil.c -o evil.so || bad "evil.so fixture"
+expect_fail 2 "a file path needs a '/'" "$NOMAD" run small.yaml --set loss.plugin=evil.so --dry-run
+NOMAD_PLUGIN_PATH=. "$NOMAD" plugins >/dev/null 2>&1   # evil.so is not <kind>_<name>.so: never opened
+[ ! -e pwned ] && ok "a bare .so name and a plugin-path scan run no stray library" || bad "evil.so was loaded"
+mkdir -p sub && cp "$(dirname "$NOMAD")/plugins/loss_infonce.so" sub/loss_mine.so
+printf 'data: { path: ../small.npy }\nloss: { plugin: ./loss_mine.so }\n' > sub/rel.yaml
+"$NOMAD" run sub/rel.yaml --dry-run 2>/dev/null | grep -q 'plugin: "./loss_mine.so"' \
+  && ok "a relative .so in a config is taken from the config's folder" || bad "relative plugin path"
+expect_fail 2 "--set output.name: \"../../escape\" is not a name" "$NOMAD" run small.yaml --set output.name=../../escape --out out/bad19
 # data a map cannot be made of is an input error naming the problem (it failed inside PCA, exit 1)
 expect_fail 2 "is beyond 1.46e+18, where squared distances over 20 columns overflow float32" "$NOMAD" run small.yaml --set data.path=huge.npy --set data.labels= --out out/bad17
 expect_fail 2 "same.npy: all 600 rows are identical" "$NOMAD" run small.yaml --set data.path=same.npy --out out/bad18
