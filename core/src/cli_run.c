@@ -9,6 +9,7 @@
 #include "cli_args.h"
 #include "comm.h"
 #include "host.h"
+#include "interrupt.h"
 #include "pipeline.h"
 #include "plugin_host.h"
 
@@ -125,6 +126,7 @@ int nmp_cli_run(int argc, char **argv)
     if (s == NMP_OK && a.dry_run) s = dry_run(cfg, root, &err);
     else if (s == NMP_OK) {
         configure_host(cfg, a.quiet);
+        nmp_interrupt_install();
         nmp_run_request req = {.config_path = a.config, .out_dir = a.out};
         s = nmp_pipeline_run(cfg, root, &req, &err);
     }
@@ -132,6 +134,7 @@ int nmp_cli_run(int argc, char **argv)
     free(cfg);
     free(a.sets);
     /* Under mpirun every rank fails alike (bad config) or agreed on one error: rank 0 says it. */
-    if (s != NMP_OK && (nmp_host_settings()->rank != 0 || nmp_comm_launcher_rank() != 0)) return nmp_exit_code(s);
-    return s == NMP_OK ? 0 : nmp_cli_fail(nmp_exit_code(s), "%s", err.msg);
+    const int code = s != NMP_OK && nmp_interrupt_signal() ? 128 + nmp_interrupt_signal() : nmp_exit_code(s);
+    if (s != NMP_OK && (nmp_host_settings()->rank != 0 || nmp_comm_launcher_rank() != 0)) return code;
+    return s == NMP_OK ? 0 : nmp_cli_fail(code, "%s", err.msg);
 }

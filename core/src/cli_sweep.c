@@ -277,7 +277,12 @@ int nmp_cli_sweep(int argc, char **argv)
     if (s == NMP_OK && !sw.quiet)
         fprintf(stderr, "sweep: %lld runs in %s/ (%lld done before)\n", (long long)sw.plan.n_runs, sw.dir,
                 (long long)done);
-    if (s == NMP_OK) s = run_all(&sw, &failed, &err);
+    if (s == NMP_OK) {
+        char me[32]; /* each `nomad run` child asks for SIGTERM when this process dies (interrupt.h) */
+        snprintf(me, sizeof me, "%ld", (long)getpid());
+        setenv("NOMAD_SWEEP_PARENT", me, 1);
+        s = run_all(&sw, &failed, &err);
+    }
     if (s == NMP_OK && !sw.quiet)
         fprintf(stderr, "sweep: %lld ok, %lld failed; tables: %s/results.md, %s/results.csv\n",
                 (long long)(sw.plan.n_runs - failed), (long long)failed, sw.dir, sw.dir);

@@ -186,8 +186,9 @@ nmp_status nmp_dist_load(nmp_run *r, nmp_err *err)
                 (long long)d->n_total, (long long)r->x.d, r->data.dtype, d->ranks, (long long)d->slice_end,
                 r->labels ? ", labels " : "", r->labels ? r->labels_path : "");
         s = nmp_outdir_open(&r->out, r->req->out_dir ? r->req->out_dir : c->output.dir, r->name, err);
-        if (s == NMP_OK && r->out.created) rmdir(r->out.path); /* checked; made again by nmp_dist_outdir */
-        r->out.created = 0;
+        /* checked, then given back: a rank's failure can abort the job (MPI_Abort kills rank 0
+         * too), which would leave a made and locked folder; made again by nmp_dist_outdir */
+        if (s == NMP_OK) nmp_outdir_discard(&r->out);
     }
     return s;
 }

@@ -7,9 +7,16 @@
 
 #include "error.h"
 
+/* The lock file of a run folder: created (O_EXCL) when the run opens the folder and held
+ * with flock until the process ends, removed when the run finishes or fails. One left
+ * behind that nobody holds marks a run that was killed (SIGKILL, power) before its end. */
+#define NMP_OUTDIR_LOCK ".nomad.lock"
+
 typedef struct {
     char path[4096];
     int created;   /* we made the directory (remove it on failure) */
+    size_t created_from; /* length of the longest prefix of path that existed before us */
+    int locked, lock_fd; /* NMP_OUTDIR_LOCK, held (flock) while the run writes */
     char **files;  /* files written so far (relative names), removed on failure */
     int n_files;
 } nmp_outdir;
@@ -21,12 +28,17 @@ void nmp_outdir_expand(const char *pattern, const char *name, char *out, size_t 
 int nmp_mkdir_p(char *path);
 
 /* Expands {date} (YYYYMMDD-HHMMSS) and {name} in `pattern`, creates the directory (and its
- * parents). An existing directory is an error unless it is empty, so runs never mix. */
+ * parents) and takes its lock. An existing directory is an error unless it is empty, so runs
+ * never mix; the error says when another run is writing there or one was killed there. */
 nmp_status nmp_outdir_open(nmp_outdir *o, const char *pattern, const char *name, nmp_err *err);
 /* Full path of a file in the directory; records it for cleanup. */
 const char *nmp_outdir_file(nmp_outdir *o, const char *name, char *buf, size_t len);
-/* Removes recorded files (and the directory if we created it). */
+/* Removes recorded files, the lock, and the directory and parents if we created them. */
 void nmp_outdir_discard(nmp_outdir *o);
+/* Ends a finished run: removes the lock (the outputs stay). */
 void nmp_outdir_close(nmp_outdir *o);
+/* Whether the folder's lock is held by a live nomad process: 1 (its pid in *pid), 0 (no
+ * lock, or a stale one: *stale = 1), -1 on error. */
+int nmp_outdir_lock_state(const char *dir, long *pid, int *stale);
 
 #endif

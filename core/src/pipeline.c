@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "dist.h"
 #include "host.h"
+#include "interrupt.h"
 #include "run_state.h"
 #include "stages.h"
 
@@ -64,6 +65,9 @@ static nmp_status timed(nmp_run *r, int stage, stage_fn fn, nmp_err *err)
     double t0 = nmp_now(), b0, c0, b1, c1;
     comm_totals(r, &b0, &c0);
     nmp_status s = fn(r, err);
+    if (s == NMP_OK && stage != STAGE_OUTPUT && nmp_interrupt_signal()) /* output: finished, keep it */
+        s = nmp_fail(err, NMP_ERR_RUNTIME, "interrupted by %s during %s; removed what the run wrote",
+                     nmp_interrupt_name(), nmp_stage_names[stage]);
     if (r->dist.comm) s = nmp_comm_agree(r->dist.comm, s, err);
     r->stage_seconds[stage] = nmp_now() - t0;
     comm_totals(r, &b1, &c1);

@@ -33,7 +33,7 @@ typedef struct {
     int64_t n_local;        /* points this rank holds after the exchange */
     double stage_bytes[STAGE_COUNT];   /* bytes this rank sent + received in each stage */
     double stage_comm_seconds[STAGE_COUNT]; /* of which waiting in collectives */
-    int outdir_ready;       /* rank 0 made the run directory (it does so when it first writes) */
+    int outdir_ready;       /* rank 0 made (and locked) the run directory (it does so when it first writes) */
     int nan_here, nan_seen; /* the fit's cell sums went non-finite: on this rank / on any rank */
     void *rank_stats;       /* rank 0: ranks x nmp_dist_rank_stats (dist.h) */
 } nmp_dist;

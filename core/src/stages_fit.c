@@ -6,6 +6,7 @@
 
 #include "dist.h"
 #include "host.h"
+#include "interrupt.h"
 #include "plot.h"
 #include "stages.h"
 
@@ -37,6 +38,9 @@ static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y
 {
     (void)loss;
     nmp_run *r = ctx;
+    if (!r->dist.comm && nmp_interrupt_signal()) /* distributed: ranks agree at the stage's end */
+        return nmp_fail(err, NMP_ERR_RUNTIME, "interrupted by %s during optimize (epoch %lld); removed what the run "
+                        "wrote", nmp_interrupt_name(), (long long)epoch + 1);
     int64_t every = r->cfg->output.snapshot_every;
     if (every <= 0 || (epoch + 1) % every != 0) return NMP_OK;
     if (!r->dist.comm) return write_snapshot(r, epoch, y, r->x.n, err);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "outdir.h"
 #include "sweep.h"
 
 extern char **environ;
@@ -82,7 +83,8 @@ nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, nmp_sweep_res
  * snapshots/ when `in_snapshots`. */
 static int run_output(const char *name, int in_snapshots)
 {
-    static const char *const top[] = {"embedding.npy", "run.json", "map.png", "loss.csv", "report.md", "snapshots"};
+    static const char *const top[] = {"embedding.npy", "run.json", "map.png",  "loss.csv",
+                                      "report.md",     "snapshots", NMP_OUTDIR_LOCK};
     if (in_snapshots) return !strncmp(name, "epoch_", 6);
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
         size_t n = strlen(top[i]);
@@ -120,6 +122,11 @@ static int sweep_entries(const char *dir, int in_snapshots, int remove, char *fo
 
 nmp_status nmp_sweep_remove_dir(const char *dir, nmp_err *err)
 {
+    long pid;
+    int stale;
+    if (nmp_outdir_lock_state(dir, &pid, &stale) == 1) /* a run of an earlier sweep still lives */
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: a nomad run (pid %ld) is still writing there; stop it first", dir,
+                        pid);
     char foreign[4400] = "";
     int rc = sweep_entries(dir, 0, 0, foreign, sizeof foreign);
     if (rc == 1)

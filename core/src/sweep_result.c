@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "host.h"
 #include "run_state.h"
 #include "sweep.h"
 #include "sweep_json.h"
@@ -107,6 +108,25 @@ static nmp_status same_config(const char *path, const nmp_jv *record, const char
                     path, have ? (where[0] ? where : "the whole config") : "config");
 }
 
+/* A run counts as done only if its embedding is there as run.json describes it: n x dims
+ * float32, every value finite. Anything else is a run to do again (the reason is logged). */
+static int embedding_matches(const char *dir, const nmp_jv *record)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/embedding.npy", dir);
+    const double n = nmp_jv_number_at(record, "data.n", -1), dims = nmp_jv_number_at(record, "config.dims", -1);
+    nmp_data_opts o = {.format = NMP_FMT_NPY};
+    nmp_dataset y;
+    nmp_err e = {0};
+    nmp_status s = nmp_data_open(path, &o, &y, &e);
+    if (s == NMP_OK && (strcmp(y.dtype, "f4") != 0 || (double)y.m.n != n || (double)y.m.d != dims))
+        s = nmp_fail(&e, NMP_ERR_INVALID, "%s: %lld x %lld %s, but run.json says %.0f x %.0f f4", path,
+                     (long long)y.m.n, (long long)y.m.d, y.dtype, n, dims);
+    if (s == NMP_OK) nmp_data_close(&y);
+    else nmp_log(NMP_LOG_WARN, "sweep: %s; running it again", e.msg);
+    return s == NMP_OK;
+}
+
 nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_dir_state *state, nmp_err *err)
 {
     char path[4400];
@@ -125,7 +145,7 @@ nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_
     free(text);
     if (s) return NMP_OK; /* run.json is written last and atomically: a bad one is not ours to trust */
     s = same_config(path, j, run->config_json, err);
-    if (s == NMP_OK) {
+    if (s == NMP_OK && embedding_matches(dir, j)) {
         memset(&run->result, 0, sizeof run->result);
         fill(j, &run->result);
         run->result.state = NMP_SWEEP_OK;

@@ -143,6 +143,26 @@ for d in out/bad1 out/bad2 out/bad3 out/bad4 out/bad5 out/bad6 out/bad7 out/bad8
   [ ! -e "$d" ] && ok "nothing left in $d" || bad "$d left behind"
 done
 
+# One writer per run folder; SIGINT/SIGTERM stop the run and remove what it wrote; a run killed
+# outright is named as such. A long run: 600 points, many epochs (stopped well before its end).
+long_run=("$NOMAD" run small.yaml --quiet --set optimizer.epochs=1000000 --set eval.enabled=false)
+wait_lock() { for _ in $(seq 200); do [ -e "$1/.nomad.lock" ] && return 0; sleep 0.05; done; return 1; }
+"${long_run[@]}" --out out/busy 2>sig.err & pid=$!
+wait_lock out/busy && ok "a run locks its folder" || bad "no lock in out/busy"
+expect_fail 2 "out/busy: another nomad run (pid $pid) is writing this folder" "$NOMAD" run small.yaml --quiet --out out/busy
+kill -TERM $pid; rc=0; wait $pid || rc=$?
+[ $rc -eq 143 ] && grep -q "interrupted by SIGTERM during " sig.err && [ ! -e out/busy ] \
+  && ok "SIGTERM: exit 143, folder removed" || bad "SIGTERM: exit $rc, $(cat sig.err), $(ls -a out/busy 2>&1)"
+"${long_run[@]}" --out out/int 2>sig.err & pid=$!
+wait_lock out/int; kill -INT $pid; rc=0; wait $pid || rc=$?
+[ $rc -eq 130 ] && [ ! -e out/int ] && ok "SIGINT: exit 130, folder removed" || bad "SIGINT: exit $rc, $(cat sig.err)"
+"${long_run[@]}" --out out/killed 2>/dev/null & pid=$!
+wait_lock out/killed; kill -KILL $pid; wait $pid 2>/dev/null
+expect_fail 2 "out/killed: holds a run that was killed before it finished" "$NOMAD" run small.yaml --quiet --out out/killed
+long=$(printf 'd%.0s' $(seq 250)); deep="out/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long/$long"
+expect_fail 2 "output folder path is" "$NOMAD" run small.yaml --quiet --out "$deep"
+[ ! -e "out/$long" ] && ok "an --out beyond PATH_MAX is refused before anything is made" || bad "out/$long left behind"
+
 # eval and plot on the run's output.
 "$NOMAD" eval small.npy out/small/embedding.npy --labels labels.npy --queries 300 --json > ev.json \
   && $PY -c "import json; assert json.load(open('ev.json'))['np'] > 0.2" && ok "eval --json" || bad "eval"

@@ -72,6 +72,13 @@ rm "$victim/run.json"   # as if that run had been interrupted before it finished
   && stat -c '%n %y' s1/*/run.json | grep -v "cells=2,negatives.exact=4,seed=42" \
      | cmp -s - <(grep -v "cells=2,negatives.exact=4,seed=42" before.txt) \
   && ok "only the interrupted run runs again" || bad "partial resume: $(cat progress.txt)"
+victim="s1/partitioner.cells=1,negatives.exact=8,seed=43"
+$PY -c "import numpy as np; np.save('$victim/embedding.npy', np.zeros((299, 2), np.float32))"
+"$NOMAD" sweep tiny.yaml "${GRID[@]}" --out s1 2>progress.txt
+grep -q "embedding.npy: 299 x 2 f4, but run.json says 300 x 2 f4; running it again" progress.txt \
+  && [ "$(grep -c '\.\.\. ok ' progress.txt)" -eq 1 ] \
+  && $PY -c "import numpy as np; assert np.load('$victim/embedding.npy').shape == (300, 2)" \
+  && ok "a run.json beside a wrong embedding is run again" || bad "embedding check on resume: $(cat progress.txt)"
 expect_fail 2 "made with another config (optimizer.epochs differs)" \
   "$NOMAD" sweep tiny.yaml "${GRID[@]}" --out s1 --set optimizer.epochs=3
 if command -v flock >/dev/null; then   # a second sweep into a folder another one is using
@@ -79,6 +86,17 @@ if command -v flock >/dev/null; then   # a second sweep into a folder another on
     || { grep -q "s1: another sweep is running in this folder" lock.txt && ok "one sweep per folder" \
          || bad "lock: $(cat lock.txt)"; }
 fi
+
+# ---- a sweep killed outright takes its running child with it (it kept writing before)
+"$NOMAD" sweep tiny.yaml --set optimizer.epochs=10000000 --out skill --quiet 2>/dev/null & spid=$!
+run=skill/seed=42
+for _ in $(seq 200); do [ -s "$run/.nomad.lock" ] && break; sleep 0.05; done
+child=$(cat "$run/.nomad.lock" 2>/dev/null)
+kill -KILL $spid; wait $spid 2>/dev/null
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }   # a zombie has stopped
+for _ in $(seq 100); do alive "${child:-0}" || break; sleep 0.1; done
+[ -n "$child" ] && ! alive "$child" && [ ! -e "$run/embedding.npy" ] && [ ! -e "$run/.nomad.lock" ] \
+  && ok "the child of a killed sweep stops and removes its folder" || bad "orphan $child ($(grep State /proc/$child/status 2>&1)), $(ls -a $run 2>&1), $(tail -3 skill/logs/* 2>&1)"
 
 # ---- a failing run and a crashing run are recorded; the others still run
 cat > crash.c <<'C'

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "io.h"
 #include "sweep.h"
 #include "sweep_json.h"
 
@@ -383,6 +384,17 @@ static void json_diff_names_the_first_difference(void **state)
 
 /* ------------------------------------------------------------------ resuming */
 
+/* dir/embedding.npy: n x 2 float32, every value v. */
+static void write_embedding(const char *dir, int64_t n, float v)
+{
+    char path[700];
+    float y[16];
+    for (int i = 0; i < 16; i++) y[i] = v;
+    snprintf(path, sizeof path, "%s/embedding.npy", dir);
+    nmp_err err = {0};
+    assert_int_equal(nmp_npy_write(path, y, "<f4", n, 2, &err), NMP_OK);
+}
+
 static void write_record(const char *dir, const char *config_json, const char *status, double np)
 {
     char path[600], *text = malloc(strlen(config_json) + 1024);
@@ -392,10 +404,11 @@ static void write_record(const char *dir, const char *config_json, const char *s
             "{\"status\": \"%s\", \"stage_seconds\": {\"plugins\": 0.5, \"optimize\": 2.25}, "
             "\"total_seconds\": 3, \"peak_rss_bytes\": 1048576, \"ann\": {\"recall_sample\": 10, "
             "\"edges_kept\": 0.75, \"recall\": 0.5}, \"metrics\": {\"k\": 10, \"np\": %g, \"triplet\": 0.8}, "
-            "\"config\": %s}",
+            "\"data\": {\"n\": 4}, \"config\": %s}",
             status, np, config_json);
     write_text(path, text);
     free(text);
+    write_embedding(dir, 4, 0.0f);
 }
 
 static void inspect_resumes_only_matching_finished_runs(void **state)
@@ -421,6 +434,15 @@ static void inspect_resumes_only_matching_finished_runs(void **state)
     assert_true(isnan(r->knn_acc));
     assert_true(r->stage_seconds[0] == 0.5 && r->stage_seconds[6] == 2.25 && isnan(r->stage_seconds[1]));
     assert_true(r->edges_kept == 0.75 && r->recall == 0.5 && r->peak_rss_bytes == 1048576);
+
+    /* run.json is ok but the embedding is not what it describes: a run to do again */
+    write_embedding(dir, 3, 0.0f);
+    assert_int_equal(nmp_sweep_run_inspect(dir, &p.runs[0], &st, &err), NMP_OK);
+    assert_int_equal(st, NMP_SWEEP_DIR_PARTIAL);
+    write_embedding(dir, 4, NAN);
+    assert_int_equal(nmp_sweep_run_inspect(dir, &p.runs[0], &st, &err), NMP_OK);
+    assert_int_equal(st, NMP_SWEEP_DIR_PARTIAL);
+    write_record(dir, p.runs[0].config_json, "ok", 0.25);
 
     /* the other cell's config (ann.k differs) in this folder: refused, naming the key */
     write_record(dir, p.runs[1].config_json, "ok", 0.25);
