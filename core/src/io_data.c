@@ -69,6 +69,9 @@ nmp_status nmp_data_open(const char *path, const nmp_data_opts *opts, nmp_datase
     nmp_data_format fmt = o->format;
     nmp_status s = fmt == NMP_FMT_AUTO ? detect_format(path, &fmt, err) : NMP_OK;
     if (s == NMP_OK) s = read_format(path, fmt, o, out, err);
+    if (s == NMP_OK && o->raw_dim > 0 && fmt != NMP_FMT_RAW && out->m.d != o->raw_dim) /* it was ignored */
+        s = nmp_fail(err, NMP_ERR_INVALID, "%s: data.dim = %lld, but the file's header says %lld columns (data.dim is "
+                     "for raw f32 files; leave it 0)", path, (long long)o->raw_dim, (long long)out->m.d);
     if (s == NMP_OK && (out->m.n == 0 || out->m.d == 0))
         s = nmp_fail(err, NMP_ERR_INVALID, "%s: %lld rows x %lld columns; expected at least one of each", path,
                      (long long)out->m.n, (long long)out->m.d);

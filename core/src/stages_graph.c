@@ -74,6 +74,22 @@ nmp_status stage_partition(nmp_run *r, nmp_err *err)
     return NMP_OK;
 }
 
+/* A search inside cells gives a point at most (its cell's size - 1) neighbours: say so once
+ * rather than fit on shorter rows than ann.k asked for without a word. */
+static void warn_short_rows(const nmp_graph *g, int64_t k)
+{
+    int64_t shorter = 0, least = k;
+    for (int64_t i = 0; i < g->n; i++) {
+        int64_t degree = g->offsets[i + 1] - g->offsets[i];
+        shorter += degree < k;
+        least = degree < least ? degree : least;
+    }
+    if (shorter)
+        nmp_log(NMP_LOG_WARN, "ann: %lld of %lld points have fewer than ann.k = %lld neighbours (as few as %lld): "
+                "their cells are that small; use fewer partitioner.cells or a smaller ann.k", (long long)shorter,
+                (long long)g->n, (long long)k, (long long)least);
+}
+
 nmp_status stage_ann(nmp_run *r, nmp_err *err)
 {
     nmp_instance *in = &r->inst[NMP_KIND_ANN];
@@ -81,6 +97,7 @@ nmp_status stage_ann(nmp_run *r, nmp_err *err)
     nmp_status s = ops->build(in->state, &r->x, &r->cells.view, (int32_t)r->cfg->ann.k, r->cfg->ann.metric, &r->knn);
     if (s != NMP_OK) return nmp_instance_fail(in, s, "build", err);
     if ((s = nmp_graph_check(&r->knn, r->x.n, in, 0, err)) != NMP_OK) return s;
+    warn_short_rows(&r->knn, (int64_t)r->cfg->ann.k);
     if (r->dist.comm) return NMP_OK; /* recall against the exact global kNN needs all rows: local runs only */
     s = nmp_knn_quality_measure(&r->x, &r->cells.view, &r->knn, (int32_t)r->cfg->ann.k, r->cfg->ann.metric,
                                 r->cfg->ann.recall_sample, (uint64_t)r->cfg->seed, &r->knn_quality, err);

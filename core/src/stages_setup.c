@@ -41,11 +41,11 @@ nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
     if (n <= c->ann.k)
-        return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points, but ann.k = %lld needs more than %lld", c->data.path,
-                        (long long)n, (long long)c->ann.k, (long long)c->ann.k);
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld point%s, but ann.k = %lld needs at least %lld", c->data.path,
+                        (long long)n, n == 1 ? "" : "s", (long long)c->ann.k, (long long)c->ann.k + 1);
     if (n < c->partitioner.cells)
-        return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points, fewer than partitioner.cells = %lld", c->data.path,
-                        (long long)n, (long long)c->partitioner.cells);
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld point%s, fewer than partitioner.cells = %lld", c->data.path,
+                        (long long)n, n == 1 ? "" : "s", (long long)c->partitioner.cells);
     if (n > INT32_MAX)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points; this build indexes at most %d", c->data.path,
                         (long long)n, INT32_MAX);

@@ -75,6 +75,10 @@ nmp_status nmp_sweep_grid_put(nmp_sweep_grid *g, char *key, char **values, int c
     nmp_status s = NMP_OK;
     if (!strncmp(key, "sweep.", 6) || !strcmp(key, "sweep"))
         s = nmp_fail(err, NMP_ERR_INVALID, "sweep: grid key %s: the sweep's own keys cannot be swept", key);
+    if (!s && !strcmp(key, "seed")) /* every run already gets its own seed: it would be set twice */
+        s = nmp_fail(err, NMP_ERR_INVALID,
+                     "sweep: grid key seed: seeds are the sweep's own axis; use --seeds N (runs with seed, seed+1, "
+                     "...) and --set seed=S for the first");
     for (int i = 0; i < count && !s; i++)
         for (int j = 0; j < i && !s; j++)
             if (!strcmp(values[i], values[j]))

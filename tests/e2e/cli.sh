@@ -116,6 +116,13 @@ printf 'data: { path: ../small.npy }\nloss: { plugin: ./loss_mine.so }\n' > sub/
 "$NOMAD" run sub/rel.yaml --dry-run 2>/dev/null | grep -q 'plugin: "./loss_mine.so"' \
   && ok "a relative .so in a config is taken from the config's folder" || bad "relative plugin path"
 expect_fail 2 "--set output.name: \"../../escape\" is not a name" "$NOMAD" run small.yaml --set output.name=../../escape --out out/bad19
+# small things said plainly: one point, a data.dim the .npy header contradicts, cells smaller than k
+$PY -c "import numpy as np; np.save('one.npy', np.ones((1, 4), np.float32))"
+expect_fail 2 "one.npy: 1 point, but ann.k = 10 needs at least 11" "$NOMAD" run small.yaml --set data.path=one.npy --set data.labels= --out out/bad19
+expect_fail 2 "small.npy: data.dim = 7, but the file's header says 20 columns" "$NOMAD" run small.yaml --set data.dim=7 --out out/bad19
+"$NOMAD" run small.yaml --set partitioner.cells=100 --set optimizer.epochs=1 --out out/tiny_cells 2>&1 \
+  | grep -q "warning: ann: .* of 600 points have fewer than ann.k = 10 neighbours" \
+  && ok "cells smaller than ann.k: said once" || bad "no warning for cells smaller than ann.k"
 # data a map cannot be made of is an input error naming the problem (it failed inside PCA, exit 1)
 expect_fail 2 "is beyond 1.46e+18, where squared distances over 20 columns overflow float32" "$NOMAD" run small.yaml --set data.path=huge.npy --set data.labels= --out out/bad17
 expect_fail 2 "same.npy: all 600 rows are identical" "$NOMAD" run small.yaml --set data.path=same.npy --out out/bad18

@@ -87,6 +87,10 @@ if command -v flock >/dev/null; then   # a second sweep into a folder another on
          || bad "lock: $(cat lock.txt)"; }
 fi
 
+expect_fail 2 "sweep: grid key seed: seeds are the sweep's own axis; use --seeds N" \
+  "$NOMAD" sweep tiny.yaml --grid seed=1,2 --out sseed
+[ ! -e sseed ] && ok "a seed grid writes nothing" || bad "sseed left behind"
+
 # ---- a sweep killed outright takes its running child with it (it kept writing before)
 "$NOMAD" sweep tiny.yaml --set optimizer.epochs=10000000 --out skill --quiet 2>/dev/null & spid=$!
 run=skill/seed=42
