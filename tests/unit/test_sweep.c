@@ -292,6 +292,7 @@ static void plan_errors_name_the_cell(void **state)
         {"negatives.bogus=1", "sweep: grid cell negatives.bogus=1: --set negatives.bogus: plugin cluster_mean"},
         {"optimizer.bogus=1", "--set optimizer.bogus: unknown key; valid keys of optimizer:"},
         {"loss.plugin=infonce,nope", "sweep: grid cell loss.plugin=nope: loss.plugin: no loss plugin named \"nope\""},
+        {"seed=1,2", "sweep: grid key seed: seeds are the sweep's own axis; use --seeds N"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nmp_sweep_plan p;
@@ -303,7 +304,7 @@ static void plan_errors_name_the_cell(void **state)
     }
     nmp_sweep_plan p;
     nmp_err err = {0};
-    const char *grids[] = {"ann.k=1,2,3,4,5,6,7,8,9,10,11", "seed=1,2,3,4,5,6,7,8,9,10"};
+    const char *grids[] = {"ann.k=1,2,3,4,5,6,7,8,9,10,11", "optimizer.epochs=1,2,3,4,5,6,7,8,9,10"};
     assert_int_equal(plan_for(&p, "", NULL, 0, grids, 2, 10, &err), NMP_ERR_INVALID);
     assert_non_null(strstr(err.msg, "more than 1000 runs"));
     nmp_sweep_plan_free(&p);
