@@ -182,6 +182,7 @@ nmp_status nmp_dist_load(nmp_run *r, nmp_err *err)
         s = nmp_labels_read_limit(r->labels_path, d->n_total, c->data.limit, &r->labels, err);
     if (s == NMP_OK) s = nmp_stage_check_memory(r, err);
     if (s == NMP_OK && d->rank == 0) {
+        nmp_stage_log_memory(r, r->x.n, r->x.d);
         nmp_log(NMP_LOG_INFO, "data: %s: %lld x %lld (%s) over %d ranks, rank 0 read rows 0..%lld%s%s", c->data.path,
                 (long long)d->n_total, (long long)r->x.d, r->data.dtype, d->ranks, (long long)d->slice_end,
                 r->labels ? ", labels " : "", r->labels ? r->labels_path : "");

@@ -15,6 +15,7 @@ typedef struct {
     nmp_data_format format; /* AUTO: from the extension (.npy .fvecs .bvecs .gz .idx *-ubyte) or an alias */
     int64_t raw_dim;        /* RAW: columns per row (required) */
     int64_t limit;          /* keep the first `limit` rows; 0 = all rows */
+    int header_only;        /* read the shape and type only (nmp_data_probe) */
 } nmp_data_opts;
 
 /* An input matrix. m.x points into a read-only mapping of the file when the file already
@@ -24,6 +25,7 @@ typedef struct {
     char path[4096];   /* as given */
     const char *dtype; /* the file's value type: "f4", "f2", "f8" or "u1" (static string) */
     int64_t n_total;   /* rows in the file before `limit` */
+    nmp_data_format format; /* the format it was read as (never AUTO) */
     /* private: */
     void *map;
     size_t map_len;
@@ -34,6 +36,13 @@ typedef struct {
  * that n >= 1, d >= 1 and every value kept is finite. opts may be NULL (AUTO, all rows).
  * On failure *out is zeroed and nothing needs closing. */
 nmp_status nmp_data_open(const char *path, const nmp_data_opts *opts, nmp_dataset *out, nmp_err *err);
+/* The shape (m.n after the limit, m.d, n_total) and dtype of what nmp_data_open would read,
+ * from the headers alone: no value is read, nothing is kept (m.x is NULL), so a header that
+ * promises more than the machine holds can be refused before it costs anything. */
+nmp_status nmp_data_probe(const char *path, const nmp_data_opts *opts, nmp_dataset *out, nmp_err *err);
+/* Bytes nmp_data_open holds at its peak for such a file: the f32 matrix (mapped or owned)
+ * plus, while converting, the source values. */
+double nmp_data_peak_bytes(const nmp_dataset *probed);
 /* Releases the mapping or the converted copy; safe on a zeroed dataset. */
 void nmp_data_close(nmp_dataset *d);
 
@@ -75,11 +84,14 @@ nmp_status nmp_write_failure(int errnum);
 
 /* Each reader fills out->m, dtype, n_total and map/owned; out->path is set by the caller.
  * limit as in nmp_data_opts. */
-nmp_status nmp_io_read_npy(const char *path, int64_t limit, nmp_dataset *out, nmp_err *err);
-nmp_status nmp_io_read_vecs(const char *path, int bytes, int64_t limit, nmp_dataset *out, nmp_err *err);
-nmp_status nmp_io_read_raw(const char *path, int64_t dim, int64_t limit, nmp_dataset *out, nmp_err *err);
+nmp_status nmp_io_read_npy(const char *path, int64_t limit, int header_only, nmp_dataset *out, nmp_err *err);
+nmp_status nmp_io_read_vecs(const char *path, int bytes, int64_t limit, int header_only, nmp_dataset *out,
+                            nmp_err *err);
+nmp_status nmp_io_read_raw(const char *path, int64_t dim, int64_t limit, int header_only, nmp_dataset *out,
+                           nmp_err *err);
 /* Reads IDX u8 files one after another (images must share their row width) into one matrix. */
-nmp_status nmp_io_read_idx(const char *const *paths, int count, int64_t limit, nmp_dataset *out, nmp_err *err);
+nmp_status nmp_io_read_idx(const char *const *paths, int count, int64_t limit, int header_only, nmp_dataset *out,
+                           nmp_err *err);
 /* Reads IDX u8 label files (0x00000801) one after another into *labels (malloc'd) and *n. */
 nmp_status nmp_io_read_idx_labels(const char *const *paths, int count, int32_t **labels, int64_t *n, nmp_err *err);
 

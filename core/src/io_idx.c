@@ -106,13 +106,21 @@ static nmp_status idx_open_all(const char *const *paths, int count, int want_ndi
     return NMP_OK;
 }
 
-nmp_status nmp_io_read_idx(const char *const *paths, int count, int64_t limit, nmp_dataset *out, nmp_err *err)
+nmp_status nmp_io_read_idx(const char *const *paths, int count, int64_t limit, int header_only, nmp_dataset *out,
+                           nmp_err *err)
 {
     idx_file files[NMP_IO_MAX_FILES] = {0};
     int64_t total = 0;
     nmp_status s = count > NMP_IO_MAX_FILES ? nmp_fail(err, NMP_ERR_INVALID, "too many IDX files")
                                             : idx_open_all(paths, count, 0, files, &total, err);
     int64_t n = limit > 0 && limit < total ? limit : total, w = files[0].width;
+    if (s == NMP_OK && header_only) {
+        for (int i = 0; i < count; i++) idx_close(&files[i]);
+        out->m = (nmp_matrix){n, w, NULL};
+        out->n_total = total;
+        out->dtype = "u1";
+        return NMP_OK;
+    }
     if (s == NMP_OK && !(out->owned = malloc((size_t)(n * w) * sizeof(float))))
         s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld x %lld values", paths[0], (long long)n,
                      (long long)w);

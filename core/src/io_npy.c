@@ -39,7 +39,7 @@ static nmp_status take_values(const char *path, nmp_npy_map *m, int64_t n, nmp_d
     return NMP_OK;
 }
 
-nmp_status nmp_io_read_npy(const char *path, int64_t limit, nmp_dataset *out, nmp_err *err)
+nmp_status nmp_io_read_npy(const char *path, int64_t limit, int header_only, nmp_dataset *out, nmp_err *err)
 {
     nmp_npy_map m;
     char why[512];
@@ -56,5 +56,11 @@ nmp_status nmp_io_read_npy(const char *path, int64_t limit, nmp_dataset *out, nm
         return NMP_ERR_INVALID;
     }
     out->n_total = m.rows;
+    if (header_only) { /* the mapping touched no page of the values */
+        out->dtype = short_dtype(&m.header);
+        out->m = (nmp_matrix){limit > 0 && limit < m.rows ? limit : m.rows, m.cols, NULL};
+        nmp_npy_unmap(&m);
+        return NMP_OK;
+    }
     return take_values(path, &m, limit > 0 && limit < m.rows ? limit : m.rows, out, err);
 }

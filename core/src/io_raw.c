@@ -5,7 +5,7 @@
 #include "io.h"
 #include "npy_format.h"
 
-nmp_status nmp_io_read_raw(const char *path, int64_t dim, int64_t limit, nmp_dataset *out, nmp_err *err)
+nmp_status nmp_io_read_raw(const char *path, int64_t dim, int64_t limit, int header_only, nmp_dataset *out, nmp_err *err)
 {
     if (dim <= 0)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: raw f32 input needs its column count (data.dim > 0), got %lld", path,
@@ -27,9 +27,13 @@ nmp_status nmp_io_read_raw(const char *path, int64_t dim, int64_t limit, nmp_dat
     out->n_total = (int64_t)(len / row_bytes);
     out->m.n = limit > 0 && limit < out->n_total ? limit : out->n_total;
     out->m.d = dim;
+    out->dtype = "f4";
+    if (header_only) {
+        munmap(map, len);
+        return NMP_OK;
+    }
     out->m.x = map;
     out->map = map;
     out->map_len = len;
-    out->dtype = "f4";
     return NMP_OK;
 }

@@ -15,8 +15,8 @@ static int32_t row_dim(const unsigned char *map, uint64_t offset)
 }
 
 /* Checks the layout: a valid first dim, the same dim on every whole row, no partial row. */
-static nmp_status check_layout(const char *path, const unsigned char *map, size_t len, int bytes, int32_t *dim,
-                               int64_t *rows, nmp_err *err)
+static nmp_status check_layout(const char *path, const unsigned char *map, size_t len, int bytes, int every_row,
+                               int32_t *dim, int64_t *rows, nmp_err *err)
 {
     if (len < 4)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: truncated data: expected at least 4 bytes, found %zu", path, len);
@@ -26,7 +26,7 @@ static nmp_status check_layout(const char *path, const unsigned char *map, size_
     uint64_t row_bytes = 4 + (uint64_t)d * (uint64_t)bytes;
     int64_t n = (int64_t)(len / row_bytes), bad = n;
 #pragma omp parallel for schedule(static) reduction(min : bad)
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < (every_row ? n : 0); i++) /* a probe reads row 0 only */
         if (row_dim(map, (uint64_t)i * row_bytes) != d && i < bad) bad = i;
     if (bad < n)
         return nmp_fail(err, NMP_ERR_INVALID,
@@ -42,7 +42,8 @@ static nmp_status check_layout(const char *path, const unsigned char *map, size_
     return NMP_OK;
 }
 
-nmp_status nmp_io_read_vecs(const char *path, int bytes, int64_t limit, nmp_dataset *out, nmp_err *err)
+nmp_status nmp_io_read_vecs(const char *path, int bytes, int64_t limit, int header_only, nmp_dataset *out,
+                            nmp_err *err)
 {
     void *map;
     size_t len;
@@ -51,8 +52,15 @@ nmp_status nmp_io_read_vecs(const char *path, int bytes, int64_t limit, nmp_data
     if (s != NMP_OK) return nmp_fail(err, s, "%s: %s", path, why);
     int32_t d = 0;
     int64_t rows = 0;
-    s = check_layout(path, map, len, bytes, &d, &rows, err);
+    s = check_layout(path, map, len, bytes, !header_only, &d, &rows, err);
     int64_t n = limit > 0 && limit < rows ? limit : rows;
+    if (s == NMP_OK && header_only) {
+        out->m = (nmp_matrix){n, d, NULL};
+        out->n_total = rows;
+        out->dtype = bytes == 1 ? "u1" : "f4";
+        munmap(map, len);
+        return NMP_OK;
+    }
     if (s == NMP_OK && !(out->owned = malloc((size_t)(n * d) * sizeof(float))))
         s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld x %d values", path, (long long)n, (int)d);
     if (s == NMP_OK) {

@@ -73,7 +73,8 @@ static nmp_status timed(nmp_run *r, int stage, stage_fn fn, nmp_err *err)
     comm_totals(r, &b1, &c1);
     r->dist.stage_bytes[stage] = b1 - b0, r->dist.stage_comm_seconds[stage] = c1 - c0;
     if (s == NMP_OK && stage != STAGE_PLUGINS)
-        nmp_log(NMP_LOG_INFO, "%-9s %7.2f s", nmp_stage_names[stage], r->stage_seconds[stage]);
+        nmp_log(NMP_LOG_INFO, "%-9s %7.2f s, peak memory so far %.0f MiB", nmp_stage_names[stage], r->stage_seconds[stage],
+                nmp_peak_rss_bytes() / 1048576.0);
     return s;
 }
 

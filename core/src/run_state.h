@@ -62,7 +62,8 @@ typedef struct {
     nmp_eval_opts eval_opts;
     int have_eval;
     double stage_seconds[STAGE_COUNT];
-    double estimate_bytes;
+    double estimate_bytes;  /* peak memory the run expects (stages_setup.c) */
+    double available_bytes; /* MemAvailable when it was estimated */
     nmp_outdir out;
     nmp_dist dist;
 } nmp_run;

@@ -18,6 +18,8 @@ nmp_status stage_output(nmp_run *r, nmp_err *err);
  * the cell count and the int32 ids; this rank's peak memory against what is available. */
 nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err);
 nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err);
+/* The estimate and what is available, once the input has passed its checks. */
+void nmp_stage_log_memory(const nmp_run *r, int64_t n, int64_t d);
 
 /* Frees a graph's arrays (allocated through the host's alloc, i.e. malloc). */
 void nmp_graph_release(nmp_graph *g);

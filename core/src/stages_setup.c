@@ -8,33 +8,85 @@
 #include "host.h"
 #include "stages.h"
 
-static void estimate_memory(nmp_run *r)
+/* Resident bytes now (VmRSS): the program, its libraries and plugins, before any data. */
+static double rss_now(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+static double available_bytes(void)
+{
+    double kb = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+/* Peak resident bytes of a run on n x d input that takes `input` bytes once read: what is
+ * resident now, the input, and the larger of the two stages that hold the most at once.
+ * The ann stage: its graph (index and distance, 8 bytes an edge; with `refine`, refine x k
+ * candidates a point first), a projected copy of the data when it searches in PCA space, and
+ * per-thread distance blocks, the PCA's block of rows. The affinity stage: the kNN graph, the conditional weights,
+ * the symmetrisation's sorted rows and transpose, and the result of up to 2k edges a point
+ * (48 bytes per kNN edge in all). Init and fit hold less but for the PCA init's sample on
+ * wide data, then the picture. The ann plugin's `pca` and `refine` are the one plugin
+ * detail counted here: they are its largest arrays. tests/e2e/memory.sh holds the estimate
+ * to 25% of the measured peak. */
+static double estimate_bytes(const nmp_run *r, double n, double d, double input)
 {
     const nmp_config *c = r->cfg;
-    double n = (double)r->x.n, d = (double)r->x.d, k = (double)c->ann.k;
-    double data = (r->scaled || !r->data.map) ? n * d * 4 : 0; /* mapped f32 is page cache */
-    double graph = 2 * n * k * 8 + 2 * n * 8;                   /* kNN + weighted graph */
-    double layout = n * (double)c->dims * 4 * 3 + n * 12;       /* y, velocity, gradient, cells */
-    r->estimate_bytes = data + graph + layout;
+    const nmp_params *ann = &r->inst[NMP_KIND_ANN].params;
+    const double k = (double)c->ann.k, threads = (double)nmp_host_settings()->threads;
+    const double pca = (double)nmp_param_int(ann, "pca"), refine = (double)nmp_param_int(ann, "refine");
+    const double scaled = c->data.scale != 1.0 ? n * d * 4 : 0;
+    const double searched = pca > 0 && pca < d ? n * pca * 4 : 0;
+    const double edges = n * k * (searched > 0 && refine > 1 ? refine : 1) * 8 + n * 8;
+    const double pca_blocks = d * 4096 * 4 + d * d * 4; /* PCA (ann and init): a block of rows, a covariance */
+    const double ann_stage = searched + edges + threads * 1024.0 * 2048 * 4 + pca_blocks;
+    const double affinity_stage = n * k * 48 + n * 56;
+    /* init and fit: the weighted graph, the layout with velocity and gradient, and the PCA
+     * init's blocks and sample of up to 10,000 rows */
+    const double fit = n * k * 16 + n * (double)c->dims * 4 * 3 + n * 16 + pca_blocks + (n < 1e4 ? n : 1e4) * d * 4;
+    /* map.png: a count per pixel, with labels a colour sum too, and the RGB image */
+    const int labelled = c->data.labels[0] || nmp_data_default_labels(c->data.path);
+    const double side = (double)c->output.plot_size, plot = c->output.plot ? side * side * (labelled ? 19 : 7) : 0;
+    const double stage = ann_stage > affinity_stage ? ann_stage : affinity_stage;
+    return rss_now() + input + scaled + (stage > fit ? stage : fit) + plot; /* freed heap is seldom returned */
+}
+
+/* Refuses a run that would not fit; says nothing otherwise (the estimate is logged once the
+ * input has passed its checks, so an input error stays one line). */
+static nmp_status check_memory(nmp_run *r, double n, double d, nmp_err *err)
+{
+    r->available_bytes = available_bytes();
+    if (r->available_bytes > 0 && r->estimate_bytes > r->available_bytes)
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: %.0f x %.0f: the run needs about %.2f GiB but only %.2f GiB is available; use data.limit or "
+                        "a smaller ann.k", r->cfg->data.path, n, d, r->estimate_bytes / 1073741824.0,
+                        r->available_bytes / 1073741824.0);
+    return NMP_OK;
+}
+
+void nmp_stage_log_memory(const nmp_run *r, int64_t n, int64_t d)
+{
+    nmp_log(NMP_LOG_INFO, "memory: about %.2f GiB at peak for %lld x %lld (%.2f GiB available)",
+            r->estimate_bytes / 1073741824.0, (long long)n, (long long)d, r->available_bytes / 1073741824.0);
 }
 
 nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err)
 {
-    estimate_memory(r);
-    double avail = 0;
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lf kB", &avail) == 1) break;
-    if (f) fclose(f);
-    avail *= 1024;
-    nmp_log(NMP_LOG_INFO, "memory: about %.2f GiB at peak for %lld x %lld (%.2f GiB available)",
-            r->estimate_bytes / 1073741824.0, (long long)r->x.n, (long long)r->x.d, avail / 1073741824.0);
-    if (avail > 0 && r->estimate_bytes > avail)
-        return nmp_fail(err, NMP_ERR_INVALID,
-                        "memory: the run needs about %.2f GiB but only %.2f GiB is available; use data.limit or a "
-                        "smaller ann.k", r->estimate_bytes / 1073741824.0, avail / 1073741824.0);
-    return NMP_OK;
+    const double n = (double)r->x.n, d = (double)r->x.d;
+    r->estimate_bytes = estimate_bytes(r, n, d, n * d * 4);
+    return check_memory(r, n, d, err);
 }
 
 nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err)
@@ -70,16 +122,24 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
     const nmp_config *c = r->cfg;
     if (r->dist.comm) return nmp_dist_load(r, err);
     nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
-    nmp_status s = nmp_data_open(c->data.path, &o, &r->data, err);
+    /* sizes and memory from the headers first: a header that promises more than the machine
+     * holds is refused before a value is read */
+    nmp_dataset probe;
+    nmp_status s = nmp_data_probe(c->data.path, &o, &probe, err);
+    if (s == NMP_OK) s = nmp_stage_check_sizes(r, probe.m.n, err);
+    if (s == NMP_OK) {
+        r->estimate_bytes = estimate_bytes(r, (double)probe.m.n, (double)probe.m.d, nmp_data_peak_bytes(&probe));
+        s = check_memory(r, (double)probe.m.n, (double)probe.m.d, err);
+    }
+    if (s == NMP_OK) s = nmp_data_open(c->data.path, &o, &r->data, err);
     if (s == NMP_OK) s = scale_data(r, err);
     if (s == NMP_OK) s = nmp_io_check_values(c->data.path, &r->x, 0, nmp_io_distance_bound(r->x.d), err);
     if (s == NMP_OK) s = nmp_io_check_distinct(c->data.path, &r->x, err);
-    if (s == NMP_OK) s = nmp_stage_check_sizes(r, r->x.n, err);
     r->labels_path = c->data.labels[0] ? c->data.labels : nmp_data_default_labels(c->data.path);
     if (s == NMP_OK && r->labels_path) s = nmp_labels_read_limit(r->labels_path, r->x.n, c->data.limit, &r->labels, err);
-    if (s == NMP_OK) s = nmp_stage_check_memory(r, err);
     if (s == NMP_OK) s = nmp_device_check_memory(r, err);
     if (s == NMP_OK) {
+        nmp_stage_log_memory(r, r->x.n, r->x.d);
         nmp_log(NMP_LOG_INFO, "data: %s: %lld x %lld (%s)%s%s", c->data.path, (long long)r->x.n, (long long)r->x.d,
                 r->data.dtype, r->labels ? ", labels " : "", r->labels ? r->labels_path : "");
         s = nmp_outdir_open(&r->out, r->req->out_dir ? r->req->out_dir : c->output.dir, r->name, err);

@@ -174,7 +174,7 @@ static void test_limit_keeps_first_rows(void **state)
     for (int i = 0; i < 20; i++) v[i] = (float)i, w[i] = i;
     nmp_err e = {0};
     nmp_dataset d;
-    nmp_data_opts o = {NMP_FMT_AUTO, 0, 3};
+    nmp_data_opts o = {NMP_FMT_AUTO, 0, 3, 0};
     assert_int_equal(nmp_npy_write(fx_path("l.npy"), v, "<f4", 10, 2, &e), NMP_OK);
     assert_int_equal(nmp_data_open(fx_path("l.npy"), &o, &d, &e), NMP_OK);
     assert_values(&d, 3, 2, v);
@@ -311,7 +311,7 @@ static void test_fvecs_and_bvecs(void **state)
     const uint8_t b[6] = {1, 2, 3, 4, 5, 6};
     const float bf[6] = {1, 2, 3, 4, 5, 6};
     const int32_t bd[2] = {3, 3};
-    nmp_data_opts o = {NMP_FMT_AUTO, 0, 1};
+    nmp_data_opts o = {NMP_FMT_AUTO, 0, 1, 0};
     assert_int_equal(nmp_data_open(fx_vecs("a.bvecs", 1, 2, bd, b), &o, &d, &e), NMP_OK);
     assert_values(&d, 1, 3, bf);
     assert_int_equal(d.n_total, 2);
@@ -337,7 +337,7 @@ static void test_raw_f32(void **state)
     const float v[7] = {1, 2, 3, 4, 5, 6, 7};
     nmp_err e = {0};
     nmp_dataset d;
-    nmp_data_opts o = {NMP_FMT_RAW, 3, 0};
+    nmp_data_opts o = {NMP_FMT_RAW, 3, 0, 0};
     assert_int_equal(nmp_data_open(fx_write("r.bin", v, 24, NULL, 0), &o, &d, &e), NMP_OK);
     assert_values(&d, 2, 3, v);
     assert_null(d.owned);
@@ -361,7 +361,7 @@ static void test_idx_plain_and_gzip(void **state)
         assert_values(&d, 3, 4, pf);
         assert_string_equal(d.dtype, "u1");
         nmp_data_close(&d);
-        nmp_data_opts o = {NMP_FMT_AUTO, 0, 2};
+        nmp_data_opts o = {NMP_FMT_AUTO, 0, 2, 0};
         assert_int_equal(nmp_data_open(p, &o, &d, &e), NMP_OK);
         assert_values(&d, 2, 4, pf);
         assert_int_equal(d.n_total, 3);
@@ -389,7 +389,7 @@ static void test_err_unknown_extension(void **state)
     nmp_dataset d;
     const char *p = fx_npy("data.bin", 1, fx_dict("<f4", "False", "(2, 2)"), 64, 0, v, sizeof v);
     assert_err(open_fails(p, NULL, &e), &e, NMP_ERR_INVALID, "data.bin", "extension", "data.format", NULL);
-    nmp_data_opts o = {NMP_FMT_NPY, 0, 0};
+    nmp_data_opts o = {NMP_FMT_NPY, 0, 0, 0};
     assert_int_equal(nmp_data_open(p, &o, &d, &e), NMP_OK); /* an explicit format needs no extension */
     assert_values(&d, 2, 2, v);
     nmp_data_close(&d);
@@ -416,7 +416,7 @@ static void test_fashion_mnist_alias(void **state)
     for (int64_t i = 0; i < d.m.n; i++) assert_in_range(labels[i], 0, 9);
     free(labels);
     nmp_data_close(&d);
-    nmp_data_opts o = {NMP_FMT_AUTO, 0, 1000};
+    nmp_data_opts o = {NMP_FMT_AUTO, 0, 1000, 0};
     assert_int_equal(nmp_data_open("fashion-mnist", &o, &d, &e), NMP_OK);
     assert_int_equal(d.m.n, 1000);
     assert_int_equal(nmp_labels_read_limit("fashion-mnist", d.m.n, 1000, &labels, &e), NMP_OK);
