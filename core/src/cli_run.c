@@ -12,9 +12,10 @@
 #include "interrupt.h"
 #include "pipeline.h"
 #include "plugin_host.h"
+#include "stages.h"
 
 typedef struct {
-    const char *config, *out;
+    const char *config, *out, *resume;
     const char **sets;
     int n_sets, dry_run, quiet;
 } run_args;
@@ -34,7 +35,9 @@ static const char *default_config(char *buf, size_t len)
     return NOMAD_DEFAULT_CONFIG;
 }
 
-#define RUN_USAGE "usage: nomad run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]"
+#define RUN_USAGE                                                                                                  \
+    "usage: nomad run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]\n"                       \
+    "       nomad run --resume RUN_DIR [--quiet]   (a run stopped after a checkpoint: output.checkpoint_every)"
 
 /* 0: go on; -1: help printed (exit 0); else the exit code. */
 static int parse(int argc, char **argv, run_args *a)
@@ -49,6 +52,8 @@ static int parse(int argc, char **argv, run_args *a)
             a->sets[a->n_sets++] = f + 6;
         } else if (strcmp(f, "--out") == 0) {
             if (nmp_arg_once("run", argc, argv, &i, &a->out)) return 2;
+        } else if (strcmp(f, "--resume") == 0) {
+            if (nmp_arg_once("run", argc, argv, &i, &a->resume)) return 2;
         } else if (strcmp(f, "--dry-run") == 0) {
             a->dry_run = 1;
         } else if (strcmp(f, "--quiet") == 0 || strcmp(f, "-q") == 0) {
@@ -64,6 +69,9 @@ static int parse(int argc, char **argv, run_args *a)
             return nmp_cli_fail(2, "run: more than one config given (\"%s\" and \"%s\")", a->config, f);
         }
     }
+    if (a->resume && (a->config || a->out || a->n_sets || a->dry_run)) /* the run folder holds all of it */
+        return nmp_cli_fail(2, "run: --resume %s takes no CONFIG, --set, --out or --dry-run: the run goes on with the "
+                            "config in its folder", a->resume);
     return 0;
 }
 
@@ -112,6 +120,16 @@ int nmp_cli_run(int argc, char **argv)
         free(a.sets);
         return rc < 0 ? 0 : rc;
     }
+    char resume_config[PATH_MAX + 32];
+    if (a.resume) {
+        snprintf(resume_config, sizeof resume_config, "%s/config.yaml", a.resume);
+        a.config = resume_config;
+        if (access(resume_config, F_OK) != 0) {
+            free(a.sets);
+            return nmp_cli_fail(2, "%s: no config.yaml: not the folder of a run that checkpointed "
+                                "(output.checkpoint_every)", a.resume);
+        }
+    }
     if (!a.config) a.config = default_config(buf, sizeof buf);
     nmp_err err = {0};
     nmp_cfg_node *root = NULL;
@@ -126,9 +144,10 @@ int nmp_cli_run(int argc, char **argv)
     if (s == NMP_OK && a.dry_run) s = dry_run(cfg, root, &err);
     else if (s == NMP_OK) {
         configure_host(cfg, a.quiet);
+        if (a.resume) s = nmp_run_resume_check(a.resume, &err);
         nmp_interrupt_install();
-        nmp_run_request req = {.config_path = a.config, .out_dir = a.out};
-        s = nmp_pipeline_run(cfg, root, &req, &err);
+        nmp_run_request req = {.config_path = a.config, .out_dir = a.resume ? a.resume : a.out, .resume = !!a.resume};
+        if (s == NMP_OK) s = nmp_pipeline_run(cfg, root, &req, &err);
     }
     nmp_cfg_free(root);
     free(cfg);

@@ -117,6 +117,7 @@ static nmp_status inspect_runs(sweep *sw, int dry, int64_t *done, nmp_err *err)
         snprintf(path, sizeof path, "%s/%s", sw->dir, run->name);
         nmp_status s = nmp_sweep_run_inspect(path, run, &state, err);
         if (s == NMP_OK && state == NMP_SWEEP_DIR_PARTIAL && !dry) s = nmp_sweep_remove_dir(path, err);
+        run->resume = state == NMP_SWEEP_DIR_RESUMABLE;
         if (s) return s;
         *done += state == NMP_SWEEP_DIR_DONE;
     }
@@ -130,11 +131,14 @@ static void print_plan(const sweep *sw)
            (long long)p->seeds, sw->dir);
     for (int64_t i = 0; i < p->n_runs; i++)
         printf("[%lld/%lld] %s -> %s (%s)\n", (long long)i + 1, (long long)p->n_runs, p->runs[i].label, p->runs[i].name,
-               p->runs[i].result.state == NMP_SWEEP_OK ? "done" : "to run");
+               p->runs[i].result.state == NMP_SWEEP_OK ? "done"
+               : p->runs[i].resume                      ? "to go on from its checkpoint"
+                                                        : "to run");
 }
 
-/* argv of the child: nomad run CONFIG --set (each --set, grid value and the seed) --out DIR. */
-static char **child_argv(const sweep *sw, char **assign, int n_assign, const char *run_dir)
+/* argv of the child: nomad run CONFIG --set (each --set, grid value and the seed) --out DIR,
+ * or nomad run --resume DIR for a run stopped after a checkpoint. */
+static char **child_argv(const sweep *sw, char **assign, int n_assign, const char *run_dir, int resume)
 {
     const nmp_sweep_plan *p = &sw->plan;
     char **argv = calloc((size_t)(2 * (p->n_sets + n_assign) + 7), sizeof *argv);
@@ -142,6 +146,11 @@ static char **child_argv(const sweep *sw, char **assign, int n_assign, const cha
     int n = 0;
     argv[n++] = (char *)sw->exe;
     argv[n++] = "run";
+    if (resume) { /* the folder holds the config and the state */
+        argv[n++] = "--resume";
+        argv[n++] = (char *)run_dir;
+        return argv;
+    }
     argv[n++] = (char *)p->config_path;
     for (int i = 0; i < p->n_sets; i++) argv[n++] = "--set", argv[n++] = (char *)p->sets[i];
     for (int i = 0; i < n_assign; i++) argv[n++] = "--set", argv[n++] = assign[i];
@@ -160,7 +169,7 @@ static nmp_status run_one(sweep *sw, nmp_sweep_run *run, nmp_err *err)
     snprintf(record, sizeof record, "%s/run.json", run_dir);
     int n_assign = sw->plan.grid.count + 1;
     char **assign = nmp_sweep_assignments(&sw->plan, run);
-    char **argv = assign ? child_argv(sw, assign, n_assign, run_dir) : NULL;
+    char **argv = assign ? child_argv(sw, assign, n_assign, run_dir, run->resume) : NULL;
     nmp_status s =
         argv ? nmp_sweep_exec(argv, log, &run->result, err) : nmp_fail(err, NMP_ERR_NOMEM, "sweep: out of memory");
     free(argv);

@@ -135,6 +135,7 @@ typedef struct {
         bool plot;
         int64_t snapshot_every;
         bool snapshot_png;
+        int64_t checkpoint_every;
         int64_t plot_size;
         double plot_alpha, plot_margin;
     } output;

@@ -110,6 +110,10 @@ static const nmp_config_key schema[] = {
      FIELD(output.snapshot_every)},
     {"output.snapshot_png", B, "false", ANY, NULL, "also draw each snapshot as snapshots/epoch_XXXX.png",
      FIELD(output.snapshot_png)},
+    {"output.checkpoint_every", I, "0", AT_LEAST(0), NULL,
+     "save the optimiser's state as checkpoint.bin every n epochs (0 = never); a stopped or killed run then goes on "
+     "with `nomad run --resume RUN_DIR`, bit for bit (CPU, one rank)",
+     FIELD(output.checkpoint_every)},
     {"output.plot_size", I, "1200", IN(64, 16384), NULL, "pixels of a side of map.png (each panel for 3-D)",
      FIELD(output.plot_size)},
     {"output.plot_alpha", D, "0.35", IN_OPEN(0.0, 1.0), NULL, "opacity of one point in a labelled map (overlaps add up)",

@@ -650,6 +650,64 @@ static nmp_status start_fit(fit *f, float *y, int64_t total, const uint8_t *cell
     return st;
 }
 
+/* ------------------------------------------------------------------ checkpoints */
+
+static const nmp_checkpoint_ops *checkpoint_entry(const nmp_instance *inst)
+{
+    return nmp_plugin_extension(inst->ref->desc, NMP_EXT_CHECKPOINT);
+}
+
+/* Hands the state at the end of epoch `done` (settled: every point caught up) to the caller. */
+static nmp_status checkpoint(fit *f, int64_t done, nmp_instance *inst[2], nmp_opt_result *result, void *ctx,
+                             nmp_err *err)
+{
+    nmp_opt_state state = {.epochs_done = done, .n = f->n, .dims = f->dims, .y = f->y, .velocity = f->velocity,
+                           .loss = result->loss, .epoch_seconds = result->epoch_seconds};
+    nmp_status st = NMP_OK;
+    for (int p = 0; p < 2 && st == NMP_OK; p++) {
+        const nmp_checkpoint_ops *ops = checkpoint_entry(inst[p]);
+        state.plugin_size[p] = ops ? ops->size(inst[p]->state) : 0;
+        if (state.plugin_size[p] && !(state.plugin[p] = malloc(state.plugin_size[p])))
+            st = nmp_fail(err, NMP_ERR_NOMEM, "checkpoint: out of memory");
+        else if (state.plugin_size[p])
+            ops->save(inst[p]->state, state.plugin[p]);
+    }
+    if (st == NMP_OK) st = f->s->on_checkpoint(ctx, &state, err);
+    free(state.plugin[0]), free(state.plugin[1]);
+    return st;
+}
+
+/* Puts the fit where `r` stopped: its layout and velocity, every point current at the
+ * epoch's last step, cell sums and means taken afresh (as the epoch's end did), the loss
+ * curve, the plugins' states. The eager/lazy choice is made again by the next step, as the
+ * first step made it. */
+static nmp_status resume_fit(fit *f, const nmp_opt_state *r, int64_t spe, nmp_instance *inst[2],
+                             nmp_opt_result *result, nmp_err *err)
+{
+    if (r->n != f->n || r->dims != f->dims || r->epochs_done < 1 || r->epochs_done >= f->s->epochs)
+        return nmp_fail(err, NMP_ERR_INVALID, "resume: the checkpoint holds %lld x %d after %lld epochs; this fit is "
+                        "%lld x %d over %lld epochs", (long long)r->n, (int)r->dims, (long long)r->epochs_done,
+                        (long long)f->n, (int)f->dims, (long long)f->s->epochs);
+    const size_t values = (size_t)(f->n * f->dims);
+    memcpy(f->y, r->y, values * sizeof *f->y);
+    memcpy(f->velocity, r->velocity, values * sizeof *f->velocity);
+    const int64_t now = r->epochs_done * spe - 1;
+    for (int64_t i = 0; i < f->n; i++) f->last[i] = (int32_t)now;
+    settle(f, now);
+    cell_means(f);
+    memcpy(result->loss, r->loss, (size_t)r->epochs_done * sizeof *result->loss);
+    memcpy(result->epoch_seconds, r->epoch_seconds, (size_t)r->epochs_done * sizeof *result->epoch_seconds);
+    for (int p = 0; p < 2; p++) {
+        const nmp_checkpoint_ops *ops = checkpoint_entry(inst[p]);
+        if (!ops && r->plugin_size[p])
+            return nmp_fail(err, NMP_ERR_INVALID, "resume: the checkpoint holds a state of %s plugin %s, which offers "
+                            "no checkpoint entry now", nmp_kind_name(inst[p]->ref->desc->kind), inst[p]->ref->desc->name);
+        nmp_status s = ops ? ops->load(inst[p]->state, r->plugin[p], r->plugin_size[p]) : NMP_OK;
+        if (s != NMP_OK) return nmp_instance_fail(inst[p], s, "checkpoint load", err);
+    }
+    return NMP_OK;
+}
+
 nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
                         const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
                         void *ctx, nmp_opt_result *result, nmp_err *err)
@@ -658,10 +716,13 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
     memset(result, 0, sizeof *result);
     int64_t spe = nmp_opt_steps_per_epoch(s, f.n), total = spe * s->epochs;
     nmp_status st = start_fit(&f, y, total, cell_local, spe, negatives, loss, result, err);
+    nmp_instance *inst[2] = {negatives, loss};
+    if (st == NMP_OK && s->resume) st = resume_fit(&f, s->resume, spe, inst, result, err);
+    const int64_t first = st == NMP_OK && s->resume ? s->resume->epochs_done : 0;
     f.inv_batch = 1.0 / (double)s->batch;
-    double t0 = nmp_now();
+    double t0 = nmp_now() - (first > 0 ? result->epoch_seconds[first - 1] : 0.0);
     nmp_step step = {.y = f.y, .cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
-    for (int64_t e = 0; st == NMP_OK && e < s->epochs; e++) {
+    for (int64_t e = first; st == NMP_OK && e < s->epochs; e++) {
         double ex = nmp_opt_exaggeration(s, e), sum = 0;
         for (int64_t k = 0; st == NMP_OK && k < spe; k++) {
             step.epoch = e;
@@ -680,6 +741,8 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
         result->epoch_seconds[e] = nmp_now() - t0;
         nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);
         if (on_epoch) st = on_epoch(ctx, e, result->loss[e], y, err);
+        if (st == NMP_OK && s->checkpoint_every > 0 && (e + 1) % s->checkpoint_every == 0 && e + 1 < s->epochs)
+            st = checkpoint(&f, e + 1, inst, result, ctx, err);
     }
     result->steps = total;
     result->eager = f.eager == 1;

@@ -6,6 +6,20 @@
 #include "error.h"
 #include "plugin_host.h"
 
+/* A fit stopped at an epoch's end, enough to go on with it bit for bit: the layout and
+ * velocity caught up to the epoch's last step (fit order, see fit_order.h), the loss curve so
+ * far, and what the negatives and loss plugins keep between steps (their checkpoint entries,
+ * NMP_EXT_CHECKPOINT; size 0 when a plugin has none). */
+typedef struct {
+    int64_t epochs_done;
+    int64_t n;
+    int32_t dims;
+    float *y, *velocity;          /* n x dims each */
+    double *loss, *epoch_seconds; /* epochs_done each */
+    void *plugin[2];              /* negatives, loss */
+    uint64_t plugin_size[2];
+} nmp_opt_state;
+
 typedef struct {
     int64_t epochs;
     int32_t batch;
@@ -30,6 +44,12 @@ typedef struct {
     const float *cell_mass;  /* cells: points per cell over all ranks; NULL: from `cells` */
     int (*reduce_cells)(void *ctx, double *sums, int64_t count);
     void *reduce_ctx;
+    /* Checkpoints (CPU, one rank): every `checkpoint_every` epochs but the last (0: never) the
+     * fit hands its state to on_checkpoint (with nmp_optimize's ctx; the state is valid during
+     * the call); `resume`, when set, is a state to go on from instead of epoch 0. */
+    int64_t checkpoint_every;
+    nmp_status (*on_checkpoint)(void *ctx, const nmp_opt_state *state, nmp_err *err);
+    const nmp_opt_state *resume;
 } nmp_opt_settings;
 
 /* Called at the end of every epoch (loss = mean per-target loss over the epoch). Returning

@@ -96,7 +96,15 @@ static nmp_status take_lock(nmp_outdir *o, nmp_err *err)
     return NMP_OK;
 }
 
-/* Why a non-empty folder cannot take this run, in the words that help: busy, killed, done. */
+static int has_file(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Why a non-empty folder cannot take this run, in the words that help: busy, resumable,
+ * killed, done. */
 static nmp_status refuse_used(const nmp_outdir *o, nmp_err *err)
 {
     long pid;
@@ -104,6 +112,10 @@ static nmp_status refuse_used(const nmp_outdir *o, nmp_err *err)
     if (held == 1)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: another nomad run (pid %ld) is writing this folder; pick another --out",
                         o->path, pid);
+    if (has_file(o->path, "checkpoint.bin") && !has_file(o->path, "run.json"))
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: holds a stopped run with a checkpoint; go on with `nomad run --resume %s`, or remove the "
+                        "folder", o->path, o->path);
     if (stale)
         return nmp_fail(err, NMP_ERR_INVALID,
                         "%s: holds a run that was killed before it finished (its %s is left); remove the folder or "
@@ -161,6 +173,39 @@ const char *nmp_outdir_file(nmp_outdir *o, const char *name, char *buf, size_t l
     return buf;
 }
 
+nmp_status nmp_outdir_resume(nmp_outdir *o, const char *dir, const char *const keep[2], nmp_err *err)
+{
+    memset(o, 0, sizeof *o);
+    if (snprintf(o->path, sizeof o->path, "%s", dir) >= (int)sizeof o->path || strlen(dir) + 48 >= PATH_MAX)
+        return nmp_fail(err, NMP_ERR_INVALID, "%.64s...: path too long", dir);
+    long pid;
+    int stale, held = nmp_outdir_lock_state(dir, &pid, &stale);
+    if (held == 1)
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: a nomad run (pid %ld) is still writing this folder", dir, pid);
+    char lock[PATH_MAX + 64];
+    snprintf(lock, sizeof lock, "%s/%s", dir, NMP_OUTDIR_LOCK);
+    if (stale) unlink(lock); /* its writer is gone (the kernel dropped its flock) */
+    nmp_status s = take_lock(o, err);
+    for (int i = 0; i < 2 && s == NMP_OK; i++) nmp_outdir_keep(o, keep[i]);
+    return s;
+}
+
+void nmp_outdir_keep(nmp_outdir *o, const char *name)
+{
+    for (int i = 0; i < 2; i++) {
+        if (o->keep[i] && !strcmp(o->keep[i], name)) return;
+        if (!o->keep[i]) {
+            o->keep[i] = strdup(name);
+            return;
+        }
+    }
+}
+
+static int kept(const nmp_outdir *o, const char *name)
+{
+    return (o->keep[0] && !strcmp(o->keep[0], name)) || (o->keep[1] && !strcmp(o->keep[1], name));
+}
+
 static void release_lock(nmp_outdir *o)
 {
     if (!o->locked) return;
@@ -173,6 +218,8 @@ static void release_lock(nmp_outdir *o)
 
 static void forget_files(nmp_outdir *o)
 {
+    free(o->keep[0]), free(o->keep[1]);
+    o->keep[0] = o->keep[1] = NULL;
     for (int i = 0; i < o->n_files; i++) free(o->files[i]);
     free(o->files);
     o->files = NULL;
@@ -183,6 +230,7 @@ void nmp_outdir_discard(nmp_outdir *o)
 {
     char buf[8192];
     for (int i = o->n_files - 1; i >= 0; i--) {
+        if (kept(o, o->files[i])) continue;
         snprintf(buf, sizeof buf, "%s/%s", o->path, o->files[i]);
         unlink(buf);
         char *slash = strrchr(buf, '/');
@@ -192,7 +240,7 @@ void nmp_outdir_discard(nmp_outdir *o)
         }
     }
     release_lock(o);
-    if (o->created) remove_made(o->path, o->created_from);
+    if (o->created && !o->keep[0]) remove_made(o->path, o->created_from);
     o->created = 0;
     forget_files(o);
 }

@@ -19,6 +19,7 @@ typedef struct {
     int locked, lock_fd; /* NMP_OUTDIR_LOCK, held (flock) while the run writes */
     char **files;  /* files written so far (relative names), removed on failure */
     int n_files;
+    char *keep[2]; /* files a failure leaves (a checkpoint and its config), or NULL */
 } nmp_outdir;
 
 /* `pattern` with {date} (YYYYMMDD-HHMMSS, now) and {name} filled in, into out. */
@@ -33,7 +34,14 @@ int nmp_mkdir_p(char *path);
 nmp_status nmp_outdir_open(nmp_outdir *o, const char *pattern, const char *name, nmp_err *err);
 /* Full path of a file in the directory; records it for cleanup. */
 const char *nmp_outdir_file(nmp_outdir *o, const char *name, char *buf, size_t len);
-/* Removes recorded files, the lock, and the directory and parents if we created them. */
+/* Opens the folder of a stopped run to go on with it (nmp_run_resume_check has looked at
+ * it): refused while a live run holds it, a stale lock taken over; `keep` (its checkpoint and
+ * config) survive a failure. */
+nmp_status nmp_outdir_resume(nmp_outdir *o, const char *dir, const char *const keep[2], nmp_err *err);
+/* Marks a file (relative name) that a failure must leave in place: up to two. */
+void nmp_outdir_keep(nmp_outdir *o, const char *name);
+/* Removes recorded files but the kept ones, the lock, and the directory and parents if we
+ * created them (and nothing is kept). */
 void nmp_outdir_discard(nmp_outdir *o);
 /* Ends a finished run: removes the lock (the outputs stay). */
 void nmp_outdir_close(nmp_outdir *o);

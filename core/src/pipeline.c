@@ -92,7 +92,14 @@ nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, con
         if (st == STAGE_PARTITION) nmp_blas_log(); /* before the first GEMM, after input errors */
         s = timed(r, st, fns[st], err);
     }
-    if (s != NMP_OK && r->out.path[0]) nmp_outdir_discard(&r->out);
+    if (s != NMP_OK && r->out.path[0]) {
+        if (r->checkpoint_epoch > 0) { /* said on the error's one line: how to go on */
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof err->msg - used, "; kept its checkpoint (epoch %lld): `nomad run "
+                     "--resume %s` goes on", (long long)r->checkpoint_epoch, r->out.path);
+        }
+        nmp_outdir_discard(&r->out);
+    }
     nmp_dist_close(r);
     free_run(r);
     free(r);

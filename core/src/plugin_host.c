@@ -96,6 +96,18 @@ static nmp_status validate_cuda_ops(const nmp_plugin *p, const char *file, nmp_e
     return NMP_OK;
 }
 
+/* The checkpoint entry, if any: big enough, and every call there. */
+static nmp_status validate_checkpoint_ops(const nmp_plugin *p, const char *file, nmp_err *err)
+{
+    const nmp_checkpoint_ops *ops = nmp_plugin_extension(p, NMP_EXT_CHECKPOINT);
+    if (!ops) return NMP_OK;
+    if (ops->struct_size < sizeof *ops || !ops->size || !ops->save || !ops->load)
+        return nmp_fail(err, NMP_ERR_INVALID,
+                        "%s: plugin %s: checkpoint entry (extension %s) is smaller than %zu bytes or lacks size, "
+                        "save or load", file, p->name, NMP_EXT_CHECKPOINT, sizeof *ops);
+    return NMP_OK;
+}
+
 static nmp_status validate_params(const nmp_plugin *p, const char *file, nmp_err *err)
 {
     if (p->n_params && !p->params)
@@ -143,6 +155,7 @@ nmp_status nmp_plugin_validate(const nmp_plugin *p, const char *file, nmp_err *e
     if (missing)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: plugin %s: required callback %s is NULL", file, p->name, missing);
     nmp_status s = validate_cuda_ops(p, file, err);
+    if (s == NMP_OK) s = validate_checkpoint_ops(p, file, err);
     return s == NMP_OK ? validate_params(p, file, err) : s;
 }
 

@@ -64,6 +64,8 @@ typedef struct {
     double stage_seconds[STAGE_COUNT];
     double estimate_bytes;  /* peak memory the run expects (stages_setup.c) */
     double available_bytes; /* MemAvailable when it was estimated */
+    uint64_t config_hash;   /* checkpointing: FNV-1a of the run folder's config.yaml */
+    int64_t checkpoint_epoch; /* epochs the last checkpoint.bin written holds; 0: none yet */
     nmp_outdir out;
     nmp_dist dist;
 } nmp_run;

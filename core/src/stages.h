@@ -21,6 +21,17 @@ nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err);
 /* The estimate and what is available, once the input has passed its checks. */
 void nmp_stage_log_memory(const nmp_run *r, int64_t n, int64_t d);
 
+/* Checkpoints (run_checkpoint.c): config.yaml written (or, resuming, read) and fingerprinted;
+ * the optimiser's on_checkpoint; the state to resume from, checked against the config and
+ * the thread count (nmp_checkpoint_free it); checkpoint.bin removed once the run is done. */
+nmp_status nmp_run_checkpoint_config(nmp_run *r, nmp_err *err);
+/* Before a resumed run starts: dir holds no finished run, and a checkpoint.bin that is whole,
+ * made for its config.yaml and this thread count. */
+nmp_status nmp_run_resume_check(const char *dir, nmp_err *err);
+nmp_status nmp_run_on_checkpoint(void *ctx, const nmp_opt_state *state, nmp_err *err);
+nmp_status nmp_run_resume_state(nmp_run *r, nmp_opt_state *state, nmp_err *err);
+void nmp_run_checkpoint_done(nmp_run *r);
+
 /* Frees a graph's arrays (allocated through the host's alloc, i.e. malloc). */
 void nmp_graph_release(nmp_graph *g);
 /* Checks a plugin-built graph: offsets monotone from 0, ids in range, no self edges. */

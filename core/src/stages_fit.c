@@ -6,6 +6,7 @@
 
 #include "dist.h"
 #include "host.h"
+#include "checkpoint.h"
 #include "interrupt.h"
 #include "plot.h"
 #include "stages.h"
@@ -94,6 +95,16 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
     nmp_dist_opt_settings(r, &s);
     nmp_log(NMP_LOG_INFO, "optimize: %lld epochs, batch %d, lr %.4g, momentum %.2f", (long long)s.epochs, s.batch, s.lr,
             s.momentum);
+    nmp_opt_state resume = {0};
+    if (r->cfg->output.checkpoint_every > 0) {
+        s.checkpoint_every = r->cfg->output.checkpoint_every;
+        s.on_checkpoint = nmp_run_on_checkpoint;
+    }
+    if (r->req->resume) {
+        nmp_status rs = nmp_run_resume_state(r, &resume, err);
+        if (rs != NMP_OK) return rs;
+        s.resume = &resume;
+    }
     nmp_status (*fit)(const nmp_opt_settings *, float *, const nmp_graph *, const nmp_cells *, const uint8_t *,
                       nmp_instance *, nmp_instance *, nmp_epoch_fn, void *, nmp_opt_result *, nmp_err *) = nmp_optimize;
 #ifdef NOMAD_CUDA
@@ -101,6 +112,7 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
 #endif
     nmp_status st = fit(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
                         &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
+    nmp_checkpoint_free(&resume);
     const nmp_opt_result *o = &r->opt;
     if (st == NMP_OK)
         nmp_log(NMP_LOG_INFO, "optimize: %lld steps (%s update), %.3g G pair terms; seconds in batch %.2f, "
@@ -155,6 +167,7 @@ nmp_status stage_output(nmp_run *r, nmp_err *err)
     if (s == NMP_OK) s = nmp_run_report_write(r, err);
     /* run.json last: a folder with one holds a finished run (nomad sweep resumes on that). */
     if (s == NMP_OK) s = nmp_run_record_write(r, "ok", err);
+    if (s == NMP_OK && r->cfg->output.checkpoint_every > 0) nmp_run_checkpoint_done(r);
     if (s == NMP_OK)
         nmp_log(NMP_LOG_INFO, "wrote %s/ (embedding.npy, run.json, report.md%s)", r->out.path,
                 r->cfg->output.plot ? ", map.png" : "");

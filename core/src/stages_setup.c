@@ -120,6 +120,9 @@ static nmp_status scale_data(nmp_run *r, nmp_err *err)
 nmp_status stage_load(nmp_run *r, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
+    if (c->output.checkpoint_every > 0 && (r->dist.comm || c->device == NMP_DEVICE_CUDA))
+        return nmp_fail(err, NMP_ERR_UNSUPPORTED, "output.checkpoint_every: checkpoints are written by CPU runs on one "
+                        "rank for now; set it to 0 for %s", r->dist.comm ? "a distributed run" : "device: cuda");
     if (r->dist.comm) return nmp_dist_load(r, err);
     nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
     /* sizes and memory from the headers first: a header that promises more than the machine
@@ -142,8 +145,11 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
         nmp_stage_log_memory(r, r->x.n, r->x.d);
         nmp_log(NMP_LOG_INFO, "data: %s: %lld x %lld (%s)%s%s", c->data.path, (long long)r->x.n, (long long)r->x.d,
                 r->data.dtype, r->labels ? ", labels " : "", r->labels ? r->labels_path : "");
-        s = nmp_outdir_open(&r->out, r->req->out_dir ? r->req->out_dir : c->output.dir, r->name, err);
+        static const char *const keep[2] = {"checkpoint.bin", "config.yaml"};
+        s = r->req->resume ? nmp_outdir_resume(&r->out, r->req->out_dir, keep, err)
+                           : nmp_outdir_open(&r->out, r->req->out_dir ? r->req->out_dir : c->output.dir, r->name, err);
     }
+    if (s == NMP_OK && c->output.checkpoint_every > 0) s = nmp_run_checkpoint_config(r, err);
     return s;
 }
 

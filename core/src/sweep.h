@@ -75,11 +75,17 @@ typedef struct {
     char name[256];    /* directory under the sweep's folder */
     char label[1024];  /* for progress lines */
     char *config_json; /* the resolved config the run must record (owned) */
+    int resume;        /* its folder holds a stopped run's checkpoint: `nomad run --resume` it */
     nmp_sweep_result result;
 } nmp_sweep_run;
 
 /* Outcome of looking at a run's directory before the sweep runs it. */
-typedef enum { NMP_SWEEP_DIR_ABSENT, NMP_SWEEP_DIR_DONE, NMP_SWEEP_DIR_PARTIAL } nmp_sweep_dir_state;
+typedef enum {
+    NMP_SWEEP_DIR_ABSENT,
+    NMP_SWEEP_DIR_DONE,
+    NMP_SWEEP_DIR_PARTIAL,  /* an interrupted run's leftovers: removed, the run starts again */
+    NMP_SWEEP_DIR_RESUMABLE /* a stopped run with checkpoint.bin and config.yaml: it goes on */
+} nmp_sweep_dir_state;
 
 /* Reads dir/run.json if it is there. DONE: a run that finished with status ok, whose
  * recorded config equals run->config_json (apart from the sweep section); its results are

@@ -83,8 +83,8 @@ nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, nmp_sweep_res
  * snapshots/ when `in_snapshots`. */
 static int run_output(const char *name, int in_snapshots)
 {
-    static const char *const top[] = {"embedding.npy", "run.json", "map.png",  "loss.csv",
-                                      "report.md",     "snapshots", NMP_OUTDIR_LOCK};
+    static const char *const top[] = {"embedding.npy", "run.json",  "map.png",       "loss.csv",   "report.md",
+                                      "snapshots",     NMP_OUTDIR_LOCK, "checkpoint.bin", "config.yaml"};
     if (in_snapshots) return !strncmp(name, "epoch_", 6);
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
         size_t n = strlen(top[i]);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host.h"
 #include "run_state.h"
@@ -135,10 +136,17 @@ nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_
     if (stat(dir, &st) != 0) return NMP_OK;
     if (!S_ISDIR(st.st_mode)) return nmp_fail(err, NMP_ERR_INVALID, "%s: exists and is not a run directory", dir);
     *state = NMP_SWEEP_DIR_PARTIAL;
+    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    int checkpointed = access(path, F_OK) == 0;
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    checkpointed = checkpointed && access(path, F_OK) == 0;
     snprintf(path, sizeof path, "%s/run.json", dir);
     size_t len = 0;
     char *text = read_all(path, &len);
-    if (!text) return NMP_OK;
+    if (!text) {
+        if (checkpointed) *state = NMP_SWEEP_DIR_RESUMABLE;
+        return NMP_OK;
+    }
     nmp_jv *j = NULL;
     nmp_err ignored = {0};
     nmp_status s = parse_record(path, text, len, &j, &ignored);

@@ -417,6 +417,21 @@ typedef struct {
                        float *grad, double *loss);
 } nmp_loss_cuda_ops;
 
+/* The checkpoint entry (`output.checkpoint_every`, `nomad run --resume`): what an instance keeps
+ * from one step to the next (a running estimate, a learned scalar), saved with the layout at
+ * the end of an epoch and loaded into a fresh instance after its prepare(), so that a resumed
+ * fit goes on bit for bit. A plugin that keeps nothing between steps but its parameters and
+ * buffers it fills again each step needs none (every in-tree plugin but the losses nce and
+ * tsne); one that keeps more and offers none resumes from its prepare() state instead. */
+#define NMP_EXT_CHECKPOINT "nomad.checkpoint"
+
+typedef struct {
+    uint32_t struct_size;
+    size_t (*size)(const void *state);            /* bytes save() writes: the same for the whole fit */
+    void (*save)(const void *state, void *out);   /* at an epoch's end, between steps */
+    nmp_status (*load)(void *state, const void *in, size_t size); /* after prepare(); size as saved */
+} nmp_checkpoint_ops;
+
 /* ------------------------------------------------------------------ descriptor */
 
 typedef struct nmp_plugin {

@@ -2,6 +2,7 @@
  * al., ICLR 2023): Neg-t-SNE's terms with c = m Z, log Z updated by SGD after each step. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "loss_neg.h"
 
@@ -48,11 +49,27 @@ static nmp_status nce_end_step(void *state, const nmp_step *step, double stat_su
     return NMP_OK;
 }
 
+/* log Z, learned step by step, is what a resumed fit needs. */
+static size_t nce_ckpt_size(const void *state)
+{
+    (void)state;
+    return sizeof(double);
+}
+static void nce_ckpt_save(const void *state, void *out) { memcpy(out, &((const nce_state *)state)->log_z, sizeof(double)); }
+static nmp_status nce_ckpt_load(void *state, const void *in, size_t size)
+{
+    if (size != sizeof(double)) return NMP_ERR_INVALID;
+    memcpy(&((nce_state *)state)->log_z, in, sizeof(double));
+    return NMP_OK;
+}
+static const nmp_checkpoint_ops nce_ckpt = {sizeof nce_ckpt, nce_ckpt_size, nce_ckpt_save, nce_ckpt_load};
+static const void *nce_extension(const char *uri) { return strcmp(uri, NMP_EXT_CHECKPOINT) ? NULL : &nce_ckpt; }
+
 static const nmp_loss_ops nce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = loss_neg_prepare,
                                      .begin_step = nce_begin_step, .repel = loss_neg_repel,
                                      .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step};
 
 NMP_PLUGIN_DEFINE(nce_plugin, NMP_KIND_LOSS, "nce", "2.0.0",
                   "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
-                  NMP_PARAMS(nce_params), nce_create, free, &nce_ops, NULL);
+                  NMP_PARAMS(nce_params), nce_create, free, &nce_ops, nce_extension);
 NMP_PLUGIN_EXPORT(&nce_plugin);

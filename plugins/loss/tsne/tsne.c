@@ -5,6 +5,7 @@
  * p scaled to mean row sum 1 is t-SNE's gradient up to a constant (docs/losses.md). The first
  * step, with no estimate yet, normalises per target as InfoNCE does. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "nomad/loss_math.h"
 #include "nomad/loss_tile.h"
@@ -115,8 +116,24 @@ static const nmp_loss_ops tsne_ops = {.struct_size = sizeof(nmp_loss_ops),
                                       .value = tsne_value,
                                       .end_step = tsne_end_step};
 
+/* Z, the running estimate the next step uses, is what a resumed fit needs. */
+static size_t tsne_ckpt_size(const void *state)
+{
+    (void)state;
+    return sizeof(double);
+}
+static void tsne_ckpt_save(const void *state, void *out) { memcpy(out, &((const tsne_state *)state)->z, sizeof(double)); }
+static nmp_status tsne_ckpt_load(void *state, const void *in, size_t size)
+{
+    if (size != sizeof(double)) return NMP_ERR_INVALID;
+    memcpy(&((tsne_state *)state)->z, in, sizeof(double));
+    return NMP_OK;
+}
+static const nmp_checkpoint_ops tsne_ckpt = {sizeof tsne_ckpt, tsne_ckpt_size, tsne_ckpt_save, tsne_ckpt_load};
+static const void *tsne_extension(const char *uri) { return strcmp(uri, NMP_EXT_CHECKPOINT) ? NULL : &tsne_ckpt; }
+
 NMP_PLUGIN_DEFINE(tsne_plugin, NMP_KIND_LOSS, "tsne", "1.0.0",
                   "t-SNE's KL, sampled: attraction a p q, repulsion q^2 / max(Z, Z_i), Z the batch mean "
                   "of the targets' Z_i (previous step)",
-                  NMP_PARAMS(tsne_params), tsne_create, free, &tsne_ops, NULL);
+                  NMP_PARAMS(tsne_params), tsne_create, free, &tsne_ops, tsne_extension);
 NMP_PLUGIN_EXPORT(&tsne_plugin);

@@ -1,0 +1,142 @@
+/* Checkpointing a run (output.checkpoint_every) and going on with one (`nomad run --resume`):
+ * the run folder's config.yaml (the resolved config, data paths made absolute, so the run can
+ * go on from any working directory) and checkpoint.bin (checkpoint.h). Both stay when the run
+ * stops early once a checkpoint exists; a finished run removes checkpoint.bin. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "host.h"
+#include "io.h"
+#include "stages.h"
+
+/* The resolved config as YAML text (malloc'd), with data.path and data.labels absolute when
+ * they name files. */
+static char *config_text(const nmp_run *r, size_t *len)
+{
+    nmp_config *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    *c = *r->cfg;
+    char abs[PATH_MAX];
+    if (realpath(c->data.path, abs) && strlen(abs) < sizeof c->data.path) strcpy(c->data.path, abs);
+    if (c->data.labels[0] && realpath(c->data.labels, abs) && strlen(abs) < sizeof c->data.labels)
+        strcpy(c->data.labels, abs);
+    const nmp_params *params[NMP_KIND_COUNT];
+    for (int k = 1; k <= NMP_KIND_COUNT; k++) params[k - 1] = &r->inst[k].params;
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    nmp_status s = f ? nmp_config_dump(f, c, params) : NMP_ERR_NOMEM;
+    if (f) fclose(f);
+    free(c);
+    if (s != NMP_OK) free(text);
+    return s == NMP_OK ? text : NULL;
+}
+
+/* Reads dir's checkpoint.bin into *state and checks it belongs to the config whose hash is
+ * `want` and to this process's thread count (*state zeroed on failure). */
+static nmp_status check_state(const char *dir, uint64_t want, nmp_opt_state *state, nmp_err *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_CHECKPOINT_FILE);
+    uint64_t hash = 0;
+    int32_t threads = 0;
+    nmp_status s = nmp_checkpoint_read(path, state, &hash, &threads, err);
+    if (s == NMP_OK && hash != want)
+        s = nmp_fail(err, NMP_ERR_INVALID, "%s: was written for another %s (it was edited?); it cannot be resumed",
+                     path, NMP_CHECKPOINT_CONFIG);
+    else if (s == NMP_OK && threads != nmp_host_settings()->threads)
+        s = nmp_fail(err, NMP_ERR_INVALID,
+                     "%s: was written with %d threads, this process has %d; the same bytes need the same count "
+                     "(threads: %d in its %s)",
+                     path, (int)threads, nmp_host_settings()->threads, (int)threads, NMP_CHECKPOINT_CONFIG);
+    if (s != NMP_OK) nmp_checkpoint_free(state);
+    return s;
+}
+
+/* The bytes of a file (malloc'd), or NULL. */
+static char *slurp(const char *path, size_t *len)
+{
+    char *text = NULL;
+    FILE *f = fopen(path, "rb"), *m = f ? open_memstream(&text, len) : NULL;
+    for (int ch; m && (ch = fgetc(f)) != EOF;) fputc(ch, m);
+    if (m) fclose(m);
+    if (f) fclose(f);
+    return text;
+}
+
+nmp_status nmp_run_resume_check(const char *dir, nmp_err *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    if (access(path, F_OK) == 0)
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: holds a finished run (run.json); nothing to resume", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_CHECKPOINT_FILE);
+    if (access(path, F_OK) != 0)
+        return nmp_fail(err, NMP_ERR_INVALID, "%s: no %s: this run stopped before its first checkpoint and must "
+                        "start again", dir, NMP_CHECKPOINT_FILE);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_CHECKPOINT_CONFIG);
+    size_t len = 0;
+    char *text = slurp(path, &len);
+    if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read", path);
+    const uint64_t want = nmp_checkpoint_hash(text, len);
+    free(text);
+    nmp_opt_state state;
+    nmp_status s = check_state(dir, want, &state, err);
+    nmp_checkpoint_free(&state);
+    return s;
+}
+
+nmp_status nmp_run_checkpoint_config(nmp_run *r, nmp_err *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_CHECKPOINT_CONFIG);
+    size_t len = 0;
+    char *text = NULL;
+    if (r->req->resume) { /* the config this run was started with: cli_run read it from here */
+        if (!(text = slurp(path, &len))) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read", path);
+    } else {
+        if (!(text = config_text(r, &len))) return nmp_fail(err, NMP_ERR_NOMEM, "checkpoint: cannot write the config");
+        nmp_status s = nmp_file_write_atomic(nmp_outdir_file(&r->out, NMP_CHECKPOINT_CONFIG, path, sizeof path), text,
+                                             len, err);
+        if (s != NMP_OK) {
+            free(text);
+            return s;
+        }
+    }
+    r->config_hash = nmp_checkpoint_hash(text, len);
+    free(text);
+    return NMP_OK;
+}
+
+nmp_status nmp_run_on_checkpoint(void *ctx, const nmp_opt_state *state, nmp_err *err)
+{
+    nmp_run *r = ctx;
+    char path[4400];
+    nmp_status s = nmp_checkpoint_write(nmp_outdir_file(&r->out, NMP_CHECKPOINT_FILE, path, sizeof path), state,
+                                        r->config_hash, nmp_host_settings()->threads, err);
+    if (s != NMP_OK) return s;
+    nmp_outdir_keep(&r->out, NMP_CHECKPOINT_FILE); /* from now on a stopped run can go on */
+    nmp_outdir_keep(&r->out, NMP_CHECKPOINT_CONFIG);
+    r->checkpoint_epoch = state->epochs_done;
+    nmp_log(NMP_LOG_DEBUG, "checkpoint: epoch %lld in %s", (long long)state->epochs_done, path);
+    return NMP_OK;
+}
+
+nmp_status nmp_run_resume_state(nmp_run *r, nmp_opt_state *state, nmp_err *err)
+{
+    nmp_status s = check_state(r->out.path, r->config_hash, state, err);
+    if (s == NMP_OK)
+        nmp_log(NMP_LOG_INFO, "resume: from epoch %lld of %s/%s", (long long)state->epochs_done, r->out.path,
+                NMP_CHECKPOINT_FILE);
+    return s;
+}
+
+void nmp_run_checkpoint_done(nmp_run *r)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_CHECKPOINT_FILE);
+    unlink(path); /* a finished run needs none; config.yaml stays as the run's record */
+}
