@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "input_file.h"
 #include "io.h"
@@ -84,6 +85,13 @@ nmp_status nmp_checkpoint_read(const char *path, nmp_opt_state *state, uint64_t 
         if (!bad && (h.n < 1 || h.dims < 2 || h.dims > 3 || h.epochs_done < 1 || h.n > ((int64_t)1 << 40) ||
                      h.epochs_done > ((int64_t)1 << 40) || h.plugin_size[0] > (1u << 30) || h.plugin_size[1] > (1u << 30)))
             bad = "its header holds impossible sizes";
+    }
+    if (!bad) { /* the size the header implies, against the file's, before anything is allocated */
+        const uint64_t want = sizeof h + 2 * (uint64_t)h.n * (uint64_t)h.dims * sizeof(float) +
+                              2 * (uint64_t)h.epochs_done * sizeof(double) + h.plugin_size[0] + h.plugin_size[1] +
+                              sizeof(uint64_t);
+        struct stat st;
+        if (fstat(fileno(f), &st) != 0 || (uint64_t)st.st_size != want) bad = "of the wrong length";
     }
     if (!bad) {
         *state = (nmp_opt_state){.epochs_done = h.epochs_done, .n = h.n, .dims = h.dims,

@@ -61,23 +61,48 @@ static void idx_close(idx_file *x)
     x->f = NULL;
 }
 
-/* Reads the next `count` byte values into dst_f (as f32) or dst_i (as int32), a chunk at a
- * time so a compressed file is never held whole. */
-static nmp_status idx_read_values(const char *path, idx_file *x, int64_t count, float *dst_f, int32_t *dst_i,
-                                  nmp_err *err)
+/* A destination that grows as values arrive: a header is only a claim, and a file that
+ * promises 10^12 values but holds a few must cost a few, not a 4 TB allocation. */
+typedef struct {
+    void *buf;
+    int64_t cap, max; /* values allocated; the most the headers promise */
+    int labels;       /* int32 values (labels), else f32 */
+} idx_sink;
+
+static int sink_reserve(idx_sink *k, int64_t need)
+{
+    if (need <= k->cap) return 0;
+    int64_t cap = k->cap ? k->cap : 1 << 20;
+    while (cap < need) cap *= 2;
+    if (cap > k->max) cap = k->max;
+    void *grown = realloc(k->buf, (size_t)cap * 4 + 1); /* f32 or int32 */
+    if (!grown) return -1;
+    k->buf = grown, k->cap = cap;
+    return 0;
+}
+
+/* Reads the next `count` byte values into the sink from value `at` on (as f32 or int32), a
+ * chunk at a time so a compressed file is never held whole. */
+static nmp_status idx_read_values(const char *path, idx_file *x, int64_t count, idx_sink *k, int64_t at, nmp_err *err)
 {
     unsigned char *chunk = malloc(IDX_CHUNK);
     if (!chunk) return nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);
     int64_t done = 0;
+    nmp_status s = NMP_OK;
     while (done < count) {
         unsigned want = (unsigned)(count - done < IDX_CHUNK ? count - done : IDX_CHUNK);
         int got = gzread(x->f, chunk, want);
-        if (got > 0 && dst_f) nmp_io_to_f32_serial("u1", chunk, dst_f + done, got);
-        for (int i = 0; dst_i && i < got; i++) dst_i[done + i] = chunk[i];
+        if (got > 0 && sink_reserve(k, at + done + got) != 0) {
+            s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld values", path, (long long)(at + done + got));
+            break;
+        }
+        if (got > 0 && !k->labels) nmp_io_to_f32_serial("u1", chunk, (float *)k->buf + at + done, got);
+        for (int i = 0; k->labels && i < got; i++) ((int32_t *)k->buf)[at + done + i] = chunk[i];
         if (got > 0) done += got;
         if (got != (int)want) break;
     }
     free(chunk);
+    if (s != NMP_OK) return s;
     int zerr = Z_OK;
     const char *zmsg = gzerror(x->f, &zerr);
     if (zerr != Z_OK && zerr != Z_BUF_ERROR && zerr != Z_STREAM_END)
@@ -121,17 +146,20 @@ nmp_status nmp_io_read_idx(const char *const *paths, int count, int64_t limit, i
         out->dtype = "u1";
         return NMP_OK;
     }
-    if (s == NMP_OK && !(out->owned = malloc((size_t)(n * w) * sizeof(float))))
-        s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld x %lld values", paths[0], (long long)n,
-                     (long long)w);
+    idx_sink k = {.max = n * w};
     int64_t row = 0;
     for (int i = 0; i < count && s == NMP_OK && row < n; i++) {
         int64_t take = files[i].n < n - row ? files[i].n : n - row;
-        s = idx_read_values(paths[i], &files[i], take * w, out->owned + row * w, NULL, err);
+        s = idx_read_values(paths[i], &files[i], take * w, &k, row * w, err);
         row += take;
     }
     for (int i = 0; i < count && i < NMP_IO_MAX_FILES; i++) idx_close(&files[i]);
-    if (s != NMP_OK) return s;
+    out->owned = k.buf;
+    if (s != NMP_OK) {
+        free(out->owned);
+        out->owned = NULL;
+        return s;
+    }
     out->m = (nmp_matrix){n, w, out->owned};
     out->n_total = total;
     out->dtype = "u1";
@@ -145,10 +173,10 @@ nmp_status nmp_io_read_idx_labels(const char *const *paths, int count, int32_t *
     *labels = NULL;
     nmp_status s = count > NMP_IO_MAX_FILES ? nmp_fail(err, NMP_ERR_INVALID, "too many IDX files")
                                             : idx_open_all(paths, count, 1, files, &total, err);
-    if (s == NMP_OK && !(*labels = malloc((size_t)total * sizeof **labels)))
-        s = nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory for %lld labels", paths[0], (long long)total);
+    idx_sink k = {.max = total, .labels = 1};
     for (int64_t i = 0, row = 0; i < count && s == NMP_OK; row += files[i].n, i++)
-        s = idx_read_values(paths[i], &files[i], files[i].n, NULL, *labels + row, err);
+        s = idx_read_values(paths[i], &files[i], files[i].n, &k, row, err);
+    *labels = k.buf;
     for (int i = 0; i < count && i < NMP_IO_MAX_FILES; i++) idx_close(&files[i]);
     if (s != NMP_OK) {
         free(*labels);

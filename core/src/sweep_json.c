@@ -113,6 +113,7 @@ static int parse_string(reader *r, char **out)
 }
 
 static int parse_value(reader *r, nmp_jv *v, int depth);
+static const nmp_jv *member(const nmp_jv *v, const char *name, size_t len);
 
 static void free_inner(nmp_jv *v)
 {
@@ -147,6 +148,8 @@ static int parse_members(reader *r, nmp_jv *v, int depth)
         skip_space(r);
         if (v->type == NMP_JV_OBJECT) {
             if (r->p >= r->end || *r->p != '"' || parse_string(r, &child.key)) return fail(r, "expected a member name");
+            if (member(v, child.key, strlen(child.key))) /* which one would count? refuse, as run.json has none */
+                return free(child.key), fail(r, "a member name given twice");
             skip_space(r);
             if (r->p >= r->end || *r->p++ != ':') return free(child.key), fail(r, "expected ':' after a member name");
         }
