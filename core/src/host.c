@@ -210,4 +210,3 @@ void nmp_host_free(nmp_host *h)
 }
 
 const char *nmp_host_error(const nmp_host *h) { return ((host_data *)h->host_data)->error; }
-void nmp_host_clear_error(nmp_host *h) { ((host_data *)h->host_data)->error[0] = 0; }

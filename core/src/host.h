@@ -27,7 +27,6 @@ const nmp_host_config *nmp_host_settings(void);
 nmp_host *nmp_host_new(const char *tag);
 void nmp_host_free(nmp_host *h);
 const char *nmp_host_error(const nmp_host *h);
-void nmp_host_clear_error(nmp_host *h);
 
 /* The same services for core code (not through a table). */
 void nmp_log(nmp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

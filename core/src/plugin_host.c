@@ -21,13 +21,6 @@ const char *nmp_kind_name(nmp_kind kind)
     return (kind >= 1 && kind <= NMP_KIND_COUNT) ? kind_names[kind] : "unknown";
 }
 
-nmp_kind nmp_kind_from_name(const char *name)
-{
-    for (int k = 1; k <= NMP_KIND_COUNT; k++)
-        if (strcmp(kind_names[k], name) == 0) return (nmp_kind)k;
-    return 0;
-}
-
 /* Size each kind's ops must have: the members a host of this ABI calls. */
 static size_t required_ops_size(nmp_kind kind)
 {

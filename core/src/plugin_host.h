@@ -28,8 +28,6 @@ typedef struct {
 } nmp_registry;
 
 const char *nmp_kind_name(nmp_kind kind);
-/* Section name -> kind, 0 if not a plugin section. */
-nmp_kind nmp_kind_from_name(const char *name);
 
 /* The default search path: $NOMAD_PLUGIN_PATH (colon-separated), then <dir of the nomad
  * executable>/plugins, then <that dir>/../lib/nomad/plugins. Returns a malloc'd

@@ -123,6 +123,12 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
     if (c->output.checkpoint_every > 0 && (r->dist.comm || c->device == NMP_DEVICE_CUDA))
         return nmp_fail(err, NMP_ERR_UNSUPPORTED, "output.checkpoint_every: checkpoints are written by CPU runs on one "
                         "rank for now; set it to 0 for %s", r->dist.comm ? "a distributed run" : "device: cuda");
+    const char *part = r->inst[NMP_KIND_PARTITIONER].ref->desc->name;
+    if (r->dist.comm && strcmp(part, "kmeans") != 0) /* it became K-Means without a word before */
+        return nmp_fail(err, NMP_ERR_UNSUPPORTED,
+                        "partitioner.plugin: %s cannot be used across ranks: a distributed run refines the cells "
+                        "with Lloyd steps over every rank's rows, which makes any partition K-Means; use kmeans",
+                        part);
     if (r->dist.comm) return nmp_dist_load(r, err);
     nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
     /* sizes and memory from the headers first: a header that promises more than the machine

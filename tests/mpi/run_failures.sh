@@ -43,6 +43,8 @@ for np in 2 4; do
     "rank 1: loss plugin rank_fault ($FAULT): begin_step: rank_fault: failing on purpose at step 3 (the other ranks did not reach the end of the stage within distributed.abort_timeout = 4 s; aborting all $np ranks)" \
     "$SCRATCH/fail$np" -- mpi $np run "$cfg" --quiet --set loss.plugin="$FAULT" --set loss.mode=fail --set output.name=fail$np
 done
+expect_job_fail "a partitioner that is not K-Means, across ranks" 2 "partitioner.plugin: random cannot be used across ranks" \
+  "$SCRATCH/random" -- mpi 2 run "$cfg" --quiet --set partitioner.plugin=random --set output.name=random
 expect_job_fail "local back end under mpirun" 2 "distributed.backend: local, but mpirun started 2 copies of nomad" \
   "$SCRATCH/local" -- mpi 2 run "$cfg" --quiet --set distributed.backend=local --set output.name=local
 if mpi 2 run "$cfg" --quiet --set output.name=fine && [ -s "$SCRATCH/fine/run.json" ]; then ok "the same config without faults runs"
