@@ -2,7 +2,7 @@
  * they read, the loss selector of the fused gradient kernel, the batch checks run on the host
  * before a kernel could read a bad id, and the CPU references of the update and cell means
  * (parity test tests/kernels/test_sgd_step.c). The gradient kernel's CPU reference is the CPU
- * step engine itself (core/src/step_engine.c with the loss plugins); both take their pair
+ * step engine itself (core/fit/step_engine.c with the loss plugins); both take their pair
  * formulas from nomad/loss_math.h. */
 #ifndef NOMAD_SGD_STEP_CPU_H
 #define NOMAD_SGD_STEP_CPU_H

@@ -4,7 +4,7 @@
  * kernel instantiation per shipped loss (infonce, neg, umap), and adds the pair gradients
  * with float atomics; the loss value (double) only for the targets sgd_loss.loss_every picks.
  * The update kernel applies momentum SGD to every point and sums the new cell means.
- * References: the CPU step engine (core/src/step_engine.c with the loss plugins) for the
+ * References: the CPU step engine (core/fit/step_engine.c with the loss plugins) for the
  * gradient, sgd_step_cpu.c for the update; parity test tests/kernels/test_sgd_step.c. The
  * atomics make the float sums' order, hence the last bits, vary from run to run. */
 #ifndef NOMAD_SGD_STEP_CUDA_H

@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.bash"
 cd "$SCRATCH"
 unset OPENBLAS_CORETYPE NOMAD_BLAS_CORE NOMAD_BLAS_REEXEC # each check sets its own
 
-# The kernels OpenBLAS 0.3.21 has for CPUs without AVX2+FMA (as core/src/blas.c lists them).
+# The kernels OpenBLAS 0.3.21 has for CPUs without AVX2+FMA (as core/plugin_host/blas.c lists them).
 OLD="unknown katmai coppermine northwood prescott banias atom core2 penryn dunnington nehalem athlon opteron \
 opteron_sse3 barcelona nano bobcat sandybridge bulldozer piledriver steamroller"
 is_old() { grep -qiw -- "$1" <<<"$OLD"; }

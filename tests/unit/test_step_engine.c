@@ -1,4 +1,4 @@
-/* The CPU step engine (core/src/step_engine.c) with the real loss plugins, against an oracle
+/* The CPU step engine (core/fit/step_engine.c) with the real loss plugins, against an oracle
  * written here in double from docs/losses.md (not from nomad/loss_math.h, so a wrong formula
  * there shows): infonce, neg, nce and umap (clipped, negatives moving or still), 2-D and 3-D,
  * negatives per target, shared or in runs, weights random or one per row, approximate terms

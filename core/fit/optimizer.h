@@ -73,7 +73,7 @@ nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *gr
 
 /* device: cuda: the same fit with the layout, graph and gradient on the GPU; the plugins'
  * CUDA entries (negatives/loss instances' ops) see each step as nmp_step_cuda. Only in builds
- * with NOMAD_CUDA (core/src/optimizer_cuda.c). */
+ * with NOMAD_CUDA (core/fit/optimizer_cuda.c). */
 nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
                              const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss,
                              nmp_epoch_fn on_epoch, void *ctx, nmp_opt_result *result, nmp_err *err);
