@@ -1,4 +1,5 @@
 /* `nomad run [CONFIG] [--set k=v]... [--out DIR] [--dry-run] [--quiet]`. */
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include "host.h"
 #include "interrupt.h"
 #include "pipeline.h"
+#include "io.h"
+#include "outdir.h"
+#include "json.h"
 #include "plugin_host.h"
 #include "stages.h"
 
@@ -73,6 +77,35 @@ static int parse(int argc, char **argv, run_args *a)
         return nmp_cli_fail(2, "run: --resume %s takes no CONFIG, --set, --out or --dry-run: the run goes on with the "
                             "config in its folder", a->resume);
     return 0;
+}
+
+/* Under `nomad sweep` a failed run leaves its folder holding one file, run.json, that says so:
+ * {"status": "failed", "exit_code": N, "error": "<the one-line message>"}; the sweep reads
+ * that, never the log. A folder that holds anything (a checkpoint the sweep will resume,
+ * another run's files) is left as it is. Best effort: the exit code says the run failed either way. */
+static void record_failure(const char *dir, int code, const char *msg)
+{
+    char path[PATH_MAX + 32], copy[PATH_MAX];
+    DIR *d = opendir(dir); /* only into a folder that holds nothing: never over another run's files */
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            closedir(d);
+            return;
+        }
+    if (d) closedir(d);
+    snprintf(copy, sizeof copy, "%s", dir);
+    if (nmp_mkdir_p(copy) != 0) return;
+    nmp_json j;
+    nmp_json_init(&j);
+    nmp_json_begin_object(&j);
+    nmp_json_kv_string(&j, "status", "failed");
+    nmp_json_kv_int(&j, "exit_code", code);
+    nmp_json_kv_string(&j, "error", msg);
+    nmp_json_end_object(&j);
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    nmp_err ignored = {0};
+    if (!j.oom) nmp_file_write_atomic(path, j.buf, j.len, &ignored);
+    nmp_json_free(&j);
 }
 
 /* Resolves every plugin's parameters (without creating them) and prints the config. */
@@ -154,6 +187,7 @@ int nmp_cli_run(int argc, char **argv)
     free(a.sets);
     /* Under mpirun every rank fails alike (bad config) or agreed on one error: rank 0 says it. */
     const int code = s != NMP_OK && nmp_interrupt_signal() ? 128 + nmp_interrupt_signal() : nmp_exit_code(s);
+    if (s != NMP_OK && getenv("NOMAD_SWEEP_PARENT") && (a.resume || a.out)) record_failure(a.resume ? a.resume : a.out, code, err.msg);
     if (s != NMP_OK && (nmp_host_settings()->rank != 0 || nmp_comm_launcher_rank() != 0)) return code;
     return s == NMP_OK ? 0 : nmp_cli_fail(code, "%s", err.msg);
 }

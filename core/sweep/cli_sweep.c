@@ -171,7 +171,7 @@ static nmp_status run_one(sweep *sw, nmp_sweep_run *run, nmp_err *err)
     char **assign = nmp_sweep_assignments(&sw->plan, run);
     char **argv = assign ? child_argv(sw, assign, n_assign, run_dir, run->resume) : NULL;
     nmp_status s =
-        argv ? nmp_sweep_exec(argv, log, &run->result, err) : nmp_fail(err, NMP_ERR_NOMEM, "sweep: out of memory");
+        argv ? nmp_sweep_exec(argv, log, record, &run->result, err) : nmp_fail(err, NMP_ERR_NOMEM, "sweep: out of memory");
     free(argv);
     nmp_sweep_assignments_free(assign, n_assign);
     if (s || run->result.state != NMP_SWEEP_OK) return s;

@@ -144,9 +144,14 @@ nmp_status nmp_sweep_tables_write(const char *dir, const nmp_sweep_tables *t, nm
 /* ------------------------------------------------------------------ child runs (sweep_exec.c) */
 
 /* Runs argv (argv[0] is the program) as a child process with stdout and stderr going to
- * log_path; waits for it. Fills result->state, ->error and ->wall_seconds: an exit status
- * other than 0 is FAILED with the child's last "nomad: error:" line (or what killed it). */
-nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, nmp_sweep_result *result, nmp_err *err);
+ * log_path; waits for it. Fills result->state, ->error and ->wall_seconds. The interface is
+ * the child's exit status and its run.json, never its log: exit 0 is OK (the caller reads
+ * record_path); any other status is FAILED with the error the child recorded in record_path
+ * ({"status": "failed", "error": ...}), or what killed it. */
+nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, const char *record_path, nmp_sweep_result *result,
+                          nmp_err *err);
+/* Reads the failure record a child left (status "failed"): its error into result->error. */
+nmp_status nmp_sweep_failure_read(const char *path, nmp_sweep_result *result, nmp_err *err);
 /* Removes a directory an interrupted run left behind; refuses (NMP_ERR_INVALID, naming the
  * entry) when it holds anything that `nomad run` does not write. */
 nmp_status nmp_sweep_remove_dir(const char *dir, nmp_err *err);

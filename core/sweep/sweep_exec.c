@@ -20,26 +20,15 @@
 
 extern char **environ;
 
-/* The last "nomad: error: ..." line of the log (its tail is enough), without the prefix. */
-static int last_error_line(const char *log_path, char *out, size_t size)
+/* The error a failed child recorded in its run.json ({"status": "failed", "error": ...}: what
+ * `nomad run` writes under a sweep, see cli_run.c); 0 when it left none. */
+static int recorded_error(const char *record_path, char *out, size_t size)
 {
-    static const char prefix[] = "nomad: error: ";
-    FILE *f = fopen(log_path, "rb");
-    if (!f) return 0;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long end = ftell(f);
-        fseek(f, end > 65536 ? end - 65536 : 0, SEEK_SET);
-    }
-    char line[4096];
-    int found = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, prefix, sizeof prefix - 1)) continue;
-        line[strcspn(line, "\r\n")] = 0;
-        snprintf(out, size, "%.*s", (int)size - 1, line + sizeof prefix - 1); /* a long message is cut */
-        found = 1;
-    }
-    fclose(f);
-    return found;
+    nmp_sweep_result r = {0};
+    nmp_err e = {0};
+    if (nmp_sweep_failure_read(record_path, &r, &e) != NMP_OK) return 0;
+    snprintf(out, size, "%s", r.error);
+    return 1;
 }
 
 static nmp_status spawn(char *const *argv, const char *log_path, pid_t *pid, nmp_err *err)
@@ -55,7 +44,8 @@ static nmp_status spawn(char *const *argv, const char *log_path, pid_t *pid, nmp
     return NMP_OK;
 }
 
-nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, nmp_sweep_result *result, nmp_err *err)
+nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, const char *record_path, nmp_sweep_result *result,
+                          nmp_err *err)
 {
     pid_t pid;
     double t0 = nmp_now();
@@ -73,8 +63,8 @@ nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, nmp_sweep_res
     if (WIFSIGNALED(status))
         snprintf(result->error, sizeof result->error, "crashed: killed by signal %d (%s); log: %s", WTERMSIG(status),
                  strsignal(WTERMSIG(status)), log_path);
-    else if (!last_error_line(log_path, result->error, sizeof result->error))
-        snprintf(result->error, sizeof result->error, "exit status %d without an error message; log: %s",
+    else if (!recorded_error(record_path, result->error, sizeof result->error))
+        snprintf(result->error, sizeof result->error, "exit status %d without an error record; log: %s",
                  WEXITSTATUS(status), log_path);
     return NMP_OK;
 }

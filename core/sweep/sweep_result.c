@@ -90,6 +90,24 @@ nmp_status nmp_sweep_result_read(const char *path, nmp_sweep_result *result, nmp
     return NMP_OK;
 }
 
+nmp_status nmp_sweep_failure_read(const char *path, nmp_sweep_result *result, nmp_err *err)
+{
+    size_t len = 0;
+    char *text = read_all(path, &len);
+    if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    nmp_jv *j = NULL;
+    char why[256];
+    int bad = nmp_jv_parse(text, len, &j, why, sizeof why);
+    free(text);
+    if (bad) return nmp_fail(err, NMP_ERR_INVALID, "%s: %s", path, why);
+    const char *status = nmp_jv_string_at(j, "status"), *error = nmp_jv_string_at(j, "error");
+    nmp_status s = status && !strcmp(status, "failed") && error ? NMP_OK
+                                                              : nmp_fail(err, NMP_ERR_INVALID, "%s: not a failure record", path);
+    if (s == NMP_OK) snprintf(result->error, sizeof result->error, "%s", error);
+    nmp_jv_free(j);
+    return s;
+}
+
 /* The recorded config against the one the sweep would give the run now. The sweep section
  * is left out: it says how the sweep runs, not what one run does. */
 static nmp_status same_config(const char *path, const nmp_jv *record, const char *expected, nmp_err *err)
