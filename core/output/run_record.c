@@ -13,16 +13,19 @@
 
 void nmp_eval_result_json(nmp_json *j, const nmp_eval_result *r, const nmp_eval_opts *o);
 
-double nmp_peak_rss_bytes(void)
+double nmp_proc_kb_bytes(const char *file, const char *field)
 {
-    FILE *f = fopen("/proc/self/status", "r");
+    FILE *f = fopen(file, "r");
     char line[256];
+    size_t len = strlen(field);
     double kb = 0;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+        if (!strncmp(line, field, len) && line[len] == ':' && sscanf(line + len + 1, "%lf", &kb) == 1) break;
     if (f) fclose(f);
     return kb * 1024;
 }
+
+double nmp_peak_rss_bytes(void) { return nmp_proc_kb_bytes("/proc/self/status", "VmHWM"); }
 
 static void plugins_json(nmp_json *j, const nmp_run *r)
 {

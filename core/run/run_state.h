@@ -80,5 +80,7 @@ nmp_status nmp_run_report_write(nmp_run *r, nmp_err *err);
 nmp_status nmp_run_loss_csv(nmp_run *r, nmp_err *err);
 /* Peak resident set size of this process in bytes (from /proc/self/status). */
 double nmp_peak_rss_bytes(void);
+/* The "FIELD: N kB" line of a /proc file (status, meminfo) in bytes; 0 when absent. */
+double nmp_proc_kb_bytes(const char *file, const char *field);
 
 #endif

@@ -9,27 +9,9 @@
 #include "stages.h"
 
 /* Resident bytes now (VmRSS): the program, its libraries and plugins, before any data. */
-static double rss_now(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb * 1024;
-}
+static double rss_now(void) { return nmp_proc_kb_bytes("/proc/self/status", "VmRSS"); }
 
-static double available_bytes(void)
-{
-    double kb = 0;
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb * 1024;
-}
+static double available_bytes(void) { return nmp_proc_kb_bytes("/proc/meminfo", "MemAvailable"); }
 
 /* Peak resident bytes of a run on n x d input that takes `input` bytes once read: what is
  * resident now, the input, and the larger of the two stages that hold the most at once.

@@ -62,47 +62,47 @@ static void fill(const nmp_jv *j, nmp_sweep_result *r)
     if (nmp_jv_number_at(j, "ann.recall_sample", 0) <= 0) r->edges_kept = r->recall = NAN; /* not measured */
 }
 
-static nmp_status parse_record(const char *path, const char *text, size_t len, nmp_jv **out, nmp_err *err)
+/* A run.json whose status is `want` ("ok": a finished run; "failed": a failure record). */
+static nmp_status parse_record(const char *path, const char *text, size_t len, const char *want, nmp_jv **out,
+                               nmp_err *err)
 {
     char why[256];
     if (nmp_jv_parse(text, len, out, why, sizeof why))
         return nmp_fail(err, NMP_ERR_INVALID, "%s: not a complete run record: %s", path, why);
     const char *status = nmp_jv_string_at(*out, "status");
-    if (status && !strcmp(status, "ok")) return NMP_OK;
-    nmp_fail(err, NMP_ERR_INVALID, "%s: status is %s%s%s, not \"ok\"", path, status ? "\"" : "",
-             status ? status : "missing", status ? "\"" : "");
+    if (status && !strcmp(status, want)) return NMP_OK;
+    nmp_fail(err, NMP_ERR_INVALID, "%s: status is %s%s%s, not \"%s\"", path, status ? "\"" : "",
+             status ? status : "missing", status ? "\"" : "", want);
     nmp_jv_free(*out);
     *out = NULL;
     return NMP_ERR_INVALID;
 }
 
-nmp_status nmp_sweep_result_read(const char *path, nmp_sweep_result *result, nmp_err *err)
+static nmp_status read_record(const char *path, const char *want, nmp_jv **out, nmp_err *err)
 {
     size_t len = 0;
     char *text = read_all(path, &len);
     if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    nmp_jv *j = NULL;
-    nmp_status s = parse_record(path, text, len, &j, err);
+    nmp_status s = parse_record(path, text, len, want, out, err);
     free(text);
-    if (s) return s;
-    fill(j, result);
+    return s;
+}
+
+nmp_status nmp_sweep_result_read(const char *path, nmp_sweep_result *result, nmp_err *err)
+{
+    nmp_jv *j = NULL;
+    nmp_status s = read_record(path, "ok", &j, err);
+    if (s == NMP_OK) fill(j, result);
     nmp_jv_free(j);
-    return NMP_OK;
+    return s;
 }
 
 nmp_status nmp_sweep_failure_read(const char *path, nmp_sweep_result *result, nmp_err *err)
 {
-    size_t len = 0;
-    char *text = read_all(path, &len);
-    if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     nmp_jv *j = NULL;
-    char why[256];
-    int bad = nmp_jv_parse(text, len, &j, why, sizeof why);
-    free(text);
-    if (bad) return nmp_fail(err, NMP_ERR_INVALID, "%s: %s", path, why);
-    const char *status = nmp_jv_string_at(j, "status"), *error = nmp_jv_string_at(j, "error");
-    nmp_status s = status && !strcmp(status, "failed") && error ? NMP_OK
-                                                              : nmp_fail(err, NMP_ERR_INVALID, "%s: not a failure record", path);
+    nmp_status s = read_record(path, "failed", &j, err);
+    const char *error = s == NMP_OK ? nmp_jv_string_at(j, "error") : NULL;
+    if (s == NMP_OK && !error) s = nmp_fail(err, NMP_ERR_INVALID, "%s: a failure record without an error", path);
     if (s == NMP_OK) snprintf(result->error, sizeof result->error, "%s", error);
     nmp_jv_free(j);
     return s;
@@ -167,7 +167,7 @@ nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_
     }
     nmp_jv *j = NULL;
     nmp_err ignored = {0};
-    nmp_status s = parse_record(path, text, len, &j, &ignored);
+    nmp_status s = parse_record(path, text, len, "ok", &j, &ignored);
     free(text);
     if (s) return NMP_OK; /* run.json is written last and atomically: a bad one is not ours to trust */
     s = same_config(path, j, run->config_json, err);
