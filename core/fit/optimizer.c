@@ -708,10 +708,32 @@ static nmp_status resume_fit(fit *f, const nmp_opt_state *r, int64_t spe, nmp_in
     return NMP_OK;
 }
 
-nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
-                        const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
-                        void *ctx, nmp_opt_result *result, nmp_err *err)
+nmp_fit_fn nmp_fit_backend(const char *device)
 {
+    static const struct {
+        const char *device;
+        nmp_fit_fn fit;
+    } backends[] = {
+        {"cpu", nmp_optimize},
+#ifdef NOMAD_CUDA
+        {"cuda", nmp_optimize_cuda},
+#endif
+    };
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+        if (!strcmp(backends[i].device, device)) return backends[i].fit;
+    return NULL;
+}
+
+nmp_status nmp_optimize(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err)
+{
+    const nmp_opt_settings *s = req->settings;
+    float *y = req->y;
+    const nmp_graph *graph = req->graph;
+    const nmp_cells *cells = req->cells;
+    const uint8_t *cell_local = req->cell_local;
+    nmp_instance *negatives = req->negatives, *loss = req->loss;
+    nmp_epoch_fn on_epoch = req->on_epoch;
+    void *ctx = req->ctx;
     fit f = {.s = s, .n = graph->n, .dims = s->dims, .graph = graph, .cells = cells, .eager = -1};
     memset(result, 0, sizeof *result);
     int64_t spe = nmp_opt_steps_per_epoch(s, f.n), total = spe * s->epochs;

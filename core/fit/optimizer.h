@@ -66,17 +66,33 @@ typedef struct {
     int eager;     /* the update the fit used: 1 eager (every point, every step), 0 lazy */
 } nmp_opt_result;
 
-/* Runs the fit in place on y (n x dims). `cell_local` marks the cells of this rank. */
-nmp_status nmp_optimize(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
-                        const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss, nmp_epoch_fn on_epoch,
-                        void *ctx, nmp_opt_result *result, nmp_err *err);
+/* What a fit is asked to do: the settings, the layout to start from and write back (n x
+ * dims, input order), the weighted graph and the cells (`cell_local` marks this rank's),
+ * the negatives and loss instances, and an optional per-epoch callback with its context. */
+typedef struct {
+    const nmp_opt_settings *settings;
+    float *y;
+    const nmp_graph *graph;
+    const nmp_cells *cells;
+    const uint8_t *cell_local;
+    nmp_instance *negatives, *loss;
+    nmp_epoch_fn on_epoch;
+    void *ctx;
+} nmp_fit_request;
+
+typedef nmp_status (*nmp_fit_fn)(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err);
+
+/* The fit on the CPU. */
+nmp_status nmp_optimize(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err);
 
 /* device: cuda: the same fit with the layout, graph and gradient on the GPU; the plugins'
  * CUDA entries (negatives/loss instances' ops) see each step as nmp_step_cuda. Only in builds
  * with NOMAD_CUDA (core/fit/optimizer_cuda.c). */
-nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
-                             const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss,
-                             nmp_epoch_fn on_epoch, void *ctx, nmp_opt_result *result, nmp_err *err);
+nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err);
+
+/* The fit back end for a device ("cpu", "cuda"), or NULL when this build has none. A new
+ * back end is one function of the nmp_fit_fn type and one row of this table (optimizer.c). */
+nmp_fit_fn nmp_fit_backend(const char *device);
 
 /* What the CPU and CUDA fits share, so that they cannot drift apart: steps per epoch (points
  * of all ranks / (batch x ranks), at least 1), each cell's mass (its points here, or

@@ -199,10 +199,16 @@ static nmp_status end_epoch(gpu_fit *f, int64_t epoch, float *y, double *loss_su
     return NMP_OK;
 }
 
-nmp_status nmp_optimize_cuda(const nmp_opt_settings *s, float *y, const nmp_graph *graph, const nmp_cells *cells,
-                             const uint8_t *cell_local, nmp_instance *negatives, nmp_instance *loss,
-                             nmp_epoch_fn on_epoch, void *ctx, nmp_opt_result *result, nmp_err *err)
+nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err)
 {
+    const nmp_opt_settings *s = req->settings;
+    float *y = req->y;
+    const nmp_graph *graph = req->graph;
+    const nmp_cells *cells = req->cells;
+    const uint8_t *cell_local = req->cell_local;
+    nmp_instance *negatives = req->negatives, *loss = req->loss;
+    nmp_epoch_fn on_epoch = req->on_epoch;
+    void *ctx = req->ctx;
     gpu_fit f = {.s = s, .n = graph->n, .dims = s->dims};
     memset(result, 0, sizeof *result);
     int64_t spe = nmp_opt_steps_per_epoch(s, f.n);

@@ -105,13 +105,13 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
         if (rs != NMP_OK) return rs;
         s.resume = &resume;
     }
-    nmp_status (*fit)(const nmp_opt_settings *, float *, const nmp_graph *, const nmp_cells *, const uint8_t *,
-                      nmp_instance *, nmp_instance *, nmp_epoch_fn, void *, nmp_opt_result *, nmp_err *) = nmp_optimize;
-#ifdef NOMAD_CUDA
-    if (r->cfg->device == NMP_DEVICE_CUDA) fit = nmp_optimize_cuda; /* nmp_device_select has checked the entries */
-#endif
-    nmp_status st = fit(&s, r->y, &r->graph, &r->cells.view, r->cell_local, &r->inst[NMP_KIND_NEGATIVES],
-                        &r->inst[NMP_KIND_LOSS], on_epoch, r, &r->opt, err);
+    /* nmp_device_select has checked that the build and the plugins have what the device needs */
+    const nmp_fit_fn fit = nmp_fit_backend(r->cfg->device == NMP_DEVICE_CUDA ? "cuda" : "cpu");
+    const nmp_fit_request req = {.settings = &s, .y = r->y, .graph = &r->graph, .cells = &r->cells.view,
+                                 .cell_local = r->cell_local, .negatives = &r->inst[NMP_KIND_NEGATIVES],
+                                 .loss = &r->inst[NMP_KIND_LOSS], .on_epoch = on_epoch, .ctx = r};
+    nmp_status st = fit ? fit(&req, &r->opt, err)
+                        : nmp_fail(err, NMP_ERR_UNSUPPORTED, "device: this build has no fit for that device");
     nmp_checkpoint_free(&resume);
     const nmp_opt_result *o = &r->opt;
     if (st == NMP_OK)

@@ -179,7 +179,7 @@ static double epoch_seconds(nmp_registry *reg, int64_t n, int update)
                           .dims = 2, .seed = 5, .update = update};
     nmp_opt_result r;
     double t0 = nmp_now();
-    if (nmp_optimize(&s, y, &g, &ci.view, local, &neg, &loss, NULL, NULL, &r, &err) != NMP_OK) {
+    if (nmp_optimize(&(nmp_fit_request){&s, y, &g, &ci.view, local, &neg, &loss, NULL, NULL}, &r, &err) != NMP_OK) {
         fprintf(stderr, "nomad_step_bench: %s\n", err.msg);
         exit(1);
     }

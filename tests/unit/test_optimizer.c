@@ -68,11 +68,11 @@ static void fit_lowers_loss_and_is_deterministic(void **st)
     nmp_opt_result ra, rb;
     nmp_err err = {0};
     setup_fit(&a, 7, "uniform", "infonce");
-    assert_int_equal(nmp_optimize(&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL, &ra, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL}, &ra, &err), NMP_OK);
     assert_true(ra.loss[s.epochs - 1] < 0.8 * ra.loss[0]);
     for (int64_t i = 0; i < 400; i++) assert_true(isfinite(a.y[i]));
     setup_fit(&b, 7, "uniform", "infonce");
-    assert_int_equal(nmp_optimize(&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL, &rb, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL}, &rb, &err), NMP_OK);
     assert_memory_equal(a.y, b.y, 400 * sizeof(float));
     free(ra.loss), free(ra.epoch_seconds), free(rb.loss), free(rb.epoch_seconds);
     teardown_fit(&a);
@@ -92,8 +92,8 @@ static void fit_order_is_transparent(void **st)
     uint8_t local[2] = {1, 1};
     setup_fit(&a, 7, "uniform", "infonce"), setup_fit(&b, 7, "uniform", "infonce");
     two_cells(&a, 0), two_cells(&b, 1);
-    assert_int_equal(nmp_optimize(&s, a.y, &a.graph, &a.cells.view, local, &a.neg, &a.loss, NULL, NULL, &ra, &err), NMP_OK);
-    assert_int_equal(nmp_optimize(&s, b.y, &b.graph, &b.cells.view, local, &b.neg, &b.loss, NULL, NULL, &rb, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, local, &a.neg, &a.loss, NULL, NULL}, &ra, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, local, &b.neg, &b.loss, NULL, NULL}, &rb, &err), NMP_OK);
     for (int64_t i = 0; i < 200; i++) {
         int64_t to = i % 2 ? 100 + i / 2 : i / 2;
         assert_memory_equal(a.y + 2 * i, b.y + 2 * to, 2 * sizeof(float));
@@ -115,9 +115,9 @@ static void lazy_matches_eager(void **st)
     nmp_err err = {0};
     setup_fit(&a, 7, "uniform", "infonce"), setup_fit(&b, 7, "uniform", "infonce");
     s.update = NMP_UPDATE_EAGER;
-    assert_int_equal(nmp_optimize(&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL, &ra, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL}, &ra, &err), NMP_OK);
     s.update = NMP_UPDATE_LAZY;
-    assert_int_equal(nmp_optimize(&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL, &rb, &err), NMP_OK);
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL}, &rb, &err), NMP_OK);
     assert_true(ra.eager == 1 && rb.eager == 0);
     double big = 0.0;
     for (int64_t i = 0; i < 400; i++) big = fmax(big, fabs(a.y[i]));
@@ -138,7 +138,7 @@ static void nan_stops_with_epoch(void **st)
     nmp_opt_result r;
     nmp_err err = {0};
     setup_fit(&f, 7, "uniform", "infonce");
-    assert_int_equal(nmp_optimize(&s, f.y, &f.graph, &f.cells.view, &f.local, &f.neg, &f.loss, NULL, NULL, &r, &err),
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, f.y, &f.graph, &f.cells.view, &f.local, &f.neg, &f.loss, NULL, NULL}, &r, &err),
                      NMP_ERR_RUNTIME);
     assert_non_null(strstr(err.msg, "NaN or Inf at epoch 0"));
     assert_non_null(strstr(err.msg, "SGD update"));

@@ -56,10 +56,10 @@ static void compare(const char *negatives, const char *neg_yaml, const char *los
     if (cells2) two_cells(&a, 0), two_cells(&b, 0);
     if (neg_yaml) negatives_with(&a, negatives, neg_yaml), negatives_with(&b, negatives, neg_yaml);
     use_cuda_entries(&b);
-    assert_int_equal(nmp_optimize(&s, a.y, &a.graph, &a.cells.view, local, &a.neg, &a.loss, NULL, NULL, &ra, &err),
+    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, local, &a.neg, &a.loss, NULL, NULL}, &ra, &err),
                      NMP_OK);
     s.loss_every = gpu_loss_every;
-    nmp_status st = nmp_optimize_cuda(&s, b.y, &b.graph, &b.cells.view, local, &b.neg, &b.loss, NULL, NULL, &rb, &err);
+    nmp_status st = nmp_optimize_cuda(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, local, &b.neg, &b.loss, NULL, NULL}, &rb, &err);
     if (st != NMP_OK) fail_msg("%s + %s on cuda: %s", negatives, loss, err.msg);
     double scale = 0, worst = 0;
     for (int64_t i = 0; i < 400; i++) scale = fmax(scale, fabs(a.y[i]));
@@ -97,7 +97,7 @@ static void nan_stops(void **st)
     setup_fit(&f, 7, "uniform", "infonce");
     use_cuda_entries(&f);
     assert_int_equal(
-        nmp_optimize_cuda(&s, f.y, &f.graph, &f.cells.view, &f.local, &f.neg, &f.loss, NULL, NULL, &r, &err),
+        nmp_optimize_cuda(&(nmp_fit_request){&s, f.y, &f.graph, &f.cells.view, &f.local, &f.neg, &f.loss, NULL, NULL}, &r, &err),
         NMP_ERR_RUNTIME);
     assert_non_null(strstr(err.msg, "NaN or Inf during epoch 0"));
     free(r.loss), free(r.epoch_seconds);
