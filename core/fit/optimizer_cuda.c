@@ -203,17 +203,11 @@ nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result,
 {
     const nmp_opt_settings *s = req->settings;
     float *y = req->y;
-    const nmp_graph *graph = req->graph;
-    const nmp_cells *cells = req->cells;
-    const uint8_t *cell_local = req->cell_local;
-    nmp_instance *negatives = req->negatives, *loss = req->loss;
-    nmp_epoch_fn on_epoch = req->on_epoch;
-    void *ctx = req->ctx;
-    gpu_fit f = {.s = s, .n = graph->n, .dims = s->dims};
+    gpu_fit f = {.s = s, .n = req->graph->n, .dims = s->dims};
     memset(result, 0, sizeof *result);
     int64_t spe = nmp_opt_steps_per_epoch(s, f.n);
     int64_t total = spe * s->epochs;
-    nmp_status st = nmp_fit_order_build(&f.order, graph, cells, err);
+    nmp_status st = nmp_fit_order_build(&f.order, req->graph, req->cells, err);
     if (st == NMP_OK) st = alloc_gpu_fit(&f, err);
     if (st == NMP_OK) nmp_fit_order_to_fit(&f.order, y, f.y, f.dims);
     result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
@@ -221,7 +215,7 @@ nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result,
     if (st == NMP_OK && (!result->loss || !result->epoch_seconds))
         st = nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory");
     if (st == NMP_OK) st = upload(&f, err);
-    if (st == NMP_OK) st = prepare_plugins(&f, cell_local, spe, negatives, loss, err);
+    if (st == NMP_OK) st = prepare_plugins(&f, req->cell_local, spe, req->negatives, req->loss, err);
     double t0 = nmp_now();
     nmp_step hs = {.cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
     nmp_step_cuda ds = {.struct_size = sizeof ds, .host = &hs, .n = f.n, .dims = f.dims, .y = f.dev.y,
@@ -235,14 +229,14 @@ nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result,
             hs.epoch = e;
             hs.step = e * spe + k;
             hs.progress = (double)hs.step / (double)total;
-            st = run_step(&f, &hs, &ds, k, negatives, loss, ex, nmp_opt_lr(s, hs.step, total), result, err);
+            st = run_step(&f, &hs, &ds, k, req->negatives, req->loss, ex, nmp_opt_lr(s, hs.step, total), result, err);
         }
         if (st == NMP_OK) st = end_epoch(&f, e, y, &sum, result, err);
         if (st != NMP_OK) break;
         result->loss[e] = (double)f.loss_stride * sum / ((double)spe * s->batch); /* the sampled steps, scaled up */
         result->epoch_seconds[e] = nmp_now() - t0;
         nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);
-        if (on_epoch) st = on_epoch(ctx, e, result->loss[e], y, err);
+        if (req->on_epoch) st = req->on_epoch(req->ctx, e, result->loss[e], y, err);
     }
     result->steps = total;
     result->eager = 1; /* the GPU moves every point every step */
