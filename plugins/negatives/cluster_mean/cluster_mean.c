@@ -278,23 +278,9 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
 
 static const nmp_negatives_ops cm_ops = {sizeof(nmp_negatives_ops), cm_prepare, cm_sample};
 
-#ifdef NOMAD_CUDA
-static nmp_status cm_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)
-{
-    cm_state *s = state;
-    return neg_cuda_sample(s->host, &s->gpu, cm_sample, s, step, out);
-}
-static const nmp_negatives_cuda_ops cm_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL, cm_sample_cuda};
-static const void *cm_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &cm_cuda_ops : NULL;
-}
-#define CM_EXTENSION cm_extension
-#else
-#define CM_EXTENSION NULL
-#endif
+NEG_CUDA_ENTRY(cm, cm_state, cm_sample)
 
 NMP_PLUGIN_DEFINE(cm_plugin, NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
                   "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
-                  NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy, &cm_ops, CM_EXTENSION);
+                  NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy, &cm_ops, NEG_CUDA_EXTENSION(cm));
 NMP_PLUGIN_EXPORT(&cm_plugin);

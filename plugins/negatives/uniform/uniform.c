@@ -113,23 +113,9 @@ static nmp_status uniform_sample(void *state, const nmp_step *step, nmp_negative
 
 static const nmp_negatives_ops uniform_ops = {sizeof(nmp_negatives_ops), uniform_prepare, uniform_sample};
 
-#ifdef NOMAD_CUDA
-static nmp_status uniform_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)
-{
-    uniform_state *s = state;
-    return neg_cuda_sample(s->host, &s->gpu, uniform_sample, s, step, out);
-}
-static const nmp_negatives_cuda_ops uniform_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL, uniform_sample_cuda};
-static const void *uniform_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &uniform_cuda_ops : NULL;
-}
-#define UNIFORM_EXTENSION uniform_extension
-#else
-#define UNIFORM_EXTENSION NULL
-#endif
+NEG_CUDA_ENTRY(uniform, uniform_state, uniform_sample)
 
 NMP_PLUGIN_DEFINE(uniform_plugin, NMP_KIND_NEGATIVES, "uniform", "1.2.0",
                   "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
-                  NMP_PARAMS(uniform_params), uniform_create, uniform_destroy, &uniform_ops, UNIFORM_EXTENSION);
+                  NMP_PARAMS(uniform_params), uniform_create, uniform_destroy, &uniform_ops, NEG_CUDA_EXTENSION(uniform));
 NMP_PLUGIN_EXPORT(&uniform_plugin);
