@@ -5,6 +5,7 @@
 
 #include "nomad/plugin.h"
 #include "nomad/rng.h"
+#include "plugin_device.h"
 
 /* Seed of the negatives stream: the run's seed, made distinct per rank so ranks do not draw
  * the same slots. Counters are nmp_rng_counter2(step, slot). */
@@ -106,8 +107,8 @@ nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch
 
 /* NEG_CUDA_ENTRY(prefix, state_type, sample): the CUDA entry of a negatives plugin whose own
  * CPU sampler serves the device too (neg_cuda.h), as prefix_extension; its state has members
- * `host` and `gpu` (neg_cuda_bufs). NEG_CUDA_EXTENSION(prefix) names it for NMP_PLUGIN_DEFINE,
- * or is NULL in builds without CUDA. */
+ * `host` and `gpu` (neg_cuda_bufs). PLUGIN_CUDA_EXTENSION(prefix) names it for
+ * NMP_PLUGIN_DEFINE (plugin_device.h). */
 #ifdef NOMAD_CUDA
 #define NEG_CUDA_ENTRY(prefix, state_type, sample)                                                               \
     static nmp_status prefix##_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)          \
@@ -117,14 +118,9 @@ nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch
     }                                                                                                            \
     static const nmp_negatives_cuda_ops prefix##_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL,               \
                                                              prefix##_sample_cuda};                              \
-    static const void *prefix##_extension(const char *uri)                                                       \
-    {                                                                                                            \
-        return strcmp(uri, NMP_EXT_CUDA) == 0 ? &prefix##_cuda_ops : NULL;                                       \
-    }
-#define NEG_CUDA_EXTENSION(prefix) prefix##_extension
+    PLUGIN_CUDA_ENTRY(prefix, prefix##_cuda_ops)
 #else
 #define NEG_CUDA_ENTRY(prefix, state_type, sample)
-#define NEG_CUDA_EXTENSION(prefix) NULL
 #endif
 
 #endif

@@ -4,9 +4,26 @@
 #ifndef NOMAD_PLUGIN_DEVICE_H
 #define NOMAD_PLUGIN_DEVICE_H
 
+#include <string.h>
+
 #include "nomad/plugin.h"
 
 typedef enum { PLUGIN_ON_CPU = 0, PLUGIN_ON_CUDA = 1 } plugin_device;
+
+/* PLUGIN_CUDA_ENTRY(prefix, cuda_ops) defines prefix_extension, which offers cuda_ops as the
+ * plugin's NMP_EXT_CUDA entry (write it inside #ifdef NOMAD_CUDA, after cuda_ops).
+ * PLUGIN_CUDA_EXTENSION(prefix) is what NMP_PLUGIN_DEFINE takes: prefix_extension, or NULL in
+ * builds without CUDA. */
+#define PLUGIN_CUDA_ENTRY(prefix, cuda_ops)                                                                      \
+    static const void *prefix##_extension(const char *uri)                                                       \
+    {                                                                                                            \
+        return strcmp(uri, NMP_EXT_CUDA) == 0 ? &cuda_ops : NULL;                                                \
+    }
+#ifdef NOMAD_CUDA
+#define PLUGIN_CUDA_EXTENSION(prefix) prefix##_extension
+#else
+#define PLUGIN_CUDA_EXTENSION(prefix) NULL
+#endif
 
 #ifdef NOMAD_CUDA
 #include "cuda_check.h"

@@ -124,18 +124,12 @@ static nmp_status binary_weigh_cuda(void *state, const nmp_graph *knn, nmp_graph
 }
 
 static const nmp_affinity_ops binary_cuda_ops = {sizeof(nmp_affinity_ops), binary_weigh_cuda};
-static const void *binary_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &binary_cuda_ops : NULL;
-}
-#define BINARY_EXTENSION binary_extension
-#else
-#define BINARY_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(binary, binary_cuda_ops)
 #endif
 
 static const nmp_affinity_ops binary_ops = {sizeof(nmp_affinity_ops), binary_weigh};
 
 NMP_PLUGIN_DEFINE(binary_plugin, NMP_KIND_AFFINITY, "binary", "1.1.0",
                   "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
-                  NMP_PARAMS(binary_params), binary_create, binary_destroy, &binary_ops, BINARY_EXTENSION);
+                  NMP_PARAMS(binary_params), binary_create, binary_destroy, &binary_ops, PLUGIN_CUDA_EXTENSION(binary));
 NMP_PLUGIN_EXPORT(&binary_plugin);

@@ -107,18 +107,12 @@ static nmp_status rank_exp_weigh_cuda(void *state, const nmp_graph *knn, nmp_gra
 }
 
 static const nmp_affinity_ops rank_exp_cuda_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh_cuda};
-static const void *rank_exp_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &rank_exp_cuda_ops : NULL;
-}
-#define RANK_EXP_EXTENSION rank_exp_extension
-#else
-#define RANK_EXP_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(rank_exp, rank_exp_cuda_ops)
 #endif
 
 static const nmp_affinity_ops rank_exp_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh};
 
 NMP_PLUGIN_DEFINE(rank_exp_plugin, NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
                   "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
-                  NMP_PARAMS(rank_exp_params), rank_exp_create, rank_exp_destroy, &rank_exp_ops, RANK_EXP_EXTENSION);
+                  NMP_PARAMS(rank_exp_params), rank_exp_create, rank_exp_destroy, &rank_exp_ops, PLUGIN_CUDA_EXTENSION(rank_exp));
 NMP_PLUGIN_EXPORT(&rank_exp_plugin);

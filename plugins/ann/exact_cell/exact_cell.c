@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin_device.h"
 #include "ann_common.h"
 #include "ivf.h"
 #ifdef NOMAD_CUDA
@@ -201,13 +202,7 @@ static nmp_status exact_cell_build_cuda(void *state, const nmp_matrix *x, const 
 }
 
 static const nmp_ann_ops exact_cell_cuda_ops = {sizeof(nmp_ann_ops), exact_cell_build_cuda};
-static const void *exact_cell_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &exact_cell_cuda_ops : NULL;
-}
-#define EXACT_CELL_EXTENSION exact_cell_extension
-#else
-#define EXACT_CELL_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(exact_cell, exact_cell_cuda_ops)
 #endif
 
 static const nmp_ann_ops exact_cell_ops = {sizeof(nmp_ann_ops), exact_cell_build};
@@ -215,5 +210,5 @@ static const nmp_ann_ops exact_cell_ops = {sizeof(nmp_ann_ops), exact_cell_build
 NMP_PLUGIN_DEFINE(exact_cell_plugin, NMP_KIND_ANN, "exact_cell", "1.2.0",
                   "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
                   NMP_PARAMS(exact_cell_params), exact_cell_create, exact_cell_destroy, &exact_cell_ops,
-                  EXACT_CELL_EXTENSION);
+                  PLUGIN_CUDA_EXTENSION(exact_cell));
 NMP_PLUGIN_EXPORT(&exact_cell_plugin);

@@ -4,6 +4,7 @@
  * (kernels/pca_cuda.h); the sample, the eigensolve and the scaling stay on the host. */
 #include <stdlib.h>
 
+#include "plugin_device.h"
 #include "init_layout.h"
 #include "nomad/rng.h"
 #include "pca_common.h"
@@ -87,18 +88,12 @@ static nmp_status pca_init_cuda(void *state, const nmp_matrix *x, const nmp_grap
 }
 
 static const nmp_init_ops pca_cuda_ops = {sizeof(nmp_init_ops), pca_init_cuda};
-static const void *pca_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &pca_cuda_ops : NULL;
-}
-#define PCA_EXTENSION pca_extension
-#else
-#define PCA_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(pca, pca_cuda_ops)
 #endif
 
 static const nmp_init_ops pca_ops = {sizeof(nmp_init_ops), pca_init};
 
 NMP_PLUGIN_DEFINE(pca_plugin, NMP_KIND_INIT, "pca", "1.2.0",
                   "principal components of the centred data, first coordinate scaled to a given std",
-                  NMP_PARAMS(pca_params), pca_create, pca_destroy, &pca_ops, PCA_EXTENSION);
+                  NMP_PARAMS(pca_params), pca_create, pca_destroy, &pca_ops, PLUGIN_CUDA_EXTENSION(pca));
 NMP_PLUGIN_EXPORT(&pca_plugin);

@@ -2,6 +2,7 @@
  * approximate terms (cell means). Its formulas are nomad/loss_math.h's; docs/losses.md. */
 #include <stdlib.h>
 
+#include "plugin_device.h"
 #include "nomad/loss_math.h"
 #include "nomad/loss_tile.h"
 #ifdef NOMAD_CUDA
@@ -68,17 +69,11 @@ static nmp_status infonce_grad_cuda(void *state, const nmp_step_cuda *step, cons
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops infonce_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, infonce_grad_cuda};
-static const void *infonce_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &infonce_cuda_ops : NULL;
-}
-#define INFONCE_EXTENSION infonce_extension
-#else
-#define INFONCE_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(infonce, infonce_cuda_ops)
 #endif
 
 NMP_PLUGIN_DEFINE(infonce_plugin, NMP_KIND_LOSS, "infonce", "2.0.0",
                   "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il"
                   " + sum_c a_ic q(y_i, mu_c))]",
-                  NMP_NO_PARAMS, infonce_create, free, &infonce_ops, INFONCE_EXTENSION);
+                  NMP_NO_PARAMS, infonce_create, free, &infonce_ops, PLUGIN_CUDA_EXTENSION(infonce));
 NMP_PLUGIN_EXPORT(&infonce_plugin);

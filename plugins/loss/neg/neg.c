@@ -2,6 +2,7 @@
  * c = 1 is UMAP's effective constant. Formulas in nomad/loss_math.h; docs/losses.md. */
 #include <stdlib.h>
 
+#include "plugin_device.h"
 #include "loss_neg.h"
 #ifdef NOMAD_CUDA
 #include "loss_cuda.h"
@@ -40,16 +41,10 @@ static nmp_status neg_grad_cuda(void *state, const nmp_step_cuda *step, const nm
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops neg_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, neg_grad_cuda};
-static const void *neg_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &neg_cuda_ops : NULL;
-}
-#define NEG_EXTENSION neg_extension
-#else
-#define NEG_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(neg, neg_cuda_ops)
 #endif
 
 NMP_PLUGIN_DEFINE(neg_plugin, NMP_KIND_LOSS, "neg", "2.0.0",
                   "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
-                  NMP_PARAMS(neg_params), neg_create, free, &neg_ops, NEG_EXTENSION);
+                  NMP_PARAMS(neg_params), neg_create, free, &neg_ops, PLUGIN_CUDA_EXTENSION(neg));
 NMP_PLUGIN_EXPORT(&neg_plugin);

@@ -3,6 +3,7 @@
  * nomad/loss_math.h; docs/losses.md. */
 #include <stdlib.h>
 
+#include "plugin_device.h"
 #include "nomad/loss_math.h"
 #include "nomad/loss_tile.h"
 #ifdef NOMAD_CUDA
@@ -108,17 +109,11 @@ static nmp_status umap_grad_cuda(void *state, const nmp_step_cuda *step, const n
     return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
 }
 static const nmp_loss_cuda_ops umap_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, umap_grad_cuda};
-static const void *umap_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &umap_cuda_ops : NULL;
-}
-#define UMAP_EXTENSION umap_extension
-#else
-#define UMAP_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(umap, umap_cuda_ops)
 #endif
 
 NMP_PLUGIN_DEFINE(umap_plugin, NMP_KIND_LOSS, "umap", "2.0.0",
                   "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b),"
                   " repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
-                  NMP_PARAMS(umap_params), umap_create, free, &umap_ops, UMAP_EXTENSION);
+                  NMP_PARAMS(umap_params), umap_create, free, &umap_ops, PLUGIN_CUDA_EXTENSION(umap));
 NMP_PLUGIN_EXPORT(&umap_plugin);

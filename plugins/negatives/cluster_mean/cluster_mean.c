@@ -282,5 +282,5 @@ NEG_CUDA_ENTRY(cm, cm_state, cm_sample)
 
 NMP_PLUGIN_DEFINE(cm_plugin, NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
                   "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
-                  NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy, &cm_ops, NEG_CUDA_EXTENSION(cm));
+                  NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy, &cm_ops, PLUGIN_CUDA_EXTENSION(cm));
 NMP_PLUGIN_EXPORT(&cm_plugin);

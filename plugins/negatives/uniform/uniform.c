@@ -117,5 +117,5 @@ NEG_CUDA_ENTRY(uniform, uniform_state, uniform_sample)
 
 NMP_PLUGIN_DEFINE(uniform_plugin, NMP_KIND_NEGATIVES, "uniform", "1.2.0",
                   "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
-                  NMP_PARAMS(uniform_params), uniform_create, uniform_destroy, &uniform_ops, NEG_CUDA_EXTENSION(uniform));
+                  NMP_PARAMS(uniform_params), uniform_create, uniform_destroy, &uniform_ops, PLUGIN_CUDA_EXTENSION(uniform));
 NMP_PLUGIN_EXPORT(&uniform_plugin);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin_device.h"
 #include "kmeans_internal.h"
 #include "nomad/rng.h"
 #include "part_common.h"
@@ -127,18 +128,12 @@ static nmp_status kmeans_partition_cuda(void *state, const nmp_matrix *x, nmp_pa
 }
 
 static const nmp_partitioner_ops kmeans_cuda_ops = {sizeof(nmp_partitioner_ops), kmeans_partition_cuda};
-static const void *kmeans_extension(const char *uri)
-{
-    return strcmp(uri, NMP_EXT_CUDA) == 0 ? &kmeans_cuda_ops : NULL;
-}
-#define KMEANS_EXTENSION kmeans_extension
-#else
-#define KMEANS_EXTENSION NULL
+PLUGIN_CUDA_ENTRY(kmeans, kmeans_cuda_ops)
 #endif
 
 static const nmp_partitioner_ops kmeans_ops = {sizeof(nmp_partitioner_ops), kmeans_partition};
 
 NMP_PLUGIN_DEFINE(kmeans_plugin, NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
                   "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
-                  NMP_PARAMS(kmeans_params), kmeans_create, kmeans_destroy, &kmeans_ops, KMEANS_EXTENSION);
+                  NMP_PARAMS(kmeans_params), kmeans_create, kmeans_destroy, &kmeans_ops, PLUGIN_CUDA_EXTENSION(kmeans));
 NMP_PLUGIN_EXPORT(&kmeans_plugin);
