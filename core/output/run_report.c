@@ -93,7 +93,10 @@ nmp_status nmp_run_report_write(nmp_run *r, nmp_err *err)
     quality(&t, r);
     if (c->output.plot) add(&t, "\n## Map\n\n![map](map.png)\n");
     add(&t, "\nFiles: `embedding.npy` (the layout, float32), `run.json` (everything above, machine-readable), "
-            "`loss.csv` (loss per epoch)%s.\n", c->output.snapshot_every ? ", `snapshots/`" : "");
+            "`loss.csv` (loss per epoch)%s%s.\n", c->output.snapshot_every ? ", `snapshots/`" : "",
+        c->output.checkpoint_every ? ", `config.yaml` (the resolved config the run checkpointed with; its "
+                                     "checkpoint.bin is removed once the run finishes)"
+                                   : "");
     char path[4300];
     nmp_status s = t.buf ? nmp_file_write_atomic(nmp_outdir_file(&r->out, "report.md", path, sizeof path), t.buf, t.len, err)
                          : nmp_fail(err, NMP_ERR_NOMEM, "out of memory writing report.md");
