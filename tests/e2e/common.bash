@@ -45,3 +45,25 @@ finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }
+
+# tiny_run SEED: x.npy (3 blobs of 100 points in 8-d, from SEED), y.npy (their labels) and
+# tiny.yaml (2 cells, 2 epochs, no picture) in the current folder: a run of a second.
+tiny_run() {
+  $PY - "$1" <<'PY'
+import numpy as np, sys
+rng = np.random.default_rng(int(sys.argv[1]))
+lab = np.repeat(np.arange(3), 100)
+x = (rng.normal(0, 6, (3, 8))[lab] + rng.normal(0, 1, (300, 8))).astype(np.float32)
+np.save("x.npy", x); np.save("y.npy", lab)
+PY
+  cat > tiny.yaml <<'YAML'
+data: { path: x.npy, labels: y.npy }
+threads: 1
+partitioner: { plugin: kmeans, cells: 2 }
+ann: { k: 5 }
+negatives: { plugin: cluster_mean, exact: 8 }
+optimizer: { epochs: 2, batch: 64 }
+eval: { queries: 100, triplets: 200 }
+output: { plot: false }
+YAML
+}

@@ -8,23 +8,7 @@ source "$(dirname "$0")/common.bash"
 ROOT=$(pwd)
 cd "$SCRATCH"
 
-$PY - <<'PY'
-import numpy as np
-rng = np.random.default_rng(3)
-lab = np.repeat(np.arange(3), 100)
-x = (rng.normal(0, 6, (3, 8))[lab] + rng.normal(0, 1, (300, 8))).astype(np.float32)
-np.save("x.npy", x); np.save("y.npy", lab)
-PY
-cat > tiny.yaml <<'YAML'
-data: { path: x.npy, labels: y.npy }
-threads: 1
-partitioner: { plugin: kmeans, cells: 2 }
-ann: { k: 5 }
-negatives: { plugin: cluster_mean, exact: 8 }
-optimizer: { epochs: 2, batch: 64 }
-eval: { queries: 100, triplets: 200 }
-output: { plot: false }
-YAML
+tiny_run 3
 
 # ---- the grid product, layout and tables
 GRID=(--grid partitioner.cells=1,2 --grid negatives.exact=4,8 --seeds 2)
