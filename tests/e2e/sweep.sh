@@ -94,9 +94,9 @@ static nmp_status create(const nmp_host *h, const nmp_params *p, void **s) { (vo
 static void destroy(void *s) { (void)s; }
 static nmp_status sample(void *s, const nmp_step *t, nmp_negatives *o) { (void)s, (void)t, (void)o; abort(); }
 static const nmp_negatives_ops ops = {sizeof ops, NULL, sample};
-static const nmp_plugin plugin = {NMP_ABI_MAJOR, NMP_ABI_MINOR, sizeof plugin, NMP_KIND_NEGATIVES, "crash", "0",
-                                  "aborts in its first sample() call", NULL, 0, create, destroy, &ops};
-NMP_EXPORT const nmp_plugin *nmp_plugin_entry(uint32_t i) { return i == 0 ? &plugin : NULL; }
+NMP_PLUGIN_DEFINE(plugin, NMP_KIND_NEGATIVES, "crash", "0", "aborts in its first sample() call", NMP_NO_PARAMS, create,
+                  destroy, &ops, NULL);
+NMP_PLUGIN_EXPORT(&plugin);
 C
 cc -std=c11 -fPIC -shared -I "$ROOT/core/include" crash.c -o crash.so || bad "crash fixture build"
 rc=0
