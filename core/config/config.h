@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "io.h"
 #include "json.h"
 #include "nomad/plugin.h"
 
@@ -76,7 +77,6 @@ void nmp_cfg_range_text(const nmp_cfg_range *range, char *buf, size_t size);
 
 #define NMP_CFG_STR_MAX 4096
 
-typedef enum { NMP_FORMAT_AUTO, NMP_FORMAT_NPY, NMP_FORMAT_FVECS, NMP_FORMAT_BVECS, NMP_FORMAT_RAW, NMP_FORMAT_IDX } nmp_cfg_format;
 typedef enum { NMP_DEVICE_CPU, NMP_DEVICE_CUDA } nmp_cfg_device;
 typedef enum { NMP_BACKEND_LOCAL, NMP_BACKEND_MPI, NMP_BACKEND_NCCL } nmp_cfg_backend;
 typedef enum { NMP_PLACEMENT_ROUND_ROBIN, NMP_PLACEMENT_BALANCED } nmp_cfg_placement;
@@ -88,7 +88,7 @@ typedef struct {
     struct {
         char path[NMP_CFG_STR_MAX];
         char labels[NMP_CFG_STR_MAX]; /* "" = the data set's own labels, if any */
-        nmp_cfg_format format;
+        nmp_data_format format; /* io.h's: the schema's choices auto|npy|... are its values in order */
         int64_t dim;   /* raw only */
         int64_t limit; /* 0 = all */
         double scale;
@@ -145,6 +145,12 @@ typedef struct {
     } sweep;
     bool quiet;
 } nmp_config;
+
+/* How the run reads its data (data.format, data.dim, data.limit). */
+static inline nmp_data_opts nmp_config_data_opts(const nmp_config *c)
+{
+    return (nmp_data_opts){.format = c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
+}
 
 /* One core key of the schema. */
 typedef struct {

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(sizeof(nmp_cfg_format) == sizeof(int) && sizeof(nmp_cfg_device) == sizeof(int) &&
+_Static_assert(NMP_FMT_AUTO == 0 && NMP_FMT_NPY == 1 && NMP_FMT_FVECS == 2 && NMP_FMT_BVECS == 3 && NMP_FMT_RAW == 4 &&
+                   NMP_FMT_IDX == 5,
+               "data.format's choices auto|npy|fvecs|bvecs|raw|idx are nmp_data_format's values in order");
+_Static_assert(sizeof(nmp_data_format) == sizeof(int) && sizeof(nmp_cfg_device) == sizeof(int) &&
                    sizeof(nmp_cfg_backend) == sizeof(int) && sizeof(nmp_metric) == sizeof(int) &&
                    sizeof(nmp_cfg_placement) == sizeof(int) && sizeof(nmp_cfg_update) == sizeof(int),
                "enum fields are stored as int");

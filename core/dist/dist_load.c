@@ -89,7 +89,7 @@ static nmp_status slice_raw(nmp_run *r, const char *path, nmp_err *err)
 static nmp_status slice_whole(nmp_run *r, const char *path, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
-    nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
+    nmp_data_opts o = nmp_config_data_opts(c);
     nmp_dataset whole;
     nmp_status s = nmp_data_open(path, &o, &whole, err);
     if (s != NMP_OK) return s;
@@ -154,7 +154,7 @@ static nmp_status same_input(nmp_run *r, nmp_err *err)
 static nmp_status read_slice(nmp_run *r, nmp_err *err)
 {
     const char *path = r->cfg->data.path;
-    nmp_data_format f = (nmp_data_format)r->cfg->data.format;
+    nmp_data_format f = r->cfg->data.format;
     if (f == NMP_FMT_NPY || (f == NMP_FMT_AUTO && ends_with(path, ".npy") && !nmp_io_is_alias(path)))
         return slice_npy(r, path, err);
     if (f == NMP_FMT_RAW) return slice_raw(r, path, err);
@@ -207,7 +207,7 @@ nmp_status nmp_dist_outdir(nmp_run *r, nmp_err *err)
 nmp_status nmp_dist_eval_data(nmp_run *r, nmp_matrix *x, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
-    nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
+    nmp_data_opts o = nmp_config_data_opts(c);
     nmp_status s = nmp_data_open(c->data.path, &o, &r->dist.eval_data, err);
     if (s != NMP_OK) return s;
     *x = r->dist.eval_data.m;

@@ -112,7 +112,7 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
                         "with Lloyd steps over every rank's rows, which makes any partition K-Means; use kmeans",
                         part);
     if (r->dist.comm) return nmp_dist_load(r, err);
-    nmp_data_opts o = {.format = (nmp_data_format)c->data.format, .raw_dim = c->data.dim, .limit = c->data.limit};
+    nmp_data_opts o = nmp_config_data_opts(c);
     /* sizes and memory from the headers first: a header that promises more than the machine
      * holds is refused before a value is read */
     nmp_dataset probe;

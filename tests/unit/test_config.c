@@ -242,7 +242,7 @@ static void defaults_from_empty_file(void **state)
     nmp_config *cfg = resolve_ok(root);
     assert_string_equal(cfg->data.path, "fashion-mnist");
     assert_string_equal(cfg->data.labels, "");
-    assert_int_equal(cfg->data.format, NMP_FORMAT_AUTO);
+    assert_int_equal(cfg->data.format, NMP_FMT_AUTO);
     assert_true(cfg->data.scale == 1.0);
     assert_int_equal(cfg->seed, 42);
     assert_int_equal(cfg->threads, 0);
@@ -279,7 +279,7 @@ static void values_of_every_type(void **state)
                                   "distributed: {backend: nccl}\nann: {metric: cosine}\neval: {enabled: off}\n"
                                   "quiet: Yes\noptimizer:\n  momentum: 0\n  lr: 2.5e3\noutput:\n");
     nmp_config *cfg = resolve_ok(root);
-    assert_int_equal(cfg->data.format, NMP_FORMAT_FVECS);
+    assert_int_equal(cfg->data.format, NMP_FMT_FVECS);
     assert_int_equal(cfg->data.limit, 1000000);
     assert_int_equal(cfg->device, NMP_DEVICE_CUDA);
     assert_int_equal(cfg->dims, 3);
