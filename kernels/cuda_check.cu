@@ -5,7 +5,7 @@
 
 #include "cuda_check.h"
 
-/* "/any/where/kernels/knn_topk.cu" -> "kernels/knn_topk.cu". */
+/* "/any/where/kernels/knn.cu" -> "kernels/knn.cu". */
 static const char *short_path(const char *file)
 {
     const char *best = NULL;

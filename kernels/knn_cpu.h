@@ -1,5 +1,5 @@
 /* Exact k nearest neighbours by blocked GEMM + per-row top-k: the CPU reference of
- * kernels/knn_topk.cu, and the one exact kNN used by ann plugins, partitioners and eval. */
+ * kernels/knn.cu, and the one exact kNN used by ann plugins, partitioners and eval. */
 #ifndef NOMAD_KNN_CPU_H
 #define NOMAD_KNN_CPU_H
 

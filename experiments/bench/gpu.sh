@@ -72,7 +72,7 @@ mkdir -p "$OUT"
 build() {
     local targets=()
     [[ $KERNELS != 0 ]] && targets+=(nomad_gpu_bench kernels_test_cuda_check kernels_test_kmeans
-        kernels_test_knn_topk kernels_test_affinity kernels_test_pca kernels_test_sgd_step)
+        kernels_test_knn kernels_test_affinity kernels_test_pca kernels_test_sgd_step)
     [[ $E2E != 0 && -z ${NOMAD:-} ]] && targets+=(nomad plugins)
     [[ ${#targets[@]} -gt 0 ]] || return 0
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMAD_CUDA=ON \

@@ -1,4 +1,4 @@
-/* Parity of knn_topk_cuda (kernels/knn_topk.cu) with knn_topk_cpu (kernels/knn_cpu.c).
+/* Parity of knn_topk_cuda (kernels/knn.cu) with knn_topk_cpu (kernels/knn_cpu.c).
  * Comparison per query row, with tol = 1e-4 x max(1, |the CPU's k-th distance|):
  *   - the sorted distances agree within tol, position by position;
  *   - every neighbour strictly closer than the k-th distance minus tol on one side is in the
@@ -180,7 +180,7 @@ static void test_limits(void **state)
     assert_int_equal(
         knn_topk_cuda(x, 1, x, 1, 8, KNN_CUDA_MAX_K + 1, NMP_METRIC_L2, NULL, NULL, KNN_CUDA_F32, idx, dist, &e),
         NMP_ERR_UNSUPPORTED);
-    assert_non_null(strstr(e.msg, "kernels/knn_topk.cu:"));
+    assert_non_null(strstr(e.msg, "kernels/knn.cu:"));
     assert_int_equal(knn_topk_cuda(x, 1, x, 1, 0, 1, NMP_METRIC_L2, NULL, NULL, KNN_CUDA_F32, idx, dist, &e),
                      NMP_ERR_INVALID);
 }
@@ -196,7 +196,7 @@ int main(void)
     };
     return GPU_TEST_MAIN("knn_topk", tests);
 #else
-    printf("test_knn_topk: skipped (exit 77): built without NOMAD_CUDA\n");
+    printf("test_knn: skipped (exit 77): built without NOMAD_CUDA\n");
     return GPU_SKIP;
 #endif
 }
