@@ -3,6 +3,7 @@
 # (tests/fuzz/corpus/<name>/), then fuzzes each harness for SECONDS (default 15; CI) with its
 # own growing corpus in build-fuzz/corpus/<name>. A crash, leak or sanitizer report fails the
 # script and leaves the input in build-fuzz/artifacts/. Long runs: tests/fuzz/run.sh 3600.
+# NOMAD_FUZZ_MAX_LEN caps an input's bytes (65536; a config needs no more than 4096).
 #   tests/fuzz/run.sh [SECONDS] [HARNESS...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +22,7 @@ for h in "${harnesses[@]}"; do
   mkdir -p "$work"
   "$bin" -runs=0 "$seeds" >/dev/null 2>"build-fuzz/$h.replay.log" \
     || { echo "fuzz: $h: a seed input fails (build-fuzz/$h.replay.log)" >&2; tail -30 "build-fuzz/$h.replay.log" >&2; exit 1; }
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="${NOMAD_FUZZ_MAX_LEN:-65536}" -print_final_stats=1 \
     -artifact_prefix=build-fuzz/artifacts/"$h"- "$work" "$seeds" >"build-fuzz/$h.log" 2>&1 \
     || { echo "fuzz: $h: FAILED (build-fuzz/$h.log)" >&2; grep -A30 "ERROR\|==ERROR\|runtime error\|deadly" "build-fuzz/$h.log" | head -60 >&2; exit 1; }
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "build-fuzz/$h.log")
