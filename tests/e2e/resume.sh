@@ -8,8 +8,8 @@ source "$(dirname "$0")/common.bash"
 cd "$SCRATCH"
 blobs "$SCRATCH"
 CFG_DIR=$(cd "$(dirname "$0")/../../configs" && pwd)
-common=(--set data.path=x.npy --set data.labels=y.npy --set threads=2 --set optimizer.epochs=1500
-        --set output.checkpoint_every=40 --set eval.enabled=false --quiet)
+common=(--set data.path=x.npy --set data.labels=y.npy --set threads=2 --set optimizer.epochs=400
+        --set output.checkpoint_every=20 --set eval.enabled=false --quiet)
 
 # stop_after_checkpoint SIGNAL DIR args...: starts a run, signals it once checkpoint.bin exists
 stop_after_checkpoint() {
