@@ -102,7 +102,7 @@ static void record_failure(const char *dir, int code, const char *msg)
     nmp_json_kv_int(&j, "exit_code", code);
     nmp_json_kv_string(&j, "error", msg);
     nmp_json_end_object(&j);
-    snprintf(path, sizeof path, "%s/run.json", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_RECORD);
     nmp_err ignored = {0};
     if (!j.oom) nmp_file_write_atomic(path, j.buf, j.len, &ignored);
     nmp_json_free(&j);
@@ -155,12 +155,12 @@ int nmp_cli_run(int argc, char **argv)
     }
     char resume_config[PATH_MAX + 32];
     if (a.resume) {
-        snprintf(resume_config, sizeof resume_config, "%s/config.yaml", a.resume);
+        snprintf(resume_config, sizeof resume_config, "%s/%s", a.resume, NMP_OUTDIR_CONFIG);
         a.config = resume_config;
         if (access(resume_config, F_OK) != 0) {
             free(a.sets);
-            return nmp_cli_fail(2, "%s: no config.yaml: not the folder of a run that checkpointed "
-                                "(output.checkpoint_every)", a.resume);
+            return nmp_cli_fail(2, "%s: no %s: not the folder of a run that checkpointed "
+                                "(output.checkpoint_every)", a.resume, NMP_OUTDIR_CONFIG);
         }
     }
     if (!a.config) a.config = default_config(buf, sizeof buf);

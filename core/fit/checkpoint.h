@@ -11,9 +11,6 @@
 #include "error.h"
 #include "optimizer.h"
 
-#define NMP_CHECKPOINT_FILE "checkpoint.bin"
-#define NMP_CHECKPOINT_CONFIG "config.yaml" /* the resolved config the run was started with */
-
 /* FNV-1a 64 of len bytes: config.yaml's fingerprint. */
 uint64_t nmp_checkpoint_hash(const void *bytes, size_t len);
 

@@ -112,7 +112,7 @@ static nmp_status refuse_used(const nmp_outdir *o, nmp_err *err)
     if (held == 1)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: another nomad run (pid %ld) is writing this folder; pick another --out",
                         o->path, pid);
-    if (has_file(o->path, "checkpoint.bin") && !has_file(o->path, "run.json"))
+    if (has_file(o->path, NMP_OUTDIR_CHECKPOINT) && !has_file(o->path, NMP_OUTDIR_RECORD))
         return nmp_fail(err, NMP_ERR_INVALID,
                         "%s: holds a stopped run with a checkpoint; go on with `nomad run --resume %s`, or remove the "
                         "folder", o->path, o->path);

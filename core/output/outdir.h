@@ -12,6 +12,12 @@
  * behind that nobody holds marks a run that was killed (SIGKILL, power) before its end. */
 #define NMP_OUTDIR_LOCK ".nomad.lock"
 
+/* The files of a run folder whose names other parts look for: the run record (a finished
+ * or failed run), and the checkpoint with the resolved config it must be resumed with. */
+#define NMP_OUTDIR_RECORD "run.json"
+#define NMP_OUTDIR_CHECKPOINT "checkpoint.bin"
+#define NMP_OUTDIR_CONFIG "config.yaml"
+
 typedef struct {
     char path[4096];
     int created;   /* we made the directory (remove it on failure) */

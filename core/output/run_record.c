@@ -172,7 +172,7 @@ nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err)
     nmp_json_end_object(&j);
     char path[4300];
     nmp_status s = j.oom ? nmp_fail(err, NMP_ERR_NOMEM, "out of memory writing run.json")
-                         : nmp_file_write_atomic(nmp_outdir_file(&r->out, "run.json", path, sizeof path), j.buf, j.len, err);
+                         : nmp_file_write_atomic(nmp_outdir_file(&r->out, NMP_OUTDIR_RECORD, path, sizeof path), j.buf, j.len, err);
     nmp_json_free(&j);
     return s;
 }

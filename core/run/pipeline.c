@@ -66,8 +66,7 @@ static nmp_status timed(nmp_run *r, int stage, stage_fn fn, nmp_err *err)
     comm_totals(r, &b0, &c0);
     nmp_status s = fn(r, err);
     if (s == NMP_OK && stage != STAGE_OUTPUT && nmp_interrupt_signal()) /* output: finished, keep it */
-        s = nmp_fail(err, NMP_ERR_RUNTIME, "interrupted by %s during %s; removed what the run wrote",
-                     nmp_interrupt_name(), nmp_stage_names[stage]);
+        s = nmp_run_interrupted(r, nmp_stage_names[stage], err);
     if (r->dist.comm) s = nmp_comm_agree(r->dist.comm, s, err);
     r->stage_seconds[stage] = nmp_now() - t0;
     comm_totals(r, &b1, &c1);
@@ -93,10 +92,12 @@ nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, con
         s = timed(r, st, fns[st], err);
     }
     if (s != NMP_OK && r->out.path[0]) {
-        if (r->checkpoint_epoch > 0) { /* said on the error's one line: how to go on */
+        if (r->out.keep[0]) { /* said on the error's one line: how to go on */
+            char epoch[48] = "";
+            if (r->checkpoint_epoch > 0) snprintf(epoch, sizeof epoch, " (epoch %lld)", (long long)r->checkpoint_epoch);
             size_t used = strlen(err->msg);
-            snprintf(err->msg + used, sizeof err->msg - used, "; kept its checkpoint (epoch %lld): `nomad run "
-                     "--resume %s` goes on", (long long)r->checkpoint_epoch, r->out.path);
+            snprintf(err->msg + used, sizeof err->msg - used, "; kept its checkpoint%s: `nomad run --resume %s` goes on",
+                     epoch, r->out.path);
         }
         nmp_outdir_discard(&r->out);
     }

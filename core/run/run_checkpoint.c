@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "interrupt.h"
 #include "host.h"
 #include "io.h"
 #include "stages.h"
@@ -40,18 +41,18 @@ static char *config_text(const nmp_run *r, size_t *len)
 static nmp_status check_state(const char *dir, uint64_t want, nmp_opt_state *state, nmp_err *err)
 {
     char path[4400];
-    snprintf(path, sizeof path, "%s/%s", dir, NMP_CHECKPOINT_FILE);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CHECKPOINT);
     uint64_t hash = 0;
     int32_t threads = 0;
     nmp_status s = nmp_checkpoint_read(path, state, &hash, &threads, err);
     if (s == NMP_OK && hash != want)
         s = nmp_fail(err, NMP_ERR_INVALID, "%s: was written for another %s (it was edited?); it cannot be resumed",
-                     path, NMP_CHECKPOINT_CONFIG);
+                     path, NMP_OUTDIR_CONFIG);
     else if (s == NMP_OK && threads != nmp_host_settings()->threads)
         s = nmp_fail(err, NMP_ERR_INVALID,
                      "%s: was written with %d threads, this process has %d; the same bytes need the same count "
                      "(threads: %d in its %s)",
-                     path, (int)threads, nmp_host_settings()->threads, (int)threads, NMP_CHECKPOINT_CONFIG);
+                     path, (int)threads, nmp_host_settings()->threads, (int)threads, NMP_OUTDIR_CONFIG);
     if (s != NMP_OK) nmp_checkpoint_free(state);
     return s;
 }
@@ -73,11 +74,11 @@ nmp_status nmp_run_resume_check(const char *dir, nmp_err *err)
     snprintf(path, sizeof path, "%s/run.json", dir);
     if (access(path, F_OK) == 0)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: holds a finished run (run.json); nothing to resume", dir);
-    snprintf(path, sizeof path, "%s/%s", dir, NMP_CHECKPOINT_FILE);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CHECKPOINT);
     if (access(path, F_OK) != 0)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: no %s: this run stopped before its first checkpoint and must "
-                        "start again", dir, NMP_CHECKPOINT_FILE);
-    snprintf(path, sizeof path, "%s/%s", dir, NMP_CHECKPOINT_CONFIG);
+                        "start again", dir, NMP_OUTDIR_CHECKPOINT);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CONFIG);
     size_t len = 0;
     char *text = slurp(path, &len);
     if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read", path);
@@ -92,14 +93,14 @@ nmp_status nmp_run_resume_check(const char *dir, nmp_err *err)
 nmp_status nmp_run_checkpoint_config(nmp_run *r, nmp_err *err)
 {
     char path[4400];
-    snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_CHECKPOINT_CONFIG);
+    snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_OUTDIR_CONFIG);
     size_t len = 0;
     char *text = NULL;
     if (r->req->resume) { /* the config this run was started with: cli_run read it from here */
         if (!(text = slurp(path, &len))) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read", path);
     } else {
         if (!(text = config_text(r, &len))) return nmp_fail(err, NMP_ERR_NOMEM, "checkpoint: cannot write the config");
-        nmp_status s = nmp_file_write_atomic(nmp_outdir_file(&r->out, NMP_CHECKPOINT_CONFIG, path, sizeof path), text,
+        nmp_status s = nmp_file_write_atomic(nmp_outdir_file(&r->out, NMP_OUTDIR_CONFIG, path, sizeof path), text,
                                              len, err);
         if (s != NMP_OK) {
             free(text);
@@ -115,11 +116,11 @@ nmp_status nmp_run_on_checkpoint(void *ctx, const nmp_opt_state *state, nmp_err 
 {
     nmp_run *r = ctx;
     char path[4400];
-    nmp_status s = nmp_checkpoint_write(nmp_outdir_file(&r->out, NMP_CHECKPOINT_FILE, path, sizeof path), state,
+    nmp_status s = nmp_checkpoint_write(nmp_outdir_file(&r->out, NMP_OUTDIR_CHECKPOINT, path, sizeof path), state,
                                         r->config_hash, nmp_host_settings()->threads, err);
     if (s != NMP_OK) return s;
-    nmp_outdir_keep(&r->out, NMP_CHECKPOINT_FILE); /* from now on a stopped run can go on */
-    nmp_outdir_keep(&r->out, NMP_CHECKPOINT_CONFIG);
+    nmp_outdir_keep(&r->out, NMP_OUTDIR_CHECKPOINT); /* from now on a stopped run can go on */
+    nmp_outdir_keep(&r->out, NMP_OUTDIR_CONFIG);
     r->checkpoint_epoch = state->epochs_done;
     nmp_log(NMP_LOG_DEBUG, "checkpoint: epoch %lld in %s", (long long)state->epochs_done, path);
     return NMP_OK;
@@ -128,15 +129,24 @@ nmp_status nmp_run_on_checkpoint(void *ctx, const nmp_opt_state *state, nmp_err 
 nmp_status nmp_run_resume_state(nmp_run *r, nmp_opt_state *state, nmp_err *err)
 {
     nmp_status s = check_state(r->out.path, r->config_hash, state, err);
+    if (s == NMP_OK) r->checkpoint_epoch = state->epochs_done; /* kept if this run stops too */
     if (s == NMP_OK)
         nmp_log(NMP_LOG_INFO, "resume: from epoch %lld of %s/%s", (long long)state->epochs_done, r->out.path,
-                NMP_CHECKPOINT_FILE);
+                NMP_OUTDIR_CHECKPOINT);
     return s;
 }
 
 void nmp_run_checkpoint_done(nmp_run *r)
 {
     char path[4400];
-    snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_CHECKPOINT_FILE);
+    snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_OUTDIR_CHECKPOINT);
     unlink(path); /* a finished run needs none; config.yaml stays as the run's record */
+}
+
+nmp_status nmp_run_interrupted(const nmp_run *r, const char *during, nmp_err *err)
+{
+    if (r->out.keep[0]) /* the pipeline's failure path says what it kept and how to go on */
+        return nmp_fail(err, NMP_ERR_RUNTIME, "interrupted by %s during %s", nmp_interrupt_name(), during);
+    return nmp_fail(err, NMP_ERR_RUNTIME, "interrupted by %s during %s; removed what the run wrote",
+                    nmp_interrupt_name(), during);
 }

@@ -31,6 +31,9 @@ nmp_status nmp_run_resume_check(const char *dir, nmp_err *err);
 nmp_status nmp_run_on_checkpoint(void *ctx, const nmp_opt_state *state, nmp_err *err);
 nmp_status nmp_run_resume_state(nmp_run *r, nmp_opt_state *state, nmp_err *err);
 void nmp_run_checkpoint_done(nmp_run *r);
+/* The error of a run stopped by a signal `during` a stage: "removed what the run wrote", unless
+ * a checkpoint is kept (the pipeline then adds it and the command that goes on from it). */
+nmp_status nmp_run_interrupted(const nmp_run *r, const char *during, nmp_err *err);
 
 /* Frees a graph's arrays (allocated through the host's alloc, i.e. malloc). */
 void nmp_graph_release(nmp_graph *g);

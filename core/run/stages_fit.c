@@ -39,9 +39,11 @@ static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y
 {
     (void)loss;
     nmp_run *r = ctx;
-    if (!r->dist.comm && nmp_interrupt_signal()) /* distributed: ranks agree at the stage's end */
-        return nmp_fail(err, NMP_ERR_RUNTIME, "interrupted by %s during optimize (epoch %lld); removed what the run "
-                        "wrote", nmp_interrupt_name(), (long long)epoch + 1);
+    if (!r->dist.comm && nmp_interrupt_signal()) { /* distributed: ranks agree at the stage's end */
+        char during[64];
+        snprintf(during, sizeof during, "optimize (epoch %lld)", (long long)epoch + 1);
+        return nmp_run_interrupted(r, during, err);
+    }
     int64_t every = r->cfg->output.snapshot_every;
     if (every <= 0 || (epoch + 1) % every != 0) return NMP_OK;
     if (!r->dist.comm) return write_snapshot(r, epoch, y, r->x.n, err);

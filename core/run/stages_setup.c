@@ -133,7 +133,7 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
         nmp_stage_log_memory(r, r->x.n, r->x.d);
         nmp_log(NMP_LOG_INFO, "data: %s: %lld x %lld (%s)%s%s", c->data.path, (long long)r->x.n, (long long)r->x.d,
                 r->data.dtype, r->labels ? ", labels " : "", r->labels ? r->labels_path : "");
-        static const char *const keep[2] = {"checkpoint.bin", "config.yaml"};
+        static const char *const keep[2] = {NMP_OUTDIR_CHECKPOINT, NMP_OUTDIR_CONFIG};
         s = r->req->resume ? nmp_outdir_resume(&r->out, r->req->out_dir, keep, err)
                            : nmp_outdir_open(&r->out, r->req->out_dir ? r->req->out_dir : c->output.dir, r->name, err);
     }

@@ -166,7 +166,7 @@ static nmp_status run_one(sweep *sw, nmp_sweep_run *run, nmp_err *err)
     char run_dir[4400], log[4600], record[4600];
     snprintf(run_dir, sizeof run_dir, "%s/%s", sw->dir, run->name);
     snprintf(log, sizeof log, "%s/logs/%s.log", sw->dir, run->name);
-    snprintf(record, sizeof record, "%s/run.json", run_dir);
+    snprintf(record, sizeof record, "%s/%s", run_dir, NMP_OUTDIR_RECORD);
     int n_assign = sw->plan.grid.count + 1;
     char **assign = nmp_sweep_assignments(&sw->plan, run);
     char **argv = assign ? child_argv(sw, assign, n_assign, run_dir, run->resume) : NULL;

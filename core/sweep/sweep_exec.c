@@ -73,8 +73,9 @@ nmp_status nmp_sweep_exec(char *const *argv, const char *log_path, const char *r
  * snapshots/ when `in_snapshots`. */
 static int run_output(const char *name, int in_snapshots)
 {
-    static const char *const top[] = {"embedding.npy", "run.json",  "map.png",       "loss.csv",   "report.md",
-                                      "snapshots",     NMP_OUTDIR_LOCK, "checkpoint.bin", "config.yaml"};
+    static const char *const top[] = {"embedding.npy",   "map.png",         "loss.csv",           "report.md",
+                                      "snapshots",       NMP_OUTDIR_LOCK,   NMP_OUTDIR_RECORD,    NMP_OUTDIR_CHECKPOINT,
+                                      NMP_OUTDIR_CONFIG};
     if (in_snapshots) return !strncmp(name, "epoch_", 6);
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
         size_t n = strlen(top[i]);

@@ -154,11 +154,11 @@ nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_
     if (stat(dir, &st) != 0) return NMP_OK;
     if (!S_ISDIR(st.st_mode)) return nmp_fail(err, NMP_ERR_INVALID, "%s: exists and is not a run directory", dir);
     *state = NMP_SWEEP_DIR_PARTIAL;
-    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CHECKPOINT);
     int checkpointed = access(path, F_OK) == 0;
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CONFIG);
     checkpointed = checkpointed && access(path, F_OK) == 0;
-    snprintf(path, sizeof path, "%s/run.json", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_RECORD);
     size_t len = 0;
     char *text = read_all(path, &len);
     if (!text) {
