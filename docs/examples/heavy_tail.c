@@ -11,8 +11,8 @@ static const nmp_param_decl params[] = {
 
 static nmp_status create(const nmp_host *host, const nmp_params *p, void **state)
 {
-    heavy_tail *s = malloc(sizeof *s);
-    if (!s) return host->set_error(host, "out of memory"), NMP_ERR_NOMEM;
+    heavy_tail *s = nmp_state_new(host, sizeof *s, "heavy_tail");
+    if (!s) return NMP_ERR_NOMEM;
     s->alpha = (float)nmp_param_double(p, "alpha"), *state = s;
     return NMP_OK;
 }

@@ -22,7 +22,7 @@ typedef struct {
 
 static nmp_status create(const nmp_host *host, const nmp_params *p, void **state)
 {
-    nearest_means *s = *state = calloc(1, sizeof *s);
+    nearest_means *s = *state = nmp_state_new(host, sizeof *s, "nearest_means");
     if (!s) return NMP_ERR_NOMEM;
     s->host = host, s->exact = (int)nmp_param_int(p, "exact"), s->K = (int)nmp_param_int(p, "K");
     return NMP_OK;

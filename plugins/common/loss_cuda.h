@@ -5,6 +5,7 @@
 #define NOMAD_LOSS_CUDA_H
 
 #include "nomad/plugin.h"
+#include "plugin_device.h"
 #include "sgd_step_cuda.h"
 
 /* The state of an in-tree loss (its first member is its const nmp_host *):
@@ -14,5 +15,20 @@
  * kernel's one-line message through host->set_error. */
 nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, const nmp_negatives *neg,
                           double exaggeration, float *grad, double *loss);
+
+/* LOSS_CUDA_ENTRY(prefix, state_type, {sgd_loss initialiser}) defines prefix_extension: the
+ * loss's CUDA entry, loss_cuda_grad with that sgd_loss, whose initialiser may read the state
+ * as `s` (a const state_type *). */
+#define LOSS_CUDA_ENTRY(prefix, state_type, ...)                                                                 \
+    static nmp_status prefix##_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,       \
+                                         double exaggeration, float *grad, double *loss)                         \
+    {                                                                                                            \
+        const state_type *s = state;                                                                             \
+        (void)s;                                                                                                 \
+        const sgd_loss l = __VA_ARGS__;                                                                          \
+        return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);                                    \
+    }                                                                                                            \
+    static const nmp_loss_cuda_ops prefix##_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, prefix##_grad_cuda};    \
+    PLUGIN_CUDA_ENTRY(prefix, prefix##_cuda_ops)
 
 #endif

@@ -25,6 +25,26 @@ typedef enum { PLUGIN_ON_CPU = 0, PLUGIN_ON_CUDA = 1 } plugin_device;
 #define PLUGIN_CUDA_EXTENSION(prefix) NULL
 #endif
 
+/* PLUGIN_DEVICE_OPS(prefix, ops_type, body, (params), args...), for a plugin whose one call
+ * runs on either device: defines the CPU ops `prefix_ops` and, in CUDA builds, the CUDA entry
+ * (PLUGIN_CUDA_EXTENSION(prefix)); each calls body(args..., PLUGIN_ON_CPU or _CUDA):
+ *
+ *     PLUGIN_DEVICE_OPS(binary, nmp_affinity_ops, binary_weigh_on,
+ *                       (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
+ */
+#define PLUGIN_DEVICE_OPS(prefix, ops_type, body, params, ...)                                                   \
+    static nmp_status prefix##_on_cpu params { return body(__VA_ARGS__, PLUGIN_ON_CPU); }                        \
+    static const ops_type prefix##_ops = {sizeof(ops_type), prefix##_on_cpu};                                    \
+    PLUGIN_DEVICE_OPS_CUDA_(prefix, ops_type, body, params, __VA_ARGS__)
+#ifdef NOMAD_CUDA
+#define PLUGIN_DEVICE_OPS_CUDA_(prefix, ops_type, body, params, ...)                                             \
+    static nmp_status prefix##_on_cuda params { return body(__VA_ARGS__, PLUGIN_ON_CUDA); }                      \
+    static const ops_type prefix##_cuda_ops = {sizeof(ops_type), prefix##_on_cuda};                              \
+    PLUGIN_CUDA_ENTRY(prefix, prefix##_cuda_ops)
+#else
+#define PLUGIN_DEVICE_OPS_CUDA_(prefix, ops_type, body, params, ...)
+#endif
+
 #ifdef NOMAD_CUDA
 #include "cuda_check.h"
 

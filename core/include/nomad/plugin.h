@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nomad/types.h"
@@ -134,6 +135,15 @@ struct nmp_host {
      * at the end of the stage). Sums are taken in the same order on every rank. */
     nmp_status (*allreduce)(const nmp_host *h, const void *send, void *recv, size_t count, nmp_dtype type);
 };
+
+/* The state create() returns, zeroed (calloc: free() it in destroy). NULL on failure, the
+ * host's error then set to "<name>: out of memory"; create() returns NMP_ERR_NOMEM. */
+static inline void *nmp_state_new(const nmp_host *h, size_t size, const char *name)
+{
+    void *p = calloc(1, size);
+    if (!p) h->set_error(h, "%s: out of memory", name);
+    return p;
+}
 
 /* ------------------------------------------------------------------ plugin kinds */
 

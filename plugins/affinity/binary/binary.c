@@ -33,11 +33,8 @@ static nmp_status binary_create(const nmp_host *host, const nmp_params *params, 
     *state = NULL;
     nmp_status s = aff_host_check(host, "binary");
     if (s != NMP_OK) return s;
-    binary_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "binary: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    binary_state *st = nmp_state_new(host, sizeof *st, "binary");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->symmetrize = nmp_param_is(params, "symmetrize", "max")    ? BINARY_SYM_MAX
                      : nmp_param_is(params, "symmetrize", "mean") ? BINARY_SYM_MEAN
@@ -112,22 +109,8 @@ static nmp_status binary_weigh_on(const binary_state *st, const nmp_graph *knn, 
     return NMP_OK;
 }
 
-static nmp_status binary_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
-{
-    return binary_weigh_on(state, knn, out, PLUGIN_ON_CPU);
-}
-
-#ifdef NOMAD_CUDA
-static nmp_status binary_weigh_cuda(void *state, const nmp_graph *knn, nmp_graph *out)
-{
-    return binary_weigh_on(state, knn, out, PLUGIN_ON_CUDA);
-}
-
-static const nmp_affinity_ops binary_cuda_ops = {sizeof(nmp_affinity_ops), binary_weigh_cuda};
-PLUGIN_CUDA_ENTRY(binary, binary_cuda_ops)
-#endif
-
-static const nmp_affinity_ops binary_ops = {sizeof(nmp_affinity_ops), binary_weigh};
+PLUGIN_DEVICE_OPS(binary, nmp_affinity_ops, binary_weigh_on, (void *state, const nmp_graph *knn, nmp_graph *out),
+                  state, knn, out)
 
 NMP_PLUGIN_DEFINE(binary_plugin, NMP_KIND_AFFINITY, "binary", "1.1.0",
                   "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",

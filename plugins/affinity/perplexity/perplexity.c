@@ -28,11 +28,8 @@ static nmp_status perplexity_create(const nmp_host *host, const nmp_params *para
     *state = NULL;
     nmp_status s = aff_host_check(host, "perplexity");
     if (s != NMP_OK) return s;
-    perplexity_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "perplexity: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    perplexity_state *st = nmp_state_new(host, sizeof *st, "perplexity");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->perplexity = nmp_param_double(params, "perplexity");
     st->tol = nmp_param_double(params, "tol");

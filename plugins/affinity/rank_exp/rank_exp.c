@@ -26,11 +26,8 @@ static nmp_status rank_exp_create(const nmp_host *host, const nmp_params *params
     *state = NULL;
     nmp_status s = aff_host_check(host, "rank_exp");
     if (s != NMP_OK) return s;
-    rank_exp_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "rank_exp: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    rank_exp_state *st = nmp_state_new(host, sizeof *st, "rank_exp");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->temperature = nmp_param_double(params, "temperature");
     *state = st;
@@ -95,22 +92,8 @@ static nmp_status rank_exp_weigh_on(const rank_exp_state *st, const nmp_graph *k
     return s;
 }
 
-static nmp_status rank_exp_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
-{
-    return rank_exp_weigh_on(state, knn, out, PLUGIN_ON_CPU);
-}
-
-#ifdef NOMAD_CUDA
-static nmp_status rank_exp_weigh_cuda(void *state, const nmp_graph *knn, nmp_graph *out)
-{
-    return rank_exp_weigh_on(state, knn, out, PLUGIN_ON_CUDA);
-}
-
-static const nmp_affinity_ops rank_exp_cuda_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh_cuda};
-PLUGIN_CUDA_ENTRY(rank_exp, rank_exp_cuda_ops)
-#endif
-
-static const nmp_affinity_ops rank_exp_ops = {sizeof(nmp_affinity_ops), rank_exp_weigh};
+PLUGIN_DEVICE_OPS(rank_exp, nmp_affinity_ops, rank_exp_weigh_on, (void *state, const nmp_graph *knn, nmp_graph *out),
+                  state, knn, out)
 
 NMP_PLUGIN_DEFINE(rank_exp_plugin, NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
                   "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",

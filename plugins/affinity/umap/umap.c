@@ -36,11 +36,8 @@ static nmp_status umap_create(const nmp_host *host, const nmp_params *params, vo
     *state = NULL;
     nmp_status s = aff_host_check(host, "umap");
     if (s != NMP_OK) return s;
-    umap_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "umap: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    umap_state *st = nmp_state_new(host, sizeof *st, "umap");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->local_connectivity = nmp_param_double(params, "local_connectivity");
     st->bandwidth = nmp_param_double(params, "bandwidth");

@@ -17,11 +17,8 @@ typedef struct {
 
 static nmp_status exact_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    exact_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "exact: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    exact_state *st = nmp_state_new(host, sizeof *st, "exact");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->query_block = nmp_param_int(params, "query_block");
     if (st->query_block < 1) st->query_block = 1;

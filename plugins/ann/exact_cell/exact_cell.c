@@ -42,11 +42,8 @@ typedef struct {
 
 static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    exact_cell_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "exact_cell: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    exact_cell_state *st = nmp_state_new(host, sizeof *st, "exact_cell");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->query_block = nmp_param_int(params, "query_block");
     st->pca = nmp_param_int(params, "pca");
@@ -155,7 +152,7 @@ static nmp_status search_projected(const exact_cell_state *st, const nmp_matrix 
 }
 
 static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
-                                      nmp_metric metric, plugin_device dev, nmp_graph *out)
+                                      nmp_metric metric, nmp_graph *out, plugin_device dev)
 {
     const nmp_host *h = st->host;
     if (k < 1) {
@@ -188,24 +185,10 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
     return s;
 }
 
-static nmp_status exact_cell_build(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
-                                   nmp_metric metric, nmp_graph *out)
-{
-    return exact_cell_build_on(state, x, cells, k, metric, PLUGIN_ON_CPU, out);
-}
-
-#ifdef NOMAD_CUDA
-static nmp_status exact_cell_build_cuda(void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k,
-                                        nmp_metric metric, nmp_graph *out)
-{
-    return exact_cell_build_on(state, x, cells, k, metric, PLUGIN_ON_CUDA, out);
-}
-
-static const nmp_ann_ops exact_cell_cuda_ops = {sizeof(nmp_ann_ops), exact_cell_build_cuda};
-PLUGIN_CUDA_ENTRY(exact_cell, exact_cell_cuda_ops)
-#endif
-
-static const nmp_ann_ops exact_cell_ops = {sizeof(nmp_ann_ops), exact_cell_build};
+PLUGIN_DEVICE_OPS(exact_cell, nmp_ann_ops, exact_cell_build_on,
+                  (void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k, nmp_metric metric,
+                   nmp_graph *out),
+                  state, x, cells, k, metric, out)
 
 NMP_PLUGIN_DEFINE(exact_cell_plugin, NMP_KIND_ANN, "exact_cell", "1.2.0",
                   "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",

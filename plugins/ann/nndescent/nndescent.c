@@ -23,11 +23,8 @@ static const nmp_param_decl nndescent_params[] = {
 
 static nmp_status nndescent_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    nndescent_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "nndescent: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    nndescent_state *st = nmp_state_new(host, sizeof *st, "nndescent");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->global = nmp_param_is(params, "scope", "global");
     st->iterations = nmp_param_int(params, "iterations");

@@ -29,11 +29,8 @@ static nmp_status pca_create(const nmp_host *host, const nmp_params *params, voi
     *state = NULL;
     nmp_status s = init_host_check(host, "pca");
     if (s != NMP_OK) return s;
-    pca_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "pca: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    pca_state *st = nmp_state_new(host, sizeof *st, "pca");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->std = nmp_param_double(params, "std");
     st->sample = nmp_param_int(params, "sample");
@@ -76,22 +73,8 @@ static nmp_status pca_init_on(pca_state *st, const nmp_matrix *x, int32_t dims, 
     return s;
 }
 
-static nmp_status pca_init(void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y)
-{
-    return pca_init_on(state, x, dims, y, PLUGIN_ON_CPU);
-}
-
-#ifdef NOMAD_CUDA
-static nmp_status pca_init_cuda(void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y)
-{
-    return pca_init_on(state, x, dims, y, PLUGIN_ON_CUDA);
-}
-
-static const nmp_init_ops pca_cuda_ops = {sizeof(nmp_init_ops), pca_init_cuda};
-PLUGIN_CUDA_ENTRY(pca, pca_cuda_ops)
-#endif
-
-static const nmp_init_ops pca_ops = {sizeof(nmp_init_ops), pca_init};
+PLUGIN_DEVICE_OPS(pca, nmp_init_ops, pca_init_on,
+                  (void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y), state, x, dims, y)
 
 NMP_PLUGIN_DEFINE(pca_plugin, NMP_KIND_INIT, "pca", "1.2.0",
                   "principal components of the centred data, first coordinate scaled to a given std",

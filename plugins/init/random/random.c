@@ -19,11 +19,8 @@ static nmp_status random_create(const nmp_host *host, const nmp_params *params, 
     *state = NULL;
     nmp_status s = init_host_check(host, "random");
     if (s != NMP_OK) return s;
-    random_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "random: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    random_state *st = nmp_state_new(host, sizeof *st, "random");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->std = nmp_param_double(params, "std");
     *state = st;

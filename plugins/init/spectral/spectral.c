@@ -36,11 +36,8 @@ static nmp_status spectral_create(const nmp_host *host, const nmp_params *params
     nmp_status s = init_host_check(host, "spectral");
     if (s != NMP_OK) return s;
     gsl_set_error_handler_off();
-    spectral_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "spectral: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    spectral_state *st = nmp_state_new(host, sizeof *st, "spectral");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->iterations = nmp_param_int(params, "iterations");
     st->oversample = nmp_param_int(params, "oversample");

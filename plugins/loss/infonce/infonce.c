@@ -16,11 +16,8 @@ typedef struct {
 static nmp_status infonce_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     (void)params;
-    infonce_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    infonce_state *s = nmp_state_new(host, sizeof *s, "infonce");
+    if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     *state = s;
     return NMP_OK;
@@ -62,14 +59,7 @@ static const nmp_loss_ops infonce_ops = {.struct_size = sizeof(nmp_loss_ops), .p
                                          .repel = infonce_repel, .attract = infonce_attract, .value = infonce_value};
 
 #ifdef NOMAD_CUDA
-static nmp_status infonce_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
-                                    double exaggeration, float *grad, double *loss)
-{
-    const sgd_loss l = {.kind = SGD_LOSS_INFONCE, .move_negatives = 1};
-    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
-}
-static const nmp_loss_cuda_ops infonce_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, infonce_grad_cuda};
-PLUGIN_CUDA_ENTRY(infonce, infonce_cuda_ops)
+LOSS_CUDA_ENTRY(infonce, infonce_state, {.kind = SGD_LOSS_INFONCE, .move_negatives = 1})
 #endif
 
 NMP_PLUGIN_DEFINE(infonce_plugin, NMP_KIND_LOSS, "infonce", "2.0.0",

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin_checkpoint.h"
 #include "loss_neg.h"
 
 static const nmp_param_decl nce_params[] = {
@@ -19,11 +20,8 @@ typedef struct {
 
 static nmp_status nce_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    nce_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    nce_state *s = nmp_state_new(host, sizeof *s, "nce");
+    if (!s) return NMP_ERR_NOMEM;
     s->terms.host = host;
     s->log_z = nmp_param_double(params, "log_z_init");
     s->z_lr = nmp_param_double(params, "z_lr");
@@ -50,20 +48,7 @@ static nmp_status nce_end_step(void *state, const nmp_step *step, double stat_su
 }
 
 /* log Z, learned step by step, is what a resumed fit needs. */
-static size_t nce_ckpt_size(const void *state)
-{
-    (void)state;
-    return sizeof(double);
-}
-static void nce_ckpt_save(const void *state, void *out) { memcpy(out, &((const nce_state *)state)->log_z, sizeof(double)); }
-static nmp_status nce_ckpt_load(void *state, const void *in, size_t size)
-{
-    if (size != sizeof(double)) return NMP_ERR_INVALID;
-    memcpy(&((nce_state *)state)->log_z, in, sizeof(double));
-    return NMP_OK;
-}
-static const nmp_checkpoint_ops nce_ckpt = {sizeof nce_ckpt, nce_ckpt_size, nce_ckpt_save, nce_ckpt_load};
-static const void *nce_extension(const char *uri) { return strcmp(uri, NMP_EXT_CHECKPOINT) ? NULL : &nce_ckpt; }
+PLUGIN_CHECKPOINT_FIELD(nce, nce_state, log_z)
 
 static const nmp_loss_ops nce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = loss_neg_prepare,
                                      .begin_step = nce_begin_step, .repel = loss_neg_repel,

@@ -20,11 +20,8 @@ static nmp_status neg_create(const nmp_host *host, const nmp_params *params, voi
         host->set_error(host, "c must be > 0, got %g", c);
         return NMP_ERR_INVALID;
     }
-    loss_neg *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    loss_neg *s = nmp_state_new(host, sizeof *s, "neg");
+    if (!s) return NMP_ERR_NOMEM;
     *s = (loss_neg){.host = host, .c = (float)c};
     *state = s;
     return NMP_OK;
@@ -34,14 +31,7 @@ static const nmp_loss_ops neg_ops = {.struct_size = sizeof(nmp_loss_ops), .prepa
                                      .repel = loss_neg_repel, .attract = loss_neg_attract, .value = loss_neg_value};
 
 #ifdef NOMAD_CUDA
-static nmp_status neg_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
-                                double exaggeration, float *grad, double *loss)
-{
-    const sgd_loss l = {.kind = SGD_LOSS_NEG, .c = ((const loss_neg *)state)->c, .move_negatives = 1};
-    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
-}
-static const nmp_loss_cuda_ops neg_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, neg_grad_cuda};
-PLUGIN_CUDA_ENTRY(neg, neg_cuda_ops)
+LOSS_CUDA_ENTRY(neg, loss_neg, {.kind = SGD_LOSS_NEG, .c = s->c, .move_negatives = 1})
 #endif
 
 NMP_PLUGIN_DEFINE(neg_plugin, NMP_KIND_LOSS, "neg", "2.0.0",

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin_checkpoint.h"
 #include "nomad/loss_math.h"
 #include "nomad/loss_tile.h"
 
@@ -28,11 +29,8 @@ typedef struct {
 
 static nmp_status tsne_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    tsne_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    tsne_state *s = nmp_state_new(host, sizeof *s, "tsne");
+    if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     s->decay = nmp_param_double(params, "z_decay");
     s->z_max = (int)nmp_param_int(params, "z_max");
@@ -117,20 +115,7 @@ static const nmp_loss_ops tsne_ops = {.struct_size = sizeof(nmp_loss_ops),
                                       .end_step = tsne_end_step};
 
 /* Z, the running estimate the next step uses, is what a resumed fit needs. */
-static size_t tsne_ckpt_size(const void *state)
-{
-    (void)state;
-    return sizeof(double);
-}
-static void tsne_ckpt_save(const void *state, void *out) { memcpy(out, &((const tsne_state *)state)->z, sizeof(double)); }
-static nmp_status tsne_ckpt_load(void *state, const void *in, size_t size)
-{
-    if (size != sizeof(double)) return NMP_ERR_INVALID;
-    memcpy(&((tsne_state *)state)->z, in, sizeof(double));
-    return NMP_OK;
-}
-static const nmp_checkpoint_ops tsne_ckpt = {sizeof tsne_ckpt, tsne_ckpt_size, tsne_ckpt_save, tsne_ckpt_load};
-static const void *tsne_extension(const char *uri) { return strcmp(uri, NMP_EXT_CHECKPOINT) ? NULL : &tsne_ckpt; }
+PLUGIN_CHECKPOINT_FIELD(tsne, tsne_state, z)
 
 NMP_PLUGIN_DEFINE(tsne_plugin, NMP_KIND_LOSS, "tsne", "1.0.0",
                   "t-SNE's KL, sampled: attraction a p q, repulsion q^2 / max(Z, Z_i), Z the batch mean "

@@ -41,11 +41,8 @@ static nmp_status umap_create(const nmp_host *host, const nmp_params *params, vo
         }
         host->log(host, NMP_LOG_INFO, "a = %.6f, b = %.6f (fitted to min_dist %g, spread %g)", a, b, min_dist, spread);
     }
-    umap_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    umap_state *s = nmp_state_new(host, sizeof *s, "umap");
+    if (!s) return NMP_ERR_NOMEM;
     *s = (umap_state){.host = host,
                       .curve = {(float)a, (float)b, (float)nmp_param_double(params, "gamma"),
                                 (float)nmp_param_double(params, "repulsion_eps")},
@@ -100,16 +97,9 @@ static const nmp_loss_ops umap_ops = {.struct_size = sizeof(nmp_loss_ops), .prep
                                       .repel = umap_repel, .attract = umap_attract, .value = umap_value};
 
 #ifdef NOMAD_CUDA
-static nmp_status umap_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg,
-                                 double exaggeration, float *grad, double *loss)
-{
-    const umap_state *s = state;
-    const sgd_loss l = {.kind = SGD_LOSS_UMAP, .a = s->curve.a, .b = s->curve.b, .gamma = s->curve.gamma,
-                        .eps = s->curve.eps, .clip = s->clip, .move_negatives = s->move_negatives};
-    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
-}
-static const nmp_loss_cuda_ops umap_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, umap_grad_cuda};
-PLUGIN_CUDA_ENTRY(umap, umap_cuda_ops)
+LOSS_CUDA_ENTRY(umap, umap_state,
+                {.kind = SGD_LOSS_UMAP, .a = s->curve.a, .b = s->curve.b, .gamma = s->curve.gamma,
+                 .eps = s->curve.eps, .clip = s->clip, .move_negatives = s->move_negatives})
 #endif
 
 NMP_PLUGIN_DEFINE(umap_plugin, NMP_KIND_LOSS, "umap", "2.0.0",

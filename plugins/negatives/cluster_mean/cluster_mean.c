@@ -45,11 +45,8 @@ typedef struct {
 static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     static const char *names[] = {"remote", "all_but_own", "all", "none", "nearest_exact"};
-    cm_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    cm_state *s = nmp_state_new(host, sizeof *s, "cluster_mean");
+    if (!s) return NMP_ERR_NOMEM;
     for (int m = 0; m < 5; m++)
         if (nmp_param_is(params, "approx_cells", names[m])) s->mode = (approx_mode)m;
     s->nearest_k = (int32_t)nmp_param_int(params, "approx_cells");

@@ -29,11 +29,8 @@ typedef struct {
 
 static nmp_status in_batch_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    in_batch_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    in_batch_state *s = nmp_state_new(host, sizeof *s, "in_batch");
+    if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     s->seed = neg_seed(host);
     s->n_noise = (int32_t)nmp_param_int(params, "n_noise");

@@ -36,11 +36,8 @@ typedef struct {
 
 static nmp_status uniform_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    uniform_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(host, "out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    uniform_state *s = nmp_state_new(host, sizeof *s, "uniform");
+    if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     s->seed = neg_seed(host);
     s->m = (int32_t)nmp_param_int(params, "m");

@@ -28,11 +28,8 @@ static const nmp_param_decl kmeans_params[] = {
 
 static nmp_status kmeans_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    kmeans_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "kmeans: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    kmeans_state *st = nmp_state_new(host, sizeof *st, "kmeans");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->seeding = nmp_param_is(params, "seeding", "lsh")        ? KM_SEED_LSH
                   : nmp_param_is(params, "seeding", "kmeans++") ? KM_SEED_PLUSPLUS
@@ -116,22 +113,16 @@ static nmp_status kmeans_run(kmeans_state *st, const nmp_matrix *x, nmp_partitio
     return s;
 }
 
-static nmp_status kmeans_partition(void *state, const nmp_matrix *x, nmp_partition *out)
+static nmp_status kmeans_partition_on(void *state, const nmp_matrix *x, nmp_partition *out, plugin_device dev)
 {
+#ifdef NOMAD_CUDA
+    if (dev == PLUGIN_ON_CUDA) return kmeans_run(state, x, out, &km_cuda_engine);
+#endif
     return kmeans_run(state, x, out, &km_cpu_engine);
 }
 
-#ifdef NOMAD_CUDA
-static nmp_status kmeans_partition_cuda(void *state, const nmp_matrix *x, nmp_partition *out)
-{
-    return kmeans_run(state, x, out, &km_cuda_engine);
-}
-
-static const nmp_partitioner_ops kmeans_cuda_ops = {sizeof(nmp_partitioner_ops), kmeans_partition_cuda};
-PLUGIN_CUDA_ENTRY(kmeans, kmeans_cuda_ops)
-#endif
-
-static const nmp_partitioner_ops kmeans_ops = {sizeof(nmp_partitioner_ops), kmeans_partition};
+PLUGIN_DEVICE_OPS(kmeans, nmp_partitioner_ops, kmeans_partition_on,
+                  (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out)
 
 NMP_PLUGIN_DEFINE(kmeans_plugin, NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
                   "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",

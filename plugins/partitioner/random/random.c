@@ -12,11 +12,8 @@ typedef struct {
 static nmp_status random_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     (void)params;
-    random_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        host->set_error(host, "random: out of memory");
-        return NMP_ERR_NOMEM;
-    }
+    random_state *st = nmp_state_new(host, sizeof *st, "random");
+    if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     *state = st;
     return NMP_OK;
