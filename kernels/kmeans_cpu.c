@@ -73,21 +73,28 @@ nmp_status kmeans_assign_cpu(const float *x, int64_t n, int64_t d, const float *
     return NMP_OK;
 }
 
+void kmeans_members_cpu(const int32_t *assign, const int32_t *ids, int64_t n, int32_t k, int64_t *start,
+                        int32_t *member)
+{
+    memset(start, 0, ((size_t)k + 1) * sizeof *start);
+    for (int64_t i = 0; i < n; i++) start[assign[i] + 1]++;
+    for (int32_t c = 0; c < k; c++) start[c + 1] += start[c];
+    for (int64_t i = 0; i < n; i++) member[start[assign[i]]++] = ids ? ids[i] : (int32_t)i;
+    for (int32_t c = k; c > 0; c--) start[c] = start[c - 1]; /* the fill advanced each start by its count */
+    start[0] = 0;
+}
+
 nmp_status kmeans_update_cpu(const float *x, int64_t n, int64_t d, const int32_t *assign, int32_t k,
                              float *centroids, int64_t *counts)
 {
-    int64_t *start = calloc((size_t)k + 1, sizeof *start);
+    int64_t *start = malloc(((size_t)k + 1) * sizeof *start);
     int32_t *member = malloc((size_t)(n ? n : 1) * sizeof *member);
     double *sum = malloc((size_t)(d ? d : 1) * sizeof *sum);
     if (!start || !member || !sum) {
         free(start), free(member), free(sum);
         return NMP_ERR_NOMEM;
     }
-    for (int64_t i = 0; i < n; i++) start[assign[i] + 1]++;
-    for (int32_t c = 0; c < k; c++) start[c + 1] += start[c];
-    for (int64_t i = 0; i < n; i++) member[start[assign[i]]++] = (int32_t)i;
-    for (int32_t c = k; c > 0; c--) start[c] = start[c - 1]; /* the fill advanced each start */
-    start[0] = 0;
+    kmeans_members_cpu(assign, NULL, n, k, start, member);
     for (int32_t c = 0; c < k; c++) {
         int64_t cnt = start[c + 1] - start[c];
         counts[c] = cnt;

@@ -16,6 +16,12 @@ void kmeans_row_norms_cpu(const float *x, int64_t rows, int64_t d, float *out);
 void kmeans_argmin_cpu(const float *x, int64_t rows, int64_t d, const float *dots, int32_t k,
                        const float *c_norm2, int32_t *assign, float *dist2);
 
+/* Members of each cell by a stable counting sort: the positions p with assign[p] == c (ids[p]
+ * for them when ids is not NULL), in position order, are member[start[c] .. start[c + 1]).
+ * start (k + 1) and member (n) are the caller's; assign must lie in [0, k). */
+void kmeans_members_cpu(const int32_t *assign, const int32_t *ids, int64_t n, int32_t k, int64_t *start,
+                        int32_t *member);
+
 /* Adds columns [j0, j1) of the rows x[member[0..count)] into sum (j1 - j0 doubles, caller
  * zeroes), in member order, so the total never depends on how work is split. One thread. */
 void kmeans_cell_sum_cpu(const float *x, int64_t d, const int32_t *member, int64_t count, int64_t j0, int64_t j1,

@@ -87,17 +87,6 @@ static nmp_status seed_centroids(nmp_run *r, const float *sample, int64_t m, int
     return NMP_OK;
 }
 
-/* Members of each cell by a counting sort of assign (start: cells + 1). */
-static void cell_members(const int32_t *assign, int64_t n, int32_t cells, int64_t *start, int32_t *member)
-{
-    memset(start, 0, ((size_t)cells + 1) * sizeof *start);
-    for (int64_t i = 0; i < n; i++) start[assign[i] + 1]++;
-    for (int32_t c = 0; c < cells; c++) start[c + 1] += start[c];
-    for (int64_t i = 0; i < n; i++) member[start[assign[i]]++] = (int32_t)i;
-    for (int32_t c = cells; c > 0; c--) start[c] = start[c - 1];
-    start[0] = 0;
-}
-
 typedef struct {
     const float *x;
     int64_t d, blocks;
@@ -134,7 +123,7 @@ static nmp_status lloyd_step(nmp_run *r, lloyd_buffers *b, float *centroids, int
     if (s != NMP_OK) s = nmp_fail(err, s, "out of memory assigning %lld rows to centroids", (long long)x->n);
     s = nmp_comm_agree(r->dist.comm, s, err);
     if (s != NMP_OK) return s;
-    cell_members(b->assign, x->n, cells, b->start, b->member);
+    kmeans_members_cpu(b->assign, NULL, x->n, cells, b->start, b->member);
     memset(b->sums, 0, (size_t)(cells * x->d) * sizeof *b->sums);
     sums_ctx ctx = {x->x, x->d, (x->d + SUM_COLUMNS - 1) / SUM_COLUMNS, b->start, b->member, b->sums};
     nmp_parallel_for(cells * ctx.blocks, sums_range, &ctx);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "kmeans_cpu.h"
 #include "knn_cpu.h"
 #include "metrics.h"
 
@@ -14,25 +15,14 @@ nmp_status nmp_cells_build(nmp_cell_index *out, int32_t *cell_of, float *centroi
     memset(out, 0, sizeof *out);
     out->cell_of = cell_of;
     out->centroids = centroids;
-    out->start = calloc((size_t)count + 1, sizeof *out->start);
-    out->member = malloc((size_t)n * sizeof *out->member);
-    int64_t *fill = malloc((size_t)count * sizeof *fill);
-    if (!out->start || !out->member || !fill) {
-        free(fill);
-        return nmp_fail(err, NMP_ERR_NOMEM, "out of memory building %d cells", count);
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (cell_of[i] < 0 || cell_of[i] >= count) {
-            free(fill);
+    out->start = malloc(((size_t)count + 1) * sizeof *out->start);
+    out->member = malloc((size_t)(n ? n : 1) * sizeof *out->member);
+    if (!out->start || !out->member) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory building %d cells", count);
+    for (int64_t i = 0; i < n; i++)
+        if (cell_of[i] < 0 || cell_of[i] >= count)
             return nmp_fail(err, NMP_ERR_RUNTIME, "partitioner put point %lld in cell %d, outside [0, %d)",
                             (long long)i, cell_of[i], count);
-        }
-        out->start[cell_of[i] + 1]++;
-    }
-    for (int32_t c = 0; c < count; c++) out->start[c + 1] += out->start[c];
-    memcpy(fill, out->start, (size_t)count * sizeof *fill);
-    for (int64_t i = 0; i < n; i++) out->member[fill[cell_of[i]]++] = (int32_t)i;
-    free(fill);
+    kmeans_members_cpu(cell_of, NULL, n, count, out->start, out->member);
     out->view = (nmp_cells){.count = count, .n = n, .d = d, .cell_of = out->cell_of, .start = out->start,
                             .member = out->member, .centroids = out->centroids};
     return NMP_OK;

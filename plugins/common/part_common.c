@@ -14,18 +14,13 @@
 nmp_status part_members(const int32_t *cell_of, const int32_t *ids, int64_t n, int32_t cells, int64_t **start,
                         int32_t **member)
 {
-    int64_t *s = calloc((size_t)cells + 1, sizeof *s);
+    int64_t *s = malloc(((size_t)cells + 1) * sizeof *s);
     int32_t *m = malloc((size_t)(n ? n : 1) * sizeof *m);
-    int64_t *fill = malloc((size_t)cells * sizeof *fill + 1);
-    if (!s || !m || !fill) {
-        free(s), free(m), free(fill);
+    if (!s || !m) {
+        free(s), free(m);
         return NMP_ERR_NOMEM;
     }
-    for (int64_t p = 0; p < n; p++) s[cell_of[p] + 1]++;
-    for (int32_t c = 0; c < cells; c++) s[c + 1] += s[c];
-    memcpy(fill, s, (size_t)cells * sizeof *fill);
-    for (int64_t p = 0; p < n; p++) m[fill[cell_of[p]]++] = ids ? ids[p] : (int32_t)p;
-    free(fill);
+    kmeans_members_cpu(cell_of, ids, n, cells, s, m);
     *start = s;
     *member = m;
     return NMP_OK;
