@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cli_args.h"
 #include "comm.h"
+#include "dist.h"
 #include "host.h"
 #include "interrupt.h"
 #include "pipeline.h"
@@ -179,7 +180,8 @@ int nmp_cli_run(int argc, char **argv)
         configure_host(cfg, a.quiet);
         if (a.resume) s = nmp_run_resume_check(a.resume, &err);
         nmp_interrupt_install();
-        nmp_run_request req = {.config_path = a.config, .out_dir = a.resume ? a.resume : a.out, .resume = !!a.resume};
+        nmp_run_request req = {.config_path = a.config, .out_dir = a.resume ? a.resume : a.out, .resume = !!a.resume,
+                               .mode = nmp_dist_mode(cfg)};
         if (s == NMP_OK) s = nmp_pipeline_run(cfg, root, &req, &err);
     }
     nmp_cfg_free(root);

@@ -17,6 +17,10 @@ typedef struct {
     double points, cells, peak_rss_bytes;
 } nmp_dist_rank_stats;
 
+/* The run mode for c (dist_mode.c): a run over ranks for distributed.backend mpi or nccl, or
+ * when mpirun started this process; nmp_local_mode otherwise. */
+const nmp_run_mode *nmp_dist_mode(const nmp_config *c);
+
 /* Opens the comm layer for the config's back end and tells the host services about the
  * ranks (ranks other than 0 keep only warnings and errors on stderr). r->dist.comm stays
  * NULL for the local back end: the single-process path. */

@@ -7,25 +7,10 @@
 
 #include "blas.h"
 #include "device.h"
-#include "dist.h"
+#include "eval_json.h"
 #include "host.h"
 #include "run_state.h"
 
-void nmp_eval_result_json(nmp_json *j, const nmp_eval_result *r, const nmp_eval_opts *o);
-
-double nmp_proc_kb_bytes(const char *file, const char *field)
-{
-    FILE *f = fopen(file, "r");
-    char line[256];
-    size_t len = strlen(field);
-    double kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, len) && line[len] == ':' && sscanf(line + len + 1, "%lf", &kb) == 1) break;
-    if (f) fclose(f);
-    return kb * 1024;
-}
-
-double nmp_peak_rss_bytes(void) { return nmp_proc_kb_bytes("/proc/self/status", "VmHWM"); }
 
 static void plugins_json(nmp_json *j, const nmp_run *r)
 {
@@ -163,7 +148,7 @@ nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err)
     nmp_json_kv_number(&j, "peak_rss_bytes", nmp_peak_rss_bytes());
     nmp_json_kv_number(&j, "memory_estimate_bytes", r->estimate_bytes);
     fit_json(&j, r);
-    nmp_dist_record_json(&j, r);
+    if (r->mode && r->mode->record_json) r->mode->record_json(&j, r);
     if (r->have_eval) {
         nmp_json_key(&j, "metrics");
         nmp_eval_result_json(&j, &r->eval, &r->eval_opts);

@@ -81,13 +81,6 @@ static void host_parallel_for(const nmp_host *h, int64_t n, nmp_range_fn fn, voi
     nmp_parallel_for(n, fn, ctx);
 }
 
-double nmp_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void nmp_progress(const char *stage, double fraction)
 {
     if (!g_cfg.progress_tty || g_cfg.quiet || g_cfg.rank != 0) return;

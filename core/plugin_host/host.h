@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "nomad/plugin.h"
+#include "proc.h" /* nmp_now, nmp_peak_rss_bytes: most users of the host want them */
 
 /* Process-wide settings every host table shares. */
 typedef struct {
@@ -34,8 +35,6 @@ void nmp_parallel_for(int64_t n, nmp_range_fn fn, void *ctx);
 void nmp_progress(const char *stage, double fraction);
 /* The optimiser's progress: epoch e of total, loss, elapsed seconds (ETA derived). */
 void nmp_progress_epoch(int64_t epoch, int64_t epochs, double loss, double elapsed);
-/* Monotonic wall clock in seconds. */
-double nmp_now(void);
 void nmp_gemm_abt(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc);
 

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "blas.h"
-#include "dist.h"
 #include "host.h"
 #include "interrupt.h"
 #include "run_state.h"
@@ -47,27 +46,29 @@ static void free_run(nmp_run *r)
     free(r->scaled);
     nmp_data_close(&r->data);
     nmp_outdir_close(&r->out);
-    nmp_dist_free(&r->dist);
 }
 
-typedef nmp_status (*stage_fn)(nmp_run *r, nmp_err *err);
+const nmp_run_mode nmp_local_mode = {
+    .name = "local",
+    .stage = {stage_plugins, stage_load, stage_partition, stage_ann, stage_affinity, stage_init, stage_optimize,
+              stage_eval, stage_output},
+};
 
 static void comm_totals(const nmp_run *r, double *bytes, double *seconds)
 {
-    const nmp_comm_stats *cs = r->dist.comm ? nmp_comm_stats_get(r->dist.comm) : NULL;
-    *bytes = cs ? (double)cs->bytes_sent + (double)cs->bytes_received : 0;
-    *seconds = cs ? cs->seconds : 0;
+    *bytes = *seconds = 0;
+    if (r->mode->comm_totals) r->mode->comm_totals(r, bytes, seconds);
 }
 
-/* One stage, then (distributed) the agreement: a failure on any rank stops every rank here. */
-static nmp_status timed(nmp_run *r, int stage, stage_fn fn, nmp_err *err)
+/* One stage, then (over ranks) the agreement: a failure on any rank stops every rank here. */
+static nmp_status timed(nmp_run *r, int stage, nmp_err *err)
 {
     double t0 = nmp_now(), b0, c0, b1, c1;
     comm_totals(r, &b0, &c0);
-    nmp_status s = fn(r, err);
+    nmp_status s = r->mode->stage[stage](r, err);
     if (s == NMP_OK && stage != STAGE_OUTPUT && nmp_interrupt_signal()) /* output: finished, keep it */
         s = nmp_run_interrupted(r, nmp_stage_names[stage], err);
-    if (r->dist.comm) s = nmp_comm_agree(r->dist.comm, s, err);
+    if (r->mode->agree) s = r->mode->agree(r, s, err);
     r->stage_seconds[stage] = nmp_now() - t0;
     comm_totals(r, &b1, &c1);
     r->dist.stage_bytes[stage] = b1 - b0, r->dist.stage_comm_seconds[stage] = c1 - c0;
@@ -81,15 +82,12 @@ nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, con
 {
     nmp_run *r = calloc(1, sizeof *r);
     if (!r) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory");
-    r->cfg = cfg, r->root = root, r->req = req;
+    r->cfg = cfg, r->root = root, r->req = req, r->mode = req->mode ? req->mode : &nmp_local_mode;
     run_name(r);
-    static const stage_fn fns[STAGE_COUNT] = {stage_plugins,  stage_load,    stage_partition,
-                                              stage_ann,      stage_affinity, stage_init,
-                                              stage_optimize, stage_eval,    stage_output};
-    nmp_status s = nmp_dist_open(r, err);
+    nmp_status s = r->mode->open ? r->mode->open(r, err) : NMP_OK;
     for (int st = 0; st < STAGE_COUNT && s == NMP_OK; st++) {
         if (st == STAGE_PARTITION) nmp_blas_log(); /* before the first GEMM, after input errors */
-        s = timed(r, st, fns[st], err);
+        s = timed(r, st, err);
     }
     if (s != NMP_OK && r->out.path[0]) {
         if (r->out.keep[0]) { /* said on the error's one line: how to go on */
@@ -101,7 +99,7 @@ nmp_status nmp_pipeline_run(const nmp_config *cfg, const nmp_cfg_node *root, con
         }
         nmp_outdir_discard(&r->out);
     }
-    nmp_dist_close(r);
+    if (r->mode->close) r->mode->close(r);
     free_run(r);
     free(r);
     return s;

@@ -10,6 +10,7 @@ typedef struct {
     const char *config_path; /* for the record and the run's default name */
     const char *out_dir;     /* --out, or NULL: output.dir of the config */
     int resume;              /* out_dir holds a stopped run: go on from its checkpoint.bin */
+    const struct nmp_run_mode *mode; /* NULL: the local run (nmp_local_mode) */
 } nmp_run_request;
 
 /* Runs the whole pipeline. On failure nothing is left in the output directory. */

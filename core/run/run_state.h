@@ -38,7 +38,9 @@ typedef struct {
     void *rank_stats;       /* rank 0: ranks x nmp_dist_rank_stats (dist.h) */
 } nmp_dist;
 
-typedef struct {
+typedef struct nmp_run_mode nmp_run_mode;
+
+typedef struct nmp_run {
     const nmp_config *cfg;
     const nmp_cfg_node *root;
     const nmp_run_request *req;
@@ -67,8 +69,27 @@ typedef struct {
     uint64_t config_hash;   /* checkpointing: FNV-1a of the run folder's config.yaml */
     int64_t checkpoint_epoch; /* epochs the last checkpoint.bin written holds; 0: none yet */
     nmp_outdir out;
+    const nmp_run_mode *mode; /* local, or dist/'s run over ranks */
     nmp_dist dist;
 } nmp_run;
+
+typedef nmp_status (*nmp_stage_fn)(nmp_run *r, nmp_err *err);
+
+/* How the pipeline runs: its stages and what happens around them. A local run uses
+ * nmp_local_mode (pipeline.c); dist/ builds its run over ranks from the same stages, with
+ * its own load, partition, fit, eval and output around the local ones, and the hooks. */
+struct nmp_run_mode {
+    const char *name;
+    nmp_stage_fn stage[STAGE_COUNT];
+    nmp_status (*open)(nmp_run *r, nmp_err *err); /* before the first stage; NULL: nothing */
+    void (*close)(nmp_run *r);                    /* after the last, even on failure; NULL: nothing */
+    /* after each stage: the status all ranks agree on; NULL: the stage's own */
+    nmp_status (*agree)(nmp_run *r, nmp_status s, nmp_err *err);
+    /* bytes moved and seconds spent in collectives so far, for the stage table; NULL: none */
+    void (*comm_totals)(const nmp_run *r, double *bytes, double *seconds);
+    /* adds the mode's own members to run.json; NULL: none */
+    void (*record_json)(struct nmp_json *j, const nmp_run *r);
+};
 
 extern const char *const nmp_stage_names[STAGE_COUNT];
 
@@ -78,9 +99,5 @@ nmp_status nmp_run_record_write(nmp_run *r, const char *status, nmp_err *err);
 nmp_status nmp_run_report_write(nmp_run *r, nmp_err *err);
 /* loss.csv: epoch, loss, wall seconds. */
 nmp_status nmp_run_loss_csv(nmp_run *r, nmp_err *err);
-/* Peak resident set size of this process in bytes (from /proc/self/status). */
-double nmp_peak_rss_bytes(void);
-/* The "FIELD: N kB" line of a /proc file (status, meminfo) in bytes; 0 when absent. */
-double nmp_proc_kb_bytes(const char *file, const char *field);
 
 #endif

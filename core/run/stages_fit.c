@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dist.h"
 #include "host.h"
 #include "checkpoint.h"
 #include "interrupt.h"
@@ -19,7 +18,7 @@ static void plot_options(const nmp_config *c, nmp_plot_opts *po)
     po->margin = c->output.plot_margin;
 }
 
-static nmp_status write_snapshot(nmp_run *r, int64_t epoch, const float *y, int64_t n, nmp_err *err)
+nmp_status nmp_stage_write_snapshot(nmp_run *r, int64_t epoch, const float *y, int64_t n, nmp_err *err)
 {
     char dir[4200], name[64], path[4300];
     snprintf(dir, sizeof dir, "%s/snapshots", r->out.path);
@@ -35,24 +34,30 @@ static nmp_status write_snapshot(nmp_run *r, int64_t epoch, const float *y, int6
                           err);
 }
 
+typedef struct {
+    nmp_run *r;
+    const nmp_fit_hooks *hooks;
+} epoch_ctx;
+
 static nmp_status on_epoch(void *ctx, int64_t epoch, double loss, const float *y, nmp_err *err)
 {
     (void)loss;
-    nmp_run *r = ctx;
-    if (!r->dist.comm && nmp_interrupt_signal()) { /* distributed: ranks agree at the stage's end */
+    const epoch_ctx *e = ctx;
+    nmp_run *r = e->r;
+    if (!e->hooks->signal_at_stage_end && nmp_interrupt_signal()) {
         char during[64];
         snprintf(during, sizeof during, "optimize (epoch %lld)", (long long)epoch + 1);
         return nmp_run_interrupted(r, during, err);
     }
     int64_t every = r->cfg->output.snapshot_every;
     if (every <= 0 || (epoch + 1) % every != 0) return NMP_OK;
-    if (!r->dist.comm) return write_snapshot(r, epoch, y, r->x.n, err);
-    float *all = NULL; /* distributed: every rank sends its rows, rank 0 writes */
-    nmp_status s = nmp_dist_gather_layout(r, y, &all, err);
-    if (s == NMP_OK && r->dist.rank == 0) s = nmp_dist_outdir(r, err);
-    if (s == NMP_OK && r->dist.rank == 0) s = write_snapshot(r, epoch, all, r->dist.n_total, err);
-    free(all);
-    return s;
+    return e->hooks->snapshot ? e->hooks->snapshot(r, epoch, y, err) : nmp_stage_write_snapshot(r, epoch, y, r->x.n, err);
+}
+
+/* The fit hands its callbacks the request's ctx: the epoch_ctx, not the run. */
+static nmp_status on_checkpoint(void *ctx, const nmp_opt_state *state, nmp_err *err)
+{
+    return nmp_run_on_checkpoint(((const epoch_ctx *)ctx)->r, state, err);
 }
 
 static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
@@ -77,30 +82,23 @@ static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
     };
 }
 
-/* Distributed: the layout of all ranks goes to rank 0, which from here on describes the
- * whole run (n = all points; the input rows are opened again only for the metrics). */
-static nmp_status gather_layout(nmp_run *r, nmp_err *err)
+nmp_status stage_optimize(nmp_run *r, nmp_err *err)
 {
-    float *all = NULL;
-    nmp_status s = nmp_dist_gather_layout(r, r->y, &all, err);
-    if (s != NMP_OK || r->dist.rank != 0) return s;
-    free(r->y);
-    r->y = all;
-    r->x = (nmp_matrix){.n = r->dist.n_total, .d = r->x.d, .x = NULL};
-    return NMP_OK;
+    static const nmp_fit_hooks local = {0};
+    return nmp_stage_optimize_with(r, &local, err);
 }
 
-nmp_status stage_optimize(nmp_run *r, nmp_err *err)
+nmp_status nmp_stage_optimize_with(nmp_run *r, const nmp_fit_hooks *hooks, nmp_err *err)
 {
     nmp_opt_settings s;
     opt_settings(r, &s);
-    nmp_dist_opt_settings(r, &s);
+    if (hooks->settings) hooks->settings(r, &s);
     nmp_log(NMP_LOG_INFO, "optimize: %lld epochs, batch %d, lr %.4g, momentum %.2f", (long long)s.epochs, s.batch, s.lr,
             s.momentum);
     nmp_opt_state resume = {0};
     if (r->cfg->output.checkpoint_every > 0) {
         s.checkpoint_every = r->cfg->output.checkpoint_every;
-        s.on_checkpoint = nmp_run_on_checkpoint;
+        s.on_checkpoint = on_checkpoint;
     }
     if (r->req->resume) {
         nmp_status rs = nmp_run_resume_state(r, &resume, err);
@@ -108,10 +106,11 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
         s.resume = &resume;
     }
     /* nmp_device_select has checked that the build and the plugins have what the device needs */
+    epoch_ctx ectx = {r, hooks};
     const nmp_fit_fn fit = nmp_fit_backend(r->cfg->device == NMP_DEVICE_CUDA ? "cuda" : "cpu");
     const nmp_fit_request req = {.settings = &s, .y = r->y, .graph = &r->graph, .cells = &r->cells.view,
                                  .cell_local = r->cell_local, .negatives = &r->inst[NMP_KIND_NEGATIVES],
-                                 .loss = &r->inst[NMP_KIND_LOSS], .on_epoch = on_epoch, .ctx = r};
+                                 .loss = &r->inst[NMP_KIND_LOSS], .on_epoch = on_epoch, .ctx = &ectx};
     nmp_status st = fit ? fit(&req, &r->opt, err)
                         : nmp_fail(err, NMP_ERR_UNSUPPORTED, "device: this build has no fit for that device");
     nmp_checkpoint_free(&resume);
@@ -120,16 +119,13 @@ nmp_status stage_optimize(nmp_run *r, nmp_err *err)
         nmp_log(NMP_LOG_INFO, "optimize: %lld steps (%s update), %.3g G pair terms; seconds in batch %.2f, "
                 "negatives %.2f, loss %.2f, update %.2f", (long long)o->steps, o->eager ? "eager" : "lazy",
                 (double)o->pairs / 1e9, o->seconds_batch, o->seconds_sample, o->seconds_grad, o->seconds_update);
-    if (st != NMP_OK && r->dist.comm && nmp_dist_fit_failed(r, st, err) == NMP_OK)
-        return NMP_OK; /* a NaN from another rank: that rank's error stops all at the stage's end */
-    if (st == NMP_OK && r->dist.comm) st = gather_layout(r, err);
     return st;
 }
 
 nmp_status stage_eval(nmp_run *r, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
-    if (!c->eval.enabled || (r->dist.comm && r->dist.rank != 0)) return NMP_OK;
+    if (!c->eval.enabled) return NMP_OK;
     r->eval_opts = (nmp_eval_opts){.k = (int32_t)c->eval.k, .queries = c->eval.queries, .triplets = c->eval.triplets,
                                    .seed = (uint64_t)c->seed, .metric = c->ann.metric};
     if (r->eval_opts.k >= r->x.n / 2) {
@@ -137,10 +133,8 @@ nmp_status stage_eval(nmp_run *r, nmp_err *err)
         return NMP_OK;
     }
     nmp_matrix y = {.n = r->x.n, .d = c->dims, .x = r->y};
-    nmp_status s = r->dist.comm ? nmp_dist_eval_data(r, &r->x, err) : NMP_OK;
-    if (s != NMP_OK) return s;
     char msg[1024] = "";
-    s = nmp_eval_run(&r->x, &y, r->labels, &r->eval_opts, &r->eval, msg, sizeof msg);
+    nmp_status s = nmp_eval_run(&r->x, &y, r->labels, &r->eval_opts, &r->eval, msg, sizeof msg);
     if (s != NMP_OK) return nmp_fail(err, s, "eval: %s", msg);
     r->have_eval = 1;
     nmp_log(NMP_LOG_INFO, "eval: NP@%d %.4f +- %.4f, triplet %.4f, trust %.4f%s", r->eval_opts.k, r->eval.np.value,
@@ -152,11 +146,6 @@ nmp_status stage_eval(nmp_run *r, nmp_err *err)
 nmp_status stage_output(nmp_run *r, nmp_err *err)
 {
     char path[4300];
-    if (r->dist.comm) { /* every rank's stage times and bytes, then rank 0 writes */
-        nmp_status s = nmp_dist_gather_stats(r, err);
-        if (s != NMP_OK || r->dist.rank != 0) return s;
-        if ((s = nmp_dist_outdir(r, err)) != NMP_OK) return s;
-    }
     nmp_status s = nmp_npy_write(nmp_outdir_file(&r->out, "embedding.npy", path, sizeof path), r->y, "<f4", r->x.n,
                                  r->cfg->dims, err);
     if (s == NMP_OK) s = nmp_run_loss_csv(r, err);

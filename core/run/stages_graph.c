@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
 #include "host.h"
 #include "stages.h"
 
@@ -35,7 +34,6 @@ nmp_status nmp_graph_check(const nmp_graph *g, int64_t n, const nmp_instance *in
 
 nmp_status stage_partition(nmp_run *r, nmp_err *err)
 {
-    if (r->dist.comm) return nmp_dist_partition(r, err);
     nmp_instance *in = &r->inst[NMP_KIND_PARTITIONER];
     int32_t asked = (int32_t)r->cfg->partitioner.cells;
     int32_t *cell_of = malloc((size_t)r->x.n * sizeof *cell_of);

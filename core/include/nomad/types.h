@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 /* Status codes returned across the ABI. The CLI exits 2 for INVALID, IO and UNSUPPORTED
- * (the input or the request is at fault) and 1 for the rest (core/run/error.c). */
+ * (the input or the request is at fault) and 1 for the rest (core/base/error.c). */
 typedef enum {
     NMP_OK = 0,
     NMP_ERR_RUNTIME = 1, /* the algorithm failed (diverged, did not converge, ...) */

@@ -37,7 +37,8 @@ nmp_status nmp_comm_local_open(nmp_comm *c, nmp_err *err);
 nmp_status nmp_comm_mpi_open(nmp_comm *c, nmp_err *err);
 #endif
 #ifdef NOMAD_HAVE_NCCL
-nmp_status nmp_comm_nccl_open(nmp_comm *c, nmp_err *err);
+/* boot: the MPI comm NCCL's ranks meet through (owned from here on; NULL: one rank). */
+nmp_status nmp_comm_nccl_open(nmp_comm *c, nmp_comm *boot, nmp_err *err);
 #endif
 
 #endif

@@ -1,5 +1,5 @@
-/* The comm layer's front: picks the back end, checks arguments, counts bytes and time,
- * and agrees on errors at stage boundaries (see comm.h). */
+/* The comm layer's front: checks arguments, counts bytes and time, and agrees on errors at
+ * stage boundaries (see comm.h); comm_open.c picks the back end. */
 #include "comm.h"
 
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "comm_internal.h"
-#include "host.h"
+#include "proc.h"
 
 static int launcher_env(const char *const *vars, int count, int none)
 {
@@ -29,51 +29,6 @@ int nmp_comm_launcher_rank(void)
 {
     static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
     return launcher_env(vars, 3, 0);
-}
-
-static nmp_status open_backend(nmp_cfg_backend backend, nmp_comm *c, nmp_err *err)
-{
-    switch (backend) {
-    case NMP_BACKEND_LOCAL:
-        if (nmp_comm_launcher_size() > 1)
-            return nmp_fail(err, NMP_ERR_INVALID,
-                            "distributed.backend: local, but mpirun started %d copies of nomad; set "
-                            "distributed.backend: mpi, or run nomad without mpirun",
-                            nmp_comm_launcher_size());
-        return nmp_comm_local_open(c, err);
-    case NMP_BACKEND_MPI:
-#ifdef NOMAD_HAVE_MPI
-        return nmp_comm_mpi_open(c, err);
-#else
-        return nmp_fail(err, NMP_ERR_INVALID,
-                        "distributed.backend: mpi: this nomad was built without MPI; install libopenmpi-dev and "
-                        "rebuild (-DNOMAD_MPI=ON), or set distributed.backend: local");
-#endif
-    case NMP_BACKEND_NCCL:
-#ifdef NOMAD_HAVE_NCCL
-        return nmp_comm_nccl_open(c, err);
-#else
-        return nmp_fail(err, NMP_ERR_INVALID,
-                        "distributed.backend: nccl: this nomad was built without NCCL (it needs -DNOMAD_CUDA=ON and "
-                        "nccl.h + libnccl); set distributed.backend: mpi or local");
-#endif
-    }
-    return nmp_fail(err, NMP_ERR_INVALID, "distributed.backend: unknown back end %d", (int)backend);
-}
-
-nmp_status nmp_comm_open(nmp_cfg_backend backend, double abort_timeout, nmp_comm **out, nmp_err *err)
-{
-    *out = NULL;
-    nmp_comm *c = calloc(1, sizeof *c);
-    if (!c) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory opening the comm layer");
-    c->abort_timeout = abort_timeout > 0 ? abort_timeout : 30.0;
-    nmp_status s = open_backend(backend, c, err);
-    if (s != NMP_OK) {
-        free(c);
-        return s;
-    }
-    *out = c;
-    return NMP_OK;
 }
 
 void nmp_comm_close(nmp_comm *c)

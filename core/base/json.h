@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
+typedef struct nmp_json {
     char *buf; /* owned; NUL-terminated */
     size_t len, cap;
     int depth;

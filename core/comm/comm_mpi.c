@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "comm_internal.h"
-#include "host.h"
+#include "proc.h"
 
 #define CHUNK_BYTES ((size_t)1 << 30)
 

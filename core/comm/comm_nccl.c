@@ -222,22 +222,23 @@ static nmp_status pick_device(nccl_impl *m, int rank, nmp_err *err)
     return s;
 }
 
-nmp_status nmp_comm_nccl_open(nmp_comm *c, nmp_err *err)
+nmp_status nmp_comm_nccl_open(nmp_comm *c, nmp_comm *boot, nmp_err *err)
 {
     nccl_impl *m = calloc(1, sizeof *m);
-    if (!m) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory opening NCCL");
+    if (!m) {
+        nmp_comm_close(boot);
+        return nmp_fail(err, NMP_ERR_NOMEM, "out of memory opening NCCL");
+    }
     c->impl = m, c->ops = &nccl_ops, c->rank = 0, c->size = 1;
+    m->boot = boot;
     nmp_status s = NMP_OK;
-#ifdef NOMAD_HAVE_MPI
-    s = nmp_comm_open(NMP_BACKEND_MPI, c->abort_timeout, &m->boot, err);
-    if (s == NMP_OK) c->rank = m->boot->rank, c->size = m->boot->size;
-#else
-    if (nmp_comm_launcher_size() > 1)
+    if (boot)
+        c->rank = boot->rank, c->size = boot->size;
+    else if (nmp_comm_launcher_size() > 1)
         s = nmp_fail(
             err, NMP_ERR_INVALID,
             "distributed.backend: nccl with %d ranks needs MPI to start them; this nomad was built without MPI",
             nmp_comm_launcher_size());
-#endif
     if (s == NMP_OK) s = pick_device(m, c->rank, err);
     if (m->boot) s = nmp_comm_agree(m->boot, s, err); /* every rank has its GPU, or all stop */
     ncclUniqueId id;
