@@ -2,7 +2,7 @@
 # Installs what nomad needs to build, test and run on Debian (root, or sudo when present).
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libyaml-dev libcmocka-dev libgsl-dev libopenblas-dev libpng-dev
+pkgs=(build-essential cmake pkg-config libyaml-dev libjson-c-dev libcmocka-dev libgsl-dev libopenblas-dev libpng-dev
       zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn python3-matplotlib openmpi-bin
       libopenmpi-dev clang libclang-rt-14-dev) # clang + its runtimes: the libFuzzer harnesses (tests/fuzz)
 missing=()

@@ -1,145 +1,117 @@
-/* Streaming JSON writer: commas and nesting tracked here so callers only name values. */
+/* See json.h: the tree and its printing are json-c's; this keeps the open containers and the
+ * pending member name, so that callers only name values in order. */
 #include "json.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void nmp_json_init(nmp_json *j) { memset(j, 0, sizeof *j); }
+
 void nmp_json_free(nmp_json *j)
 {
+    json_object_put(j->root);
     free(j->buf);
+    free(j->key);
     memset(j, 0, sizeof *j);
 }
 
-static void put(nmp_json *j, const char *s, size_t n)
+static void print_root(nmp_json *j)
 {
-    if (j->oom) return;
-    if (j->len + n + 1 > j->cap) {
-        size_t cap = j->cap ? j->cap : 1024;
-        while (cap < j->len + n + 1) cap *= 2;
-        char *grown = realloc(j->buf, cap);
-        if (!grown) {
-            j->oom = 1;
-            return;
-        }
-        j->buf = grown;
-        j->cap = cap;
+    const char *text = json_object_to_json_string_ext(
+        j->root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t n = text ? strlen(text) : 0;
+    free(j->buf);
+    j->buf = text ? malloc(n + 2) : NULL;
+    if (!j->buf) {
+        j->oom = 1, j->len = 0;
+    } else {
+        memcpy(j->buf, text, n), j->buf[n] = '\n', j->buf[n + 1] = 0, j->len = n + 1;
     }
-    memcpy(j->buf + j->len, s, n);
-    j->len += n;
-    j->buf[j->len] = 0;
+    json_object_put(j->root);
+    j->root = NULL;
 }
 
-static void puts_(nmp_json *j, const char *s) { put(j, s, strlen(s)); }
-
-/* Separator and indentation before a value (or a key) at the current depth. */
-static void before_value(nmp_json *j)
+/* Adds v (json-c's NULL is JSON null) where the document stands: the root, the next element
+ * of the open array, or the member named by the last key of the open object. */
+static void add(nmp_json *j, json_object *v, int is_null)
 {
-    if (j->after_key) {
-        j->after_key = 0;
+    if (!v && !is_null) j->oom = 1;
+    if (j->depth == 0) {
+        json_object_put(j->root);
+        j->root = v;
+        if (!json_object_is_type(v, json_type_object) && !json_object_is_type(v, json_type_array)) print_root(j);
         return;
     }
-    if (j->depth > 0) {
-        if (j->need_comma[j->depth]) puts_(j, ",");
-        puts_(j, "\n");
-        for (int i = 0; i < j->depth; i++) puts_(j, "  ");
-        j->need_comma[j->depth] = 1;
+    json_object *parent = j->open[j->depth - 1];
+    if (json_object_is_type(parent, json_type_array)) {
+        if (json_object_array_add(parent, v)) j->oom = 1, json_object_put(v);
+    } else if (!j->key || json_object_object_add(parent, j->key, v)) {
+        j->oom = 1, json_object_put(v);
     }
+    free(j->key);
+    j->key = NULL;
 }
 
-static void open_(nmp_json *j, const char *c)
+static void open_(nmp_json *j, json_object *c)
 {
-    before_value(j);
-    puts_(j, c);
-    if (j->depth < 63) j->depth++;
-    j->need_comma[j->depth] = 0;
+    add(j, c, 0);
+    if (c && j->depth < 64) j->open[j->depth++] = c;
+    else j->oom = 1;
 }
 
-static void close_(nmp_json *j, const char *c)
+static void close_(nmp_json *j)
 {
-    int had = j->need_comma[j->depth];
-    j->depth--;
-    if (had) {
-        puts_(j, "\n");
-        for (int i = 0; i < j->depth; i++) puts_(j, "  ");
-    }
-    puts_(j, c);
-    if (j->depth == 0) puts_(j, "\n");
+    if (j->depth > 0) j->depth--;
+    if (j->depth == 0 && j->root) print_root(j);
 }
 
-void nmp_json_begin_object(nmp_json *j) { open_(j, "{"); }
-void nmp_json_end_object(nmp_json *j) { close_(j, "}"); }
-void nmp_json_begin_array(nmp_json *j) { open_(j, "["); }
-void nmp_json_end_array(nmp_json *j) { close_(j, "]"); }
-
-static void quoted(nmp_json *j, const char *s)
-{
-    puts_(j, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\', esc[1] = (char)*p, esc[2] = 0;
-            puts_(j, esc);
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            puts_(j, esc);
-        } else {
-            put(j, (const char *)p, 1);
-        }
-    }
-    puts_(j, "\"");
-}
+void nmp_json_begin_object(nmp_json *j) { open_(j, json_object_new_object()); }
+void nmp_json_end_object(nmp_json *j) { close_(j); }
+void nmp_json_begin_array(nmp_json *j) { open_(j, json_object_new_array()); }
+void nmp_json_end_array(nmp_json *j) { close_(j); }
 
 void nmp_json_key(nmp_json *j, const char *key)
 {
-    before_value(j);
-    quoted(j, key);
-    puts_(j, ": ");
-    j->after_key = 1;
+    free(j->key);
+    j->key = strdup(key);
+    if (!j->key) j->oom = 1;
 }
 
-void nmp_json_string(nmp_json *j, const char *s)
+void nmp_json_string(nmp_json *j, const char *s) { add(j, s ? json_object_new_string(s) : NULL, !s); }
+
+static void number_text(nmp_json *j, double v, const char *text)
 {
-    before_value(j);
-    if (s)
-        quoted(j, s);
-    else
-        puts_(j, "null");
+    add(j, isfinite(v) ? json_object_new_double_s(v, text) : NULL, !isfinite(v));
 }
 
 void nmp_json_number(nmp_json *j, double v)
 {
     char b[64];
-    before_value(j);
-    if (!isfinite(v)) {
-        puts_(j, "null");
-        return;
-    }
     snprintf(b, sizeof b, "%.9g", v);
-    puts_(j, b);
+    number_text(j, v, b);
 }
 
-void nmp_json_int(nmp_json *j, int64_t v)
+void nmp_format_double_exact(double v, char *buf, size_t size)
 {
-    char b[32];
-    before_value(j);
-    snprintf(b, sizeof b, "%lld", (long long)v);
-    puts_(j, b);
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", size - strlen(buf) - 1); /* stays a double when read back */
 }
 
-void nmp_json_bool(nmp_json *j, int v)
+void nmp_json_number_exact(nmp_json *j, double v)
 {
-    before_value(j);
-    puts_(j, v ? "true" : "false");
+    char b[64];
+    nmp_format_double_exact(v, b, sizeof b);
+    number_text(j, v, b);
 }
 
-void nmp_json_raw(nmp_json *j, const char *text)
-{
-    before_value(j);
-    puts_(j, text);
-}
+void nmp_json_int(nmp_json *j, int64_t v) { add(j, json_object_new_int64(v), 0); }
+void nmp_json_bool(nmp_json *j, int v) { add(j, json_object_new_boolean(v != 0), 0); }
 
 void nmp_json_kv_string(nmp_json *j, const char *key, const char *s)
 {

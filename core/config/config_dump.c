@@ -92,14 +92,6 @@ static void walk(const nmp_config *cfg, const nmp_params *const params[NMP_KIND_
 
 /* Shortest text that reads back as the same double, always with a '.' or exponent so YAML
  * readers see a float. */
-static void format_double(double d, char *buf, size_t size)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d) break;
-    }
-    if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", size - strlen(buf) - 1);
-}
 
 /* ------------------------------------------------------------------ YAML */
 
@@ -154,7 +146,7 @@ static void yaml_value(void *ctx, const char *name, const nmp_param_value *v)
     switch (v->type) {
     case NMP_PARAM_INT: fprintf(y->f, "%lld", (long long)v->i); break;
     case NMP_PARAM_DOUBLE:
-        format_double(v->d, num, sizeof num);
+        nmp_format_double_exact(v->d, num, sizeof num);
         fputs(num, y->f);
         break;
     case NMP_PARAM_BOOL: fputs(v->i ? "true" : "false", y->f); break;
@@ -188,14 +180,10 @@ static void json_close(void *ctx) { nmp_json_end_object(ctx); }
 static void json_value(void *ctx, const char *name, const nmp_param_value *v)
 {
     nmp_json *j = ctx;
-    char num[64];
     nmp_json_key(j, name);
     switch (v->type) {
     case NMP_PARAM_INT: nmp_json_int(j, v->i); break;
-    case NMP_PARAM_DOUBLE: /* nmp_json_number rounds to 9 digits; the record must be exact */
-        format_double(v->d, num, sizeof num);
-        nmp_json_raw(j, num);
-        break;
+    case NMP_PARAM_DOUBLE: nmp_json_number_exact(j, v->d); break; /* the record must be exact */
     case NMP_PARAM_BOOL: nmp_json_bool(j, v->i != 0); break;
     case NMP_PARAM_STRING:
     case NMP_PARAM_ENUM: nmp_json_string(j, v->s ? v->s : ""); break;
