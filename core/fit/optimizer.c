@@ -624,33 +624,36 @@ static nmp_status check_finite(fit *f, int64_t epoch, int64_t step, nmp_err *err
                     (long long)epoch, (long long)step);
 }
 
-static nmp_status start_fit(fit *f, float *y, int64_t total, const uint8_t *cell_local, int64_t spe,
-                            nmp_instance *negatives, nmp_instance *loss, nmp_opt_result *result, nmp_err *err)
+/* ------------------------------------------------------------------ the CPU back end */
+
+typedef struct {
+    fit f;
+    const nmp_fit_request *req;
+    nmp_step step;
+    int64_t total;
+} cpu_fit;
+
+static nmp_status cpu_start(void *b, const nmp_fit_request *req, int64_t spe, int64_t total, nmp_err *err)
 {
-    const nmp_opt_settings *s = f->s;
-    if (total >= INT32_MAX)
-        return nmp_fail(err, NMP_ERR_INVALID,
-                        "optimize: %lld steps are more than the optimiser counts (2^31 - 1); "
-                        "raise optimizer.batch or lower optimizer.epochs",
-                        (long long)total);
+    cpu_fit *c = b;
+    const nmp_opt_settings *s = req->settings;
+    fit *f = &c->f;
+    *f = (fit){.s = s, .n = req->graph->n, .dims = s->dims, .graph = req->graph, .cells = req->cells, .eager = -1,
+               .inv_batch = 1.0 / (double)s->batch};
+    c->req = req, c->total = total;
     nmp_status st = nmp_fit_order_build(&f->order, f->graph, f->cells, err);
     f->graph = &f->order.graph, f->cells = &f->order.cells;
     if (st == NMP_OK) st = alloc_fit(f, err);
-    if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, y, f->y, f->dims);
+    if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, req->y, f->y, f->dims);
     if (st == NMP_OK) st = nmp_lazy_sgd_init(&f->sgd, s->lr, s->momentum, s->hold, s->final_lr_fraction, total, err);
-    result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
-    result->epoch_seconds = calloc((size_t)s->epochs, sizeof *result->epoch_seconds);
-    if (st == NMP_OK && (!result->loss || !result->epoch_seconds))
-        st = nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory");
-    if (st == NMP_OK) st = prepare_plugins(f, cell_local, spe, negatives, loss, err);
+    if (st == NMP_OK) st = prepare_plugins(f, req->cell_local, spe, req->negatives, req->loss, err);
     if (st == NMP_OK) {
         settle(f, -1);
         cell_means(f);
     }
+    c->step = (nmp_step){.y = f->y, .cell_mean = f->cell_mean, .cell_mass = f->cell_mass, .loss_every = s->loss_every};
     return st;
 }
-
-/* ------------------------------------------------------------------ checkpoints */
 
 static const nmp_checkpoint_ops *checkpoint_entry(const nmp_instance *inst)
 {
@@ -658,9 +661,11 @@ static const nmp_checkpoint_ops *checkpoint_entry(const nmp_instance *inst)
 }
 
 /* Hands the state at the end of epoch `done` (settled: every point caught up) to the caller. */
-static nmp_status checkpoint(fit *f, int64_t done, nmp_instance *inst[2], nmp_opt_result *result, void *ctx,
-                             nmp_err *err)
+static nmp_status cpu_checkpoint(void *b, int64_t done, const nmp_opt_result *result, nmp_err *err)
 {
+    cpu_fit *c = b;
+    fit *f = &c->f;
+    nmp_instance *inst[2] = {c->req->negatives, c->req->loss};
     nmp_opt_state state = {.epochs_done = done, .n = f->n, .dims = f->dims, .y = f->y, .velocity = f->velocity,
                            .loss = result->loss, .epoch_seconds = result->epoch_seconds};
     nmp_status st = NMP_OK;
@@ -672,22 +677,19 @@ static nmp_status checkpoint(fit *f, int64_t done, nmp_instance *inst[2], nmp_op
         else if (state.plugin_size[p])
             ops->save(inst[p]->state, state.plugin[p]);
     }
-    if (st == NMP_OK) st = f->s->on_checkpoint(ctx, &state, err);
+    if (st == NMP_OK) st = f->s->on_checkpoint(c->req->ctx, &state, err);
     free(state.plugin[0]), free(state.plugin[1]);
     return st;
 }
 
 /* Puts the fit where `r` stopped: its layout and velocity, every point current at the
- * epoch's last step, cell sums and means taken afresh (as the epoch's end did), the loss
- * curve, the plugins' states. The eager/lazy choice is made again by the next step, as the
- * first step made it. */
-static nmp_status resume_fit(fit *f, const nmp_opt_state *r, int64_t spe, nmp_instance *inst[2],
-                             nmp_opt_result *result, nmp_err *err)
+ * epoch's last step, cell sums and means taken afresh (as the epoch's end did), the plugins'
+ * states. The eager/lazy choice is made again by the next step, as the first step made it. */
+static nmp_status cpu_resume(void *b, const nmp_opt_state *r, int64_t spe, nmp_err *err)
 {
-    if (r->n != f->n || r->dims != f->dims || r->epochs_done < 1 || r->epochs_done >= f->s->epochs)
-        return nmp_fail(err, NMP_ERR_INVALID, "resume: the checkpoint holds %lld x %d after %lld epochs; this fit is "
-                        "%lld x %d over %lld epochs", (long long)r->n, (int)r->dims, (long long)r->epochs_done,
-                        (long long)f->n, (int)f->dims, (long long)f->s->epochs);
+    cpu_fit *c = b;
+    fit *f = &c->f;
+    nmp_instance *inst[2] = {c->req->negatives, c->req->loss};
     const size_t values = (size_t)(f->n * f->dims);
     memcpy(f->y, r->y, values * sizeof *f->y);
     memcpy(f->velocity, r->velocity, values * sizeof *f->velocity);
@@ -695,8 +697,6 @@ static nmp_status resume_fit(fit *f, const nmp_opt_state *r, int64_t spe, nmp_in
     for (int64_t i = 0; i < f->n; i++) f->last[i] = (int32_t)now;
     settle(f, now);
     cell_means(f);
-    memcpy(result->loss, r->loss, (size_t)r->epochs_done * sizeof *result->loss);
-    memcpy(result->epoch_seconds, r->epoch_seconds, (size_t)r->epochs_done * sizeof *result->epoch_seconds);
     for (int p = 0; p < 2; p++) {
         const nmp_checkpoint_ops *ops = checkpoint_entry(inst[p]);
         if (!ops && r->plugin_size[p])
@@ -708,66 +708,48 @@ static nmp_status resume_fit(fit *f, const nmp_opt_state *r, int64_t spe, nmp_in
     return NMP_OK;
 }
 
-nmp_fit_fn nmp_fit_backend(const char *device)
+static nmp_status cpu_step(void *b, int64_t epoch, int64_t step, int64_t k, double exaggeration, double *loss_sum,
+                           nmp_opt_result *res, nmp_err *err)
 {
-    static const struct {
-        const char *device;
-        nmp_fit_fn fit;
-    } backends[] = {
-        {"cpu", nmp_optimize},
-#ifdef NOMAD_CUDA
-        {"cuda", nmp_optimize_cuda},
-#endif
-    };
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-        if (!strcmp(backends[i].device, device)) return backends[i].fit;
-    return NULL;
-}
-
-nmp_status nmp_optimize(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err)
-{
-    const nmp_opt_settings *s = req->settings;
-    float *y = req->y;
-    const nmp_graph *graph = req->graph;
-    const nmp_cells *cells = req->cells;
-    const uint8_t *cell_local = req->cell_local;
-    nmp_instance *negatives = req->negatives, *loss = req->loss;
-    nmp_epoch_fn on_epoch = req->on_epoch;
-    void *ctx = req->ctx;
-    fit f = {.s = s, .n = graph->n, .dims = s->dims, .graph = graph, .cells = cells, .eager = -1};
-    memset(result, 0, sizeof *result);
-    int64_t spe = nmp_opt_steps_per_epoch(s, f.n), total = spe * s->epochs;
-    nmp_status st = start_fit(&f, y, total, cell_local, spe, negatives, loss, result, err);
-    nmp_instance *inst[2] = {negatives, loss};
-    if (st == NMP_OK && s->resume) st = resume_fit(&f, s->resume, spe, inst, result, err);
-    const int64_t first = st == NMP_OK && s->resume ? s->resume->epochs_done : 0;
-    f.inv_batch = 1.0 / (double)s->batch;
-    double t0 = nmp_now() - (first > 0 ? result->epoch_seconds[first - 1] : 0.0);
-    nmp_step step = {.y = f.y, .cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
-    for (int64_t e = first; st == NMP_OK && e < s->epochs; e++) {
-        double ex = nmp_opt_exaggeration(s, e), sum = 0;
-        for (int64_t k = 0; st == NMP_OK && k < spe; k++) {
-            step.epoch = e;
-            step.step = e * spe + k;
-            step.progress = (double)step.step / (double)total;
-            f.lr = nmp_lazy_lr(&f.sgd, step.step);
-            st = run_step(&f, &step, negatives, loss, ex, result, err);
-            if (st == NMP_OK) st = check_finite(&f, e, step.step, err);
-            sum += f.out.loss;
-        }
-        if (st != NMP_OK) break;
-        settle(&f, (e + 1) * spe - 1);
-        cell_means(&f);
-        nmp_fit_order_to_input(&f.order, f.y, y, f.dims);
-        result->loss[e] = sum / ((double)spe * s->batch);
-        result->epoch_seconds[e] = nmp_now() - t0;
-        nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);
-        if (on_epoch) st = on_epoch(ctx, e, result->loss[e], y, err);
-        if (st == NMP_OK && s->checkpoint_every > 0 && (e + 1) % s->checkpoint_every == 0 && e + 1 < s->epochs)
-            st = checkpoint(&f, e + 1, inst, result, ctx, err);
-    }
-    result->steps = total;
-    result->eager = f.eager == 1;
-    free_fit(&f);
+    (void)k;
+    cpu_fit *c = b;
+    fit *f = &c->f;
+    c->step.epoch = epoch;
+    c->step.step = step;
+    c->step.progress = (double)step / (double)c->total;
+    f->lr = nmp_lazy_lr(&f->sgd, step);
+    nmp_status st = run_step(f, &c->step, c->req->negatives, c->req->loss, exaggeration, res, err);
+    if (st == NMP_OK) st = check_finite(f, epoch, step, err);
+    *loss_sum += f->out.loss;
     return st;
 }
+
+static nmp_status cpu_end_epoch(void *b, int64_t epoch, float *y, double loss_sum, double *loss, nmp_opt_result *res,
+                                nmp_err *err)
+{
+    (void)res, (void)err;
+    cpu_fit *c = b;
+    fit *f = &c->f;
+    const int64_t spe = c->total / f->s->epochs;
+    settle(f, (epoch + 1) * spe - 1);
+    cell_means(f);
+    nmp_fit_order_to_input(&f->order, f->y, y, f->dims);
+    *loss = loss_sum / ((double)spe * f->s->batch);
+    return NMP_OK;
+}
+
+static void cpu_finish(void *b, nmp_opt_result *res)
+{
+    cpu_fit *c = b;
+    res->eager = c->f.eager == 1;
+    free_fit(&c->f);
+}
+
+const nmp_fit_backend_ops nmp_fit_cpu = {.device = "cpu",
+                                         .state_size = sizeof(cpu_fit),
+                                         .start = cpu_start,
+                                         .resume = cpu_resume,
+                                         .step = cpu_step,
+                                         .end_epoch = cpu_end_epoch,
+                                         .checkpoint = cpu_checkpoint,
+                                         .finish = cpu_finish};

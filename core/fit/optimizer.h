@@ -80,19 +80,44 @@ typedef struct {
     void *ctx;
 } nmp_fit_request;
 
-typedef nmp_status (*nmp_fit_fn)(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err);
+/* A fit back end: one device's part of the fit. The loop itself (fit_loop.c) is shared: it
+ * owns the schedule (steps, epochs, exaggeration), the loss curve and its timing, the
+ * progress line, the per-epoch callback, checkpoints and resuming; a back end keeps the
+ * layout and does the steps. Its state is state_size bytes, zeroed before start. */
+typedef struct {
+    const char *device;
+    size_t state_size;
+    /* builds its state for the request: spe steps per epoch, total over the fit */
+    nmp_status (*start)(void *b, const nmp_fit_request *req, int64_t spe, int64_t total, nmp_err *err);
+    /* puts the layout, velocity and plugins' states where a checkpoint stopped (NULL: none) */
+    nmp_status (*resume)(void *b, const nmp_opt_state *state, int64_t spe, nmp_err *err);
+    void (*begin_epoch)(void *b, int64_t epoch, int64_t spe); /* NULL: nothing */
+    /* step number `step`, the k-th of its epoch; adds what it measured of the loss to *loss_sum */
+    nmp_status (*step)(void *b, int64_t epoch, int64_t step, int64_t k, double exaggeration, double *loss_sum,
+                       nmp_opt_result *res, nmp_err *err);
+    /* the epoch's end: every point current, the layout in input order into y, and the epoch's
+     * mean loss per target from its loss_sum */
+    nmp_status (*end_epoch)(void *b, int64_t epoch, float *y, double loss_sum, double *loss, nmp_opt_result *res,
+                            nmp_err *err);
+    /* hands the state after epoch `done` to settings->on_checkpoint (NULL: no checkpoints) */
+    nmp_status (*checkpoint)(void *b, int64_t done, const nmp_opt_result *res, nmp_err *err);
+    void (*finish)(void *b, nmp_opt_result *res); /* res->eager; frees what start made */
+} nmp_fit_backend_ops;
 
-/* The fit on the CPU. */
+/* The fit: the shared loop over a back end's steps. */
+nmp_status nmp_fit_run(const nmp_fit_backend_ops *be, const nmp_fit_request *req, nmp_opt_result *result,
+                       nmp_err *err);
+/* The back end for a device ("cpu", "cuda"), or NULL when this build has none. A new back end
+ * is one nmp_fit_backend_ops and one row of this table (fit_loop.c). */
+const nmp_fit_backend_ops *nmp_fit_backend(const char *device);
+
+/* The CPU back end (optimizer.c), and the CUDA one (optimizer_cuda.c, builds with NOMAD_CUDA):
+ * the layout, graph and gradient on the GPU; the plugins' CUDA entries see each step as
+ * nmp_step_cuda. */
+extern const nmp_fit_backend_ops nmp_fit_cpu, nmp_fit_cuda;
+/* nmp_fit_run on them. */
 nmp_status nmp_optimize(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err);
-
-/* device: cuda: the same fit with the layout, graph and gradient on the GPU; the plugins'
- * CUDA entries (negatives/loss instances' ops) see each step as nmp_step_cuda. Only in builds
- * with NOMAD_CUDA (core/fit/optimizer_cuda.c). */
 nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err);
-
-/* The fit back end for a device ("cpu", "cuda"), or NULL when this build has none. A new
- * back end is one function of the nmp_fit_fn type and one row of this table (optimizer.c). */
-nmp_fit_fn nmp_fit_backend(const char *device);
 
 /* What the CPU and CUDA fits share, so that they cannot drift apart: steps per epoch (points
  * of all ranks / (batch x ranks), at least 1), each cell's mass (its points here, or

@@ -47,6 +47,10 @@ typedef struct {
     int host_means_every_step; /* the negatives' approx_y is not the device means: it may be copied
                                   from the host's, which must then be current */
     int64_t loss_stride, loss_offset; /* this epoch's sampled steps: k % stride == offset */
+    const nmp_fit_request *req;
+    int64_t total, spe;
+    nmp_step hs;       /* the step as the host sees it (targets, epoch, progress) */
+    nmp_step_cuda ds;  /* and as the plugins' CUDA entries see it */
 } gpu_fit;
 
 static nmp_status gpu_fail(const nmp_gpu_err *e, nmp_status s, const char *what, nmp_err *err)
@@ -179,14 +183,18 @@ static nmp_status run_step(gpu_fit *f, nmp_step *hs, nmp_step_cuda *ds, int64_t 
 
 /* The epoch's end: a wait for its last kernels (timed with the loss, see the top), its
  * sampled loss sum, the non-finite check, and the layout and cell means on the host. */
-static nmp_status end_epoch(gpu_fit *f, int64_t epoch, float *y, double *loss_sum, nmp_opt_result *res, nmp_err *err)
+static nmp_status gpu_end_epoch(void *b, int64_t epoch, float *y, double unused, double *loss, nmp_opt_result *res,
+                                nmp_err *err)
 {
+    (void)unused; /* the loss is summed on the device */
+    gpu_fit *f = b;
+    double loss_sum = 0;
     nmp_gpu_err e = {0};
     int bad = 0;
     double t0 = nmp_now();
     nmp_status s = nmp_cuda_sync(&e);
     res->seconds_grad += nmp_now() - t0;
-    if (s == NMP_OK) s = sgd_cuda_take_loss(f->gpu, loss_sum, &e);
+    if (s == NMP_OK) s = sgd_cuda_take_loss(f->gpu, &loss_sum, &e);
     if (s == NMP_OK) s = sgd_cuda_take_nonfinite(f->gpu, &bad, &e);
     if (s == NMP_OK) s = sgd_cuda_get_state(f->gpu, f->y, NULL, NULL, f->cell_mean, &e);
     if (s != NMP_OK) return gpu_fail(&e, s, "the epoch's kernels", err);
@@ -196,50 +204,58 @@ static nmp_status end_epoch(gpu_fit *f, int64_t epoch, float *y, double *loss_su
                         "lower optimizer.lr_scale or set optimizer.clip",
                         (long long)epoch);
     nmp_fit_order_to_input(&f->order, f->y, y, f->dims);
+    *loss = (double)f->loss_stride * loss_sum / ((double)f->spe * f->s->batch); /* the sampled steps, scaled up */
     return NMP_OK;
 }
 
+static nmp_status gpu_start(void *b, const nmp_fit_request *req, int64_t spe, int64_t total, nmp_err *err)
+{
+    gpu_fit *f = b;
+    const nmp_opt_settings *s = req->settings;
+    f->s = s, f->n = req->graph->n, f->dims = s->dims, f->req = req, f->spe = spe, f->total = total;
+    nmp_status st = nmp_fit_order_build(&f->order, req->graph, req->cells, err);
+    if (st == NMP_OK) st = alloc_gpu_fit(f, err);
+    if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, req->y, f->y, f->dims);
+    if (st == NMP_OK) st = upload(f, err);
+    if (st == NMP_OK) st = prepare_plugins(f, req->cell_local, spe, req->negatives, req->loss, err);
+    f->hs = (nmp_step){.cell_mean = f->cell_mean, .cell_mass = f->cell_mass, .loss_every = s->loss_every};
+    f->ds = (nmp_step_cuda){.struct_size = sizeof f->ds, .host = &f->hs, .n = f->n, .dims = f->dims, .y = f->dev.y,
+                            .offsets = f->dev.offsets, .index = f->dev.index, .weight = f->dev.weight,
+                            .cells = f->order.cells.count, .cell_of = f->dev.cell_of,
+                            .cell_mean = f->dev.cell_mean, .cell_mass = f->dev.cell_mass};
+    return st;
+}
+
+static void gpu_begin_epoch(void *b, int64_t epoch, int64_t spe) { sample_loss_steps(b, epoch, spe); }
+
+static nmp_status gpu_step(void *b, int64_t epoch, int64_t step, int64_t k, double exaggeration, double *loss_sum,
+                           nmp_opt_result *res, nmp_err *err)
+{
+    (void)loss_sum; /* summed on the device, read at the epoch's end */
+    gpu_fit *f = b;
+    f->hs.epoch = epoch;
+    f->hs.step = step;
+    f->hs.progress = (double)step / (double)f->total;
+    return run_step(f, &f->hs, &f->ds, k, f->req->negatives, f->req->loss, exaggeration,
+                    nmp_opt_lr(f->s, step, f->total), res, err);
+}
+
+static void gpu_finish(void *b, nmp_opt_result *res)
+{
+    res->eager = 1; /* the GPU moves every point every step */
+    free_gpu_fit(b);
+}
+
+/* No resume or checkpoint entry yet: the layout's velocity stays on the device. */
+const nmp_fit_backend_ops nmp_fit_cuda = {.device = "cuda",
+                                          .state_size = sizeof(gpu_fit),
+                                          .start = gpu_start,
+                                          .begin_epoch = gpu_begin_epoch,
+                                          .step = gpu_step,
+                                          .end_epoch = gpu_end_epoch,
+                                          .finish = gpu_finish};
+
 nmp_status nmp_optimize_cuda(const nmp_fit_request *req, nmp_opt_result *result, nmp_err *err)
 {
-    const nmp_opt_settings *s = req->settings;
-    float *y = req->y;
-    gpu_fit f = {.s = s, .n = req->graph->n, .dims = s->dims};
-    memset(result, 0, sizeof *result);
-    int64_t spe = nmp_opt_steps_per_epoch(s, f.n);
-    int64_t total = spe * s->epochs;
-    nmp_status st = nmp_fit_order_build(&f.order, req->graph, req->cells, err);
-    if (st == NMP_OK) st = alloc_gpu_fit(&f, err);
-    if (st == NMP_OK) nmp_fit_order_to_fit(&f.order, y, f.y, f.dims);
-    result->loss = calloc((size_t)s->epochs, sizeof *result->loss);
-    result->epoch_seconds = calloc((size_t)s->epochs, sizeof *result->epoch_seconds);
-    if (st == NMP_OK && (!result->loss || !result->epoch_seconds))
-        st = nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory");
-    if (st == NMP_OK) st = upload(&f, err);
-    if (st == NMP_OK) st = prepare_plugins(&f, req->cell_local, spe, req->negatives, req->loss, err);
-    double t0 = nmp_now();
-    nmp_step hs = {.cell_mean = f.cell_mean, .cell_mass = f.cell_mass, .loss_every = s->loss_every};
-    nmp_step_cuda ds = {.struct_size = sizeof ds, .host = &hs, .n = f.n, .dims = f.dims, .y = f.dev.y,
-                        .offsets = f.dev.offsets, .index = f.dev.index, .weight = f.dev.weight,
-                        .cells = f.order.cells.count, .cell_of = f.dev.cell_of, .cell_mean = f.dev.cell_mean,
-                        .cell_mass = f.dev.cell_mass};
-    for (int64_t e = 0; st == NMP_OK && e < s->epochs; e++) {
-        double ex = nmp_opt_exaggeration(s, e), sum = 0;
-        sample_loss_steps(&f, e, spe);
-        for (int64_t k = 0; st == NMP_OK && k < spe; k++) {
-            hs.epoch = e;
-            hs.step = e * spe + k;
-            hs.progress = (double)hs.step / (double)total;
-            st = run_step(&f, &hs, &ds, k, req->negatives, req->loss, ex, nmp_opt_lr(s, hs.step, total), result, err);
-        }
-        if (st == NMP_OK) st = end_epoch(&f, e, y, &sum, result, err);
-        if (st != NMP_OK) break;
-        result->loss[e] = (double)f.loss_stride * sum / ((double)spe * s->batch); /* the sampled steps, scaled up */
-        result->epoch_seconds[e] = nmp_now() - t0;
-        nmp_progress_epoch(e + 1, s->epochs, result->loss[e], result->epoch_seconds[e]);
-        if (req->on_epoch) st = req->on_epoch(req->ctx, e, result->loss[e], y, err);
-    }
-    result->steps = total;
-    result->eager = 1; /* the GPU moves every point every step */
-    free_gpu_fit(&f);
-    return st;
+    return nmp_fit_run(&nmp_fit_cuda, req, result, err);
 }

@@ -107,11 +107,11 @@ nmp_status nmp_stage_optimize_with(nmp_run *r, const nmp_fit_hooks *hooks, nmp_e
     }
     /* nmp_device_select has checked that the build and the plugins have what the device needs */
     epoch_ctx ectx = {r, hooks};
-    const nmp_fit_fn fit = nmp_fit_backend(r->cfg->device == NMP_DEVICE_CUDA ? "cuda" : "cpu");
+    const nmp_fit_backend_ops *fit = nmp_fit_backend(r->cfg->device == NMP_DEVICE_CUDA ? "cuda" : "cpu");
     const nmp_fit_request req = {.settings = &s, .y = r->y, .graph = &r->graph, .cells = &r->cells.view,
                                  .cell_local = r->cell_local, .negatives = &r->inst[NMP_KIND_NEGATIVES],
                                  .loss = &r->inst[NMP_KIND_LOSS], .on_epoch = on_epoch, .ctx = &ectx};
-    nmp_status st = fit ? fit(&req, &r->opt, err)
+    nmp_status st = fit ? nmp_fit_run(fit, &req, &r->opt, err)
                         : nmp_fail(err, NMP_ERR_UNSUPPORTED, "device: this build has no fit for that device");
     nmp_checkpoint_free(&resume);
     const nmp_opt_result *o = &r->opt;
