@@ -84,6 +84,26 @@ void kmeans_members_cpu(const int32_t *assign, const int32_t *ids, int64_t n, in
     start[0] = 0;
 }
 
+int64_t kmeans_sums_job_init(kmeans_sums_job *job, const float *x, int64_t d, const int64_t *start,
+                             const int32_t *member, int32_t cells, double *sums)
+{
+    *job = (kmeans_sums_job){x, d, (d + KMEANS_SUM_COLUMNS - 1) / KMEANS_SUM_COLUMNS, start, member, sums};
+    return (int64_t)cells * job->blocks;
+}
+
+void kmeans_sums_range(void *vjob, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const kmeans_sums_job *j = vjob;
+    for (int64_t item = begin; item < end; item++) {
+        int64_t cell = item / j->blocks, j0 = (item % j->blocks) * KMEANS_SUM_COLUMNS;
+        int64_t j1 = j0 + KMEANS_SUM_COLUMNS < j->d ? j0 + KMEANS_SUM_COLUMNS : j->d;
+        double *out = j->sums + cell * j->d + j0;
+        memset(out, 0, (size_t)(j1 - j0) * sizeof *out);
+        kmeans_cell_sum_cpu(j->x, j->d, j->member + j->start[cell], j->start[cell + 1] - j->start[cell], j0, j1, out);
+    }
+}
+
 nmp_status kmeans_update_cpu(const float *x, int64_t n, int64_t d, const int32_t *assign, int32_t k,
                              float *centroids, int64_t *counts)
 {

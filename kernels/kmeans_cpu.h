@@ -22,6 +22,22 @@ void kmeans_argmin_cpu(const float *x, int64_t rows, int64_t d, const float *dot
 void kmeans_members_cpu(const int32_t *assign, const int32_t *ids, int64_t n, int32_t k, int64_t *start,
                         int32_t *member);
 
+/* The cell sums as parallel work: item = (cell, block of KMEANS_SUM_COLUMNS columns), each
+ * sum taken in member order, so the sums (cells x d doubles) never depend on the split. Set
+ * the job up with kmeans_sums_job_init (it returns the item count), then run
+ * kmeans_sums_range over [0, items) with any parallel-for (its signature is nmp_range_fn). */
+#define KMEANS_SUM_COLUMNS 64
+typedef struct {
+    const float *x;
+    int64_t d, blocks;
+    const int64_t *start;
+    const int32_t *member;
+    double *sums;
+} kmeans_sums_job;
+int64_t kmeans_sums_job_init(kmeans_sums_job *job, const float *x, int64_t d, const int64_t *start,
+                             const int32_t *member, int32_t cells, double *sums);
+void kmeans_sums_range(void *job, int64_t begin, int64_t end, int worker);
+
 /* Adds columns [j0, j1) of the rows x[member[0..count)] into sum (j1 - j0 doubles, caller
  * zeroes), in member order, so the total never depends on how work is split. One thread. */
 void kmeans_cell_sum_cpu(const float *x, int64_t d, const int32_t *member, int64_t count, int64_t j0, int64_t j1,

@@ -15,7 +15,6 @@ nmp_status nmp_dist_exchange(nmp_run *r, int32_t *cell_of, const int64_t *counts
                              nmp_err *err);
 
 #define SAMPLE_PURPOSE 0x4449535453414d50ull /* counter space of the sample draws */
-#define SUM_COLUMNS 64                       /* columns per work item of the cell sums */
 
 /* This rank's rows of the sample: row i is in with probability sample / n_total, decided by
  * (seed, i) alone, so the sample is the same for every rank count. */
@@ -88,26 +87,6 @@ static nmp_status seed_centroids(nmp_run *r, const float *sample, int64_t m, int
 }
 
 typedef struct {
-    const float *x;
-    int64_t d, blocks;
-    const int64_t *start;
-    const int32_t *member;
-    double *sums;
-} sums_ctx;
-
-/* Work item = (cell, block of columns); each sum runs in member order: no thread-count effect. */
-static void sums_range(void *ctx, int64_t begin, int64_t end, int worker)
-{
-    const sums_ctx *s = ctx;
-    for (int64_t item = begin; item < end; item++) {
-        int64_t c = item / s->blocks, j0 = (item % s->blocks) * SUM_COLUMNS;
-        int64_t j1 = j0 + SUM_COLUMNS < s->d ? j0 + SUM_COLUMNS : s->d;
-        kmeans_cell_sum_cpu(s->x, s->d, s->member + s->start[c], s->start[c + 1] - s->start[c], j0, j1,
-                            s->sums + c * s->d + j0);
-    }
-}
-
-typedef struct {
     int32_t *assign;
     float *dist2;
     int64_t *start, *counts;
@@ -124,9 +103,9 @@ static nmp_status lloyd_step(nmp_run *r, lloyd_buffers *b, float *centroids, int
     s = nmp_comm_agree(r->dist.comm, s, err);
     if (s != NMP_OK) return s;
     kmeans_members_cpu(b->assign, NULL, x->n, cells, b->start, b->member);
-    memset(b->sums, 0, (size_t)(cells * x->d) * sizeof *b->sums);
-    sums_ctx ctx = {x->x, x->d, (x->d + SUM_COLUMNS - 1) / SUM_COLUMNS, b->start, b->member, b->sums};
-    nmp_parallel_for(cells * ctx.blocks, sums_range, &ctx);
+    kmeans_sums_job job;
+    nmp_parallel_for(kmeans_sums_job_init(&job, x->x, x->d, b->start, b->member, cells, b->sums), kmeans_sums_range,
+                     &job);
     for (int32_t c = 0; c < cells; c++) b->counts[c] = b->start[c + 1] - b->start[c];
     s = nmp_comm_allreduce_sum(r->dist.comm, b->sums, b->sums, (size_t)(cells * x->d), NMP_DTYPE_F64, err);
     if (s == NMP_OK) s = nmp_comm_allreduce_sum(r->dist.comm, b->counts, b->counts, (size_t)cells, NMP_DTYPE_I64, err);

@@ -7,10 +7,6 @@
 #include "kmeans_cpu.h"
 #include "nomad/rng.h"
 
-/* Columns summed by one work item: wide enough to use whole cache lines, narrow enough that
- * a few cells still give every thread work. Results do not depend on it. */
-#define PART_COLUMN_BLOCK 64
-
 nmp_status part_members(const int32_t *cell_of, const int32_t *ids, int64_t n, int32_t cells, int64_t **start,
                         int32_t **member)
 {
@@ -26,34 +22,12 @@ nmp_status part_members(const int32_t *cell_of, const int32_t *ids, int64_t n, i
     return NMP_OK;
 }
 
-typedef struct {
-    const float *x;
-    int64_t d, blocks;
-    const int64_t *start;
-    const int32_t *member;
-    double *sums;
-} sums_ctx;
-
-static void sums_range(void *vctx, int64_t begin, int64_t end, int worker)
-{
-    (void)worker;
-    sums_ctx *c = vctx;
-    for (int64_t item = begin; item < end; item++) {
-        int64_t cell = item / c->blocks, j0 = (item % c->blocks) * PART_COLUMN_BLOCK;
-        int64_t j1 = j0 + PART_COLUMN_BLOCK < c->d ? j0 + PART_COLUMN_BLOCK : c->d;
-        double *out = c->sums + cell * c->d + j0;
-        memset(out, 0, (size_t)(j1 - j0) * sizeof *out);
-        kmeans_cell_sum_cpu(c->x, c->d, c->member + c->start[cell], c->start[cell + 1] - c->start[cell], j0, j1,
-                            out);
-    }
-}
-
 void part_cell_sums(const nmp_host *h, const float *x, int64_t d, const int64_t *start, const int32_t *member,
                     int32_t cells, double *sums)
 {
-    sums_ctx c = {x, d, (d + PART_COLUMN_BLOCK - 1) / PART_COLUMN_BLOCK, start, member, sums};
-    if (c.blocks == 0) return;
-    h->parallel_for(h, (int64_t)cells * c.blocks, sums_range, &c);
+    kmeans_sums_job job;
+    int64_t items = kmeans_sums_job_init(&job, x, d, start, member, cells, sums);
+    if (items > 0) h->parallel_for(h, items, kmeans_sums_range, &job);
 }
 
 nmp_status part_cell_means(const nmp_host *h, const float *x, int64_t d, const int32_t *cell_of, const int32_t *ids,
