@@ -8,6 +8,12 @@
 
 /* term[r - 1] = exp(temperature / r) and norm[r] = sum_{s=1..r} term[s - 1] (norm[0] = 0),
  * for r = 1..kmax, in double: the tables of affinity_rank_exp_cpu. term: kmax, norm: kmax + 1. */
+/* t-SNE's conditional p_j = exp(-beta d_j) / Z over one row of k distances (squared, or any
+ * distance), beta found by bisection (openTSNE's rule: double or halve until bracketed, then
+ * bisect) so that the row's perplexity exp(entropy) is `perplexity` within tol nats. Writes p
+ * for the last beta tried; returns 1 if it met the tolerance within max_steps. */
+int affinity_perplexity_row_cpu(const float *dist, int64_t k, double perplexity, double tol, int64_t max_steps,
+                                float *p);
 void affinity_rank_exp_table_cpu(double temperature, int64_t kmax, double *term, double *norm);
 
 /* For rows [begin, end) of CSR `offsets` (rows sorted by increasing distance): the edge of

@@ -15,6 +15,8 @@ static const char usage[] =
     "commands:\n"
     "  run [CONFIG] [--set key.path=value]... [--out DIR] [--dry-run] [--quiet]\n"
     "        fit a layout (default CONFIG: configs/nomad.yaml on Fashion-MNIST)\n"
+    "  transform RUN_DIR NEW_DATA -o OUT.npy [--set transform.key=value]... [--quiet]\n"
+    "        place new points on a finished map without moving it (transform.* keys)\n"
     "  plugins [--describe [NAME]] [--markdown]   the plugins on the plugin path and their parameters;\n"
     "        --describe --markdown: the whole config reference (docs/config-reference.md)\n"
     "  eval DATA EMBEDDING [--labels L] [--k 10] [--queries 5000] [--triplets 5000] [--json]\n"
@@ -53,7 +55,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     /* `nomad CMD --help` asks for help, not an error: run prints its own usage, the others the
      * synopsis of every command (where theirs is) */
-    const int known = strcmp(cmd, "plugins") == 0 || strcmp(cmd, "eval") == 0 || strcmp(cmd, "sweep") == 0 ||
+    const int known = strcmp(cmd, "plugins") == 0 || strcmp(cmd, "eval") == 0 || strcmp(cmd, "transform") == 0 || strcmp(cmd, "sweep") == 0 ||
                       strcmp(cmd, "plot") == 0 || strcmp(cmd, "config") == 0;
     for (int i = 2; known && i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -65,6 +67,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "eval") == 0) return nmp_cli_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "sweep") == 0) return nmp_cli_sweep(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0) return nmp_cli_plot(argc - 1, argv + 1);
+    if (strcmp(cmd, "transform") == 0) return nmp_cli_transform(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0 && argc == 3 && strcmp(argv[2], "--reference") == 0) return nmp_cli_reference();
-    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, plugins, eval, sweep, plot, config (see nomad --help)", cmd);
+    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, transform, plugins, eval, sweep, plot, config (see nomad --help)", cmd);
 }

@@ -130,6 +130,10 @@ typedef struct {
         int64_t k, queries, triplets;
     } eval;
     struct {
+        int64_t k, steps, negatives;
+        double perplexity, lr, momentum, exaggeration, max_grad;
+    } transform;
+    struct {
         char dir[NMP_CFG_STR_MAX];
         char name[NMP_CFG_STR_MAX]; /* "" = the config file's stem */
         bool plot;

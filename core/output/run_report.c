@@ -94,9 +94,13 @@ nmp_status nmp_run_report_write(nmp_run *r, nmp_err *err)
     if (c->output.plot) add(&t, "\n## Map\n\n![map](map.png)\n");
     add(&t, "\nFiles: `embedding.npy` (the layout, float32), `run.json` (everything above, machine-readable), "
             "`loss.csv` (loss per epoch)%s%s.\n", c->output.snapshot_every ? ", `snapshots/`" : "",
-        c->output.checkpoint_every ? ", `config.yaml` (the resolved config the run checkpointed with; its "
-                                     "checkpoint.bin is removed once the run finishes)"
-                                   : "");
+        r->dist.comm ? ""
+                     : ", `config.yaml` (the resolved config, data paths made absolute: what `nomad run --resume` "
+                       "and `nomad transform` read)");
+    if (!r->dist.comm)
+        add(&t, "\nNew points: `nomad transform %s NEW_DATA -o NEW_EMBEDDING.npy` places them on this map without "
+                "moving it; it reads `embedding.npy` and the training data `%s` named in `config.yaml`, so keep "
+                "both where they are.\n", r->out.path, c->data.path);
     char path[4300];
     nmp_status s = t.buf ? nmp_file_write_atomic(nmp_outdir_file(&r->out, "report.md", path, sizeof path), t.buf, t.len, err)
                          : nmp_fail(err, NMP_ERR_NOMEM, "out of memory writing report.md");

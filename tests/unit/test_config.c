@@ -321,7 +321,7 @@ static void unknown_keys_list_valid_ones(void **state)
                          "cfg.yaml:3:3: eval.nope: unknown key; valid keys of eval: enabled, k, queries, triplets");
     expect_resolve_error("data:\n  path: x\nmodel: {a: 1}\n", NULL,
                          "cfg.yaml:3:1: model: unknown section; valid top-level keys: data, seed, threads, device, dims, "
-                         "distributed, partitioner, ann, affinity, init, negatives, loss, optimizer, eval, output, sweep, quiet");
+                         "distributed, partitioner, ann, affinity, init, negatives, loss, optimizer, eval, transform, output, sweep, quiet");
     /* A plugin section's other keys are plugin parameters, left for nmp_config_plugin_params. */
     nmp_cfg_node *root = parse_ok("negatives: {plugin: cluster_mean, exact: 64, foo: 1}\npartitioner: {cells: 3, tol: 1}\n");
     nmp_config *cfg = resolve_ok(root);

@@ -51,6 +51,7 @@ enum {
     NMP_STREAM_NEGATIVES = 5,
     NMP_STREAM_LOSS = 6,
     NMP_STREAM_EVAL = 7,
+    NMP_STREAM_TRANSFORM = 8, /* nomad transform: the map points each step repels from */
     NMP_STREAM_PLUGIN = 1000,
 };
 

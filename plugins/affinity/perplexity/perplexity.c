@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "aff_csr.h"
+#include "affinity_cpu.h"
 #include "nomad/plugin.h"
 
 static const nmp_param_decl perplexity_params[] = {
@@ -41,50 +42,6 @@ static nmp_status perplexity_create(const nmp_host *host, const nmp_params *para
 
 static void perplexity_destroy(void *state) { free(state); }
 
-/* Entropy (nats) of p_j = exp(-beta d'_j) / Z over one row, d' = d - min d: the shift leaves p
- * unchanged and keeps exp() in range even for negative inner-product distances. With p != NULL
- * the row's probabilities are written too. */
-static double row_entropy(const float *dist, int64_t k, double dmin, double beta, float *p)
-{
-    double z = 0.0, dz = 0.0;
-    for (int64_t j = 0; j < k; j++) {
-        double shifted = (double)dist[j] - dmin, e = exp(-beta * shifted);
-        z += e;
-        dz += shifted * e;
-    }
-    if (p)
-        for (int64_t j = 0; j < k; j++) p[j] = (float)(exp(-beta * ((double)dist[j] - dmin)) / z);
-    return log(z) + beta * dz / z;
-}
-
-/* Bisection on beta (openTSNE's rule: double / halve until bracketed, then bisect). Writes the
- * row's probabilities for the last beta tried; returns 1 if it met the tolerance. */
-static int row_search(const perplexity_state *st, const float *dist, int64_t k, float *p)
-{
-    double dmin = INFINITY, mean = 0.0;
-    for (int64_t j = 0; j < k; j++) dmin = fmin(dmin, (double)dist[j]);
-    for (int64_t j = 0; j < k; j++) mean += ((double)dist[j] - dmin) / (double)k;
-    /* Start at the scale of the row's distances so the search takes few steps at any scale. */
-    double beta = mean > 0.0 ? 1.0 / mean : 1.0, lo = 0.0, hi = INFINITY, target = log(st->perplexity);
-    for (int64_t step = 0; step < st->max_steps; step++) {
-        double entropy = row_entropy(dist, k, dmin, beta, NULL);
-        if (fabs(entropy - target) <= st->tol) {
-            row_entropy(dist, k, dmin, beta, p);
-            return 1;
-        }
-        if (step + 1 == st->max_steps) break; /* keep the beta whose entropy was measured */
-        if (entropy > target) { /* too flat: sharpen */
-            lo = beta;
-            beta = isinf(hi) ? beta * 2.0 : 0.5 * (beta + hi);
-        } else {
-            hi = beta;
-            beta = 0.5 * (beta + lo);
-        }
-    }
-    row_entropy(dist, k, dmin, beta, p);
-    return 0;
-}
-
 typedef struct {
     const perplexity_state *st;
     const nmp_graph *knn;
@@ -98,7 +55,8 @@ static void search_body(void *ctx, int64_t begin, int64_t end, int worker)
     int64_t missed = 0;
     for (int64_t i = begin; i < end; i++) {
         int64_t first = c->knn->offsets[i], k = c->knn->offsets[i + 1] - first;
-        if (k > 0) missed += !row_search(c->st, c->knn->dist + first, k, c->out->weight + first);
+        if (k > 0) missed += !affinity_perplexity_row_cpu(c->knn->dist + first, k, c->st->perplexity, c->st->tol, c->st->max_steps,
+                                                            c->out->weight + first);
     }
     c->missed[worker] = missed;
 }

@@ -1,0 +1,125 @@
+/* See transform.h. */
+#include "transform.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "affinity_cpu.h"
+#include "host.h"
+#include "knn_cpu.h"
+#include "nomad/rng.h"
+
+typedef struct {
+    const nmp_config *c;
+    int64_t n, m; /* training and new points */
+    int32_t dims, k;
+    const float *y;        /* n x dims: the map, fixed */
+    const int32_t *nbr;    /* m x k: each new point's training neighbours (-1: none) */
+    float *p;              /* m x k: their distances, then their weights (each row sums to 1) */
+    float *y_new, *vel;    /* m x dims */
+    const int32_t *sample; /* this step's map points */
+    int64_t missed;        /* rows whose perplexity search missed its tolerance */
+} job;
+
+/* Gaussian weights at the transform's perplexity over each row's neighbour distances, and
+ * the start: their weighted mean in the map. */
+static void place_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    job *t = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        float *row = t->p + i * t->k, d[1024];
+        int32_t k = 0;
+        while (k < t->k && t->nbr[i * t->k + k] >= 0) k++;
+        memcpy(d, row, (size_t)k * sizeof *d);
+        if (!affinity_perplexity_row_cpu(d, k, t->c->transform.perplexity, 1e-5, 200, row))
+            __atomic_add_fetch(&t->missed, 1, __ATOMIC_RELAXED);
+        for (int32_t j = k; j < t->k; j++) row[j] = 0;
+        for (int32_t a = 0; a < t->dims; a++) {
+            double s = 0;
+            for (int32_t j = 0; j < k; j++) s += (double)row[j] * t->y[(int64_t)t->nbr[i * t->k + j] * t->dims + a];
+            t->y_new[i * t->dims + a] = (float)s;
+        }
+    }
+}
+
+/* One step of every new point in [begin, end): t-SNE's gradient against the fixed map. */
+static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const job *t = ctx;
+    const int32_t D = t->dims;
+    const int64_t M = t->c->transform.negatives;
+    const double ex = t->c->transform.exaggeration, lr = t->c->transform.lr, mom = t->c->transform.momentum;
+    const double cap = t->c->transform.max_grad;
+    for (int64_t i = begin; i < end; i++) {
+        float *yi = t->y_new + i * D;
+        double att[3] = {0}, rep[3] = {0}, z = 0;
+        for (int32_t j = 0; j < t->k; j++) {
+            int32_t b = t->nbr[i * t->k + j];
+            if (b < 0) break;
+            const float *yb = t->y + (int64_t)b * D;
+            double d2 = 0, diff[3];
+            for (int32_t a = 0; a < D; a++) diff[a] = (double)yi[a] - yb[a], d2 += diff[a] * diff[a];
+            double w = (double)t->p[i * t->k + j] / (1.0 + d2);
+            for (int32_t a = 0; a < D; a++) att[a] += w * diff[a];
+        }
+        for (int64_t s = 0; s < M; s++) {
+            const float *ys = t->y + (int64_t)t->sample[s] * D;
+            double d2 = 0, diff[3];
+            for (int32_t a = 0; a < D; a++) diff[a] = (double)yi[a] - ys[a], d2 += diff[a] * diff[a];
+            double w = 1.0 / (1.0 + d2);
+            z += w;
+            for (int32_t a = 0; a < D; a++) rep[a] += w * w * diff[a];
+        }
+        double g[3], norm = 0;
+        for (int32_t a = 0; a < D; a++) g[a] = 4.0 * (ex * att[a] - (z > 0 ? rep[a] / z : 0)), norm += g[a] * g[a];
+        norm = sqrt(norm);
+        double scale = norm > cap ? cap / norm : 1.0;
+        for (int32_t a = 0; a < D; a++) {
+            float *v = t->vel + i * D + a;
+            *v = (float)(mom * *v - lr * scale * g[a]);
+            yi[a] += *v;
+        }
+    }
+}
+
+nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *y, int32_t dims,
+                         const nmp_matrix *x_new, float *y_new, nmp_err *err)
+{
+    const int64_t n = x->n, m = x_new->n;
+    const int32_t k = (int32_t)(c->transform.k < n ? c->transform.k : n);
+    if (k > 1024) return nmp_fail(err, NMP_ERR_INVALID, "transform.k: %d is more than the 1024 neighbours it weighs", k);
+    if (dims < 1 || dims > 3) return nmp_fail(err, NMP_ERR_INVALID, "transform: a map of %d dimensions; 1 to 3 expected", dims);
+    int32_t *nbr = malloc((size_t)(m * k + 1) * sizeof *nbr);
+    float *p = malloc((size_t)(m * k + 1) * sizeof *p), *vel = calloc((size_t)(m * dims + 1), sizeof *vel);
+    int32_t *sample = malloc((size_t)c->transform.negatives * sizeof *sample);
+    nmp_status s = nbr && p && vel && sample ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
+    double t0 = nmp_now();
+    if (s == NMP_OK && knn_topk_cpu(x_new->x, m, x->x, n, x->d, k, c->ann.metric, NULL, NULL, nbr, p) != NMP_OK)
+        s = nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory finding %lld x %d neighbours", (long long)m, k);
+    job t = {.c = c, .n = n, .m = m, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new, .vel = vel,
+             .sample = sample};
+    if (s == NMP_OK) {
+        nmp_log(NMP_LOG_INFO, "transform: %lld x %d neighbours among %lld training points in %.2f s", (long long)m, k,
+                (long long)n, nmp_now() - t0);
+        nmp_parallel_for(m, place_range, &t);
+        if (t.missed)
+            nmp_log(NMP_LOG_WARN, "transform: %lld of %lld points missed perplexity %g within 1e-5 nats", (long long)t.missed,
+                    (long long)m, c->transform.perplexity);
+    }
+    const uint64_t seed = (uint64_t)c->seed, M = (uint64_t)c->transform.negatives;
+    for (int64_t step = 0; s == NMP_OK && step < c->transform.steps; step++) {
+        for (uint64_t j = 0; j < M; j++)
+            sample[j] = (int32_t)nmp_rng_below(seed, NMP_STREAM_TRANSFORM, (uint64_t)step * M + j, (uint64_t)n);
+        nmp_parallel_for(m, step_range, &t);
+        nmp_progress("transform", (double)(step + 1) / (double)c->transform.steps);
+    }
+    for (int64_t i = 0; s == NMP_OK && i < m * dims; i++)
+        if (!isfinite(y_new[i]))
+            s = nmp_fail(err, NMP_ERR_RUNTIME, "transform: point %lld left the map (NaN or Inf); lower transform.lr",
+                         (long long)(i / dims));
+    free(nbr), free(p), free(vel), free(sample);
+    return s;
+}
