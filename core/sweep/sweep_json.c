@@ -3,7 +3,10 @@
 #include "sweep_json.h"
 
 #include <json-c/json.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int fail(const char *text, size_t at, const char *what, char *why, size_t why_size)
@@ -11,6 +14,28 @@ static int fail(const char *text, size_t at, const char *what, char *why, size_t
     int line = 1;
     for (size_t i = 0; i < at; i++) line += text[i] == '\n';
     snprintf(why, why_size, "line %d: %s", line, what);
+    return -1;
+}
+
+/* Where the first number that is not finite starts (json-c takes NaN and Infinity, and reads
+ * 1e999 as Infinity; JSON has none of them), or -1. Strings are skipped. */
+static ptrdiff_t first_nonfinite(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '"') {
+            for (i++; i < len && text[i] != '"'; i++) i += text[i] == '\\';
+        } else if (text[i] == 'N' || text[i] == 'I') {
+            return (ptrdiff_t)i;
+        } else if (text[i] == '-' || (text[i] >= '0' && text[i] <= '9')) {
+            char num[512];
+            size_t n = strspn(text + i, "+-.0123456789eE");
+            if (n > len - i) n = len - i;
+            if (text[i] == '-' && i + 1 < len && text[i + 1] == 'I') return (ptrdiff_t)i;
+            snprintf(num, sizeof num, "%.*s", (int)(n < sizeof num ? n : sizeof num - 1), text + i);
+            if (!isfinite(strtod(num, NULL))) return (ptrdiff_t)i;
+            i += n ? n - 1 : 0;
+        }
+    }
     return -1;
 }
 
@@ -34,6 +59,12 @@ int nmp_jv_parse(const char *text, size_t len, nmp_jv **out, char *why, size_t w
     if (end < len) {
         json_object_put(v);
         return fail(text, end, "text after the JSON value", why, why_size);
+    }
+    ptrdiff_t bad = first_nonfinite(text, len);
+    if (bad >= 0) {
+        json_object_put(v);
+        return fail(text, (size_t)bad, "a number that is not finite (NaN, Infinity or out of range) is not JSON", why,
+                    why_size);
     }
     *out = v;
     return 0;

@@ -358,6 +358,9 @@ static void json_reads_values_and_escapes(void **state)
         {"{\"a\": [1,\n2,\n\n", "line 4: unexpected end of text"},
         {"{\"a\": 1 // note\n}", "line 1: "},
         {"", "line 1: unexpected end of text"},
+        {"NaN\n\n", "line 1: a number that is not finite"},
+        {"[1,\n Infinity]", "line 2: a number that is not finite"},
+        {"{\"a\": \"NaN\",\n \"b\": -1e999}", "line 2: a number that is not finite"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(nmp_jv_parse(bad[i][0], strlen(bad[i][0]), &j, why, sizeof why), -1);
