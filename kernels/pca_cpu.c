@@ -63,3 +63,41 @@ nmp_status pca_project_cpu(const float *x, int64_t n, int64_t d, const double *m
     free(buf);
     return NMP_OK;
 }
+
+/* LAPACK, from OpenBLAS: eigenpairs il..iu (ascending order, 1-based) of a symmetric matrix. */
+extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
+                    const double *vl, const double *vu, const int *il, const int *iu, const double *abstol, int *m,
+                    double *w, double *z, const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,
+                    const int *liwork, int *info);
+
+nmp_status pca_top_axes_cpu(double *cov, int64_t d, int32_t p, double *w_out, double *v, int *info_out, int *found_out)
+{
+    int n = (int)d, il = n - p + 1, iu = n, found = 0, info = 0, lwork = -1, liwork = -1, iw_query = 0;
+    double vl = 0.0, vu = 0.0, abstol = 0.0, w_query = 0.0;
+    double *w = malloc((size_t)d * sizeof *w), *z = malloc((size_t)(d * p) * sizeof *z);
+    int *isuppz = malloc((size_t)(2 * p) * sizeof *isuppz);
+    if (w && z && isuppz)
+        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, &w_query, &lwork,
+                &iw_query, &liwork, &info);
+    lwork = (int)w_query, liwork = iw_query;
+    double *work = malloc((size_t)(lwork > 1 ? lwork : 1) * sizeof *work);
+    int *iwork = malloc((size_t)(liwork > 1 ? liwork : 1) * sizeof *iwork);
+    nmp_status s = NMP_OK;
+    if (!w || !z || !isuppz || !work || !iwork) {
+        s = NMP_ERR_NOMEM;
+    } else {
+        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, work, &lwork, iwork,
+                &liwork, &info);
+        if (info != 0 || found != p) s = NMP_ERR_RUNTIME;
+    }
+    if (s == NMP_OK) /* dsyevr returns ascending eigenvalues, vectors as columns of z (d each) */
+        for (int32_t k = 0; k < p; k++) {
+            int src = p - 1 - k;
+            w_out[k] = w[src];
+            for (int64_t j = 0; j < d; j++) v[j * p + k] = z[(int64_t)src * d + j];
+        }
+    if (info_out) *info_out = info;
+    if (found_out) *found_out = found;
+    free(w), free(z), free(isuppz), free(work), free(iwork);
+    return s;
+}

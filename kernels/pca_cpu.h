@@ -19,6 +19,12 @@ void pca_mean_cpu(const float *x, int64_t d, const int64_t *rows, int64_t m, dou
 nmp_status pca_covariance_cpu(const float *x, int64_t d, const int64_t *rows, int64_t m, const double *mean,
                               int64_t block, double *cov);
 
+/* The top p eigenpairs of the symmetric cov (d x d, destroyed) by LAPACK's dsyevr (only the
+ * asked ones: for d = 784, p = 2 a few hundredths of a second where all would take seconds):
+ * eigenvalues largest first into w (p), their vectors into v (d x p, row j holds coordinate j
+ * of each). NMP_ERR_NOMEM, or NMP_ERR_RUNTIME with LAPACK's *info and the count *found. */
+nmp_status pca_top_axes_cpu(double *cov, int64_t d, int32_t p, double *w, double *v, int *info, int *found);
+
 /* y (n x dims) = (x - mean) V for all n rows, vt = V^T (dims x d): `block` rows at a time
  * centred in float, one float GEMM per block. Returns NMP_OK or NMP_ERR_NOMEM. */
 nmp_status pca_project_cpu(const float *x, int64_t n, int64_t d, const double *mean, const float *vt, int32_t dims,

@@ -12,12 +12,6 @@
 #include "pca_cuda.h"
 #endif
 
-/* LAPACK, from OpenBLAS: eigenpairs il..iu (ascending order, 1-based) of a symmetric matrix. */
-extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
-                    const double *vl, const double *vu, const int *il, const int *iu, const double *abstol, int *m,
-                    double *w, double *z, const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,
-                    const int *liwork, int *info);
-
 void pca_model_free(pca_model *m)
 {
 #ifdef NOMAD_CUDA
@@ -32,47 +26,20 @@ void pca_model_free(pca_model *m)
  * few hundredths of a second where a full eigendecomposition takes seconds. */
 static nmp_status top_axes(const nmp_host *h, double *cov, int64_t d, int64_t samples, pca_model *m)
 {
-    int n = (int)d, il = n - m->p + 1, iu = n, found = 0, info = 0, lwork = -1, liwork = -1, iw_query = 0;
-    double vl = 0.0, vu = 0.0, abstol = 0.0, w_query = 0.0;
-    double *w = malloc((size_t)d * sizeof *w), *z = malloc((size_t)(d * m->p) * sizeof *z);
-    int *isuppz = malloc((size_t)(2 * m->p) * sizeof *isuppz);
-    if (w && z && isuppz)
-        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, &w_query, &lwork,
-                &iw_query, &liwork, &info);
-    lwork = (int)w_query, liwork = iw_query;
-    double *work = malloc((size_t)(lwork > 1 ? lwork : 1) * sizeof *work);
-    int *iwork = malloc((size_t)(liwork > 1 ? liwork : 1) * sizeof *iwork);
-    nmp_status s = NMP_OK;
-    if (!w || !z || !isuppz || !work || !iwork) {
-        h->set_error(h, "pca: out of memory for the eigensolver (d = %lld)", (long long)d);
-        s = NMP_ERR_NOMEM;
-    } else {
-        dsyevr_("V", "I", "L", &n, cov, &n, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz, work, &lwork, iwork,
-                &liwork, &info);
-        if (info != 0 || found != m->p) {
-            h->set_error(h, "pca: eigensolver found %d of %d eigenpairs of the %lld x %lld covariance (LAPACK info %d)",
-                         found, m->p, (long long)d, (long long)d, info);
-            s = NMP_ERR_RUNTIME;
-        }
+    double *w = malloc((size_t)m->p * sizeof *w), *v = malloc((size_t)(d * m->p) * sizeof *v);
+    int info = 0, found = 0;
+    nmp_status s = w && v ? pca_top_axes_cpu(cov, d, m->p, w, v, &info, &found) : NMP_ERR_NOMEM;
+    if (s == NMP_ERR_NOMEM) h->set_error(h, "pca: out of memory for the eigensolver (d = %lld)", (long long)d);
+    if (s == NMP_ERR_RUNTIME)
+        h->set_error(h, "pca: eigensolver found %d of %d eigenpairs of the %lld x %lld covariance (LAPACK info %d)",
+                     found, m->p, (long long)d, (long long)d, info);
+    if (s == NMP_OK) {
+        for (int32_t k = 0; k < m->p; k++) m->variance[k] = w[k] / (double)(samples > 1 ? samples - 1 : 1);
+        init_flip_signs(v, d, m->p, m->p);
+        for (int32_t k = 0; k < m->p; k++)
+            for (int64_t j = 0; j < d; j++) m->axes[k * d + j] = (float)v[j * m->p + k];
     }
-    if (s == NMP_OK) { /* dsyevr returns ascending eigenvalues, vectors as columns of z (d each) */
-        double *v = malloc((size_t)(d * m->p) * sizeof *v);
-        if (!v) {
-            h->set_error(h, "pca: out of memory");
-            s = NMP_ERR_NOMEM;
-        } else {
-            for (int32_t k = 0; k < m->p; k++) {
-                int src = m->p - 1 - k;
-                m->variance[k] = w[src] / (double)(samples > 1 ? samples - 1 : 1);
-                for (int64_t j = 0; j < d; j++) v[j * m->p + k] = z[(int64_t)src * d + j];
-            }
-            init_flip_signs(v, d, m->p, m->p);
-            for (int32_t k = 0; k < m->p; k++)
-                for (int64_t j = 0; j < d; j++) m->axes[k * d + j] = (float)v[j * m->p + k];
-            free(v);
-        }
-    }
-    free(w), free(z), free(isuppz), free(work), free(iwork);
+    free(w), free(v);
     return s;
 }
 
