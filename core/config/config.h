@@ -130,7 +130,7 @@ typedef struct {
         int64_t k, queries, triplets;
     } eval;
     struct {
-        int64_t k, steps, negatives;
+        int64_t k, pca, refine, steps, negatives;
         double perplexity, lr, momentum, exaggeration, max_grad;
     } transform;
     struct {

@@ -107,6 +107,12 @@ static const nmp_config_key schema[] = {
     {"eval.triplets", I, "5000", AT_LEAST(0), NULL, "random triplets for triplet accuracy (0 = skip)", FIELD(eval.triplets)},
     {"transform.k", I, "25", AT_LEAST(1), NULL,
      "nomad transform: nearest training points of each new point (exact, in the input space)", FIELD(transform.k)},
+    {"transform.pca", I, "64", AT_LEAST(0), NULL,
+     "nomad transform: search the neighbours among the top this many principal components of the training data "
+     "(0, or at least the data's width: in the input space itself)", FIELD(transform.pca)},
+    {"transform.refine", I, "4", AT_LEAST(1), NULL,
+     "nomad transform: with pca, refine x k candidates found in the projection, the k nearest in the input space kept",
+     FIELD(transform.refine)},
     {"transform.perplexity", D, "5", ABOVE(0), NULL,
      "nomad transform: perplexity of a new point's Gaussian weights over its k neighbours (openTSNE's 5)",
      FIELD(transform.perplexity)},

@@ -8,6 +8,7 @@
 #include "affinity_cpu.h"
 #include "host.h"
 #include "knn_cpu.h"
+#include "pca_cpu.h"
 #include "nomad/rng.h"
 
 typedef struct {
@@ -85,6 +86,104 @@ static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
     }
 }
 
+/* Rows of the PCA sample: every (n / PCA_SAMPLE)-th, at most PCA_SAMPLE (a covariance of
+ * 10,000 rows pins the top 64 axes of Fashion-MNIST as well as all 56,000 do). */
+#define PCA_SAMPLE 10000
+#define PCA_BLOCK 4096
+
+/* x and x_new projected on the top p principal axes of x (xp: n x p, qp: m x p). */
+static nmp_status project(const nmp_matrix *x, const nmp_matrix *x_new, int32_t p, float *xp, float *qp, nmp_err *err)
+{
+    const int64_t n = x->n, d = x->d, rows = n < PCA_SAMPLE ? n : PCA_SAMPLE;
+    int64_t *ids = malloc((size_t)rows * sizeof *ids);
+    double *mean = malloc((size_t)d * sizeof *mean), *cov = malloc((size_t)(d * d) * sizeof *cov);
+    double *w = malloc((size_t)p * sizeof *w), *v = malloc((size_t)(d * p) * sizeof *v);
+    float *vt = malloc((size_t)(d * p) * sizeof *vt);
+    nmp_status s = ids && mean && cov && w && v && vt ? NMP_OK : NMP_ERR_NOMEM;
+    for (int64_t r = 0; s == NMP_OK && r < rows; r++) ids[r] = r * n / rows;
+    if (s == NMP_OK) {
+        pca_mean_cpu(x->x, d, ids, rows, mean);
+        s = pca_covariance_cpu(x->x, d, ids, rows, mean, PCA_BLOCK, cov);
+    }
+    int info = 0, found = 0;
+    if (s == NMP_OK) s = pca_top_axes_cpu(cov, d, p, w, v, &info, &found);
+    for (int32_t k = 0; s == NMP_OK && k < p; k++)
+        for (int64_t j = 0; j < d; j++) vt[k * d + j] = (float)v[j * p + k];
+    if (s == NMP_OK) s = pca_project_cpu(x->x, n, d, mean, vt, p, PCA_BLOCK, xp);
+    if (s == NMP_OK) s = pca_project_cpu(x_new->x, x_new->n, d, mean, vt, p, PCA_BLOCK, qp);
+    free(ids), free(mean), free(cov), free(w), free(v), free(vt);
+    if (s == NMP_ERR_RUNTIME)
+        return nmp_fail(err, s, "transform: the eigensolver found %d of %d axes of the %lld x %lld covariance "
+                        "(LAPACK info %d); set transform.pca: 0", found, p, (long long)d, (long long)d, info);
+    return s == NMP_OK ? NMP_OK : nmp_fail(err, s, "transform: out of memory projecting on %d principal axes", p);
+}
+
+typedef struct {
+    const nmp_matrix *x, *x_new;
+    nmp_metric metric;
+    int32_t k, kc;
+    const int32_t *cand; /* m x kc: candidates from the projection */
+    int32_t *nbr;        /* m x k */
+    float *dist;         /* m x k */
+} refine_job;
+
+/* The k nearest of each point's candidates by the exact distance (ties: the smaller id). */
+static void refine_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const refine_job *r = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        double best[1024];
+        int32_t id[1024], kept = 0;
+        for (int32_t c = 0; c < r->kc; c++) {
+            int32_t b = r->cand[i * r->kc + c];
+            if (b < 0) continue;
+            double dd = knn_distance_cpu(r->x_new->x + i * r->x_new->d, r->x->x + (int64_t)b * r->x->d, r->x->d,
+                                         r->metric);
+            int32_t at = kept < r->k ? kept++ : r->k;
+            while (at > 0 && (best[at - 1] > dd || (best[at - 1] == dd && id[at - 1] > b))) {
+                if (at < r->k) best[at] = best[at - 1], id[at] = id[at - 1];
+                at--;
+            }
+            if (at < r->k) best[at] = dd, id[at] = b;
+        }
+        for (int32_t j = 0; j < r->k; j++) {
+            r->nbr[i * r->k + j] = j < kept ? id[j] : -1;
+            r->dist[i * r->k + j] = j < kept ? (float)best[j] : INFINITY;
+        }
+    }
+}
+
+/* Each new point's k nearest training points: exact, or (transform.pca) refine x k candidates
+ * in the projection, then the k nearest of those by the exact distance. */
+static nmp_status neighbours(const nmp_config *c, const nmp_matrix *x, const nmp_matrix *x_new, int32_t k,
+                             int32_t *nbr, float *dist, nmp_err *err)
+{
+    const int64_t n = x->n, m = x_new->n;
+    const int32_t p = (int32_t)c->transform.pca;
+    if (p <= 0 || p >= x->d) {
+        if (knn_topk_cpu(x_new->x, m, x->x, n, x->d, k, c->ann.metric, NULL, NULL, nbr, dist) != NMP_OK)
+            return nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory finding %lld x %d neighbours", (long long)m, k);
+        return NMP_OK;
+    }
+    int64_t kc64 = (int64_t)k * c->transform.refine;
+    const int32_t kc = (int32_t)(kc64 < n ? (kc64 < 1024 ? kc64 : 1024) : n);
+    float *xp = malloc((size_t)(n * p) * sizeof *xp), *qp = malloc((size_t)(m * p + 1) * sizeof *qp);
+    int32_t *cand = malloc((size_t)(m * kc + 1) * sizeof *cand);
+    float *cd = malloc((size_t)(m * kc + 1) * sizeof *cd);
+    nmp_status s = xp && qp && cand && cd ? project(x, x_new, p, xp, qp, err)
+                                          : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
+    /* l2 and inner products keep their meaning in the projection; cosine is taken there too */
+    if (s == NMP_OK && knn_topk_cpu(qp, m, xp, n, p, kc, c->ann.metric, NULL, NULL, cand, cd) != NMP_OK)
+        s = nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory finding %lld x %d candidates", (long long)m, kc);
+    if (s == NMP_OK) {
+        refine_job r = {x, x_new, c->ann.metric, k, kc, cand, nbr, dist};
+        nmp_parallel_for(m, refine_range, &r);
+    }
+    free(xp), free(qp), free(cand), free(cd);
+    return s;
+}
+
 nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *y, int32_t dims,
                          const nmp_matrix *x_new, float *y_new, nmp_err *err)
 {
@@ -97,8 +196,7 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
     int32_t *sample = malloc((size_t)c->transform.negatives * sizeof *sample);
     nmp_status s = nbr && p && vel && sample ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
     double t0 = nmp_now();
-    if (s == NMP_OK && knn_topk_cpu(x_new->x, m, x->x, n, x->d, k, c->ann.metric, NULL, NULL, nbr, p) != NMP_OK)
-        s = nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory finding %lld x %d neighbours", (long long)m, k);
+    if (s == NMP_OK) s = neighbours(c, x, x_new, k, nbr, p, err);
     job t = {.c = c, .n = n, .m = m, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new, .vel = vel,
              .sample = sample};
     if (s == NMP_OK) {

@@ -3,8 +3,10 @@
  * perplexity, a start at their weighted mean position in the map, then a few hundred t-SNE
  * gradient steps of the new points alone: attraction to those neighbours' fixed positions,
  * repulsion from the fixed map (each point normalised by its own Z, estimated from map points
- * drawn per step). New points never act on each other, so each is placed as if it came alone,
- * and the result does not depend on the thread count. */
+ * drawn per step). New points never act on each other, so each is placed as if it came alone.
+ * The neighbours are searched among the top principal components of the training data and
+ * refined in the input space (transform.pca, transform.refine). The same bytes for a seed and
+ * thread count; with transform.pca: 0 (or narrow data) for any thread count. */
 #ifndef NOMAD_TRANSFORM_H
 #define NOMAD_TRANSFORM_H
 
