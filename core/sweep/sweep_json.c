@@ -17,26 +17,49 @@ static int fail(const char *text, size_t at, const char *what, char *why, size_t
     return -1;
 }
 
-/* Where the first number that is not finite starts (json-c takes NaN and Infinity, and reads
- * 1e999 as Infinity; JSON has none of them), or -1. Strings are skipped. */
-static ptrdiff_t first_nonfinite(const char *text, size_t len)
+/* What json-c takes and JSON has not: NaN, Infinity, numbers out of range (read as Infinity)
+ * and single-quoted strings. The first one's offset and what it is, or -1. Double-quoted
+ * strings are skipped; a single quote outside them is reported before it can hide anything. */
+static ptrdiff_t not_json(const char *text, size_t len, const char **what)
 {
     for (size_t i = 0; i < len; i++) {
         if (text[i] == '"') {
             for (i++; i < len && text[i] != '"'; i++) i += text[i] == '\\';
-        } else if (text[i] == 'N' || text[i] == 'I') {
+        } else if (text[i] == '\'') {
+            *what = "single-quoted strings are not JSON";
+            return (ptrdiff_t)i;
+        } else if (text[i] == 'N' || text[i] == 'I' || (text[i] == '-' && i + 1 < len && text[i + 1] == 'I')) {
+            *what = "a number that is not finite (NaN, Infinity or out of range) is not JSON";
             return (ptrdiff_t)i;
         } else if (text[i] == '-' || (text[i] >= '0' && text[i] <= '9')) {
             char num[512];
             size_t n = strspn(text + i, "+-.0123456789eE");
             if (n > len - i) n = len - i;
-            if (text[i] == '-' && i + 1 < len && text[i + 1] == 'I') return (ptrdiff_t)i;
             snprintf(num, sizeof num, "%.*s", (int)(n < sizeof num ? n : sizeof num - 1), text + i);
-            if (!isfinite(strtod(num, NULL))) return (ptrdiff_t)i;
+            if (!isfinite(strtod(num, NULL))) {
+                *what = "a number that is not finite (NaN, Infinity or out of range) is not JSON";
+                return (ptrdiff_t)i;
+            }
             i += n ? n - 1 : 0;
         }
     }
     return -1;
+}
+
+/* Whether the tree holds a number that is not finite (the check behind not_json's scan). */
+static int has_nonfinite(const nmp_jv *v)
+{
+    if (json_object_is_type(v, json_type_double)) return !isfinite(json_object_get_double(v));
+    if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (has_nonfinite(json_object_array_get_idx(v, i))) return 1;
+    } else if (json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach((nmp_jv *)v, key, value) {
+            (void)key;
+            if (has_nonfinite(value)) return 1;
+        }
+    }
+    return 0;
 }
 
 int nmp_jv_parse(const char *text, size_t len, nmp_jv **out, char *why, size_t why_size)
@@ -60,11 +83,11 @@ int nmp_jv_parse(const char *text, size_t len, nmp_jv **out, char *why, size_t w
         json_object_put(v);
         return fail(text, end, "text after the JSON value", why, why_size);
     }
-    ptrdiff_t bad = first_nonfinite(text, len);
-    if (bad >= 0) {
+    const char *what = "a number that is not finite (NaN, Infinity or out of range) is not JSON";
+    ptrdiff_t bad = not_json(text, len, &what);
+    if (bad >= 0 || has_nonfinite(v)) {
         json_object_put(v);
-        return fail(text, (size_t)bad, "a number that is not finite (NaN, Infinity or out of range) is not JSON", why,
-                    why_size);
+        return fail(text, bad >= 0 ? (size_t)bad : 0, what, why, why_size);
     }
     *out = v;
     return 0;

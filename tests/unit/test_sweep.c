@@ -361,6 +361,7 @@ static void json_reads_values_and_escapes(void **state)
         {"NaN\n\n", "line 1: a number that is not finite"},
         {"[1,\n Infinity]", "line 2: a number that is not finite"},
         {"{\"a\": \"NaN\",\n \"b\": -1e999}", "line 2: a number that is not finite"},
+        {"{\"\": {\"\": 2},\n'us\"': NaN}", "line 2: single-quoted strings are not JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(nmp_jv_parse(bad[i][0], strlen(bad[i][0]), &j, why, sizeof why), -1);
