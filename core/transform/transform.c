@@ -20,6 +20,7 @@ typedef struct {
     float *p;              /* m x k: their distances, then their weights (each row sums to 1) */
     float *y_new, *vel;    /* m x dims */
     const int32_t *sample; /* this step's map points */
+    float *sample_at;      /* 3 x negatives: their coordinates, one row per axis (zeros past dims) */
     int64_t missed;        /* rows whose perplexity search missed its tolerance */
 } job;
 
@@ -66,14 +67,17 @@ static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
             double w = (double)t->p[i * t->k + j] / (1.0 + d2);
             for (int32_t a = 0; a < D; a++) att[a] += w * diff[a];
         }
+        /* the repulsion: one float vector loop over the step's map points, axes beyond dims zero */
+        const float *s0 = t->sample_at, *s1 = s0 + M, *s2 = s1 + M;
+        const float y0 = yi[0], y1 = D > 1 ? yi[1] : 0.0f, y2 = D > 2 ? yi[2] : 0.0f;
+        float zf = 0, r0 = 0, r1 = 0, r2 = 0;
+#pragma omp simd reduction(+ : zf, r0, r1, r2)
         for (int64_t s = 0; s < M; s++) {
-            const float *ys = t->y + (int64_t)t->sample[s] * D;
-            double d2 = 0, diff[3];
-            for (int32_t a = 0; a < D; a++) diff[a] = (double)yi[a] - ys[a], d2 += diff[a] * diff[a];
-            double w = 1.0 / (1.0 + d2);
-            z += w;
-            for (int32_t a = 0; a < D; a++) rep[a] += w * w * diff[a];
+            float d0 = y0 - s0[s], d1 = y1 - s1[s], d2 = y2 - s2[s];
+            float w = 1.0f / (1.0f + d0 * d0 + d1 * d1 + d2 * d2), w2 = w * w;
+            zf += w, r0 += w2 * d0, r1 += w2 * d1, r2 += w2 * d2;
         }
+        z = zf, rep[0] = r0, rep[1] = r1, rep[2] = r2;
         double g[3], norm = 0;
         for (int32_t a = 0; a < D; a++) g[a] = 4.0 * (ex * att[a] - (z > 0 ? rep[a] / z : 0)), norm += g[a] * g[a];
         norm = sqrt(norm);
@@ -194,11 +198,13 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
     int32_t *nbr = malloc((size_t)(m * k + 1) * sizeof *nbr);
     float *p = malloc((size_t)(m * k + 1) * sizeof *p), *vel = calloc((size_t)(m * dims + 1), sizeof *vel);
     int32_t *sample = malloc((size_t)c->transform.negatives * sizeof *sample);
-    nmp_status s = nbr && p && vel && sample ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
+    float *sample_at = calloc((size_t)(3 * c->transform.negatives), sizeof *sample_at);
+    nmp_status s = nbr && p && vel && sample && sample_at ? NMP_OK
+                                                          : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
     double t0 = nmp_now();
     if (s == NMP_OK) s = neighbours(c, x, x_new, k, nbr, p, err);
     job t = {.c = c, .n = n, .m = m, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new, .vel = vel,
-             .sample = sample};
+             .sample = sample, .sample_at = sample_at};
     if (s == NMP_OK) {
         nmp_log(NMP_LOG_INFO, "transform: %lld x %d neighbours among %lld training points in %.2f s", (long long)m, k,
                 (long long)n, nmp_now() - t0);
@@ -209,8 +215,10 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
     }
     const uint64_t seed = (uint64_t)c->seed, M = (uint64_t)c->transform.negatives;
     for (int64_t step = 0; s == NMP_OK && step < c->transform.steps; step++) {
-        for (uint64_t j = 0; j < M; j++)
+        for (uint64_t j = 0; j < M; j++) {
             sample[j] = (int32_t)nmp_rng_below(seed, NMP_STREAM_TRANSFORM, (uint64_t)step * M + j, (uint64_t)n);
+            for (int32_t a = 0; a < dims; a++) sample_at[(uint64_t)a * M + j] = y[(int64_t)sample[j] * dims + a];
+        }
         nmp_parallel_for(m, step_range, &t);
         nmp_progress("transform", (double)(step + 1) / (double)c->transform.steps);
     }
@@ -218,6 +226,6 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
         if (!isfinite(y_new[i]))
             s = nmp_fail(err, NMP_ERR_RUNTIME, "transform: point %lld left the map (NaN or Inf); lower transform.lr",
                          (long long)(i / dims));
-    free(nbr), free(p), free(vel), free(sample);
+    free(nbr), free(p), free(vel), free(sample), free(sample_at);
     return s;
 }
