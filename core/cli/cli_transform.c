@@ -77,12 +77,7 @@ static nmp_status open_rows(const char *path, const nmp_data_opts *o, double sca
     nmp_status s = nmp_data_open(path, o, d, err);
     if (s != NMP_OK) return s;
     *m = d->m;
-    if (scale != 1.0) {
-        size_t len = (size_t)(m->n * m->d);
-        if (!(*scaled = malloc(len * sizeof **scaled + 1))) return nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory", path);
-        for (size_t i = 0; i < len; i++) (*scaled)[i] = d->m.x[i] * (float)scale;
-        m->x = *scaled;
-    }
+    if (nmp_io_scale(m, scale, scaled) != NMP_OK) return nmp_fail(err, NMP_ERR_NOMEM, "%s: out of memory scaling it", path);
     return nmp_io_check_values(path, m, 0, nmp_io_distance_bound(m->d), err);
 }
 

@@ -211,12 +211,7 @@ nmp_status nmp_dist_eval_data(nmp_run *r, nmp_matrix *x, nmp_err *err)
     nmp_status s = nmp_data_open(c->data.path, &o, &r->dist.eval_data, err);
     if (s != NMP_OK) return s;
     *x = r->dist.eval_data.m;
-    float scale = (float)c->data.scale;
-    if (scale == 1.0f) return NMP_OK;
-    int64_t len = x->n * x->d;
-    r->dist.eval_scaled = malloc((size_t)len * sizeof(float) + 1);
-    if (!r->dist.eval_scaled) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory scaling the data for eval");
-    for (int64_t i = 0; i < len; i++) r->dist.eval_scaled[i] = x->x[i] * scale;
-    x->x = r->dist.eval_scaled;
+    if (nmp_io_scale(x, c->data.scale, &r->dist.eval_scaled) != NMP_OK)
+        return nmp_fail(err, NMP_ERR_NOMEM, "out of memory scaling the data for eval");
     return NMP_OK;
 }

@@ -111,6 +111,10 @@ nmp_status nmp_io_alias_files(const char *name, int labels, nmp_io_files *files,
  * parallel blocks; the _serial form is for callers already inside a parallel loop. */
 void nmp_io_to_f32(const char *dtype, const void *src, float *dst, int64_t count);
 void nmp_io_to_f32_serial(const char *dtype, const void *src, float *dst, int64_t count);
+/* data.scale applied as the data is read: m's values times `scale` into a malloc'd copy
+ * (*owned, the caller frees it; m->x then points to it). Nothing to do when scale is 1
+ * (*owned NULL). NMP_ERR_NOMEM when the copy cannot be made. */
+nmp_status nmp_io_scale(nmp_matrix *m, double scale, float **owned);
 /* NMP_ERR_INVALID naming the first row (counted from row0) and column of an n x d matrix
  * whose value is not finite, or (max_abs > 0) whose magnitude exceeds max_abs. */
 nmp_status nmp_io_check_values(const char *path, const nmp_matrix *m, int64_t row0, float max_abs, nmp_err *err);

@@ -3,6 +3,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io.h"
@@ -97,5 +98,17 @@ nmp_status nmp_io_check_distinct(const char *path, const nmp_matrix *m, nmp_err 
         return nmp_fail(err, NMP_ERR_INVALID,
                         "%s: all %lld rows are identical; a map needs at least two distinct points", path,
                         (long long)m->n);
+    return NMP_OK;
+}
+
+nmp_status nmp_io_scale(nmp_matrix *m, double scale, float **owned)
+{
+    const float s = (float)scale;
+    *owned = NULL;
+    if (s == 1.0f) return NMP_OK;
+    const int64_t len = m->n * m->d;
+    if (!(*owned = malloc((size_t)len * sizeof **owned + 1))) return NMP_ERR_NOMEM;
+    for (int64_t i = 0; i < len; i++) (*owned)[i] = m->x[i] * s;
+    m->x = *owned;
     return NMP_OK;
 }

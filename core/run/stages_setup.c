@@ -11,14 +11,9 @@
 
 static nmp_status scale_data(nmp_run *r, nmp_err *err)
 {
-    float s = (float)r->cfg->data.scale;
-    int64_t len = r->data.m.n * r->data.m.d;
     r->x = r->data.m;
-    if (s == 1.0f) return NMP_OK;
-    r->scaled = malloc((size_t)len * sizeof *r->scaled);
-    if (!r->scaled) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory scaling the data");
-    for (int64_t i = 0; i < len; i++) r->scaled[i] = r->data.m.x[i] * s;
-    r->x.x = r->scaled;
+    if (nmp_io_scale(&r->x, r->cfg->data.scale, &r->scaled) != NMP_OK)
+        return nmp_fail(err, NMP_ERR_NOMEM, "out of memory scaling the data");
     return NMP_OK;
 }
 
