@@ -13,14 +13,12 @@
 
 typedef struct {
     const nmp_config *c;
-    int64_t n, m; /* training and new points */
     int32_t dims, k;
     const float *y;        /* n x dims: the map, fixed */
     const int32_t *nbr;    /* m x k: each new point's training neighbours (-1: none) */
     float *p;              /* m x k: their distances, then their weights (each row sums to 1) */
     float *y_new, *vel;    /* m x dims */
-    const int32_t *sample; /* this step's map points */
-    float *sample_at;      /* 3 x negatives: their coordinates, one row per axis (zeros past dims) */
+    float *sample_at;      /* 3 x negatives: this step's map points, one row per axis (zeros past dims) */
     int64_t missed;        /* rows whose perplexity search missed its tolerance */
 } job;
 
@@ -57,7 +55,7 @@ static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
     const double cap = t->c->transform.max_grad;
     for (int64_t i = begin; i < end; i++) {
         float *yi = t->y_new + i * D;
-        double att[3] = {0}, rep[3] = {0}, z = 0;
+        double att[3] = {0};
         for (int32_t j = 0; j < t->k; j++) {
             int32_t b = t->nbr[i * t->k + j];
             if (b < 0) break;
@@ -77,9 +75,9 @@ static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
             float w = 1.0f / (1.0f + d0 * d0 + d1 * d1 + d2 * d2), w2 = w * w;
             zf += w, r0 += w2 * d0, r1 += w2 * d1, r2 += w2 * d2;
         }
-        z = zf, rep[0] = r0, rep[1] = r1, rep[2] = r2;
+        const double rep[3] = {r0, r1, r2};
         double g[3], norm = 0;
-        for (int32_t a = 0; a < D; a++) g[a] = 4.0 * (ex * att[a] - (z > 0 ? rep[a] / z : 0)), norm += g[a] * g[a];
+        for (int32_t a = 0; a < D; a++) g[a] = 4.0 * (ex * att[a] - (zf > 0 ? rep[a] / zf : 0)), norm += g[a] * g[a];
         norm = sqrt(norm);
         double scale = norm > cap ? cap / norm : 1.0;
         for (int32_t a = 0; a < D; a++) {
@@ -211,14 +209,12 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
     if (dims < 1 || dims > 3) return nmp_fail(err, NMP_ERR_INVALID, "transform: a map of %d dimensions; 1 to 3 expected", dims);
     int32_t *nbr = malloc((size_t)(m * k + 1) * sizeof *nbr);
     float *p = malloc((size_t)(m * k + 1) * sizeof *p), *vel = calloc((size_t)(m * dims + 1), sizeof *vel);
-    int32_t *sample = malloc((size_t)c->transform.negatives * sizeof *sample);
     float *sample_at = calloc((size_t)(3 * c->transform.negatives), sizeof *sample_at);
-    nmp_status s = nbr && p && vel && sample && sample_at ? NMP_OK
-                                                          : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
+    nmp_status s = nbr && p && vel && sample_at ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
     double t0 = nmp_now();
     if (s == NMP_OK) s = neighbours(c, x, x_new, k, nbr, p, err);
-    job t = {.c = c, .n = n, .m = m, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new, .vel = vel,
-             .sample = sample, .sample_at = sample_at};
+    job t = {.c = c, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new, .vel = vel,
+             .sample_at = sample_at};
     if (s == NMP_OK) {
         nmp_log(NMP_LOG_INFO, "transform: %lld x %d neighbours among %lld training points in %.2f s", (long long)m, k,
                 (long long)n, nmp_now() - t0);
@@ -230,8 +226,8 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
     const uint64_t seed = (uint64_t)c->seed, M = (uint64_t)c->transform.negatives;
     for (int64_t step = 0; s == NMP_OK && step < c->transform.steps; step++) {
         for (uint64_t j = 0; j < M; j++) {
-            sample[j] = (int32_t)nmp_rng_below(seed, NMP_STREAM_TRANSFORM, (uint64_t)step * M + j, (uint64_t)n);
-            for (int32_t a = 0; a < dims; a++) sample_at[(uint64_t)a * M + j] = y[(int64_t)sample[j] * dims + a];
+            int64_t b = (int64_t)nmp_rng_below(seed, NMP_STREAM_TRANSFORM, (uint64_t)step * M + j, (uint64_t)n);
+            for (int32_t a = 0; a < dims; a++) sample_at[(uint64_t)a * M + j] = y[b * dims + a];
         }
         nmp_parallel_for(m, step_range, &t);
         nmp_progress("transform", (double)(step + 1) / (double)c->transform.steps);
@@ -240,6 +236,6 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
         if (!isfinite(y_new[i]))
             s = nmp_fail(err, NMP_ERR_RUNTIME, "transform: point %lld left the map (NaN or Inf); lower transform.lr",
                          (long long)(i / dims));
-    free(nbr), free(p), free(vel), free(sample), free(sample_at);
+    free(nbr), free(p), free(vel), free(sample_at);
     return s;
 }
