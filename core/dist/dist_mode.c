@@ -97,7 +97,6 @@ static void dist_close(nmp_run *r)
 }
 
 static const nmp_run_mode dist_mode = {
-    .name = "distributed",
     .stage = {stage_plugins, dist_load, nmp_dist_partition, stage_ann, stage_affinity, stage_init, dist_optimize,
               dist_eval, dist_output},
     .open = nmp_dist_open,

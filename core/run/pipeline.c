@@ -49,7 +49,6 @@ static void free_run(nmp_run *r)
 }
 
 const nmp_run_mode nmp_local_mode = {
-    .name = "local",
     .stage = {stage_plugins, stage_load, stage_partition, stage_ann, stage_affinity, stage_init, stage_optimize,
               stage_eval, stage_output},
 };

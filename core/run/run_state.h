@@ -79,7 +79,6 @@ typedef nmp_status (*nmp_stage_fn)(nmp_run *r, nmp_err *err);
  * nmp_local_mode (pipeline.c); dist/ builds its run over ranks from the same stages, with
  * its own load, partition, fit, eval and output around the local ones, and the hooks. */
 struct nmp_run_mode {
-    const char *name;
     nmp_stage_fn stage[STAGE_COUNT];
     nmp_status (*open)(nmp_run *r, nmp_err *err); /* before the first stage; NULL: nothing */
     void (*close)(nmp_run *r);                    /* after the last, even on failure; NULL: nothing */
