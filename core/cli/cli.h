@@ -2,6 +2,8 @@
 #ifndef NOMAD_CLI_H
 #define NOMAD_CLI_H
 
+#include "config.h"
+
 int nmp_cli_run(int argc, char **argv);
 int nmp_cli_plugins(int argc, char **argv);
 int nmp_cli_eval(int argc, char **argv);
@@ -11,6 +13,10 @@ int nmp_cli_transform(int argc, char **argv);
 /* The Markdown config reference (core keys and every plugin's parameters) on stdout: the text
  * of `nomad plugins --describe --markdown`, docs/config-reference.md. */
 int nmp_cli_reference(void);
+
+/* The host services for a command that runs a config: its threads (0: all cores) and seed,
+ * quiet when asked on the command line or by the config, progress on a terminal. */
+void nmp_cli_configure_host(const nmp_config *cfg, int quiet);
 
 /* Prints "nomad: error: <msg>" on stderr and returns the exit code for `status`. */
 int nmp_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -132,7 +132,7 @@ static nmp_status dry_run(const nmp_config *cfg, const nmp_cfg_node *root, nmp_e
     return s;
 }
 
-static void configure_host(const nmp_config *cfg, int quiet)
+void nmp_cli_configure_host(const nmp_config *cfg, int quiet)
 {
     nmp_host_config hc = {
         .threads = cfg->threads > 0 ? (int)cfg->threads : nmp_default_threads(),
@@ -177,7 +177,7 @@ int nmp_cli_run(int argc, char **argv)
     if (s == NMP_OK) s = nmp_config_resolve(root, cfg, &err);
     if (s == NMP_OK && a.dry_run) s = dry_run(cfg, root, &err);
     else if (s == NMP_OK) {
-        configure_host(cfg, a.quiet);
+        nmp_cli_configure_host(cfg, a.quiet);
         if (a.resume) s = nmp_run_resume_check(a.resume, &err);
         nmp_interrupt_install();
         nmp_run_request req = {.config_path = a.config, .out_dir = a.resume ? a.resume : a.out, .resume = !!a.resume,

@@ -92,11 +92,7 @@ int nmp_cli_transform(int argc, char **argv)
     nmp_err err = {0};
     nmp_config *cfg = calloc(1, sizeof *cfg);
     nmp_status s = cfg ? load_config(&a, cfg, &err) : nmp_fail(&err, NMP_ERR_NOMEM, "out of memory");
-    if (s == NMP_OK) {
-        nmp_host_config hc = {.threads = cfg->threads > 0 ? (int)cfg->threads : nmp_default_threads(),
-                              .quiet = a.quiet, .progress_tty = isatty(2), .seed = (uint64_t)cfg->seed, .ranks = 1};
-        nmp_host_configure(&hc);
-    }
+    if (s == NMP_OK) nmp_cli_configure_host(cfg, a.quiet);
     nmp_dataset train = {0}, fresh = {0}, layout = {0};
     float *train_scaled = NULL, *fresh_scaled = NULL, *y_new = NULL;
     nmp_matrix x = {0}, x_new = {0};
