@@ -1,6 +1,7 @@
 /* Checkpointing a run (output.checkpoint_every) and going on with one (`nomad run --resume`):
  * the run folder's config.yaml (the resolved config, data paths made absolute, so the run can
- * go on from any working directory) and checkpoint.bin (checkpoint.h). Both stay when the run
+ * go on from any working directory; every local run writes it, and `nomad transform` reads it
+ * too) and checkpoint.bin (checkpoint.h). Both stay when the run
  * stops early once a checkpoint exists; a finished run removes checkpoint.bin. */
 #include <limits.h>
 #include <stdio.h>
@@ -90,7 +91,7 @@ nmp_status nmp_run_resume_check(const char *dir, nmp_err *err)
     return s;
 }
 
-nmp_status nmp_run_checkpoint_config(nmp_run *r, nmp_err *err)
+nmp_status nmp_run_write_config(nmp_run *r, nmp_err *err)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", r->out.path, NMP_OUTDIR_CONFIG);

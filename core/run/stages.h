@@ -39,10 +39,11 @@ nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err);
 /* The estimate and what is available, once the input has passed its checks. */
 void nmp_stage_log_memory(const nmp_run *r, int64_t n, int64_t d);
 
-/* Checkpoints (run_checkpoint.c): config.yaml written (or, resuming, read) and fingerprinted;
- * the optimiser's on_checkpoint; the state to resume from, checked against the config and
+/* Checkpoints (run_checkpoint.c): config.yaml, which every local run writes (`--resume` and
+ * `nomad transform` read it), written (or, resuming, read) and fingerprinted; the optimiser's
+ * on_checkpoint; the state to resume from, checked against the config and
  * the thread count (nmp_checkpoint_free it); checkpoint.bin removed once the run is done. */
-nmp_status nmp_run_checkpoint_config(nmp_run *r, nmp_err *err);
+nmp_status nmp_run_write_config(nmp_run *r, nmp_err *err);
 /* Before a resumed run starts: dir holds no finished run, and a checkpoint.bin that is whole,
  * made for its config.yaml and this thread count. */
 nmp_status nmp_run_resume_check(const char *dir, nmp_err *err);

@@ -47,7 +47,7 @@ nmp_status stage_load(nmp_run *r, nmp_err *err)
         s = r->req->resume ? nmp_outdir_resume(&r->out, r->req->out_dir, keep, err)
                            : nmp_outdir_open(&r->out, r->req->out_dir ? r->req->out_dir : c->output.dir, r->name, err);
     }
-    if (s == NMP_OK) s = nmp_run_checkpoint_config(r, err); /* config.yaml: what --resume and `nomad transform` read */
+    if (s == NMP_OK) s = nmp_run_write_config(r, err); /* config.yaml: what --resume and `nomad transform` read */
     return s;
 }
 
