@@ -3,7 +3,8 @@
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libyaml-dev libjson-c-dev libcmocka-dev libgsl-dev libopenblas-dev libpng-dev
-      zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn python3-matplotlib openmpi-bin
+      zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn python3-matplotlib
+      python3-venv python3-pip python3-pytest openmpi-bin
       libopenmpi-dev clang libclang-rt-14-dev) # clang + its runtimes: the libFuzzer harnesses (tests/fuzz)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, builds with warnings as errors, runs
-# the whole suite (unit, ABI, kernels, plugins, end-to-end and quality floors), then the
+# the whole suite (unit, ABI, kernels, plugins, end-to-end and quality floors) and the Python
+# package's (pip install . into a venv, then pytest), then the
 # suite again under ASan + UBSan (quality floors excluded: they are slow under sanitizers),
 # then the fuzz harnesses briefly (tests/fuzz/run.sh; NOMAD_FUZZ_SECONDS each, default 15).
 set -euo pipefail
@@ -11,6 +12,7 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOMAD_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 1800
+bash tests/python.sh # the Python package: pip install . and its pytest suite
 
 if [ "${NOMAD_SKIP_SANITIZE:-0}" != 1 ]; then
   cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DNOMAD_WERROR=ON -DNOMAD_SANITIZE=ON -DNOMAD_CUDA=OFF >/dev/null

@@ -14,9 +14,6 @@ int nmp_cli_transform(int argc, char **argv);
  * of `nomad plugins --describe --markdown`, docs/config-reference.md. */
 int nmp_cli_reference(void);
 
-/* The host services for a command that runs a config: its threads (0: all cores) and seed,
- * quiet when asked on the command line or by the config, progress on a terminal. */
-void nmp_cli_configure_host(const nmp_config *cfg, int quiet);
 
 /* Prints "nomad: error: <msg>" on stderr and returns the exit code for `status`. */
 int nmp_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -109,42 +109,6 @@ static void record_failure(const char *dir, int code, const char *msg)
     nmp_json_free(&j);
 }
 
-/* Resolves every plugin's parameters (without creating them) and prints the config. */
-static nmp_status dry_run(const nmp_config *cfg, const nmp_cfg_node *root, nmp_err *err)
-{
-    nmp_registry reg = {0};
-    nmp_params params[NMP_KIND_COUNT];
-    const nmp_params *ptrs[NMP_KIND_COUNT];
-    memset(params, 0, sizeof params);
-    char *path = nmp_plugin_default_path();
-    nmp_status s = nmp_registry_scan(&reg, path, err);
-    free(path);
-    for (int k = 1; k <= NMP_KIND_COUNT && s == NMP_OK; k++) {
-        const nmp_plugin_ref *ref = NULL;
-        s = nmp_registry_resolve(&reg, (nmp_kind)k, nmp_config_plugin_name(cfg, (nmp_kind)k),
-                                 nmp_config_section(root, nmp_config_kind_section((nmp_kind)k)), &ref, &params[k - 1],
-                                 err);
-        ptrs[k - 1] = &params[k - 1];
-    }
-    if (s == NMP_OK) s = nmp_config_dump(stdout, cfg, ptrs);
-    for (int k = 0; k < NMP_KIND_COUNT; k++) nmp_params_free(&params[k]);
-    nmp_registry_free(&reg);
-    return s;
-}
-
-void nmp_cli_configure_host(const nmp_config *cfg, int quiet)
-{
-    nmp_host_config hc = {
-        .threads = cfg->threads > 0 ? (int)cfg->threads : nmp_default_threads(),
-        .quiet = quiet || cfg->quiet,
-        .progress_tty = isatty(2),
-        .seed = (uint64_t)cfg->seed,
-        .rank = 0,
-        .ranks = 1,
-    };
-    nmp_host_configure(&hc);
-}
-
 int nmp_cli_run(int argc, char **argv)
 {
     run_args a = {0};
@@ -175,9 +139,9 @@ int nmp_cli_run(int argc, char **argv)
                            a.sets[i])
                 : nmp_cfg_set(root, a.sets[i], &err);
     if (s == NMP_OK) s = nmp_config_resolve(root, cfg, &err);
-    if (s == NMP_OK && a.dry_run) s = dry_run(cfg, root, &err);
+    if (s == NMP_OK && a.dry_run) s = nmp_config_write_resolved(stdout, cfg, root, &err);
     else if (s == NMP_OK) {
-        nmp_cli_configure_host(cfg, a.quiet);
+        nmp_run_configure_host(cfg, a.quiet);
         if (a.resume) s = nmp_run_resume_check(a.resume, &err);
         nmp_interrupt_install();
         nmp_run_request req = {.config_path = a.config, .out_dir = a.resume ? a.resume : a.out, .resume = !!a.resume,

@@ -84,7 +84,7 @@ typedef enum { NMP_UPDATE_AUTO, NMP_UPDATE_EAGER, NMP_UPDATE_LAZY } nmp_cfg_upda
 
 /* The resolved core keys (see the schema table in config_schema.c for docs and defaults).
  * Plain data: copy freely, nothing to free. Plugin parameters live in nmp_params. */
-typedef struct {
+typedef struct nmp_config {
     struct {
         char path[NMP_CFG_STR_MAX];
         char labels[NMP_CFG_STR_MAX]; /* "" = the data set's own labels, if any */

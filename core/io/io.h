@@ -9,7 +9,8 @@
 #include "error.h"
 #include "nomad/types.h"
 
-typedef enum { NMP_FMT_AUTO, NMP_FMT_NPY, NMP_FMT_FVECS, NMP_FMT_BVECS, NMP_FMT_RAW, NMP_FMT_IDX } nmp_data_format;
+/* MEMORY: rows handed over in memory (nmp_data_wrap, the C API), never a config's choice. */
+typedef enum { NMP_FMT_AUTO, NMP_FMT_NPY, NMP_FMT_FVECS, NMP_FMT_BVECS, NMP_FMT_RAW, NMP_FMT_IDX, NMP_FMT_MEMORY } nmp_data_format;
 
 typedef struct {
     nmp_data_format format; /* AUTO: from the extension (.npy .fvecs .bvecs .gz .idx *-ubyte) or an alias */
@@ -43,6 +44,12 @@ nmp_status nmp_data_probe(const char *path, const nmp_data_opts *opts, nmp_datas
 /* Bytes nmp_data_open holds at its peak for such a file: the f32 matrix (mapped or owned)
  * plus, while converting, the source values. */
 double nmp_data_peak_bytes(const nmp_dataset *probed);
+/* n x d row-major values of a numpy-style dtype ("f4", "f2", "f8" or "u1") already in memory,
+ * as a dataset: f4 is viewed in place (the caller keeps `values` alive and unchanged until
+ * nmp_data_close), the others are converted to an owned f32 copy. The same limit and checks
+ * as nmp_data_open; `name` stands for the file in messages ("X"). header_only: shape only. */
+nmp_status nmp_data_wrap(const char *name, const void *values, const char *dtype, int64_t n, int64_t d,
+                         const nmp_data_opts *opts, nmp_dataset *out, nmp_err *err);
 /* Releases the mapping or the converted copy; safe on a zeroed dataset. */
 void nmp_data_close(nmp_dataset *d);
 

@@ -94,9 +94,9 @@ double nmp_data_peak_bytes(const nmp_dataset *probed)
     const nmp_data_format format = probed->format;
     const double values = (double)probed->m.n * (double)probed->m.d;
     const double item = probed->dtype[1] == '1' ? 1 : probed->dtype[1] == '2' ? 2 : probed->dtype[1] == '8' ? 8 : 4;
-    const int in_place = probed->dtype[1] == '4' && (format == NMP_FMT_NPY || format == NMP_FMT_RAW);
+    const int in_place = probed->dtype[1] == '4' && (format == NMP_FMT_NPY || format == NMP_FMT_RAW || format == NMP_FMT_MEMORY);
     /* in place: the mapping's pages, resident once read; else the f32 copy, and while it is
-     * made the mapped source (npy, vecs) or a 1 MiB chunk (IDX, read through zlib) */
+     * made the mapped source (npy, vecs; memory: the caller's) or a 1 MiB chunk (IDX, read through zlib) */
     if (in_place) return values * 4;
     return values * 4 + (format == NMP_FMT_IDX ? 1048576.0 : values * item);
 }

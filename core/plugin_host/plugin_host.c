@@ -314,7 +314,7 @@ void nmp_registry_free(nmp_registry *reg)
 
 char *nmp_plugin_default_path(void)
 {
-    char exe[PATH_MAX] = {0}, out[4 * PATH_MAX] = {0};
+    char exe[PATH_MAX] = {0}, lib[PATH_MAX] = {0}, out[5 * PATH_MAX] = {0};
     const char *env = getenv("NOMAD_PLUGIN_PATH");
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len > 0) {
@@ -322,8 +322,17 @@ char *nmp_plugin_default_path(void)
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
     }
-    snprintf(out, sizeof out, "%s%s%s/plugins:%s/../lib/nomad/plugins", env ? env : "", env && *env ? ":" : "",
-             exe, exe);
+    /* The core inside a shared library (libnomad.so of the Python package) looks next to the
+     * library, not next to the program that loaded it (python3). */
+    Dl_info self;
+    if (dladdr((void *)nmp_plugin_default_path, &self) && self.dli_fname && self.dli_fname[0] == '/' &&
+        strlen(self.dli_fname) < sizeof lib) {
+        strcpy(lib, self.dli_fname);
+        *strrchr(lib, '/') = 0;
+    }
+    snprintf(out, sizeof out, "%s%s%s/plugins:%s/../lib/nomad/plugins%s%s%s", env ? env : "", env && *env ? ":" : "",
+             exe, exe, lib[0] && strcmp(lib, exe) ? ":" : "", lib[0] && strcmp(lib, exe) ? lib : "",
+             lib[0] && strcmp(lib, exe) ? "/plugins" : "");
     return strdup(out);
 }
 

@@ -4,11 +4,13 @@
 #define NOMAD_PLUGIN_HOST_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "nomad/plugin.h"
 
 struct nmp_cfg_node; /* config.h */
+struct nmp_config;   /* config.h */
 
 /* One descriptor found on the path. */
 typedef struct {
@@ -65,6 +67,10 @@ nmp_status nmp_registry_find(nmp_registry *reg, nmp_kind kind, const char *spec,
  * path written in a config file is taken from that file's folder. */
 nmp_status nmp_registry_resolve(nmp_registry *reg, nmp_kind kind, const char *spec, const struct nmp_cfg_node *section,
                                 const nmp_plugin_ref **ref, nmp_params *params, nmp_err *err);
+
+/* cfg as YAML, every plugin's parameters resolved from root's sections (defaults filled in):
+ * `nomad run --dry-run`, and a config.yaml rewritten by the C API. */
+nmp_status nmp_config_write_resolved(FILE *f, const struct nmp_config *cfg, const struct nmp_cfg_node *root, nmp_err *err);
 
 /* A created plugin: descriptor, resolved params, its host table and state. */
 typedef struct {

@@ -11,6 +11,8 @@
 #endif
 
 static volatile sig_atomic_t pending;
+static struct sigaction saved[3]; /* SIGINT, SIGTERM, SIGHUP as they were before install */
+static int installed;
 
 static void on_signal(int sig)
 {
@@ -28,8 +30,11 @@ void nmp_interrupt_install(void)
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND; /* the second signal takes the default action: killed now */
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    pending = 0;
+    installed = 1;
+    sigaction(SIGINT, &sa, &saved[0]);
+    sigaction(SIGTERM, &sa, &saved[1]);
+    sigaction(SIGHUP, NULL, &saved[2]);
 #ifdef __linux__
     const char *parent = getenv("NOMAD_SWEEP_PARENT");
     if (parent && *parent) {
@@ -42,6 +47,15 @@ void nmp_interrupt_install(void)
         if (getppid() != want) raise(SIGHUP); /* the sweep died before the line above */
     }
 #endif
+}
+
+void nmp_interrupt_uninstall(void)
+{
+    if (!installed) return;
+    sigaction(SIGINT, &saved[0], NULL);
+    sigaction(SIGTERM, &saved[1], NULL);
+    sigaction(SIGHUP, &saved[2], NULL);
+    installed = 0;
 }
 
 int nmp_interrupt_signal(void) { return pending; }

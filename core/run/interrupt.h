@@ -9,6 +9,9 @@
  * environment) also asks the kernel for SIGHUP when that parent dies, so a killed sweep
  * never leaves its running child behind. */
 void nmp_interrupt_install(void);
+/* Puts back the handlers install found (a process that goes on after the run: the C API
+ * inside Python). The signal that stopped the last run stays readable until the next install. */
+void nmp_interrupt_uninstall(void);
 /* The signal that asked the run to stop (SIGINT, SIGTERM or SIGHUP), or 0. */
 int nmp_interrupt_signal(void);
 /* Its name for messages ("SIGINT", ...). */

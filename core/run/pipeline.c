@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blas.h"
 #include "host.h"
@@ -15,6 +16,19 @@
 
 const char *const nmp_stage_names[STAGE_COUNT] = {"plugins", "load", "partition", "ann", "affinity",
                                                   "init", "optimize", "eval", "output"};
+
+void nmp_run_configure_host(const nmp_config *cfg, int quiet)
+{
+    nmp_host_config hc = {
+        .threads = cfg->threads > 0 ? (int)cfg->threads : nmp_default_threads(),
+        .quiet = quiet || cfg->quiet,
+        .progress_tty = isatty(2),
+        .seed = (uint64_t)cfg->seed,
+        .rank = 0,
+        .ranks = 1,
+    };
+    nmp_host_configure(&hc);
+}
 
 static void run_name(nmp_run *r)
 {

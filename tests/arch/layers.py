@@ -10,7 +10,7 @@ import re
 import sys
 
 # Top to bottom; a part may call parts of a greater rank only.
-RANK = {"cli": 0, "sweep": 1, "dist": 2, "transform": 2, "run": 3, "fit": 4, "output": 4, "plugin_host": 5,
+RANK = {"api": 0, "cli": 0, "sweep": 1, "dist": 2, "transform": 2, "run": 3, "fit": 4, "output": 4, "plugin_host": 5,
         "comm": 6, "config": 6, "io": 6, "base": 7, "util": 7}
 
 root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../.."))
