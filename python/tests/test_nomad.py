@@ -135,6 +135,19 @@ def test_saved_folder_serves_the_command_line(tmp_path, fitted):
     assert np.array_equal(np.load(tmp_path / "z.npy"), m.transform(X[:40]))
 
 
+def test_same_map_as_the_command_line(tmp_path):
+    exe = os.environ.get("NOMAD_EXE")
+    if not exe:
+        pytest.skip("NOMAD_EXE (the build's nomad program) not set")
+    X, _ = blobs(n_per=200)
+    np.save(tmp_path / "x.npy", X)
+    keys = ["optimizer.epochs=80", "threads=2", "seed=3", "output.plot=false"]
+    cmd = [exe, "run", nomad.config_path("nomad"), "--out", str(tmp_path / "cli"), "--quiet",
+           "--set", f"data.path={tmp_path / 'x.npy'}"]
+    subprocess.run(cmd + [a for k in keys for a in ("--set", k)], check=True)
+    assert np.array_equal(np.load(tmp_path / "cli" / "embedding.npy"), nomad.NOMAD(**FAST).fit_transform(X))
+
+
 def test_errors_are_exceptions_with_the_message(tmp_path):
     X, y = blobs(n_per=50)
     cases = [
