@@ -130,8 +130,8 @@ typedef struct nmp_config {
         int64_t k, queries, triplets;
     } eval;
     struct {
-        int64_t k, pca, refine, steps, negatives;
-        double perplexity, lr, momentum, exaggeration, max_grad;
+        int64_t k, pca, pca_sample, refine, steps, negatives, perplexity_iters;
+        double perplexity, perplexity_tol, lr, momentum, exaggeration, max_grad;
     } transform;
     struct {
         char dir[NMP_CFG_STR_MAX];

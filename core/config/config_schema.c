@@ -110,12 +110,21 @@ static const nmp_config_key schema[] = {
     {"transform.pca", I, "64", AT_LEAST(0), NULL,
      "nomad transform: search the neighbours among the top this many principal components of the training data "
      "(0, or at least the data's width: in the input space itself)", FIELD(transform.pca)},
+    {"transform.pca_sample", I, "10000", AT_LEAST(2), NULL,
+     "nomad transform: training rows (evenly spaced) the principal axes are fitted on; 10,000 pin Fashion-MNIST's "
+     "top 64 as well as all its rows do", FIELD(transform.pca_sample)},
     {"transform.refine", I, "4", AT_LEAST(1), NULL,
      "nomad transform: with pca, refine x k candidates found in the projection, the k nearest in the input space kept",
      FIELD(transform.refine)},
     {"transform.perplexity", D, "5", ABOVE(0), NULL,
      "nomad transform: perplexity of a new point's Gaussian weights over its k neighbours (openTSNE's 5)",
      FIELD(transform.perplexity)},
+    {"transform.perplexity_tol", D, "1e-5", ABOVE(0), NULL,
+     "nomad transform: the bisection for each point's Gaussian width stops within this many nats of log(perplexity)",
+     FIELD(transform.perplexity_tol)},
+    {"transform.perplexity_iters", I, "200", AT_LEAST(1), NULL,
+     "nomad transform: most bisection steps for a point's Gaussian width (a miss is counted and warned about)",
+     FIELD(transform.perplexity_iters)},
     {"transform.steps", I, "250", AT_LEAST(0), NULL,
      "nomad transform: gradient steps of the new points after they start at their neighbours' weighted mean "
      "(0 = that placement alone)", FIELD(transform.steps)},

@@ -33,7 +33,8 @@ static void place_range(void *ctx, int64_t begin, int64_t end, int worker)
         int32_t k = 0;
         while (k < t->k && t->nbr[i * t->k + k] >= 0) k++;
         memcpy(d, row, (size_t)k * sizeof *d);
-        if (!affinity_perplexity_row_cpu(d, k, t->c->transform.perplexity, 1e-5, 200, row))
+        if (!affinity_perplexity_row_cpu(d, k, t->c->transform.perplexity, t->c->transform.perplexity_tol,
+                                         t->c->transform.perplexity_iters, row))
             __atomic_add_fetch(&t->missed, 1, __ATOMIC_RELAXED);
         for (int32_t j = k; j < t->k; j++) row[j] = 0;
         for (int32_t a = 0; a < t->dims; a++) {
@@ -88,15 +89,15 @@ static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
     }
 }
 
-/* Rows of the PCA sample: every (n / PCA_SAMPLE)-th, at most PCA_SAMPLE (a covariance of
- * 10,000 rows pins the top 64 axes of Fashion-MNIST as well as all 56,000 do). */
-#define PCA_SAMPLE 10000
+/* Rows per GEMM of the covariance and the projections: a tiling, not a result. */
 #define PCA_BLOCK 4096
 
-/* x and x_new projected on the top p principal axes of x (xp: n x p, qp: m x p). */
-static nmp_status project(const nmp_matrix *x, const nmp_matrix *x_new, int32_t p, float *xp, float *qp, nmp_err *err)
+/* x and x_new projected on the top p principal axes of x (xp: n x p, qp: m x p), fitted on
+ * every (n / sample)-th row, at most `sample` (transform.pca_sample). */
+static nmp_status project(const nmp_matrix *x, const nmp_matrix *x_new, int32_t p, int64_t sample, float *xp,
+                          float *qp, nmp_err *err)
 {
-    const int64_t n = x->n, d = x->d, rows = n < PCA_SAMPLE ? n : PCA_SAMPLE;
+    const int64_t n = x->n, d = x->d, rows = n < sample ? n : sample;
     int64_t *ids = malloc((size_t)rows * sizeof *ids);
     double *mean = malloc((size_t)d * sizeof *mean), *cov = malloc((size_t)(d * d) * sizeof *cov);
     double *w = malloc((size_t)p * sizeof *w), *v = malloc((size_t)(d * p) * sizeof *v);
@@ -187,7 +188,7 @@ static nmp_status neighbours(const nmp_config *c, const nmp_matrix *x, const nmp
     float *xp = malloc((size_t)(n * p) * sizeof *xp), *qp = malloc((size_t)(m * p + 1) * sizeof *qp);
     int32_t *cand = malloc((size_t)(m * kc + 1) * sizeof *cand);
     float *cd = malloc((size_t)(m * kc + 1) * sizeof *cd);
-    nmp_status s = xp && qp && cand && cd ? project(x, x_new, p, xp, qp, err)
+    nmp_status s = xp && qp && cand && cd ? project(x, x_new, p, c->transform.pca_sample, xp, qp, err)
                                           : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
     /* l2 and inner products keep their meaning in the projection; cosine is taken there too */
     if (s == NMP_OK && knn_topk_cpu(qp, m, xp, n, p, kc, c->ann.metric, NULL, NULL, cand, cd) != NMP_OK)
@@ -220,8 +221,9 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
                 (long long)n, nmp_now() - t0);
         nmp_parallel_for(m, place_range, &t);
         if (t.missed)
-            nmp_log(NMP_LOG_WARN, "transform: %lld of %lld points missed perplexity %g within 1e-5 nats", (long long)t.missed,
-                    (long long)m, c->transform.perplexity);
+            nmp_log(NMP_LOG_WARN, "transform: %lld of %lld points missed perplexity %g within %g nats in %lld steps "
+                    "(transform.perplexity_tol, transform.perplexity_iters)", (long long)t.missed, (long long)m,
+                    c->transform.perplexity, c->transform.perplexity_tol, (long long)c->transform.perplexity_iters);
     }
     const uint64_t seed = (uint64_t)c->seed, M = (uint64_t)c->transform.negatives;
     for (int64_t step = 0; s == NMP_OK && step < c->transform.steps; step++) {
