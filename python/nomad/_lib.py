@@ -5,6 +5,7 @@ a fit does. The library sits next to this file in an installed package; NOMAD_LI
 another one (a build tree's build/libnomad.so, whose plugins are build/plugins)."""
 import ctypes
 import os
+import threading
 
 import numpy as np
 
@@ -53,6 +54,10 @@ _lib.nomad_api_transform.argtypes = [_str, _strs, ctypes.c_int, _ptr, _str, _i64
 _lib.nomad_api_config_set.argtypes = [_str, _strs, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
 for _f in (_lib.nomad_api_fit, _lib.nomad_api_transform, _lib.nomad_api_config_set):
     _f.restype = ctypes.c_int
+
+# The library's calls share the process's host settings (threads, seed, log level): one at a
+# time, as nomad_api.h says; a second thread's fit waits here (without the GIL).
+_one_call = threading.Lock()
 
 # numpy dtype -> the C API's name for it; other types are converted to float32 first
 _DTYPES = {np.dtype(np.float32): b"f4", np.dtype(np.float16): b"f2", np.dtype(np.float64): b"f8",
@@ -121,8 +126,9 @@ def fit(config, sets, X, labels, out_dir, flags):
     msg = ctypes.create_string_buffer(4096)
     argv, argc = _argv(sets)
     lab = None if labels is None else labels.ctypes.data_as(ctypes.c_void_p)
-    code = _lib.nomad_api_fit(config.encode(), argv, argc, X.ctypes.data_as(ctypes.c_void_p), _DTYPES[X.dtype],
-                              X.shape[0], X.shape[1], lab, os.fsencode(out_dir), flags, msg, len(msg))
+    with _one_call:
+        code = _lib.nomad_api_fit(os.fsencode(config), argv, argc, X.ctypes.data_as(ctypes.c_void_p), _DTYPES[X.dtype],
+                                  X.shape[0], X.shape[1], lab, os.fsencode(out_dir), flags, msg, len(msg))
     _check(code, msg)
 
 
@@ -134,10 +140,11 @@ def transform(run_dir, sets, X, Y, X_new, flags):
     x_ptr = None if X is None else X.ctypes.data_as(ctypes.c_void_p)
     n, d = (0, 0) if X is None else X.shape
     dtype = None if X is None else _DTYPES[X.dtype]
-    code = _lib.nomad_api_transform(os.fsencode(run_dir), argv, argc, x_ptr, dtype, n, d,
-                                    Y.ctypes.data_as(ctypes.c_void_p), X_new.ctypes.data_as(ctypes.c_void_p),
-                                    _DTYPES[X_new.dtype], X_new.shape[0], X_new.shape[1],
-                                    out.ctypes.data_as(ctypes.c_void_p), dims, flags, msg, len(msg))
+    with _one_call:
+        code = _lib.nomad_api_transform(os.fsencode(run_dir), argv, argc, x_ptr, dtype, n, d,
+                                        Y.ctypes.data_as(ctypes.c_void_p), X_new.ctypes.data_as(ctypes.c_void_p),
+                                        _DTYPES[X_new.dtype], X_new.shape[0], X_new.shape[1],
+                                        out.ctypes.data_as(ctypes.c_void_p), dims, flags, msg, len(msg))
     _check(code, msg)
     return out
 
@@ -145,4 +152,6 @@ def transform(run_dir, sets, X, Y, X_new, flags):
 def config_set(path, sets):
     msg = ctypes.create_string_buffer(4096)
     argv, argc = _argv(sets)
-    _check(_lib.nomad_api_config_set(os.fsencode(path), argv, argc, msg, len(msg)), msg)
+    with _one_call:
+        code = _lib.nomad_api_config_set(os.fsencode(path), argv, argc, msg, len(msg))
+    _check(code, msg)

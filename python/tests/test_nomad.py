@@ -224,6 +224,22 @@ def test_the_gil_is_released_during_a_fit():
     assert max(gaps) < took / 3, f"the main thread waited {max(gaps):.2f} s of a {took:.2f} s fit"
 
 
+def test_fits_from_two_threads_take_turns():
+    X, _ = blobs(n_per=200)
+    alone = nomad.NOMAD(**FAST).fit_transform(X)
+    results = [None, None]
+
+    def fit(i):
+        results[i] = nomad.NOMAD(**FAST).fit_transform(X)
+
+    workers = [threading.Thread(target=fit, args=(i,)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert all(r is not None and np.array_equal(r, alone) for r in results)
+
+
 def test_ctrl_c_stops_the_fit_and_leaves_python_as_it_was(tmp_path):
     X, _ = blobs(n_per=1500)
     out = tmp_path / "stopped"
