@@ -234,6 +234,7 @@ def drive(b, url, width, height, shot, queries):
         if shot:
             open(shot.replace(".png", "_hover.png"), "wb").write(hover_shot)
     out["grid_mismatches"] = b.js("nomadMap.gridCheck(300)")
+    out["frame_ms"] = b.js("nomadMap.timeFrame()", True)
 
     # search: typed into the box
     def search(text):
