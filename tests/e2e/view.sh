@@ -32,6 +32,13 @@ grep -q '"labels": \[0,1,2,3,4,5,6,7\]' map/map.html && ok "the run's labels" ||
 expect_ok "$NOMAD" view map --labels two.npy -o two.html
 grep -q '"labels": \[0,1\]' two.html && ok "--labels replaces the run's" || bad "--labels ignored"
 expect_ok "$NOMAD" view map3 -o three.html
+if [ -d "${NOMAD_DATASETS_DIR:-/usr/share/datasets}/fashion-mnist" ]; then # the alias's labels, cut at data.limit
+  "$NOMAD" run "$ROOT/configs/nomad.yaml" --set data.limit=2000 --set optimizer.epochs=20 --set eval.enabled=false \
+    --set output.plot=false --set threads=2 --quiet --out fmnist || bad "fit on fashion-mnist"
+  expect_ok "$NOMAD" view fmnist
+  grep -q '"n": 2000,.*"labels": \[0,1,2,3,4,5,6,7,8,9\]' fmnist/map.html && ok "fashion-mnist's labels, the first 2000" ||
+    bad "fashion-mnist's labels are not in the page"
+fi
 mkdir -p one && cp map/run.json one/ && $PY - <<'PY'
 import json, numpy as np
 np.save("one/embedding.npy", np.array([[0.5, -2.0]], np.float32))
