@@ -3,9 +3,10 @@
 # Idempotent: does nothing when every package is already installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libyaml-dev libjson-c-dev libcmocka-dev libgsl-dev libopenblas-dev libpng-dev
-      zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn python3-matplotlib
-      python3-venv python3-pip python3-pytest openmpi-bin
-      libopenmpi-dev clang libclang-rt-14-dev) # clang + its runtimes: the libFuzzer harnesses (tests/fuzz)
+      zlib1g-dev dataset-fashion-mnist python3 python3-numpy python3-sklearn python3-matplotlib openmpi-bin
+      python3-venv python3-pip python3-pytest # the Python package's tests (tests/python.sh)
+      libopenmpi-dev clang libclang-rt-14-dev # clang + its runtimes: the libFuzzer harnesses (tests/fuzz)
+      chromium-headless-shell) # the browser tests/e2e/view.sh opens `nomad view`'s page in
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

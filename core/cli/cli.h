@@ -10,6 +10,7 @@ int nmp_cli_eval(int argc, char **argv);
 int nmp_cli_sweep(int argc, char **argv);
 int nmp_cli_plot(int argc, char **argv);
 int nmp_cli_transform(int argc, char **argv);
+int nmp_cli_view(int argc, char **argv);
 /* The Markdown config reference (core keys and every plugin's parameters) on stdout: the text
  * of `nomad plugins --describe --markdown`, docs/config-reference.md. */
 int nmp_cli_reference(void);

@@ -24,6 +24,8 @@ static const char usage[] =
     "  sweep CONFIG [--grid key.path=v1,v2,...]... [--seeds N] [--set key.path=value]... [--out DIR] [--dry-run]\n"
     "        ablation grid: one run per grid cell and seed, DIR/results.csv + results.md; resumable\n"
     "  plot EMBEDDING [--labels L] [-o map.png] [--size PX] [--alpha A] [--margin M]   draw a layout\n"
+    "  view RUN_DIR [-o map.html] [--text texts.txt] [--labels L]\n"
+    "        the run's map as one HTML file (WebGL; default RUN_DIR/map.html): pan, zoom, hover, search\n"
     "  config --reference          the same config reference as plugins --describe --markdown\n"
     "\n"
     "options: --help, --version\n"
@@ -56,7 +58,7 @@ int main(int argc, char **argv)
     /* `nomad CMD --help` asks for help, not an error: run prints its own usage, the others the
      * synopsis of every command (where theirs is) */
     const int known = strcmp(cmd, "plugins") == 0 || strcmp(cmd, "eval") == 0 || strcmp(cmd, "transform") == 0 || strcmp(cmd, "sweep") == 0 ||
-                      strcmp(cmd, "plot") == 0 || strcmp(cmd, "config") == 0;
+                      strcmp(cmd, "plot") == 0 || strcmp(cmd, "view") == 0 || strcmp(cmd, "config") == 0;
     for (int i = 2; known && i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "sweep") == 0) return nmp_cli_sweep(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0) return nmp_cli_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "transform") == 0) return nmp_cli_transform(argc - 1, argv + 1);
+    if (strcmp(cmd, "view") == 0) return nmp_cli_view(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0 && argc == 3 && strcmp(argv[2], "--reference") == 0) return nmp_cli_reference();
-    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, transform, plugins, eval, sweep, plot, config (see nomad --help)", cmd);
+    return nmp_cli_fail(2, "unknown command \"%s\"; commands: run, transform, plugins, eval, sweep, plot, view, config (see nomad --help)", cmd);
 }

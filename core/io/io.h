@@ -67,6 +67,21 @@ nmp_status nmp_labels_read(const char *path, int64_t expected_n, int32_t **label
  * the first expected_n are kept; when limit == 0 this is nmp_labels_read. */
 nmp_status nmp_labels_read_limit(const char *path, int64_t expected_n, int64_t limit, int32_t **labels, nmp_err *err);
 
+/* A text per point (`nomad view --text`): line i of the file, any bytes, its \n (and a \r
+ * before it) left out, is bytes[start[i]] .. bytes[start[i + 1] - 1]. */
+typedef struct {
+    char *bytes;
+    int64_t *start; /* n + 1 offsets */
+    int64_t n;
+} nmp_texts;
+/* Reads one line per point; a last line without its newline counts. There must be exactly
+ * expected_n lines. Free with nmp_texts_free (safe on a zeroed nmp_texts). */
+nmp_status nmp_texts_read(const char *path, int64_t expected_n, nmp_texts *texts, nmp_err *err);
+void nmp_texts_free(nmp_texts *texts);
+/* A regular file's bytes into *bytes (malloc'd, NUL-terminated; *size without the NUL). On
+ * failure *bytes is NULL and err names the file. */
+nmp_status nmp_file_read_all(const char *path, char **bytes, int64_t *size, nmp_err *err);
+
 /* Writes a row-major array as .npy v1.0 (data at a multiple of 64), atomically. descr is a
  * numpy dtype string ("<f4", "<i4", "<i8", "<f8", "|u1", ...); cols 0 = a 1-D array. */
 nmp_status nmp_npy_write(const char *path, const void *data, const char *descr, int64_t rows, int64_t cols,
