@@ -2,7 +2,7 @@
 # Quality floors on Fashion-MNIST (70,000 x 784), the issue's numbers, measured by the runs'
 # own eval (NP@10 on 5,000 queries, 10-NN label accuracy):
 #   infonce-tsne.yaml: NP@10 >= 0.285, accuracy >= 0.82 (measured 0.302 and 0.834)
-#   tsne-cells.yaml:   NP@10 >= 0.26, accuracy >= 0.78 (measured 0.276 and 0.797)
+#   tsne-cells.yaml:   NP@10 >= 0.29, accuracy >= 0.78 (measured 0.310 and 0.801)
 #   nomad.yaml:        NP@10 >= 0.15, accuracy >= 0.75 (measured 0.166 and 0.78)
 #   umap-forces.yaml:  accuracy >= 0.74
 #   tsne.yaml:         NP@10 >= 0.30, accuracy >= 0.82 (measured 0.316 and 0.844; openTSNE: 0.327)
@@ -26,7 +26,7 @@ def check(cond, what):
     ok &= cond
 check(m["infonce-tsne"]["np"] >= 0.285, "infonce-tsne NP@10 >= 0.285")
 check(m["infonce-tsne"]["knn_acc"] >= 0.82, "infonce-tsne accuracy >= 0.82")
-check(m["tsne-cells"]["np"] >= 0.26, "tsne-cells NP@10 >= 0.26")
+check(m["tsne-cells"]["np"] >= 0.29, "tsne-cells NP@10 >= 0.29")
 check(m["tsne-cells"]["knn_acc"] >= 0.78, "tsne-cells accuracy >= 0.78")
 check(m["nomad"]["np"] >= 0.15, "nomad NP@10 >= 0.15")
 check(m["nomad"]["knn_acc"] >= 0.75, "nomad accuracy >= 0.75")
