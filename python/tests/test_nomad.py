@@ -145,7 +145,11 @@ def test_same_map_as_the_command_line(tmp_path):
     cmd = [exe, "run", nomad.config_path("nomad"), "--out", str(tmp_path / "cli"), "--quiet",
            "--set", f"data.path={tmp_path / 'x.npy'}"]
     subprocess.run(cmd + [a for k in keys for a in ("--set", k)], check=True)
-    assert np.array_equal(np.load(tmp_path / "cli" / "embedding.npy"), nomad.NOMAD(**FAST).fit_transform(X))
+    m = nomad.NOMAD(**FAST)
+    assert np.array_equal(np.load(tmp_path / "cli" / "embedding.npy"), m.fit_transform(X))
+    # a command-line run loaded in Python: transform reads the training rows its config names
+    k = nomad.load(tmp_path / "cli")
+    assert k._X is None and np.array_equal(k.transform(X[:30]), m.transform(X[:30]))
 
 
 def test_errors_are_exceptions_with_the_message(tmp_path):
