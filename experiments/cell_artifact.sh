@@ -36,6 +36,7 @@ VARIANTS=(
     "edges across cells|ann.scope global (4 of 512 k-means lists searched per point): no edge cut|ann.scope=global ann.lists=512 ann.probe=4"
     "8 nearest cells exact|negatives.approx_cells nearest_exact:8: no mean near a target|negatives.approx_cells=nearest_exact:8"
     "both|edges across cells and the 8 nearest cells exact: an edge into a nearby cell meets its points, not its mean|ann.scope=global ann.lists=512 ann.probe=4 negatives.approx_cells=nearest_exact:8"
+    "both, tsne loss|both, with t-SNE's one global normaliser (loss tsne, lr_scale 0.3) instead of infonce's per target|ann.scope=global ann.lists=512 ann.probe=4 negatives.approx_cells=nearest_exact:8 loss.plugin=tsne optimizer.lr_scale=0.3"
 )
 
 base=(configs/nomad.yaml --set "data.path=$DATA" --set "data.labels=$LABELS" --set threads=0
