@@ -4,7 +4,8 @@
 # 1,000,000 x 128 manifold blobs and on their first fifth (200,000 rows), with one suspected
 # cause changed at a time: the learning rate (lr = N lr_scale grows with N), the edges cut at
 # cell borders (ann.scope global, with inverted lists to keep it affordable), the cell means
-# as single points (the 8 nearest cells exact). NP@10 of the large run is given twice: against
+# as single points (the 8 nearest cells exact); then the last two together, with infonce and
+# with the tsne loss (the pair that removes the artifact). NP@10 of the large run is given twice: against
 # all its points, and on its first fifth alone, which is the small run's query set and
 # neighbourhood scale (10 neighbours among 1M points are five times nearer than among 200k).
 #

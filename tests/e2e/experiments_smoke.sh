@@ -83,10 +83,10 @@ levers=$(grep -c '^| [a-z0-9].* | [0-9.]* | 0\.[0-9]* ± 0\.[0-9]* | 0\.[0-9]* |
 run tsne_levers && [ "$(grep -c 'done before' "$SCRATCH/tsne_levers.log")" -eq 16 ] \
   && ok "tsne_levers.sh again: nothing re-run" || bad "tsne_levers resume: $(tail -5 "$SCRATCH/tsne_levers.log")"
 
-# ---- experiment 7: cell_artifact (four variants, each fitted small and large and scored three ways)
+# ---- experiment 7: cell_artifact (six variants, each fitted small and large and scored three ways)
 if run cell_artifact EXP_ARTIFACT_CELLS=8; then ok "cell_artifact.sh ran"; else bad "cell_artifact.sh: $(tail -3 "$SCRATCH/cell_artifact.log")"; fi
-outputs cell_artifact && [ "$(grep -c '^| [a-z0-9].* | 0\.[0-9]* | 0\.[0-9]* | 0\.[0-9]* | 0\.[0-9]* | [0-9.]* |$' "$R/cell_artifact.md")" -eq 4 ] \
-  && ok "cell_artifact: 4 rows, md and png written" || bad "cell_artifact.md: $(cat "$R/cell_artifact.md")"
+outputs cell_artifact && [ "$(grep -c '^| [a-z0-9].* | 0\.[0-9]* | 0\.[0-9]* | 0\.[0-9]* | 0\.[0-9]* | [0-9.]* |$' "$R/cell_artifact.md")" -eq 6 ] \
+  && ok "cell_artifact: 6 rows, md and png written" || bad "cell_artifact.md: $(cat "$R/cell_artifact.md")"
 rc=0; run cell_artifact EXP_ARTIFACT_CELLS=none || rc=$?
 [ "$rc" -eq 2 ] && grep -q "EXP_ARTIFACT_CELLS=none: expected a count" "$SCRATCH/cell_artifact.log" \
   && ok "cell_artifact.sh with a bad cell count: exit 2" || bad "cell_artifact bad count: exit $rc"
