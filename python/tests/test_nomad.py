@@ -177,6 +177,24 @@ def test_errors_are_exceptions_with_the_message(tmp_path):
         m.transform(X[:, :5])
 
 
+def test_awkward_arrays():
+    X, _ = blobs(n_per=100)
+    ref = nomad.NOMAD(**FAST).fit_transform(X)
+    fortran = np.asfortranarray(X)
+    assert np.array_equal(nomad.NOMAD(**FAST).fit_transform(fortran), ref)  # copied to C order, same map
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(nomad.NOMAD(**FAST).fit_transform(frozen), ref)
+    assert np.array_equal(nomad.NOMAD(**FAST).fit_transform(X.tolist()), ref)  # any array-like
+    m = nomad.NOMAD(**FAST).fit(X)
+    assert m.transform(np.clip(X[:5] * 8 + 128, 0, 255).astype(np.uint8)).shape == (5, 2)  # another dtype than fit's
+    bad = [(np.empty((0, 24), np.float32), "at least one"), (X[None], "3 dimensions"),
+           (X.astype(np.complex64), "expected numbers"), (np.where(np.arange(24) == 2, np.inf, X), "row 0")]
+    for data, text in bad:
+        with pytest.raises(nomad.NomadInputError, match=text):
+            nomad.NOMAD(**FAST).fit(data)
+
+
 def test_a_failed_fit_leaves_nothing(tmp_path):
     X, _ = blobs(n_per=50)
     out = tmp_path / "run"
