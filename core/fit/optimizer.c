@@ -595,6 +595,8 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
     res->seconds_batch += t1 - t0, res->seconds_sample += t2 - t1, res->seconds_grad += t3 - t2;
     res->seconds_update += t4 - t3;
     res->pairs += f->out.pairs;
+    res->targets += st->batch;
+    res->repel_terms += (int64_t)st->batch * (neg.per_target + neg.approx_count);
     return NMP_OK;
 }
 

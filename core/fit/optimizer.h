@@ -63,6 +63,7 @@ typedef struct {
     /* wall seconds spent in each phase of the steps, summed over the fit */
     double seconds_batch, seconds_sample, seconds_grad, seconds_update;
     int64_t pairs; /* pair terms computed over the fit (targets x (negatives + approximate terms) + edges) */
+    int64_t targets, repel_terms; /* targets over the fit, and their negatives + approximate terms */
     int eager;     /* the update the fit used: 1 eager (every point, every step), 0 lazy */
 } nmp_opt_result;
 

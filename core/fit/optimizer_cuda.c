@@ -165,6 +165,8 @@ static nmp_status run_step(gpu_fit *f, nmp_step *hs, nmp_step_cuda *ds, int64_t 
         return nmp_instance_fail(negatives, s, "CUDA sample", err);
     if (neg.approx_count > 0 && neg.approx_y != ds->cell_mean) f->host_means_every_step = 1;
     res->pairs += step_pairs(f, &neg);
+    res->targets += hs->batch;
+    res->repel_terms += (int64_t)hs->batch * (neg.per_target + neg.approx_count);
     double t3 = nmp_now();
     double *loss_sum = k % f->loss_stride == f->loss_offset ? f->dev.loss_sum : NULL; /* NULL: not sampled */
     if ((s = lops->grad(loss->state, ds, &neg, exaggeration, f->dev.grad, loss_sum)) != NMP_OK)

@@ -75,6 +75,15 @@ static void fit_json(nmp_json *j, const nmp_run *r)
     nmp_json_kv_int(j, "pairs", r->opt.pairs);
     double secs = r->stage_seconds[STAGE_OPTIMIZE];
     nmp_json_kv_number(j, "pairs_per_second", secs > 0 ? (double)r->opt.pairs / secs : 0.0);
+    /* repulsive terms (negatives + approximate) per target: what `nomad transform` weighs its
+     * own draw by, so a loss that sums its repulsion (neg, umap) keeps the fit's balance */
+    nmp_json_kv_number(j, "negatives_per_target",
+                       r->opt.targets > 0 ? (double)r->opt.repel_terms / (double)r->opt.targets : 0.0);
+    /* ... and the positives' weight per target (the graph's mean row sum), which it scales its
+     * own neighbour weights (rows summing to 1) to */
+    double wsum = 0.0;
+    for (int64_t e = 0; r->graph.weight && r->graph.offsets && e < nmp_graph_nnz(&r->graph); e++) wsum += r->graph.weight[e];
+    nmp_json_kv_number(j, "edge_weight_per_target", r->graph.n > 0 ? wsum / (double)r->graph.n : 0.0);
     nmp_json_key(j, "phase_seconds");
     nmp_json_begin_object(j);
     nmp_json_kv_number(j, "batch", r->opt.seconds_batch);

@@ -1,6 +1,7 @@
 /* See transform.h. */
 #include "transform.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "knn_cpu.h"
 #include "pca_cpu.h"
 #include "nomad/rng.h"
+#include "transform_loss.h"
 
 typedef struct {
     const nmp_config *c;
@@ -17,8 +19,7 @@ typedef struct {
     const float *y;        /* n x dims: the map, fixed */
     const int32_t *nbr;    /* m x k: each new point's training neighbours (-1: none) */
     float *p;              /* m x k: their distances, then their weights (each row sums to 1) */
-    float *y_new, *vel;    /* m x dims */
-    float *sample_at;      /* 3 x negatives: this step's map points, one row per axis (zeros past dims) */
+    float *y_new;          /* m x dims */
     int64_t missed;        /* rows whose perplexity search missed its tolerance */
 } job;
 
@@ -41,50 +42,6 @@ static void place_range(void *ctx, int64_t begin, int64_t end, int worker)
             double s = 0;
             for (int32_t j = 0; j < k; j++) s += (double)row[j] * t->y[(int64_t)t->nbr[i * t->k + j] * t->dims + a];
             t->y_new[i * t->dims + a] = (float)s;
-        }
-    }
-}
-
-/* One step of every new point in [begin, end): t-SNE's gradient against the fixed map. */
-static void step_range(void *ctx, int64_t begin, int64_t end, int worker)
-{
-    (void)worker;
-    const job *t = ctx;
-    const int32_t D = t->dims;
-    const int64_t M = t->c->transform.negatives;
-    const double ex = t->c->transform.exaggeration, lr = t->c->transform.lr, mom = t->c->transform.momentum;
-    const double cap = t->c->transform.max_grad;
-    for (int64_t i = begin; i < end; i++) {
-        float *yi = t->y_new + i * D;
-        double att[3] = {0};
-        for (int32_t j = 0; j < t->k; j++) {
-            int32_t b = t->nbr[i * t->k + j];
-            if (b < 0) break;
-            const float *yb = t->y + (int64_t)b * D;
-            double d2 = 0, diff[3];
-            for (int32_t a = 0; a < D; a++) diff[a] = (double)yi[a] - yb[a], d2 += diff[a] * diff[a];
-            double w = (double)t->p[i * t->k + j] / (1.0 + d2);
-            for (int32_t a = 0; a < D; a++) att[a] += w * diff[a];
-        }
-        /* the repulsion: one float vector loop over the step's map points, axes beyond dims zero */
-        const float *s0 = t->sample_at, *s1 = s0 + M, *s2 = s1 + M;
-        const float y0 = yi[0], y1 = D > 1 ? yi[1] : 0.0f, y2 = D > 2 ? yi[2] : 0.0f;
-        float zf = 0, r0 = 0, r1 = 0, r2 = 0;
-#pragma omp simd reduction(+ : zf, r0, r1, r2)
-        for (int64_t s = 0; s < M; s++) {
-            float d0 = y0 - s0[s], d1 = y1 - s1[s], d2 = y2 - s2[s];
-            float w = 1.0f / (1.0f + d0 * d0 + d1 * d1 + d2 * d2), w2 = w * w;
-            zf += w, r0 += w2 * d0, r1 += w2 * d1, r2 += w2 * d2;
-        }
-        const double rep[3] = {r0, r1, r2};
-        double g[3], norm = 0;
-        for (int32_t a = 0; a < D; a++) g[a] = 4.0 * (ex * att[a] - (zf > 0 ? rep[a] / zf : 0)), norm += g[a] * g[a];
-        norm = sqrt(norm);
-        double scale = norm > cap ? cap / norm : 1.0;
-        for (int32_t a = 0; a < D; a++) {
-            float *v = t->vel + i * D + a;
-            *v = (float)(mom * *v - lr * scale * g[a]);
-            yi[a] += *v;
         }
     }
 }
@@ -201,21 +158,131 @@ static nmp_status neighbours(const nmp_config *c, const nmp_matrix *x, const nmp
     return s;
 }
 
-nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *y, int32_t dims,
-                         const nmp_matrix *x_new, float *y_new, nmp_err *err)
+/* The steps' own arrays: [map; new points] as the engine's layout, the new points as its
+ * targets, their neighbours as edges, one shared row of map points as negatives. */
+typedef struct {
+    float *y_all, *vel, *neg_w;
+    int32_t *target, *pos, *neg_idx;
+    int64_t *edge_offset;
+    float *pos_w, cell_mean[3], cell_mass;
+    float grad_scale; /* the step's multiple of the engine's dL/dy */
+    double lr, momentum, max_grad;
+    const float *grad;
+    int64_t n;
+    int32_t dims;
+} steps;
+
+static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const steps *t = ctx;
+    const int32_t D = t->dims;
+    for (int64_t i = begin; i < end; i++) {
+        double g[3], norm = 0;
+        for (int32_t a = 0; a < D; a++) g[a] = (double)t->grad_scale * t->grad[i * D + a], norm += g[a] * g[a];
+        norm = sqrt(norm);
+        const double scale = norm > t->max_grad ? t->max_grad / norm : 1.0;
+        float *yi = t->y_all + (t->n + i) * D;
+        for (int32_t a = 0; a < D; a++) {
+            float *v = t->vel + i * D + a;
+            *v = (float)(t->momentum * *v - t->lr * scale * g[a]);
+            yi[a] += *v;
+        }
+    }
+}
+
+static void steps_free(steps *t)
+{
+    free(t->y_all), free(t->vel), free(t->neg_w), free(t->target), free(t->pos), free(t->neg_idx);
+    free(t->edge_offset), free(t->pos_w);
+}
+
+/* transform.steps of the run's loss on the new points alone (m of them, starting at y_new),
+ * the map fixed; y_new gets where they end. */
+static nmp_status run_steps(const nmp_config *c, const nmp_cfg_node *root, const float *y, int64_t n, int32_t dims,
+                            int64_t m, int32_t k, const int32_t *nbr, const float *p, nmp_fit_balance balance,
+                            float *y_new, nmp_err *err)
+{
+    const int64_t M = c->transform.negatives, total = n + m;
+    if (m > INT32_MAX || total > INT32_MAX)
+        return nmp_fail(err, NMP_ERR_INVALID, "transform: %lld new points on a map of %lld; at most %d in all",
+                        (long long)m, (long long)n, INT32_MAX);
+    steps t = {.n = n, .dims = dims, .lr = c->transform.lr, .momentum = c->transform.momentum,
+               .max_grad = c->transform.max_grad};
+    t.y_all = malloc((size_t)(total * dims) * sizeof *t.y_all);
+    t.vel = calloc((size_t)(m * dims + 1), sizeof *t.vel);
+    t.target = malloc((size_t)(m + 1) * sizeof *t.target);
+    t.edge_offset = malloc((size_t)(m + 1) * sizeof *t.edge_offset);
+    t.pos = malloc((size_t)(m * k + 1) * sizeof *t.pos);
+    t.pos_w = malloc((size_t)(m * k + 1) * sizeof *t.pos_w);
+    t.neg_idx = malloc((size_t)M * sizeof *t.neg_idx);
+    t.neg_w = malloc((size_t)M * sizeof *t.neg_w);
+    if (!t.y_all || !t.vel || !t.target || !t.edge_offset || !t.pos || !t.pos_w || !t.neg_idx || !t.neg_w) {
+        steps_free(&t);
+        return nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory for %lld new points", (long long)m);
+    }
+    memcpy(t.y_all, y, (size_t)(n * dims) * sizeof *y);
+    memcpy(t.y_all + n * dims, y_new, (size_t)(m * dims) * sizeof *y_new);
+    /* A loss that sums its terms (neg, umap) is balanced for the fit's positives' weight and
+     * repulsive terms per target (run.json): the neighbours' weights (rows summing to 1) scale to
+     * the first, and each of the M map points drawn here weighs fit / M of one. InfoNCE and tsne
+     * normalise both away. */
+    const float pw = balance.edge_weight > 0 ? (float)balance.edge_weight : 1.0f;
+    const float w = balance.negatives > 0 ? (float)(balance.negatives / (double)M) : 1.0f;
+    int64_t e = 0;
+    for (int64_t i = 0; i < m; i++) {
+        t.target[i] = (int32_t)(n + i);
+        t.edge_offset[i] = e;
+        for (int32_t j = 0; j < k && nbr[i * k + j] >= 0; j++, e++)
+            t.pos[e] = nbr[i * k + j], t.pos_w[e] = pw * p[i * k + j];
+    }
+    t.edge_offset[m] = e;
+    for (int64_t j = 0; j < M; j++) t.neg_w[j] = w;
+    double mean[3] = {0};
+    for (int64_t i = 0; i < n; i++)
+        for (int32_t a = 0; a < dims; a++) mean[a] += y[i * dims + a];
+    for (int32_t a = 0; a < dims; a++) t.cell_mean[a] = (float)(mean[a] / (double)n);
+    t.cell_mass = (float)n;
+    /* openTSNE's step (transform.lr, max_grad) is on 4 (a p q diff - q^2 diff / Z): the engine's
+     * dL/dy of the Cauchy-kernel losses is half that */
+    t.grad_scale = 2.0f;
+    nmp_transform_loss loss;
+    nmp_status s = nmp_transform_loss_open(&loss, c, root, total, dims, (int32_t)m, c->transform.steps, err);
+    const uint64_t seed = (uint64_t)c->seed;
+    for (int64_t step = 0; s == NMP_OK && step < c->transform.steps; step++) {
+        for (int64_t j = 0; j < M; j++)
+            t.neg_idx[j] = (int32_t)nmp_rng_below(seed, NMP_STREAM_TRANSFORM, (uint64_t)(step * M + j), (uint64_t)n);
+        const nmp_step st = {.epoch = step, .step = step, .progress = (double)step / (double)c->transform.steps,
+                             .y = t.y_all, .batch = (int32_t)m, .target = t.target, .edge_offset = t.edge_offset,
+                             .pos = t.pos, .pos_weight = t.pos_w, .cell_mean = t.cell_mean, .cell_mass = &t.cell_mass,
+                             .loss_every = INT32_MAX};
+        const nmp_negatives neg = {.per_target = (int32_t)M, .shared = 1, .index = t.neg_idx, .weight = t.neg_w};
+        nmp_engine_out out;
+        s = nmp_transform_loss_step(&loss, &st, &neg, c->transform.exaggeration, &out, err);
+        if (s != NMP_OK) break;
+        t.grad = out.target;
+        nmp_parallel_for(m, update_range, &t);
+        nmp_progress("transform", (double)(step + 1) / (double)c->transform.steps);
+    }
+    nmp_transform_loss_close(&loss);
+    if (s == NMP_OK) memcpy(y_new, t.y_all + n * dims, (size_t)(m * dims) * sizeof *y_new);
+    steps_free(&t);
+    return s;
+}
+
+nmp_status nmp_transform(const nmp_config *c, const nmp_cfg_node *root, const nmp_matrix *x, const float *y,
+                         int32_t dims, const nmp_matrix *x_new, nmp_fit_balance balance, float *y_new, nmp_err *err)
 {
     const int64_t n = x->n, m = x_new->n;
     const int32_t k = (int32_t)(c->transform.k < n ? c->transform.k : n);
     if (k > 1024) return nmp_fail(err, NMP_ERR_INVALID, "transform.k: %d is more than the 1024 neighbours it weighs", k);
     if (dims < 1 || dims > 3) return nmp_fail(err, NMP_ERR_INVALID, "transform: a map of %d dimensions; 1 to 3 expected", dims);
     int32_t *nbr = malloc((size_t)(m * k + 1) * sizeof *nbr);
-    float *p = malloc((size_t)(m * k + 1) * sizeof *p), *vel = calloc((size_t)(m * dims + 1), sizeof *vel);
-    float *sample_at = calloc((size_t)(3 * c->transform.negatives), sizeof *sample_at);
-    nmp_status s = nbr && p && vel && sample_at ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
+    float *p = malloc((size_t)(m * k + 1) * sizeof *p);
+    nmp_status s = nbr && p ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
     double t0 = nmp_now();
     if (s == NMP_OK) s = neighbours(c, x, x_new, k, nbr, p, err);
-    job t = {.c = c, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new, .vel = vel,
-             .sample_at = sample_at};
+    job t = {.c = c, .dims = dims, .k = k, .y = y, .nbr = nbr, .p = p, .y_new = y_new};
     if (s == NMP_OK) {
         nmp_log(NMP_LOG_INFO, "transform: %lld x %d neighbours among %lld training points in %.2f s", (long long)m, k,
                 (long long)n, nmp_now() - t0);
@@ -225,19 +292,11 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_matrix *x, const float *
                     "(transform.perplexity_tol, transform.perplexity_iters)", (long long)t.missed, (long long)m,
                     c->transform.perplexity, c->transform.perplexity_tol, (long long)c->transform.perplexity_iters);
     }
-    const uint64_t seed = (uint64_t)c->seed, M = (uint64_t)c->transform.negatives;
-    for (int64_t step = 0; s == NMP_OK && step < c->transform.steps; step++) {
-        for (uint64_t j = 0; j < M; j++) {
-            int64_t b = (int64_t)nmp_rng_below(seed, NMP_STREAM_TRANSFORM, (uint64_t)step * M + j, (uint64_t)n);
-            for (int32_t a = 0; a < dims; a++) sample_at[(uint64_t)a * M + j] = y[b * dims + a];
-        }
-        nmp_parallel_for(m, step_range, &t);
-        nmp_progress("transform", (double)(step + 1) / (double)c->transform.steps);
-    }
+    if (s == NMP_OK && c->transform.steps > 0) s = run_steps(c, root, y, n, dims, m, k, nbr, p, balance, y_new, err);
     for (int64_t i = 0; s == NMP_OK && i < m * dims; i++)
         if (!isfinite(y_new[i]))
             s = nmp_fail(err, NMP_ERR_RUNTIME, "transform: point %lld left the map (NaN or Inf); lower transform.lr",
                          (long long)(i / dims));
-    free(nbr), free(p), free(vel), free(sample_at);
+    free(nbr), free(p);
     return s;
 }

@@ -6,9 +6,32 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "host.h"
 #include "outdir.h"
 #include "transform.h"
+
+/* A positive number of run.json's optimizer section, or 0 (a run that predates it). */
+static double record_number(json_object *opt, const char *key)
+{
+    json_object *v = NULL;
+    double out = 0.0;
+    if (opt && json_object_object_get_ex(opt, key, &v) &&
+        (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+        out = json_object_get_double(v);
+    return out > 0.0 && out < 1e9 ? out : 0.0;
+}
+
+/* What the run's loss was balanced for (transform.h), from its run.json. */
+static nmp_fit_balance fit_balance(const char *record)
+{
+    json_object *top = json_object_from_file(record), *opt = NULL;
+    if (top) json_object_object_get_ex(top, "optimizer", &opt);
+    nmp_fit_balance b = {record_number(opt, "negatives_per_target"), record_number(opt, "edge_weight_per_target")};
+    json_object_put(top);
+    return b;
+}
 
 nmp_status nmp_map_open(nmp_map *m, const char *run_dir, const char *const *sets, int n_sets, nmp_err *err)
 {
@@ -29,11 +52,11 @@ nmp_status nmp_map_open(nmp_map *m, const char *run_dir, const char *const *sets
         return nmp_fail(err, NMP_ERR_INVALID, "%s: no %s: the run predates `nomad transform` (or ran over ranks); "
                         "run it again to place new points on it", run_dir, NMP_OUTDIR_CONFIG);
     if (!(m->cfg = calloc(1, sizeof *m->cfg))) return nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
-    nmp_cfg_node *root = NULL;
-    nmp_status s = nmp_cfg_load(path, &root, err);
-    for (int i = 0; i < n_sets && s == NMP_OK; i++) s = nmp_cfg_set(root, sets[i], err);
-    if (s == NMP_OK) s = nmp_config_resolve(root, m->cfg, err);
-    nmp_cfg_free(root);
+    nmp_status s = nmp_cfg_load(path, &m->root, err);
+    for (int i = 0; i < n_sets && s == NMP_OK; i++) s = nmp_cfg_set(m->root, sets[i], err);
+    if (s == NMP_OK) s = nmp_config_resolve(m->root, m->cfg, err);
+    snprintf(path, sizeof path, "%s/%s", run_dir, NMP_OUTDIR_RECORD);
+    if (s == NMP_OK) m->balance = fit_balance(path);
     return s;
 }
 
@@ -78,7 +101,8 @@ nmp_status nmp_map_place(nmp_map *m, const nmp_dataset *fresh, float *y_new, nmp
         s = nmp_fail(err, NMP_ERR_INVALID, "%s: rows of %lld values, but the map was made of rows of %lld (%s)",
                      fresh->path, (long long)x_new.d, (long long)m->x.d, c->data.path);
     double t0 = nmp_now();
-    if (s == NMP_OK) s = nmp_transform(c, &m->x, m->layout.m.x, (int32_t)c->dims, &x_new, y_new, err);
+    if (s == NMP_OK)
+        s = nmp_transform(c, m->root, &m->x, m->layout.m.x, (int32_t)c->dims, &x_new, m->balance, y_new, err);
     if (s == NMP_OK)
         nmp_log(NMP_LOG_INFO, "transform: %lld points of %s placed on %s in %.2f s", (long long)x_new.n, fresh->path,
                 m->dir, nmp_now() - t0);
@@ -92,5 +116,6 @@ void nmp_map_close(nmp_map *m)
     nmp_data_close(&m->layout);
     free(m->train_scaled);
     free(m->cfg);
+    nmp_cfg_free(m->root);
     memset(m, 0, sizeof *m);
 }

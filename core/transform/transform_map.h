@@ -9,10 +9,13 @@
 #include "error.h"
 #include "io.h"
 #include "pipeline.h"
+#include "transform.h"
 
 typedef struct {
     char dir[4096];
     nmp_config *cfg;
+    nmp_cfg_node *root;   /* config.yaml with the sets: the loss's section */
+    nmp_fit_balance balance; /* from run.json (transform.h) */
     nmp_dataset train, layout;
     float *train_scaled;
     nmp_matrix x; /* the training rows, times data.scale */
