@@ -87,6 +87,7 @@ static nmp_status parse_shape(cursor *c, nmp_npy_header *h)
     if (!eat(c, '(')) return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': expected a tuple");
     h->ndim = 0;
     h->count = 1;
+    int64_t width = 1; /* the dims after the first: a row's values, even when there are no rows */
     while (!eat(c, ')')) {
         skip_ws(c);
         int64_t v = 0;
@@ -102,7 +103,7 @@ static nmp_status parse_shape(cursor *c, nmp_npy_header *h)
             return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': more than %d dimensions",
                         NMP_NPY_MAX_DIMS);
         h->shape[h->ndim++] = v;
-        if (__builtin_mul_overflow(h->count, v, &h->count))
+        if (__builtin_mul_overflow(h->count, v, &h->count) || (h->ndim > 1 && __builtin_mul_overflow(width, v, &width)))
             return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': too many elements");
         if (!eat(c, ',') && (skip_ws(c), c->p >= c->end || *c->p != ')'))
             return fail(c->err, c->err_len, NMP_ERR_INVALID, "header: 'shape': expected ',' or ')'");
