@@ -276,7 +276,7 @@ nmp_status nmp_transform(const nmp_config *c, const nmp_cfg_node *root, const nm
     const int64_t n = x->n, m = x_new->n;
     const int32_t k = (int32_t)(c->transform.k < n ? c->transform.k : n);
     if (k > 1024) return nmp_fail(err, NMP_ERR_INVALID, "transform.k: %d is more than the 1024 neighbours it weighs", k);
-    if (dims < 1 || dims > 3) return nmp_fail(err, NMP_ERR_INVALID, "transform: a map of %d dimensions; 1 to 3 expected", dims);
+    if (dims < 2 || dims > 3) return nmp_fail(err, NMP_ERR_INVALID, "transform: a map of %d dimensions; 2 or 3 expected", dims);
     int32_t *nbr = malloc((size_t)(m * k + 1) * sizeof *nbr);
     float *p = malloc((size_t)(m * k + 1) * sizeof *p);
     nmp_status s = nbr && p ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
