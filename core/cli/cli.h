@@ -2,8 +2,6 @@
 #ifndef NOMAD_CLI_H
 #define NOMAD_CLI_H
 
-#include "config.h"
-
 int nmp_cli_run(int argc, char **argv);
 int nmp_cli_plugins(int argc, char **argv);
 int nmp_cli_eval(int argc, char **argv);
@@ -14,7 +12,6 @@ int nmp_cli_view(int argc, char **argv);
 /* The Markdown config reference (core keys and every plugin's parameters) on stdout: the text
  * of `nomad plugins --describe --markdown`, docs/config-reference.md. */
 int nmp_cli_reference(void);
-
 
 /* Prints "nomad: error: <msg>" on stderr and returns the exit code for `status`. */
 int nmp_cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

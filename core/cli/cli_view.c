@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_args.h"
+#include "config.h"
 #include "host.h"
 #include "io.h"
 #include "outdir.h"

@@ -1,10 +1,24 @@
-/* A config written out whole (plugin_host.h: nmp_config_write_resolved): what `nomad run
- * --dry-run` prints and what the C API writes into a saved run folder. */
+/* Plugins from a config (plugin_host.h): one created for a stage (nmp_instance_create_for), or
+ * every one's parameters resolved and the config written out whole (nmp_config_write_resolved:
+ * what `nomad run --dry-run` prints and what the C API writes into a saved run folder). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "plugin_host.h"
+
+nmp_status nmp_instance_create_for(nmp_registry *reg, nmp_kind kind, const nmp_config *cfg, const nmp_cfg_node *root,
+                                   nmp_instance *out, nmp_err *err)
+{
+    const char *section = nmp_config_kind_section(kind);
+    const nmp_plugin_ref *ref = NULL;
+    nmp_params params = {0};
+    nmp_status s = nmp_registry_resolve(reg, kind, nmp_config_plugin_name(cfg, kind), nmp_config_section(root, section),
+                                        &ref, &params, err);
+    if (s == NMP_OK) s = nmp_instance_create(ref, section, &params, out, err);
+    nmp_params_free(&params);
+    return s;
+}
 
 nmp_status nmp_config_write_resolved(FILE *f, const nmp_config *cfg, const nmp_cfg_node *root, nmp_err *err)
 {

@@ -89,6 +89,11 @@ typedef struct {
 nmp_status nmp_instance_create(const nmp_plugin_ref *ref, const char *section, nmp_params *params,
                                nmp_instance *out, nmp_err *err);
 void nmp_instance_destroy(nmp_instance *inst);
+/* Creates the plugin cfg names for `kind` (scanned into reg), its parameters resolved from
+ * root's section for that kind: what a run does for each stage, and `nomad transform` for
+ * the run's loss. */
+nmp_status nmp_instance_create_for(nmp_registry *reg, nmp_kind kind, const struct nmp_config *cfg,
+                                   const struct nmp_cfg_node *root, nmp_instance *out, nmp_err *err);
 /* Formats a failed kind call: "<kind> plugin <name> (<file>): <what>: <message>". */
 nmp_status nmp_instance_fail(const nmp_instance *inst, nmp_status status, const char *what, nmp_err *err);
 

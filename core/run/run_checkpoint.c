@@ -59,16 +59,6 @@ static nmp_status check_state(const char *dir, uint64_t want, nmp_opt_state *sta
 }
 
 /* The bytes of a file (malloc'd), or NULL. */
-static char *slurp(const char *path, size_t *len)
-{
-    char *text = NULL;
-    FILE *f = fopen(path, "rb"), *m = f ? open_memstream(&text, len) : NULL;
-    for (int ch; m && (ch = fgetc(f)) != EOF;) fputc(ch, m);
-    if (m) fclose(m);
-    if (f) fclose(f);
-    return text;
-}
-
 nmp_status nmp_run_resume_check(const char *dir, nmp_err *err)
 {
     char path[4400];
@@ -80,10 +70,11 @@ nmp_status nmp_run_resume_check(const char *dir, nmp_err *err)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: no %s: this run stopped before its first checkpoint and must "
                         "start again", dir, NMP_OUTDIR_CHECKPOINT);
     snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CONFIG);
-    size_t len = 0;
-    char *text = slurp(path, &len);
-    if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read", path);
-    const uint64_t want = nmp_checkpoint_hash(text, len);
+    int64_t len = 0;
+    char *text = NULL;
+    nmp_status read = nmp_file_read_all(path, &text, &len, err);
+    if (read != NMP_OK) return read;
+    const uint64_t want = nmp_checkpoint_hash(text, (size_t)len);
     free(text);
     nmp_opt_state state;
     nmp_status s = check_state(dir, want, &state, err);
@@ -98,7 +89,10 @@ nmp_status nmp_run_write_config(nmp_run *r, nmp_err *err)
     size_t len = 0;
     char *text = NULL;
     if (r->req->resume) { /* the config this run was started with: cli_run read it from here */
-        if (!(text = slurp(path, &len))) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read", path);
+        int64_t size = 0;
+        nmp_status s = nmp_file_read_all(path, &text, &size, err);
+        if (s != NMP_OK) return s;
+        len = (size_t)size;
     } else {
         if (!(text = config_text(r, &len))) return nmp_fail(err, NMP_ERR_NOMEM, "checkpoint: cannot write the config");
         nmp_status s = nmp_file_write_atomic(nmp_outdir_file(&r->out, NMP_OUTDIR_CONFIG, path, sizeof path), text,

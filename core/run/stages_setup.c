@@ -89,14 +89,7 @@ nmp_status stage_plugins(nmp_run *r, nmp_err *err)
     char *path = nmp_plugin_default_path();
     nmp_status s = nmp_registry_scan(&r->reg, path, err);
     free(path);
-    for (int k = 1; k <= NMP_KIND_COUNT && s == NMP_OK; k++) {
-        const char *section = nmp_config_kind_section((nmp_kind)k);
-        const nmp_plugin_ref *ref = NULL;
-        nmp_params params = {0};
-        s = nmp_registry_resolve(&r->reg, (nmp_kind)k, nmp_config_plugin_name(r->cfg, (nmp_kind)k),
-                                 nmp_config_section(r->root, section), &ref, &params, err);
-        if (s == NMP_OK) s = nmp_instance_create(ref, section, &params, &r->inst[k], err);
-        nmp_params_free(&params);
-    }
+    for (int k = 1; k <= NMP_KIND_COUNT && s == NMP_OK; k++)
+        s = nmp_instance_create_for(&r->reg, (nmp_kind)k, r->cfg, r->root, &r->inst[k], err);
     return s == NMP_OK ? nmp_device_select(r, err) : s;
 }

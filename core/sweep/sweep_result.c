@@ -1,6 +1,5 @@
 /* A sweep's runs read back from their run.json: the numbers for the tables, and whether a
  * finished run was made with the config the sweep would give it now. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,41 +8,12 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "io.h"
 #include "run_state.h"
 #include "sweep.h"
 #include "sweep_json.h"
 
 _Static_assert((int)NMP_SWEEP_STAGES == (int)STAGE_COUNT, "the sweep's tables have one column per pipeline stage");
-
-/* Whole file into a malloc'd, NUL-terminated buffer; NULL with errno set on failure. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *grown = realloc(buf, cap);
-            if (!grown) break;
-            buf = grown;
-        }
-        size_t got = fread(buf + *len, 1, cap - *len - 1, f);
-        *len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = errno ? errno : EIO;
-        return NULL;
-    }
-    buf[*len] = 0;
-    return buf;
-}
 
 static void fill(const nmp_jv *j, nmp_sweep_result *r)
 {
@@ -80,10 +50,10 @@ static nmp_status parse_record(const char *path, const char *text, size_t len, c
 
 static nmp_status read_record(const char *path, const char *want, nmp_jv **out, nmp_err *err)
 {
-    size_t len = 0;
-    char *text = read_all(path, &len);
-    if (!text) return nmp_fail(err, NMP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    nmp_status s = parse_record(path, text, len, want, out, err);
+    int64_t len = 0;
+    char *text = NULL;
+    nmp_status s = nmp_file_read_all(path, &text, &len, err);
+    if (s == NMP_OK) s = parse_record(path, text, (size_t)len, want, out, err);
     free(text);
     return s;
 }
@@ -159,15 +129,15 @@ nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_
     snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CONFIG);
     checkpointed = checkpointed && access(path, F_OK) == 0;
     snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_RECORD);
-    size_t len = 0;
-    char *text = read_all(path, &len);
-    if (!text) {
+    int64_t len = 0;
+    char *text = NULL;
+    nmp_err ignored = {0};
+    if (nmp_file_read_all(path, &text, &len, &ignored) != NMP_OK) {
         if (checkpointed) *state = NMP_SWEEP_DIR_RESUMABLE;
         return NMP_OK;
     }
     nmp_jv *j = NULL;
-    nmp_err ignored = {0};
-    nmp_status s = parse_record(path, text, len, "ok", &j, &ignored);
+    nmp_status s = parse_record(path, text, (size_t)len, "ok", &j, &ignored);
     free(text);
     if (s) return NMP_OK; /* run.json is written last and atomically: a bad one is not ours to trust */
     s = same_config(path, j, run->config_json, err);

@@ -11,14 +11,7 @@ nmp_status nmp_transform_loss_open(nmp_transform_loss *l, const nmp_config *c, c
     char *path = nmp_plugin_default_path();
     nmp_status s = path ? nmp_registry_scan(&l->reg, path, err) : nmp_fail(err, NMP_ERR_NOMEM, "out of memory");
     free(path);
-    const char *section = nmp_config_kind_section(NMP_KIND_LOSS);
-    const nmp_plugin_ref *ref = NULL;
-    nmp_params params = {0};
-    if (s == NMP_OK)
-        s = nmp_registry_resolve(&l->reg, NMP_KIND_LOSS, nmp_config_plugin_name(c, NMP_KIND_LOSS),
-                                 nmp_config_section(root, section), &ref, &params, err);
-    if (s == NMP_OK) s = nmp_instance_create(ref, section, &params, &l->inst, err);
-    nmp_params_free(&params);
+    if (s == NMP_OK) s = nmp_instance_create_for(&l->reg, NMP_KIND_LOSS, c, root, &l->inst, err);
     if (s != NMP_OK) return s;
     /* no partition: one cell of every point; no shipped loss reads more of this than the sizes */
     l->cell_start[1] = n;
