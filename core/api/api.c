@@ -30,19 +30,6 @@ static int finish(nmp_status s, const nmp_err *err, int flags, char *msg, size_t
     return sig ? 128 + sig : s == NMP_OK ? 0 : nmp_exit_code(s);
 }
 
-/* config_path with the sets applied, resolved into *cfg (the tree kept in *root). */
-static nmp_status load_config(const char *config_path, const char *const *sets, int n_sets, nmp_cfg_node **root,
-                              nmp_config *cfg, nmp_err *err)
-{
-    if (!config_path) return nmp_fail(err, NMP_ERR_INVALID, "no config given");
-    nmp_status s = nmp_cfg_load(config_path, root, err);
-    for (int i = 0; i < n_sets && s == NMP_OK; i++)
-        s = strncmp(sets[i], "sweep.", 6) == 0
-                ? nmp_fail(err, NMP_ERR_INVALID, "%s: sweep keys are read by nomad sweep, not by a fit", sets[i])
-                : nmp_cfg_set(*root, sets[i], err);
-    return s == NMP_OK ? nmp_config_resolve(*root, cfg, err) : s;
-}
-
 API int nomad_api_fit(const char *config_path, const char *const *sets, int n_sets, const void *x, const char *dtype,
                       int64_t n, int64_t d, const int32_t *labels, const char *out_dir, int flags, char *msg,
                       size_t msg_len)
@@ -50,7 +37,7 @@ API int nomad_api_fit(const char *config_path, const char *const *sets, int n_se
     nmp_err err = {0};
     nmp_cfg_node *root = NULL;
     nmp_config *cfg = calloc(1, sizeof *cfg);
-    nmp_status s = cfg ? load_config(config_path, sets, n_sets, &root, cfg, &err)
+    nmp_status s = cfg ? nmp_config_load(config_path, sets, n_sets, "a fit", &root, cfg, &err)
                        : nmp_fail(&err, NMP_ERR_NOMEM, "out of memory");
     if (s == NMP_OK && nmp_dist_mode(cfg) != &nmp_local_mode)
         s = nmp_fail(&err, NMP_ERR_UNSUPPORTED, "distributed.backend: a fit in this process runs on one rank; run "
@@ -105,9 +92,8 @@ API int nomad_api_config_set(const char *path, const char *const *sets, int n_se
     nmp_config *cfg = calloc(1, sizeof *cfg);
     char *text = NULL;
     size_t len = 0;
-    nmp_status s = cfg ? nmp_cfg_load(path, &root, &err) : nmp_fail(&err, NMP_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n_sets && s == NMP_OK; i++) s = nmp_cfg_set(root, sets[i], &err);
-    if (s == NMP_OK) s = nmp_config_resolve(root, cfg, &err);
+    nmp_status s = cfg ? nmp_config_load(path, sets, n_sets, NULL, &root, cfg, &err)
+                       : nmp_fail(&err, NMP_ERR_NOMEM, "out of memory");
     FILE *f = s == NMP_OK ? open_memstream(&text, &len) : NULL;
     if (s == NMP_OK && !f) s = nmp_fail(&err, NMP_ERR_NOMEM, "out of memory");
     if (f) {

@@ -132,13 +132,8 @@ int nmp_cli_run(int argc, char **argv)
     nmp_err err = {0};
     nmp_cfg_node *root = NULL;
     nmp_config *cfg = calloc(1, sizeof *cfg);
-    nmp_status s = cfg ? nmp_cfg_load(a.config, &root, &err) : NMP_ERR_NOMEM;
-    for (int i = 0; i < a.n_sets && s == NMP_OK; i++)
-        s = strncmp(a.sets[i], "sweep.", 6) == 0 /* it would be read by nothing */
-                ? nmp_fail(&err, NMP_ERR_INVALID, "--set %s: sweep keys are read by nomad sweep, not nomad run",
-                           a.sets[i])
-                : nmp_cfg_set(root, a.sets[i], &err);
-    if (s == NMP_OK) s = nmp_config_resolve(root, cfg, &err);
+    nmp_status s = cfg ? nmp_config_load(a.config, a.sets, a.n_sets, "nomad run", &root, cfg, &err)
+                       : nmp_fail(&err, NMP_ERR_NOMEM, "out of memory");
     if (s == NMP_OK && a.dry_run) s = nmp_config_write_resolved(stdout, cfg, root, &err);
     else if (s == NMP_OK) {
         nmp_run_configure_host(cfg, a.quiet);

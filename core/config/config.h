@@ -184,6 +184,13 @@ void nmp_config_defaults(nmp_config *cfg);
  * sections other than their core keys are left for nmp_config_plugin_params. */
 nmp_status nmp_config_resolve(nmp_cfg_node *root, nmp_config *cfg, nmp_err *err);
 
+/* A config as every command reads it: the YAML file at `path`, the "key.path=value"
+ * assignments `sets` applied in order (nmp_cfg_set), resolved into *cfg. With `not_read_here`
+ * (a name such as "nomad run"), an assignment of a sweep.* key is an error naming it, since
+ * nothing there would read it. *root keeps the tree (free with nmp_cfg_free, also on failure). */
+nmp_status nmp_config_load(const char *path, const char *const *sets, int n_sets, const char *not_read_here,
+                           nmp_cfg_node **root, nmp_config *cfg, nmp_err *err);
+
 /* ------------------------------------------------------------------ plugin parameters */
 
 /* The map of a top-level section, or NULL when it is absent or null. */

@@ -372,6 +372,20 @@ nmp_status nmp_config_resolve(nmp_cfg_node *root, nmp_config *cfg, nmp_err *err)
     return NMP_OK;
 }
 
+nmp_status nmp_config_load(const char *path, const char *const *sets, int n_sets, const char *not_read_here,
+                           nmp_cfg_node **root, nmp_config *cfg, nmp_err *err)
+{
+    *root = NULL;
+    if (!path) return nmp_fail(err, NMP_ERR_INVALID, "no config given");
+    nmp_status s = nmp_cfg_load(path, root, err);
+    for (int i = 0; i < n_sets && s == NMP_OK; i++)
+        s = not_read_here && strncmp(sets[i], "sweep.", 6) == 0 /* read by nothing: refused, not ignored */
+                ? nmp_fail(err, NMP_ERR_INVALID, "--set %s: sweep keys are read by nomad sweep, not by %s", sets[i],
+                           not_read_here)
+                : nmp_cfg_set(*root, sets[i], err);
+    return s == NMP_OK ? nmp_config_resolve(*root, cfg, err) : s;
+}
+
 const nmp_cfg_node *nmp_config_section(const nmp_cfg_node *root, const char *name)
 {
     const nmp_cfg_node *sec = nmp_cfg_child(root, name);

@@ -12,10 +12,15 @@
 static nmp_status load_config(const nmp_sweep_plan *p, char *const *extra, int n_extra, nmp_cfg_node **root,
                               nmp_config *cfg, nmp_err *err)
 {
-    nmp_status s = nmp_cfg_load(p->config_path, root, err);
-    for (int i = 0; i < p->n_sets && s == NMP_OK; i++) s = nmp_cfg_set(*root, p->sets[i], err);
-    for (int i = 0; i < n_extra && s == NMP_OK; i++) s = nmp_cfg_set(*root, extra[i], err);
-    if (s == NMP_OK) s = nmp_config_resolve(*root, cfg, err);
+    const char **sets = malloc(((size_t)p->n_sets + (size_t)n_extra + 1) * sizeof *sets);
+    if (!sets) {
+        *root = NULL;
+        return nmp_fail(err, NMP_ERR_NOMEM, "sweep: out of memory");
+    }
+    for (int i = 0; i < p->n_sets; i++) sets[i] = p->sets[i];
+    for (int i = 0; i < n_extra; i++) sets[p->n_sets + i] = extra[i];
+    nmp_status s = nmp_config_load(p->config_path, sets, p->n_sets + n_extra, NULL, root, cfg, err);
+    free(sets);
     return s;
 }
 

@@ -52,9 +52,7 @@ nmp_status nmp_map_open(nmp_map *m, const char *run_dir, const char *const *sets
         return nmp_fail(err, NMP_ERR_INVALID, "%s: no %s: the run predates `nomad transform` (or ran over ranks); "
                         "run it again to place new points on it", run_dir, NMP_OUTDIR_CONFIG);
     if (!(m->cfg = calloc(1, sizeof *m->cfg))) return nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
-    nmp_status s = nmp_cfg_load(path, &m->root, err);
-    for (int i = 0; i < n_sets && s == NMP_OK; i++) s = nmp_cfg_set(m->root, sets[i], err);
-    if (s == NMP_OK) s = nmp_config_resolve(m->root, m->cfg, err);
+    nmp_status s = nmp_config_load(path, sets, n_sets, NULL, &m->root, m->cfg, err);
     snprintf(path, sizeof path, "%s/%s", run_dir, NMP_OUTDIR_RECORD);
     if (s == NMP_OK) m->balance = fit_balance(path);
     return s;
