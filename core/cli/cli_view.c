@@ -15,7 +15,7 @@
 #include "io.h"
 #include "outdir.h"
 #include "proc.h"
-#include "sweep_json.h"
+#include "json_read.h"
 #include "view.h"
 
 typedef struct {

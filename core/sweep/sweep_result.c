@@ -11,7 +11,7 @@
 #include "io.h"
 #include "run_state.h"
 #include "sweep.h"
-#include "sweep_json.h"
+#include "json_read.h"
 
 _Static_assert((int)NMP_SWEEP_STAGES == (int)STAGE_COUNT, "the sweep's tables have one column per pipeline stage");
 

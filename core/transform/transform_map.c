@@ -6,31 +6,33 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "host.h"
+#include "json_read.h"
 #include "outdir.h"
 #include "transform.h"
 
 /* A positive number of run.json's optimizer section, or 0 (a run that predates it). */
-static double record_number(json_object *opt, const char *key)
+static double record_number(const nmp_jv *record, const char *path)
 {
-    json_object *v = NULL;
-    double out = 0.0;
-    if (opt && json_object_object_get_ex(opt, key, &v) &&
-        (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
-        out = json_object_get_double(v);
-    return out > 0.0 && out < 1e9 ? out : 0.0;
+    const double v = nmp_jv_number_at(record, path, 0.0);
+    return v > 0.0 && v < 1e9 ? v : 0.0;
 }
 
 /* What the run's loss was balanced for (transform.h), from its run.json. */
-static nmp_fit_balance fit_balance(const char *record)
+static nmp_status fit_balance(const char *path, nmp_fit_balance *b, nmp_err *err)
 {
-    json_object *top = json_object_from_file(record), *opt = NULL;
-    if (top) json_object_object_get_ex(top, "optimizer", &opt);
-    nmp_fit_balance b = {record_number(opt, "negatives_per_target"), record_number(opt, "edge_weight_per_target")};
-    json_object_put(top);
-    return b;
+    char *text = NULL, why[256];
+    int64_t len = 0;
+    nmp_jv *record = NULL;
+    nmp_status s = nmp_file_read_all(path, &text, &len, err);
+    if (s == NMP_OK && nmp_jv_parse(text, (size_t)len, &record, why, sizeof why) != 0)
+        s = nmp_fail(err, NMP_ERR_INVALID, "%s: %s: not the JSON `nomad run` writes", path, why);
+    if (s == NMP_OK)
+        *b = (nmp_fit_balance){record_number(record, "optimizer.negatives_per_target"),
+                               record_number(record, "optimizer.edge_weight_per_target")};
+    nmp_jv_free(record);
+    free(text);
+    return s;
 }
 
 nmp_status nmp_map_open(nmp_map *m, const char *run_dir, const char *const *sets, int n_sets, nmp_err *err)
@@ -54,7 +56,7 @@ nmp_status nmp_map_open(nmp_map *m, const char *run_dir, const char *const *sets
     if (!(m->cfg = calloc(1, sizeof *m->cfg))) return nmp_fail(err, NMP_ERR_NOMEM, "transform: out of memory");
     nmp_status s = nmp_config_load(path, sets, n_sets, NULL, &m->root, m->cfg, err);
     snprintf(path, sizeof path, "%s/%s", run_dir, NMP_OUTDIR_RECORD);
-    if (s == NMP_OK) m->balance = fit_balance(path);
+    if (s == NMP_OK) s = fit_balance(path, &m->balance, err);
     return s;
 }
 

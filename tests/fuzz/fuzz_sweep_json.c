@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "sweep.h"
-#include "sweep_json.h"
+#include "json_read.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

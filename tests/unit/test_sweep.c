@@ -18,7 +18,7 @@
 
 #include "io.h"
 #include "sweep.h"
-#include "sweep_json.h"
+#include "json_read.h"
 
 /* ------------------------------------------------------------------ helpers */
 

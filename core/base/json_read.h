@@ -1,8 +1,9 @@
-/* Reading back the run.json files that `nomad run` writes, for `nomad sweep`: its tables and
- * the check that a finished run was made with the same config. The parsing is json-c's;
- * these are the few queries the sweep needs on top of it. */
-#ifndef NOMAD_SWEEP_JSON_H
-#define NOMAD_SWEEP_JSON_H
+/* Reading back the JSON nomad writes (a run's run.json, for `nomad sweep`'s tables and its
+ * check that a finished run had the same config, `nomad view` and `nomad transform`). The
+ * parsing is json-c's; these are the few queries the readers need on top of it, with one-line
+ * errors that name a line. */
+#ifndef NOMAD_JSON_READ_H
+#define NOMAD_JSON_READ_H
 
 #include <stddef.h>
 

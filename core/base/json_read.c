@@ -1,6 +1,6 @@
-/* See sweep_json.h: json-c does the parsing; this file adds the one-line errors with a line
+/* See json_read.h: json-c does the parsing; this file adds the one-line errors with a line
  * number, dotted-path queries and the config comparison. */
-#include "sweep_json.h"
+#include "json_read.h"
 
 #include <json-c/json.h>
 #include <math.h>
