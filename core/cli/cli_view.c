@@ -15,7 +15,6 @@
 #include "io.h"
 #include "outdir.h"
 #include "proc.h"
-#include "json_read.h"
 #include "view.h"
 
 typedef struct {
@@ -43,21 +42,12 @@ static int parse(int argc, char **argv, view_args *a)
 /* The run's record, which must say it finished ("status": "ok"). */
 static nmp_status read_record(const char *run, nmp_jv **record, nmp_err *err)
 {
-    char path[PATH_MAX + 64], why[256], *text = NULL;
-    int64_t len = 0;
+    char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", run, NMP_OUTDIR_RECORD);
     if (access(path, F_OK) != 0)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: no %s: not the folder of a finished nomad run", run,
                         NMP_OUTDIR_RECORD);
-    nmp_status s = nmp_file_read_all(path, &text, &len, err);
-    if (s == NMP_OK && nmp_jv_parse(text, (size_t)len, record, why, sizeof why))
-        s = nmp_fail(err, NMP_ERR_INVALID, "%s: not a complete run record: %s", path, why);
-    const char *status = s == NMP_OK ? nmp_jv_string_at(*record, "status") : NULL;
-    if (s == NMP_OK && (!status || strcmp(status, "ok")))
-        s = nmp_fail(err, NMP_ERR_INVALID, "%s: status is %s, not \"ok\": not a finished run", path,
-                     status ? status : "missing");
-    free(text);
-    return s;
+    return nmp_outdir_read_record(path, "ok", record, err);
 }
 
 /* Where the labels the run used are: run.json names them as given (relative to the folder the

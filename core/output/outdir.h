@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "json_read.h"
 
 /* The lock file of a run folder: created (O_EXCL) when the run opens the folder and held
  * with flock until the process ends, removed when the run finishes or fails. One left
@@ -51,6 +52,10 @@ void nmp_outdir_keep(nmp_outdir *o, const char *name);
 void nmp_outdir_discard(nmp_outdir *o);
 /* Ends a finished run: removes the lock (the outputs stay). */
 void nmp_outdir_close(nmp_outdir *o);
+/* A run record read back (*out: its JSON, free with nmp_jv_free), its "status" checked to be
+ * `status` ("ok": a finished run, "failed": a failure the sweep recorded; NULL: any). A file
+ * that is not whole JSON, or another status, is an error naming it. */
+nmp_status nmp_outdir_read_record(const char *path, const char *status, nmp_jv **out, nmp_err *err);
 /* Whether the folder's lock is held by a live nomad process: 1 (its pid in *pid), 0 (no
  * lock, or a stale one: *stale = 1), -1 on error. */
 int nmp_outdir_lock_state(const char *dir, long *pid, int *stale);

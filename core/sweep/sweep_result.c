@@ -10,8 +10,8 @@
 #include "host.h"
 #include "io.h"
 #include "run_state.h"
+#include "outdir.h"
 #include "sweep.h"
-#include "json_read.h"
 
 _Static_assert((int)NMP_SWEEP_STAGES == (int)STAGE_COUNT, "the sweep's tables have one column per pipeline stage");
 
@@ -33,35 +33,10 @@ static void fill(const nmp_jv *j, nmp_sweep_result *r)
 }
 
 /* A run.json whose status is `want` ("ok": a finished run; "failed": a failure record). */
-static nmp_status parse_record(const char *path, const char *text, size_t len, const char *want, nmp_jv **out,
-                               nmp_err *err)
-{
-    char why[256];
-    if (nmp_jv_parse(text, len, out, why, sizeof why))
-        return nmp_fail(err, NMP_ERR_INVALID, "%s: not a complete run record: %s", path, why);
-    const char *status = nmp_jv_string_at(*out, "status");
-    if (status && !strcmp(status, want)) return NMP_OK;
-    nmp_fail(err, NMP_ERR_INVALID, "%s: status is %s%s%s, not \"%s\"", path, status ? "\"" : "",
-             status ? status : "missing", status ? "\"" : "", want);
-    nmp_jv_free(*out);
-    *out = NULL;
-    return NMP_ERR_INVALID;
-}
-
-static nmp_status read_record(const char *path, const char *want, nmp_jv **out, nmp_err *err)
-{
-    int64_t len = 0;
-    char *text = NULL;
-    nmp_status s = nmp_file_read_all(path, &text, &len, err);
-    if (s == NMP_OK) s = parse_record(path, text, (size_t)len, want, out, err);
-    free(text);
-    return s;
-}
-
 nmp_status nmp_sweep_result_read(const char *path, nmp_sweep_result *result, nmp_err *err)
 {
     nmp_jv *j = NULL;
-    nmp_status s = read_record(path, "ok", &j, err);
+    nmp_status s = nmp_outdir_read_record(path, "ok", &j, err);
     if (s == NMP_OK) fill(j, result);
     nmp_jv_free(j);
     return s;
@@ -70,7 +45,7 @@ nmp_status nmp_sweep_result_read(const char *path, nmp_sweep_result *result, nmp
 nmp_status nmp_sweep_failure_read(const char *path, nmp_sweep_result *result, nmp_err *err)
 {
     nmp_jv *j = NULL;
-    nmp_status s = read_record(path, "failed", &j, err);
+    nmp_status s = nmp_outdir_read_record(path, "failed", &j, err);
     const char *error = s == NMP_OK ? nmp_jv_string_at(j, "error") : NULL;
     if (s == NMP_OK && !error) s = nmp_fail(err, NMP_ERR_INVALID, "%s: a failure record without an error", path);
     if (s == NMP_OK) snprintf(result->error, sizeof result->error, "%s", error);
@@ -129,16 +104,13 @@ nmp_status nmp_sweep_run_inspect(const char *dir, nmp_sweep_run *run, nmp_sweep_
     snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_CONFIG);
     checkpointed = checkpointed && access(path, F_OK) == 0;
     snprintf(path, sizeof path, "%s/%s", dir, NMP_OUTDIR_RECORD);
-    int64_t len = 0;
-    char *text = NULL;
-    nmp_err ignored = {0};
-    if (nmp_file_read_all(path, &text, &len, &ignored) != NMP_OK) {
+    if (access(path, F_OK) != 0) {
         if (checkpointed) *state = NMP_SWEEP_DIR_RESUMABLE;
         return NMP_OK;
     }
     nmp_jv *j = NULL;
-    nmp_status s = parse_record(path, text, (size_t)len, "ok", &j, &ignored);
-    free(text);
+    nmp_err ignored = {0};
+    nmp_status s = nmp_outdir_read_record(path, "ok", &j, &ignored);
     if (s) return NMP_OK; /* run.json is written last and atomically: a bad one is not ours to trust */
     s = same_config(path, j, run->config_json, err);
     if (s == NMP_OK && embedding_matches(dir, j)) {

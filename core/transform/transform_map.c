@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "host.h"
-#include "json_read.h"
 #include "outdir.h"
 #include "transform.h"
 
@@ -21,17 +20,12 @@ static double record_number(const nmp_jv *record, const char *path)
 /* What the run's loss was balanced for (transform.h), from its run.json. */
 static nmp_status fit_balance(const char *path, nmp_fit_balance *b, nmp_err *err)
 {
-    char *text = NULL, why[256];
-    int64_t len = 0;
     nmp_jv *record = NULL;
-    nmp_status s = nmp_file_read_all(path, &text, &len, err);
-    if (s == NMP_OK && nmp_jv_parse(text, (size_t)len, &record, why, sizeof why) != 0)
-        s = nmp_fail(err, NMP_ERR_INVALID, "%s: %s: not the JSON `nomad run` writes", path, why);
+    nmp_status s = nmp_outdir_read_record(path, "ok", &record, err);
     if (s == NMP_OK)
         *b = (nmp_fit_balance){record_number(record, "optimizer.negatives_per_target"),
                                record_number(record, "optimizer.edge_weight_per_target")};
     nmp_jv_free(record);
-    free(text);
     return s;
 }
 

@@ -40,7 +40,7 @@ expect_fail 2 "nowhere: no run.json: not the folder of a finished nomad run" "$N
 cp -r map old && rm old/config.yaml
 expect_fail 2 "old: no config.yaml: the run predates" "$NOMAD" transform old new.npy -o o.npy
 cp -r map cut && head -c 40 map/run.json > cut/run.json
-expect_fail 2 "cut/run.json: line" "$NOMAD" transform cut new.npy -o o.npy
+expect_fail 2 "cut/run.json: not a complete run record: line" "$NOMAD" transform cut new.npy -o o.npy
 expect_fail 2 "wide.npy: rows of 9 values, but the map was made of rows of 8" "$NOMAD" transform map wide.npy -o o.npy
 expect_fail 2 "nan.npy" "$NOMAD" transform map nan.npy -o o.npy
 expect_fail 2 "only transform.* keys and threads can change" "$NOMAD" transform map new.npy -o o.npy --set seed=3

@@ -56,7 +56,7 @@ expect_fail 2 "-o given twice" "$NOMAD" view map -o o.html -o p.html
 expect_fail 2 "unknown option --colour" "$NOMAD" view map --colour -o o.html
 mkdir -p folder.html && expect_fail 2 "folder.html: is a directory" "$NOMAD" view map -o folder.html
 mkdir -p failed && echo '{"status": "failed", "error": "x"}' >failed/run.json
-expect_fail 2 'failed/run.json: status is failed, not "ok"' "$NOMAD" view failed
+expect_fail 2 'failed/run.json: status is "failed", not "ok"' "$NOMAD" view failed
 mkdir -p torn && printf '{"status": "ok", ' >torn/run.json
 expect_fail 2 "torn/run.json: not a complete run record" "$NOMAD" view torn
 mkdir -p wide && cp map/run.json wide/ && cp wide.npy wide/embedding.npy
