@@ -36,6 +36,17 @@ def engine_lines(out):
     return rows, max(bounds)
 
 
+def formula_bounds(out):
+    """UMAP's own bound per shape: the same simple loop with its formula (a power per pair)."""
+    pat = re.compile(r"formula_bound (\S+) (\S+) ([\d.]+) G pairs/s, ([\d.]+) of it")
+    own = {}
+    for line in open(os.path.join(out, "engine.txt")):
+        m = pat.match(line)
+        if m:
+            own[(m.group(1), m.group(2))] = (float(m.group(3)), float(m.group(4)))
+    return own
+
+
 def main():
     out, md, base, rev = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     lines = []
@@ -68,11 +79,19 @@ def main():
     add("The engine alone (`nomad_step_bench`: one step's pair terms, repeated; the bound run in")
     add("turn with it, the median of three rounds):")
     add("")
-    add("| step shape | loss | G pairs/s | bound G pairs/s | share |")
-    add("|---|---|---:|---:|---:|")
+    own = formula_bounds(out)
+    add("| step shape | loss | G pairs/s | bound G pairs/s | share | its formula's bound G pairs/s | share of that |")
+    add("|---|---|---:|---:|---:|---:|---:|")
     for shape, loss, rate, b, share in engine:
-        add(f"| {shape} | {loss} | {rate:.2f} | {b:.2f} | {share:.2f} |")
+        fb = own.get((shape, loss))
+        tail = f"{fb[0]:.2f} | {fb[1]:.2f}" if fb else "| "
+        add(f"| {shape} | {loss} | {rate:.2f} | {b:.2f} | {share:.2f} | {tail} |")
     add("")
+    if own:
+        add("UMAP's repulsion takes a power per pair (d2^b), several times the Cauchy kernel's few")
+        add("operations, so its pairs are also set against the same simple loop with UMAP's formula")
+        add("(`pair_bound_rate_umap`: libm's powf in its SIMD form, clipped as umap-learn does).")
+        add("")
 
     add("## GEMM: sgemm per OpenBLAS kernel, and exact kNN")
     add("")

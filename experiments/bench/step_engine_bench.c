@@ -235,9 +235,12 @@ int main(int argc, char **argv)
         for (size_t l = 0; l < 3; l++) {
             if ((argc > 3 && strcmp(argv[3], losses[l]) != 0) || (argc > 4 && strcmp(argv[4], shapes[s].name) != 0))
                 continue;
-            double ratio[3], rate[3], bound[3];
+            /* UMAP's pairs are also set against the same loop with UMAP's formula (a power each) */
+            const int umap = strcmp(losses[l], "umap") == 0;
+            double ratio[3], rate[3], bound[3], own[3] = {0};
             for (int round = 0; round < 3; round++) {
                 bound[round] = pair_bound_rate(4096, 2048, 20, threads, &check);
+                if (umap) own[round] = pair_bound_rate_umap(4096, 2048, 4, threads, &check);
                 rate[round] = engine_rate(&reg, losses[l], &shapes[s], seconds / 3);
                 ratio[round] = rate[round] / bound[round];
             }
@@ -245,6 +248,9 @@ int main(int argc, char **argv)
                                            : (ratio[0] <= ratio[2] ? 0 : ratio[1] <= ratio[2] ? 2 : 1);
             printf("engine %s %s %.3f G pairs/s, bound %.3f G pairs/s, %.2f of bound\n", shapes[s].name, losses[l],
                    rate[mid] / 1e9, bound[mid] / 1e9, ratio[mid]);
+            if (umap)
+                printf("formula_bound %s %s %.3f G pairs/s, %.2f of it\n", shapes[s].name, losses[l], own[mid] / 1e9,
+                       rate[mid] / own[mid]);
             fflush(stdout);
         }
     printf("check %.6g\n", check);
