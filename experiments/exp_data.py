@@ -18,10 +18,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ben
 import peers  # noqa: E402  (experiments/bench/peers.py)
 
 
-def cmd_fmnist(a):
-    peers.cmd_prep(argparse.Namespace(outdir=a.outdir, limit=a.limit))
-
-
 def cmd_slice(a):
     os.makedirs(a.outdir, exist_ok=True)
     xp, yp = os.path.join(a.outdir, "blobs.npy"), os.path.join(a.outdir, "labels.npy")
@@ -35,10 +31,7 @@ def cmd_slice(a):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("fmnist")
-    s.add_argument("outdir")
-    s.add_argument("--limit", type=int, default=0)
-    s.set_defaults(fn=cmd_fmnist)
+    peers.add_prep(sub, "fmnist")
     s = sub.add_parser("slice")
     s.add_argument("x")
     s.add_argument("y")

@@ -230,13 +230,18 @@ def cmd_table(a):
             f.write(text)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("prep")
+def add_prep(sub, name):
+    """The data subset's subcommand, OUTDIR [--limit N], as `name` (exp_data.py calls it fmnist)."""
+    s = sub.add_parser(name)
     s.add_argument("outdir")
     s.add_argument("--limit", type=int, default=0)
     s.set_defaults(fn=cmd_prep)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add_prep(sub, "prep")
     for name, fn in (("umap", cmd_umap), ("tsne", cmd_tsne), ("opentsne", cmd_opentsne), ("pacmap", cmd_pacmap)):
         s = sub.add_parser(name)
         s.add_argument("data")

@@ -41,6 +41,20 @@ np.save(sys.argv[1] + "/x.npy", x); np.save(sys.argv[1] + "/y.npy", np.repeat(np
 PY
 }
 
+# guide_yaml PLUGINS: $SCRATCH/guide.yaml, the plugin guide tests' run of blobs() (8 cells, 20
+# epochs, no picture), with PLUGINS the YAML lines that name the plugins under test.
+guide_yaml() {
+  cat >"$SCRATCH/guide.yaml" <<YAML
+data: { path: x.npy, labels: y.npy }
+threads: 2
+partitioner: { plugin: kmeans, cells: 8 }
+$1
+optimizer: { epochs: 20, batch: 128 }
+eval: { queries: 300 }
+output: { plot: false }
+YAML
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

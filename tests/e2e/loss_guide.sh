@@ -71,17 +71,9 @@ grep -qxF -- "$(head -1 "$SCRATCH/broken.err")" "$SECTION" && ok "the guide show
 export NOMAD_PLUGIN_PATH="$SCRATCH/nomad-plugins"
 "$NOMAD" plugins --describe heavy_tail | grep -q "tail exponent" && ok "described" || bad "describe"
 blobs "$SCRATCH"
+guide_yaml 'negatives: { plugin: cluster_mean, exact: 16 }
+loss: { plugin: heavy_tail, alpha: 1 }'
 cd "$SCRATCH"
-cat >guide.yaml <<'YAML'
-data: { path: x.npy, labels: y.npy }
-threads: 2
-partitioner: { plugin: kmeans, cells: 8 }
-negatives: { plugin: cluster_mean, exact: 16 }
-loss: { plugin: heavy_tail, alpha: 1 }
-optimizer: { epochs: 20, batch: 128 }
-eval: { queries: 300 }
-output: { plot: false }
-YAML
 run() { "$NOMAD" run guide.yaml --quiet "$@"; }
 run --out by_name && run --out by_path --set loss.plugin="$SCRATCH/nomad-plugins/loss_heavy_tail.so" \
   && cmp -s by_name/embedding.npy by_path/embedding.npy && ok "run by name and by path, same result" || bad "run by path"

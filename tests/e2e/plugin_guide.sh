@@ -32,16 +32,8 @@ PY
 export NOMAD_PLUGIN_PATH="$SCRATCH/nomad-plugins"
 "$NOMAD" plugins --describe nearest_means | grep -q "K other cells nearest it" && ok "described" || bad "describe"
 blobs "$SCRATCH"
+guide_yaml 'negatives: { plugin: nearest_means, exact: 16, K: 2 }'
 cd "$SCRATCH"
-cat > guide.yaml <<'YAML'
-data: { path: x.npy, labels: y.npy }
-threads: 2
-partitioner: { plugin: kmeans, cells: 8 }
-negatives: { plugin: nearest_means, exact: 16, K: 2 }
-optimizer: { epochs: 20, batch: 128 }
-eval: { queries: 300 }
-output: { plot: false }
-YAML
 run() { "$NOMAD" run guide.yaml --quiet "$@"; }
 acc() { $PY -c "import json, sys; print(json.load(open(sys.argv[1] + '/run.json'))['metrics']['knn_acc'])" "$1"; }
 run --out by_name && run --out by_path --set negatives.plugin="$SCRATCH/nomad-plugins/negatives_nearest_means.so" \

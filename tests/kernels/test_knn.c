@@ -59,24 +59,44 @@ static knn_cmp compare(const int32_t *ci, const float *cd, const int32_t *gi, co
     return r;
 }
 
+/* Both sides' nq x k lists on the same input: the CPU's (ci, cd) in f32, the GPU's (gi, gd)
+ * from `prec` inputs; malloc'd, free with knn_lists_free. */
+typedef struct {
+    int32_t *ci, *gi;
+    float *cd, *gd;
+} knn_lists;
+
+static knn_lists knn_both(const float *query, int64_t nq, const float *base, int64_t nb, int64_t d, int32_t k,
+                          nmp_metric metric, const int32_t *qid, const int32_t *bid, knn_cuda_precision prec)
+{
+    size_t m = (size_t)(nq * k);
+    knn_lists l = {malloc(m * sizeof *l.ci), malloc(m * sizeof *l.gi), malloc(m * sizeof *l.cd),
+                   malloc(m * sizeof *l.gd)};
+    nmp_gpu_err e = {0};
+    assert_int_equal(knn_topk_cpu(query, nq, base, nb, d, k, metric, qid, bid, l.ci, l.cd), NMP_OK);
+    GPU_OK(knn_topk_cuda(query, nq, base, nb, d, k, metric, qid, bid, prec, l.gi, l.gd, &e), &e);
+    return l;
+}
+
+static void knn_lists_free(knn_lists *l)
+{
+    free(l->ci), free(l->gi), free(l->cd), free(l->gd);
+}
+
 /* Runs both sides on the same input; returns the comparison (or asserts identity). */
 static knn_cmp run_pair(const float *query, int64_t nq, const float *base, int64_t nb, int64_t d, int32_t k,
                         nmp_metric metric, const int32_t *qid, const int32_t *bid, int must_be_identical)
 {
     size_t m = (size_t)(nq * k);
-    int32_t *ci = malloc(m * sizeof *ci), *gi = malloc(m * sizeof *gi);
-    float *cd = malloc(m * sizeof *cd), *gd = malloc(m * sizeof *gd);
-    nmp_gpu_err e = {0};
-    assert_int_equal(knn_topk_cpu(query, nq, base, nb, d, k, metric, qid, bid, ci, cd), NMP_OK);
-    GPU_OK(knn_topk_cuda(query, nq, base, nb, d, k, metric, qid, bid, KNN_CUDA_F32, gi, gd, &e), &e);
-    knn_cmp r = compare(ci, cd, gi, gd, nq, k, 1e-4);
+    knn_lists l = knn_both(query, nq, base, nb, d, k, metric, qid, bid, KNN_CUDA_F32);
+    knn_cmp r = compare(l.ci, l.cd, l.gi, l.gd, nq, k, 1e-4);
     if (must_be_identical) {
-        assert_memory_equal(gi, ci, m * sizeof *ci);
-        assert_memory_equal(gd, cd, m * sizeof *cd);
+        assert_memory_equal(l.gi, l.ci, m * sizeof *l.ci);
+        assert_memory_equal(l.gd, l.cd, m * sizeof *l.cd);
     }
     printf("  nq=%lld nb=%lld d=%lld k=%d metric=%d: %lld of %lld rows identical\n", (long long)nq, (long long)nb,
            (long long)d, k, (int)metric, (long long)r.identical_rows, (long long)r.rows);
-    free(ci), free(gi), free(cd), free(gd);
+    knn_lists_free(&l);
     return r;
 }
 
@@ -147,20 +167,16 @@ static void check_recall(knn_cuda_precision prec, const char *name, double floor
     int64_t nb = 20000, nq = 2000, d = 64;
     int32_t k = 15;
     float *x = test_blobs(nb, d, 20, 28, NULL);
-    size_t m = (size_t)(nq * k);
-    int32_t *ci = malloc(m * sizeof *ci), *gi = malloc(m * sizeof *gi);
-    float *cd = malloc(m * sizeof *cd), *gd = malloc(m * sizeof *gd);
-    nmp_gpu_err e = {0};
-    assert_int_equal(knn_topk_cpu(x, nq, x, nb, d, k, NMP_METRIC_L2, NULL, NULL, ci, cd), NMP_OK);
-    GPU_OK(knn_topk_cuda(x, nq, x, nb, d, k, NMP_METRIC_L2, NULL, NULL, prec, gi, gd, &e), &e);
+    knn_lists l = knn_both(x, nq, x, nb, d, k, NMP_METRIC_L2, NULL, NULL, prec);
     int64_t hit = 0;
     for (int64_t q = 0; q < nq; q++)
-        for (int32_t t = 0; t < k; t++) hit += in_list(gi + q * k, k, ci[q * k + t]);
-    double recall = (double)hit / (double)m;
+        for (int32_t t = 0; t < k; t++) hit += in_list(l.gi + q * k, k, l.ci[q * k + t]);
+    double recall = (double)hit / (double)(nq * k);
     printf("  %s inputs: recall of the f32 CPU neighbours %.4f (floor %.2f)\n", name, recall, floor);
     assert_true(recall >= floor);
-    for (int64_t q = 0; q < nq; q++) assert_int_equal(gi[q * k], (int32_t)q); /* itself first, at distance 0 */
-    free(x), free(ci), free(gi), free(cd), free(gd);
+    for (int64_t q = 0; q < nq; q++) assert_int_equal(l.gi[q * k], (int32_t)q); /* itself first, at distance 0 */
+    free(x);
+    knn_lists_free(&l);
 }
 
 static void test_reduced_precision(void **state)

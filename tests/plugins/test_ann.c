@@ -92,12 +92,11 @@ static void test_exact_vs_naive(void **state)
 }
 
 /* 400 points: 396 in 5 random cells, a cell of 3 (rows of 2) and a cell of 1 (empty row). */
-static nmp_cells mixed_cells(int64_t n, int32_t *count)
+static nmp_cells mixed_cells(int64_t n)
 {
     int32_t *cell_of = malloc((size_t)n * sizeof *cell_of);
     for (int64_t i = 0; i < n; i++)
         cell_of[i] = i < n - 4 ? (int32_t)nmp_rng_below(3, 9, (uint64_t)i, 5) : (i < n - 1 ? 5 : 6);
-    *count = 7;
     nmp_cells c = test_cells_make(cell_of, n, 7, NULL, 0);
     free(cell_of);
     return c;
@@ -108,9 +107,8 @@ static void test_exact_cell_is_exact_within_cells(void **state)
     (void)state;
     const int64_t n = 400, d = 24;
     const int32_t k = 8;
-    int32_t count;
     float *x = random_matrix(n, d, 2);
-    nmp_cells cells = mixed_cells(n, &count);
+    nmp_cells cells = mixed_cells(n);
     nmp_graph all, per_cell, no_cells;
     assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, (int32_t)(n - 1), NMP_METRIC_L2, &all, NULL, 0), NMP_OK);
     assert_int_equal(build("exact_cell", NULL, 2, 1, x, n, d, &cells, k, NMP_METRIC_L2, &per_cell, NULL, 0), NMP_OK);
@@ -226,9 +224,8 @@ static void test_exact_cell_lists(void **state)
     free(x);
     /* cells: the big ones split into lists, the cells of 3 and 1 searched whole */
     const int64_t m = 400;
-    int32_t count;
     float *y = random_matrix(m, d, 4);
-    nmp_cells cells = mixed_cells(m, &count);
+    nmp_cells cells = mixed_cells(m);
     nmp_graph pc, pl, bad, pg, pe;
     static const char *const kv_cells[] = {"lists=4", "probe=4", NULL}, *const kv_global[] = {"scope=global", NULL};
     assert_int_equal(build("exact_cell", NULL, 2, 1, y, m, d, &cells, 6, NMP_METRIC_L2, &pc, NULL, 0), NMP_OK);
@@ -279,9 +276,8 @@ static void test_nndescent_cells_and_scope(void **state)
     (void)state;
     const int64_t n = 400, d = 8;
     const int32_t k = 6;
-    int32_t count;
     float *x = random_matrix(n, d, 3);
-    nmp_cells cells = mixed_cells(n, &count);
+    nmp_cells cells = mixed_cells(n);
     nmp_graph ec, nc, ng, ex;
     assert_int_equal(build("exact_cell", NULL, 2, 1, x, n, d, &cells, k, NMP_METRIC_COSINE, &ec, NULL, 0), NMP_OK);
     assert_int_equal(build("nndescent", NULL, 2, 1, x, n, d, &cells, k, NMP_METRIC_COSINE, &nc, NULL, 0), NMP_OK);

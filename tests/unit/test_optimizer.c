@@ -54,29 +54,41 @@ static void lazy_carry_matches_the_sum(void **st)
     }
 }
 
-static nmp_opt_settings settings(void)
+static nmp_opt_settings settings(int64_t epochs)
 {
-    return (nmp_opt_settings){.epochs = 60, .batch = 64, .lr = 20, .momentum = 0.8, .hold = 0.3, .dims = 2,
+    return (nmp_opt_settings){.epochs = epochs, .batch = 64, .lr = 20, .momentum = 0.8, .hold = 0.3, .dims = 2,
                               .seed = 7, .early_exaggeration = 1, .late_exaggeration = 1, .late_start = 1};
+}
+
+/* f's problem fitted with settings s, the cells marked by `local`; fails the test on error */
+static nmp_opt_result fit(fixture *f, const nmp_opt_settings *s, const uint8_t *local)
+{
+    nmp_opt_result r;
+    nmp_err err = {0};
+    nmp_fit_request req = {s, f->y, &f->graph, &f->cells.view, local, &f->neg, &f->loss, NULL, NULL};
+    if (nmp_optimize(&req, &r, &err) != NMP_OK) fail_msg("%s", err.msg);
+    return r;
+}
+
+static void free_fit(fixture *f, nmp_opt_result *r)
+{
+    free(r->loss), free(r->epoch_seconds);
+    teardown_fit(f);
 }
 
 static void fit_lowers_loss_and_is_deterministic(void **st)
 {
     (void)st;
     fixture a, b;
-    nmp_opt_settings s = settings();
-    nmp_opt_result ra, rb;
-    nmp_err err = {0};
+    nmp_opt_settings s = settings(60);
     setup_fit(&a, 7, "uniform", "infonce");
-    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL}, &ra, &err), NMP_OK);
+    nmp_opt_result ra = fit(&a, &s, &a.local);
     assert_true(ra.loss[s.epochs - 1] < 0.8 * ra.loss[0]);
     for (int64_t i = 0; i < 400; i++) assert_true(isfinite(a.y[i]));
     setup_fit(&b, 7, "uniform", "infonce");
-    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL}, &rb, &err), NMP_OK);
+    nmp_opt_result rb = fit(&b, &s, &b.local);
     assert_memory_equal(a.y, b.y, 400 * sizeof(float));
-    free(ra.loss), free(ra.epoch_seconds), free(rb.loss), free(rb.epoch_seconds);
-    teardown_fit(&a);
-    teardown_fit(&b);
+    free_fit(&a, &ra), free_fit(&b, &rb);
 }
 
 /* The optimiser works in cell order internally: a partition with interleaved ids gives,
@@ -85,22 +97,16 @@ static void fit_order_is_transparent(void **st)
 {
     (void)st;
     fixture a, b;
-    nmp_opt_settings s = settings();
-    s.epochs = 10;
-    nmp_opt_result ra, rb;
-    nmp_err err = {0};
+    nmp_opt_settings s = settings(10);
     uint8_t local[2] = {1, 1};
     setup_fit(&a, 7, "uniform", "infonce"), setup_fit(&b, 7, "uniform", "infonce");
     two_cells(&a, 0), two_cells(&b, 1);
-    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, local, &a.neg, &a.loss, NULL, NULL}, &ra, &err), NMP_OK);
-    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, local, &b.neg, &b.loss, NULL, NULL}, &rb, &err), NMP_OK);
+    nmp_opt_result ra = fit(&a, &s, local), rb = fit(&b, &s, local);
     for (int64_t i = 0; i < 200; i++) {
         int64_t to = i % 2 ? 100 + i / 2 : i / 2;
         assert_memory_equal(a.y + 2 * i, b.y + 2 * to, 2 * sizeof(float));
     }
-    free(ra.loss), free(ra.epoch_seconds), free(rb.loss), free(rb.epoch_seconds);
-    teardown_fit(&a);
-    teardown_fit(&b);
+    free_fit(&a, &ra), free_fit(&b, &rb);
 }
 
 /* optimizer.update: a lazy fit (points move only when touched, caught up exactly when read)
@@ -109,31 +115,26 @@ static void lazy_matches_eager(void **st)
 {
     (void)st;
     fixture a, b;
-    nmp_opt_settings s = settings();
-    s.epochs = 10;
-    nmp_opt_result ra, rb;
-    nmp_err err = {0};
+    nmp_opt_settings s = settings(10);
     setup_fit(&a, 7, "uniform", "infonce"), setup_fit(&b, 7, "uniform", "infonce");
     s.update = NMP_UPDATE_EAGER;
-    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, a.y, &a.graph, &a.cells.view, &a.local, &a.neg, &a.loss, NULL, NULL}, &ra, &err), NMP_OK);
+    nmp_opt_result ra = fit(&a, &s, &a.local);
     s.update = NMP_UPDATE_LAZY;
-    assert_int_equal(nmp_optimize(&(nmp_fit_request){&s, b.y, &b.graph, &b.cells.view, &b.local, &b.neg, &b.loss, NULL, NULL}, &rb, &err), NMP_OK);
+    nmp_opt_result rb = fit(&b, &s, &b.local);
     assert_true(ra.eager == 1 && rb.eager == 0);
     double big = 0.0;
     for (int64_t i = 0; i < 400; i++) big = fmax(big, fabs(a.y[i]));
     for (int64_t i = 0; i < 400; i++)
         if (!(fabs(a.y[i] - b.y[i]) <= 1e-3 * big)) fail_msg("y[%lld]: eager %.8g, lazy %.8g", (long long)i, a.y[i], b.y[i]);
     for (int64_t e = 0; e < s.epochs; e++) assert_float_equal(ra.loss[e], rb.loss[e], 1e-3 * ra.loss[e]);
-    free(ra.loss), free(ra.epoch_seconds), free(rb.loss), free(rb.epoch_seconds);
-    teardown_fit(&a);
-    teardown_fit(&b);
+    free_fit(&a, &ra), free_fit(&b, &rb);
 }
 
 static void nan_stops_with_epoch(void **st)
 {
     (void)st;
     fixture f;
-    nmp_opt_settings s = settings();
+    nmp_opt_settings s = settings(60);
     s.lr = INFINITY; /* the first update makes the layout non-finite */
     nmp_opt_result r;
     nmp_err err = {0};
@@ -142,8 +143,7 @@ static void nan_stops_with_epoch(void **st)
                      NMP_ERR_RUNTIME);
     assert_non_null(strstr(err.msg, "NaN or Inf at epoch 0"));
     assert_non_null(strstr(err.msg, "SGD update"));
-    free(r.loss), free(r.epoch_seconds);
-    teardown_fit(&f);
+    free_fit(&f, &r);
 }
 
 int main(void)
