@@ -54,7 +54,7 @@ static double value(const void *state, const nmp_loss_terms *t)
     return loss;
 }
 
-static const nmp_loss_ops ops = {sizeof ops, prepare, NULL, repel, attract, value, NULL};
-NMP_PLUGIN_DEFINE(plugin, NMP_KIND_LOSS, "heavy_tail", "1.0", "InfoNCE with the kernel (1 + d2/alpha)^-alpha",
-                  NMP_PARAMS(params), create, free, &ops, NULL);
-NMP_PLUGIN_EXPORT(&plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "heavy_tail", "1.0", "InfoNCE with the kernel (1 + d2/alpha)^-alpha",
+                    NMP_PARAMS(params), create, free,
+                    (.prepare = prepare, .repel = repel, .attract = attract, .value = value),
+                    NULL /* extensions: none, so no CUDA entry (section 8) */);

@@ -81,9 +81,7 @@ static nmp_status sample(void *state, const nmp_step *step, nmp_negatives *out)
     return NMP_OK;
 }
 
-static const nmp_negatives_ops ops = {sizeof ops, prepare, sample};
-
-NMP_PLUGIN_DEFINE(plugin, NMP_KIND_NEGATIVES, "nearest_means", "1.0",
-                  "exact negatives from the target's cell + means of its K nearest other cells", NMP_PARAMS(params),
-                  create, destroy, &ops, NULL /* extensions: none, so no CUDA entry (section 8) */);
-NMP_PLUGIN_EXPORT(&plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "nearest_means", "1.0",
+                    "exact negatives from the target's cell + means of its K nearest other cells", NMP_PARAMS(params),
+                    create, destroy, (.prepare = prepare, .sample = sample),
+                    NULL /* extensions: none, so no CUDA entry (section 8) */);

@@ -14,14 +14,6 @@ typedef enum {
     AFF_SYM_FUZZY, /* mix (a + b - ab) + (1 - mix) ab: UMAP's fuzzy union (mix 1) / intersection (mix 0) */
 } aff_sym_op;
 
-/* NMP_OK if the host offers every service of ABI 1.0 this code calls; else sets an error. */
-static inline nmp_status aff_host_check(const nmp_host *h, const char *who)
-{
-    if (h->struct_size >= offsetof(nmp_host, gemm_abt) + sizeof h->gemm_abt) return NMP_OK;
-    if (h->set_error) h->set_error(h, "%s: host services table too small (%u bytes)", who, h->struct_size);
-    return NMP_ERR_UNSUPPORTED;
-}
-
 /* Checks offsets (start at 0, non-decreasing), neighbour ids (in [0, n)) and, when asked, that
  * dist / weight are present. Sets an error naming `who` and the first bad row. */
 nmp_status aff_graph_check(const nmp_host *h, const char *who, const nmp_graph *g, int need_dist);

@@ -13,6 +13,14 @@
 #include "nomad/rng.h"
 #include "pca_common.h"
 
+nmp_status ann_build_begin(const nmp_host *h, const char *who, int32_t k, nmp_graph *out)
+{
+    memset(out, 0, sizeof *out);
+    if (k >= 1) return NMP_OK;
+    h->set_error(h, "%s: k must be >= 1, got %d", who, k);
+    return NMP_ERR_INVALID;
+}
+
 nmp_status ann_groups_make(const nmp_host *h, const nmp_cells *cells, int64_t n, int global, ann_groups *g)
 {
     memset(g, 0, sizeof *g);

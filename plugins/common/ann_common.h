@@ -22,6 +22,10 @@ typedef struct {
     int32_t *ids;
 } ann_groups;
 
+/* The start of every build(): out emptied, so that a build that fails leaves nothing to free,
+ * and k checked (>= 1), the error naming `who`. */
+nmp_status ann_build_begin(const nmp_host *h, const char *who, int32_t k, nmp_graph *out);
+
 nmp_status ann_groups_make(const nmp_host *h, const nmp_cells *cells, int64_t n, int global, ann_groups *g);
 ann_group ann_groups_get(const ann_groups *g, int32_t c);
 void ann_groups_free(ann_groups *g);

@@ -1,5 +1,5 @@
-/* Helpers shared by the init plugins: host check, Gaussian draws from the INIT stream, the sign
- * convention for eigenvectors, and scaling a layout to a given std of its first coordinate. */
+/* Helpers shared by the init plugins: Gaussian draws from the INIT stream, the sign convention
+ * for eigenvectors, and scaling a layout to a given std of its first coordinate. */
 #ifndef NOMAD_INIT_LAYOUT_H
 #define NOMAD_INIT_LAYOUT_H
 
@@ -8,14 +8,6 @@
 
 #include "nomad/plugin.h"
 #include "nomad/rng.h"
-
-/* NMP_OK if the host offers every service of ABI 1.0 this code calls; else sets an error. */
-static inline nmp_status init_host_check(const nmp_host *h, const char *who)
-{
-    if (h->struct_size >= offsetof(nmp_host, gemm_abt) + sizeof h->gemm_abt) return NMP_OK;
-    if (h->set_error) h->set_error(h, "%s: host services table too small (%u bytes)", who, h->struct_size);
-    return NMP_ERR_UNSUPPORTED;
-}
 
 /* Standard normal number `counter` of (seed, NMP_STREAM_INIT): Box-Muller on two uniforms. */
 static inline double init_gaussian(uint64_t seed, uint64_t counter)

@@ -28,7 +28,8 @@ nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, co
         const sgd_loss l = __VA_ARGS__;                                                                          \
         return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);                                    \
     }                                                                                                            \
-    static const nmp_loss_cuda_ops prefix##_cuda_ops = {sizeof(nmp_loss_cuda_ops), NULL, prefix##_grad_cuda};    \
+    static const nmp_loss_cuda_ops prefix##_cuda_ops = {.struct_size = sizeof(nmp_loss_cuda_ops),                \
+                                                         .grad = prefix##_grad_cuda};                            \
     PLUGIN_CUDA_ENTRY(prefix, prefix##_cuda_ops)
 
 #endif

@@ -105,22 +105,22 @@ int32_t neg_rows(const nmp_step *step, const nmp_cells *cells, int32_t group, in
 /* Checks a step against the batch size the buffers were sized for. */
 nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch);
 
-/* NEG_CUDA_ENTRY(prefix, state_type, sample): the CUDA entry of a negatives plugin whose own
+/* NEG_CUDA_ENTRY(prefix, state_type, sample_fn): the CUDA entry of a negatives plugin whose own
  * CPU sampler serves the device too (neg_cuda.h), as prefix_extension; its state has members
  * `host` and `gpu` (neg_cuda_bufs). PLUGIN_CUDA_EXTENSION(prefix) names it for
- * NMP_PLUGIN_DEFINE (plugin_device.h). */
+ * NMP_PLUGIN_REGISTER (plugin_device.h). */
 #ifdef NOMAD_CUDA
-#define NEG_CUDA_ENTRY(prefix, state_type, sample)                                                               \
-    static nmp_status prefix##_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)          \
+#define NEG_CUDA_ENTRY(prefix, state_type, sample_fn)                                                            \
+    static nmp_status prefix##_sample_cuda(void *state, const nmp_step_cuda *step, nmp_negatives *out)           \
     {                                                                                                            \
         state_type *s = state;                                                                                   \
-        return neg_cuda_sample(s->host, &s->gpu, sample, s, step, out);                                          \
+        return neg_cuda_sample(s->host, &s->gpu, sample_fn, s, step, out);                                       \
     }                                                                                                            \
-    static const nmp_negatives_cuda_ops prefix##_cuda_ops = {sizeof(nmp_negatives_cuda_ops), NULL,               \
-                                                             prefix##_sample_cuda};                              \
+    static const nmp_negatives_cuda_ops prefix##_cuda_ops = {.struct_size = sizeof(nmp_negatives_cuda_ops),      \
+                                                             .sample = prefix##_sample_cuda};                    \
     PLUGIN_CUDA_ENTRY(prefix, prefix##_cuda_ops)
 #else
-#define NEG_CUDA_ENTRY(prefix, state_type, sample)
+#define NEG_CUDA_ENTRY(prefix, state_type, sample_fn)
 #endif
 
 #endif

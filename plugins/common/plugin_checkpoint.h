@@ -3,7 +3,7 @@
  *
  *     PLUGIN_CHECKPOINT_FIELD(nce, nce_state, log_z)
  *
- * defines nce_extension, which NMP_PLUGIN_DEFINE takes. State that is more than one field
+ * defines nce_extension, which NMP_PLUGIN_REGISTER takes. State that is more than one field
  * writes its own nmp_checkpoint_ops (docs/plugin-guide.md). */
 #ifndef NOMAD_PLUGIN_CHECKPOINT_H
 #define NOMAD_PLUGIN_CHECKPOINT_H
@@ -28,8 +28,10 @@
         memcpy(&((state_type *)state)->field, in, size);                                                         \
         return NMP_OK;                                                                                           \
     }                                                                                                            \
-    static const nmp_checkpoint_ops prefix##_ckpt = {sizeof prefix##_ckpt, prefix##_ckpt_size, prefix##_ckpt_save, \
-                                                     prefix##_ckpt_load};                                        \
+    static const nmp_checkpoint_ops prefix##_ckpt = {.struct_size = sizeof prefix##_ckpt,                        \
+                                                     .size = prefix##_ckpt_size,                                 \
+                                                     .save = prefix##_ckpt_save,                                 \
+                                                     .load = prefix##_ckpt_load};                                \
     static const void *prefix##_extension(const char *uri)                                                       \
     {                                                                                                            \
         return strcmp(uri, NMP_EXT_CHECKPOINT) ? NULL : &prefix##_ckpt;                                          \

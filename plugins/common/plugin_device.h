@@ -12,8 +12,8 @@ typedef enum { PLUGIN_ON_CPU = 0, PLUGIN_ON_CUDA = 1 } plugin_device;
 
 /* PLUGIN_CUDA_ENTRY(prefix, cuda_ops) defines prefix_extension, which offers cuda_ops as the
  * plugin's NMP_EXT_CUDA entry (write it inside #ifdef NOMAD_CUDA, after cuda_ops).
- * PLUGIN_CUDA_EXTENSION(prefix) is what NMP_PLUGIN_DEFINE takes: prefix_extension, or NULL in
- * builds without CUDA. */
+ * PLUGIN_CUDA_EXTENSION(prefix) is the extension NMP_PLUGIN_REGISTER takes: prefix_extension,
+ * or NULL in builds without CUDA. */
 #define PLUGIN_CUDA_ENTRY(prefix, cuda_ops)                                                                      \
     static const void *prefix##_extension(const char *uri)                                                       \
     {                                                                                                            \
@@ -25,24 +25,25 @@ typedef enum { PLUGIN_ON_CPU = 0, PLUGIN_ON_CUDA = 1 } plugin_device;
 #define PLUGIN_CUDA_EXTENSION(prefix) NULL
 #endif
 
-/* PLUGIN_DEVICE_OPS(prefix, ops_type, body, (params), args...), for a plugin whose one call
- * runs on either device: defines the CPU ops `prefix_ops` and, in CUDA builds, the CUDA entry
- * (PLUGIN_CUDA_EXTENSION(prefix)); each calls body(args..., PLUGIN_ON_CPU or _CUDA):
+/* PLUGIN_DEVICE_ENTRIES(prefix, ops_type, member, body, (params), args...), for a plugin whose
+ * one call runs on either device: defines prefix_on_cpu, the call its CPU ops name, and, in CUDA
+ * builds, the CUDA entry (PLUGIN_CUDA_EXTENSION(prefix)), an ops_type whose `member` is
+ * prefix_on_cuda; each calls body(args..., PLUGIN_ON_CPU or _CUDA):
  *
- *     PLUGIN_DEVICE_OPS(binary, nmp_affinity_ops, binary_weigh_on,
- *                       (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
+ *     PLUGIN_DEVICE_ENTRIES(binary, nmp_affinity_ops, weigh, binary_weigh_on,
+ *                           (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
+ *     NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, ..., (.weigh = binary_on_cpu), PLUGIN_CUDA_EXTENSION(binary));
  */
-#define PLUGIN_DEVICE_OPS(prefix, ops_type, body, params, ...)                                                   \
+#define PLUGIN_DEVICE_ENTRIES(prefix, ops_type, member, body, params, ...)                                       \
     static nmp_status prefix##_on_cpu params { return body(__VA_ARGS__, PLUGIN_ON_CPU); }                        \
-    static const ops_type prefix##_ops = {sizeof(ops_type), prefix##_on_cpu};                                    \
-    PLUGIN_DEVICE_OPS_CUDA_(prefix, ops_type, body, params, __VA_ARGS__)
+    PLUGIN_DEVICE_ENTRIES_CUDA_(prefix, ops_type, member, body, params, __VA_ARGS__)
 #ifdef NOMAD_CUDA
-#define PLUGIN_DEVICE_OPS_CUDA_(prefix, ops_type, body, params, ...)                                             \
+#define PLUGIN_DEVICE_ENTRIES_CUDA_(prefix, ops_type, member, body, params, ...)                                 \
     static nmp_status prefix##_on_cuda params { return body(__VA_ARGS__, PLUGIN_ON_CUDA); }                      \
-    static const ops_type prefix##_cuda_ops = {sizeof(ops_type), prefix##_on_cuda};                              \
+    static const ops_type prefix##_cuda_ops = {.struct_size = sizeof(ops_type), .member = prefix##_on_cuda};     \
     PLUGIN_CUDA_ENTRY(prefix, prefix##_cuda_ops)
 #else
-#define PLUGIN_DEVICE_OPS_CUDA_(prefix, ops_type, body, params, ...)
+#define PLUGIN_DEVICE_ENTRIES_CUDA_(prefix, ops_type, member, body, params, ...)
 #endif
 
 #ifdef NOMAD_CUDA

@@ -479,10 +479,18 @@ typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
 
 /* ------------------------------------------------------------------ registration */
 
-/* Every descriptor is written with these two macros (as GStreamer's GST_PLUGIN_DEFINE), never
- * by hand:
+/* Every descriptor is written with these macros (as GStreamer's GST_PLUGIN_DEFINE), never by
+ * hand. A .so that holds one plugin (every in-tree one) says it all in one statement:
  *
- *   static const nmp_negatives_ops ops = {sizeof ops, prepare, sample};
+ *   NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "nearest_means", "1.0", "one line of summary",
+ *                       NMP_PARAMS(params), create, destroy, (.prepare = prepare, .sample = sample), NULL);
+ *
+ * NMP_PLUGIN_REGISTER(kind, name, version, summary, params, create, destroy, (ops members), extension)
+ * takes NMP_PLUGIN_DEFINE's arguments but `var`, with the ops as the kind's members in designated
+ * form between parentheses: it defines the ops struct (filling struct_size), the descriptor and
+ * the exported entry. A pack of several plugins in one .so uses the two macros below:
+ *
+ *   static const nmp_negatives_ops ops = {.struct_size = sizeof ops, .prepare = prepare, .sample = sample};
  *   NMP_PLUGIN_DEFINE(plugin, NMP_KIND_NEGATIVES, "nearest_means", "1.0", "one line of summary",
  *                     NMP_PARAMS(params), create, destroy, &ops, NULL);
  *   NMP_PLUGIN_EXPORT(&plugin);
@@ -495,12 +503,16 @@ typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
  *              array's, so it cannot be typed wrong, and a pointer is refused), or
  *              NMP_NO_PARAMS;
  *   ops        the address of the kind's `static const` ops struct (nmp_negatives_ops for
- *              NMP_KIND_NEGATIVES, ...); another type is "not compatible with any association";
+ *              NMP_KIND_NEGATIVES, ...); another type is "not compatible with any association"
+ *              (NMP_PLUGIN_REGISTER: a member the kind's ops lack is an unknown field);
  *   create, destroy, extension: their function types (extension: a function or NULL).
  * NMP_PLUGIN_EXPORT(&a, &b, ...) defines the exported nmp_plugin_entry returning the listed
- * descriptors in order: one for most plugins, several for a pack (tests/fixtures/two_kinds.c).
- * Both are C11 (_Generic); a C++ plugin writes the designated members itself. */
+ * descriptors in order: one, or several for a pack (tests/fixtures/two_kinds.c).
+ * All are C11 (_Generic); a C++ plugin writes the designated members itself. */
 #define NMP_PLUGIN_DEFINE(var, kind_, name_, version_, summary_, params_, create_, destroy_, ops_, extension_)        \
+    NMP_PLUGIN_DEFINE_(var, kind_, name_, version_, summary_, create_, destroy_, ops_, extension_, params_)
+/* params last: an argument passed on from another macro arrives expanded, its commas bare. */
+#define NMP_PLUGIN_DEFINE_(var, kind_, name_, version_, summary_, create_, destroy_, ops_, extension_, ...)           \
     static const nmp_plugin var = {                                                                                   \
         .abi_major = NMP_ABI_MAJOR,                                                                                   \
         .abi_minor = NMP_ABI_MINOR,                                                                                   \
@@ -509,7 +521,7 @@ typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
         .name = name_,                                                                                                \
         .version = version_,                                                                                          \
         .summary = summary_,                                                                                          \
-        params_,                                                                                                      \
+        __VA_ARGS__,                                                                                                  \
         .create = create_,                                                                                            \
         .destroy = destroy_,                                                                                          \
         .ops = NMP_PLUGIN_OPS_OF_(kind_, ops_),                                                                       \
@@ -529,6 +541,14 @@ typedef const nmp_plugin *(*nmp_plugin_entry_fn)(uint32_t i);
         return i < sizeof nmp_descriptors_ / sizeof nmp_descriptors_[0] ? nmp_descriptors_[i] : NULL;                 \
     }                                                                                                                 \
     const nmp_plugin *nmp_plugin_entry(uint32_t i)
+
+#define NMP_PLUGIN_REGISTER(kind_, name_, version_, summary_, params_, create_, destroy_, ops_, extension_)           \
+    static const NMP_PLUGIN_OPS_##kind_ nmp_registered_ops_ = {.struct_size = sizeof(NMP_PLUGIN_OPS_##kind_),         \
+                                                               NMP_PLUGIN_UNPAREN_ ops_};                             \
+    NMP_PLUGIN_DEFINE_(nmp_registered_plugin_, kind_, name_, version_, summary_, create_, destroy_,                   \
+                       &nmp_registered_ops_, extension_, params_);                                                    \
+    NMP_PLUGIN_EXPORT(&nmp_registered_plugin_)
+#define NMP_PLUGIN_UNPAREN_(...) __VA_ARGS__
 
 /* `ops` unchanged when it points to the ops struct of `kind`; a compile error otherwise. */
 #define NMP_PLUGIN_OPS_OF_(kind, ops) _Generic((ops), const NMP_PLUGIN_OPS_##kind *: (ops))

@@ -30,10 +30,7 @@ typedef struct {
 
 static nmp_status binary_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = aff_host_check(host, "binary");
-    if (s != NMP_OK) return s;
-    binary_state *st = nmp_state_new(host, sizeof *st, "binary");
+    binary_state *st = *state = nmp_state_new(host, sizeof *st, "binary");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->symmetrize = nmp_param_is(params, "symmetrize", "max")    ? BINARY_SYM_MAX
@@ -42,11 +39,8 @@ static nmp_status binary_create(const nmp_host *host, const nmp_params *params, 
     st->normalize = nmp_param_is(params, "normalize", "global") ? BINARY_NORM_GLOBAL
                     : nmp_param_is(params, "normalize", "none") ? BINARY_NORM_NONE
                                                                 : BINARY_NORM_ROWS;
-    *state = st;
     return NMP_OK;
 }
-
-static void binary_destroy(void *state) { free(state); }
 
 static void uniform_body(void *ctx, int64_t begin, int64_t end, int worker)
 {
@@ -109,10 +103,10 @@ static nmp_status binary_weigh_on(const binary_state *st, const nmp_graph *knn, 
     return NMP_OK;
 }
 
-PLUGIN_DEVICE_OPS(binary, nmp_affinity_ops, binary_weigh_on, (void *state, const nmp_graph *knn, nmp_graph *out),
-                  state, knn, out)
+PLUGIN_DEVICE_ENTRIES(binary, nmp_affinity_ops, weigh, binary_weigh_on,
+                      (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
 
-NMP_PLUGIN_DEFINE(binary_plugin, NMP_KIND_AFFINITY, "binary", "1.1.0",
-                  "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
-                  NMP_PARAMS(binary_params), binary_create, binary_destroy, &binary_ops, PLUGIN_CUDA_EXTENSION(binary));
-NMP_PLUGIN_EXPORT(&binary_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, "binary", "1.1.0",
+                    "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
+                    NMP_PARAMS(binary_params), binary_create, free, (.weigh = binary_on_cpu),
+                    PLUGIN_CUDA_EXTENSION(binary));

@@ -26,21 +26,15 @@ typedef struct {
 
 static nmp_status perplexity_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = aff_host_check(host, "perplexity");
-    if (s != NMP_OK) return s;
-    perplexity_state *st = nmp_state_new(host, sizeof *st, "perplexity");
+    perplexity_state *st = *state = nmp_state_new(host, sizeof *st, "perplexity");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->perplexity = nmp_param_double(params, "perplexity");
     st->tol = nmp_param_double(params, "tol");
     st->max_steps = nmp_param_int(params, "max_steps");
     st->symmetrize = (int)nmp_param_int(params, "symmetrize");
-    *state = st;
     return NMP_OK;
 }
-
-static void perplexity_destroy(void *state) { free(state); }
 
 typedef struct {
     const perplexity_state *st;
@@ -104,9 +98,6 @@ static nmp_status perplexity_weigh(void *state, const nmp_graph *knn, nmp_graph 
     return s;
 }
 
-static const nmp_affinity_ops perplexity_ops = {sizeof(nmp_affinity_ops), perplexity_weigh};
-
-NMP_PLUGIN_DEFINE(perplexity_plugin, NMP_KIND_AFFINITY, "perplexity", "1.0.0",
-                  "t-SNE Gaussian affinities calibrated to a perplexity, symmetrised (openTSNE)",
-                  NMP_PARAMS(perplexity_params), perplexity_create, perplexity_destroy, &perplexity_ops, NULL);
-NMP_PLUGIN_EXPORT(&perplexity_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, "perplexity", "1.0.0",
+                    "t-SNE Gaussian affinities calibrated to a perplexity, symmetrised (openTSNE)",
+                    NMP_PARAMS(perplexity_params), perplexity_create, free, (.weigh = perplexity_weigh), NULL);

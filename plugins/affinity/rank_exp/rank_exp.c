@@ -23,18 +23,12 @@ typedef struct {
 
 static nmp_status rank_exp_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = aff_host_check(host, "rank_exp");
-    if (s != NMP_OK) return s;
-    rank_exp_state *st = nmp_state_new(host, sizeof *st, "rank_exp");
+    rank_exp_state *st = *state = nmp_state_new(host, sizeof *st, "rank_exp");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->temperature = nmp_param_double(params, "temperature");
-    *state = st;
     return NMP_OK;
 }
-
-static void rank_exp_destroy(void *state) { free(state); }
 
 typedef struct {
     const nmp_graph *knn;
@@ -92,10 +86,10 @@ static nmp_status rank_exp_weigh_on(const rank_exp_state *st, const nmp_graph *k
     return s;
 }
 
-PLUGIN_DEVICE_OPS(rank_exp, nmp_affinity_ops, rank_exp_weigh_on, (void *state, const nmp_graph *knn, nmp_graph *out),
-                  state, knn, out)
+PLUGIN_DEVICE_ENTRIES(rank_exp, nmp_affinity_ops, weigh, rank_exp_weigh_on,
+                      (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
 
-NMP_PLUGIN_DEFINE(rank_exp_plugin, NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
-                  "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
-                  NMP_PARAMS(rank_exp_params), rank_exp_create, rank_exp_destroy, &rank_exp_ops, PLUGIN_CUDA_EXTENSION(rank_exp));
-NMP_PLUGIN_EXPORT(&rank_exp_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
+                    "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
+                    NMP_PARAMS(rank_exp_params), rank_exp_create, free, (.weigh = rank_exp_on_cpu),
+                    PLUGIN_CUDA_EXTENSION(rank_exp));

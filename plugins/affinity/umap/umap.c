@@ -33,10 +33,7 @@ typedef struct {
 
 static nmp_status umap_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = aff_host_check(host, "umap");
-    if (s != NMP_OK) return s;
-    umap_state *st = nmp_state_new(host, sizeof *st, "umap");
+    umap_state *st = *state = nmp_state_new(host, sizeof *st, "umap");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->local_connectivity = nmp_param_double(params, "local_connectivity");
@@ -47,11 +44,8 @@ static nmp_status umap_create(const nmp_host *host, const nmp_params *params, vo
     st->mix = nmp_param_double(params, "set_op_mix_ratio");
     st->take_sqrt = nmp_param_is(params, "distance", "sqrt");
     st->count_self = (int)nmp_param_int(params, "count_self");
-    *state = st;
     return NMP_OK;
 }
-
-static void umap_destroy(void *state) { free(state); }
 
 typedef struct {
     const umap_state *st;
@@ -185,9 +179,6 @@ static nmp_status umap_weigh(void *state, const nmp_graph *knn, nmp_graph *out)
     return NMP_OK;
 }
 
-static const nmp_affinity_ops umap_ops = {sizeof(nmp_affinity_ops), umap_weigh};
-
-NMP_PLUGIN_DEFINE(umap_plugin, NMP_KIND_AFFINITY, "umap", "1.0.0",
-                  "UMAP fuzzy simplicial set: smooth kNN distances, fuzzy union, unnormalised memberships",
-                  NMP_PARAMS(umap_params), umap_create, umap_destroy, &umap_ops, NULL);
-NMP_PLUGIN_EXPORT(&umap_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, "umap", "1.0.0",
+                    "UMAP fuzzy simplicial set: smooth kNN distances, fuzzy union, unnormalised memberships",
+                    NMP_PARAMS(umap_params), umap_create, free, (.weigh = umap_weigh), NULL);

@@ -5,7 +5,6 @@
  * and projection on the GPU; the eigensolve and the refine pass stay on the host. */
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "plugin_device.h"
 #include "ann_common.h"
@@ -42,7 +41,7 @@ typedef struct {
 
 static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    exact_cell_state *st = nmp_state_new(host, sizeof *st, "exact_cell");
+    exact_cell_state *st = *state = nmp_state_new(host, sizeof *st, "exact_cell");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->query_block = nmp_param_int(params, "query_block");
@@ -53,11 +52,8 @@ static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *para
     st->ivf = (ivf_opts){nmp_param_int(params, "lists"), nmp_param_int(params, "probe"),
                          nmp_param_int(params, "list_iterations")};
     if (st->query_block < 1) st->query_block = 1;
-    *state = st;
     return NMP_OK;
 }
-
-static void exact_cell_destroy(void *state) { free(state); }
 
 static int projected(const exact_cell_state *st, const nmp_matrix *x) { return st->pca > 0 && st->pca < x->d; }
 
@@ -155,10 +151,8 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
                                       nmp_metric metric, nmp_graph *out, plugin_device dev)
 {
     const nmp_host *h = st->host;
-    if (k < 1) {
-        h->set_error(h, "exact_cell: k must be >= 1, got %d", k);
-        return NMP_ERR_INVALID;
-    }
+    nmp_status s = ann_build_begin(h, "exact_cell", k, out);
+    if (s != NMP_OK) return s;
     if (cells && cells->n != x->n) {
         h->set_error(h, "exact_cell: partition has %lld points, data %lld", (long long)cells->n, (long long)x->n);
         return NMP_ERR_INVALID;
@@ -175,9 +169,8 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
     }
     if (st->ivf.lists > 1 && dev == PLUGIN_ON_CUDA)
         h->log(h, NMP_LOG_INFO, "exact_cell: lists apply to the CPU search; the GPU searches every cell whole");
-    memset(out, 0, sizeof *out);
     ann_groups g;
-    nmp_status s = ann_groups_make(h, cells, x->n, st->global, &g);
+    s = ann_groups_make(h, cells, x->n, st->global, &g);
     if (s == NMP_OK && dev == PLUGIN_ON_CUDA) s = cuda_limits(st, x, &g, k);
     if (s == NMP_OK)
         s = projected(st, x) ? search_projected(st, x, &g, k, dev, out) : search_cells(st, x, &g, k, metric, dev, NULL, out);
@@ -185,13 +178,12 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
     return s;
 }
 
-PLUGIN_DEVICE_OPS(exact_cell, nmp_ann_ops, exact_cell_build_on,
-                  (void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k, nmp_metric metric,
-                   nmp_graph *out),
-                  state, x, cells, k, metric, out)
+PLUGIN_DEVICE_ENTRIES(exact_cell, nmp_ann_ops, build, exact_cell_build_on,
+                      (void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k, nmp_metric metric,
+                       nmp_graph *out),
+                      state, x, cells, k, metric, out)
 
-NMP_PLUGIN_DEFINE(exact_cell_plugin, NMP_KIND_ANN, "exact_cell", "1.2.0",
-                  "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
-                  NMP_PARAMS(exact_cell_params), exact_cell_create, exact_cell_destroy, &exact_cell_ops,
-                  PLUGIN_CUDA_EXTENSION(exact_cell));
-NMP_PLUGIN_EXPORT(&exact_cell_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_ANN, "exact_cell", "1.2.0",
+                    "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
+                    NMP_PARAMS(exact_cell_params), exact_cell_create, free, (.build = exact_cell_on_cpu),
+                    PLUGIN_CUDA_EXTENSION(exact_cell));

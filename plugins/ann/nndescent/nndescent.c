@@ -2,7 +2,6 @@
  * points, from random neighbours, deterministic for a seed whatever the thread count. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "ann_common.h"
 #include "nnd_internal.h"
@@ -44,8 +43,6 @@ static nmp_status nndescent_create(const nmp_host *host, const nmp_params *param
     *state = st;
     return NMP_OK;
 }
-
-static void nndescent_destroy(void *state) { free(state); }
 
 static void group_free(nnd_group *g)
 {
@@ -112,14 +109,11 @@ static nmp_status nndescent_build(void *state, const nmp_matrix *x, const nmp_ce
 {
     nndescent_state *st = state;
     const nmp_host *h = st->host;
-    memset(out, 0, sizeof *out);
-    if (k < 1) {
-        h->set_error(h, "nndescent: k must be >= 1, got %d", k);
-        return NMP_ERR_INVALID;
-    }
+    nmp_status s = ann_build_begin(h, "nndescent", k, out);
+    if (s != NMP_OK) return s;
     ann_groups groups;
     float *inv_norm = NULL;
-    nmp_status s = ann_groups_make(h, cells, x->n, st->global, &groups);
+    s = ann_groups_make(h, cells, x->n, st->global, &groups);
     if (s == NMP_OK) s = ann_graph_alloc_groups(h, &groups, x->n, k, out);
     if (s == NMP_OK && metric == NMP_METRIC_COSINE && !(inv_norm = ann_inverse_norms(h, x))) {
         h->set_error(h, "nndescent: out of memory for norms");
@@ -147,9 +141,6 @@ static nmp_status nndescent_build(void *state, const nmp_matrix *x, const nmp_ce
     return s;
 }
 
-static const nmp_ann_ops nndescent_ops = {sizeof(nmp_ann_ops), nndescent_build};
-
-NMP_PLUGIN_DEFINE(nndescent_plugin, NMP_KIND_ANN, "nndescent", "1.0.0",
-                  "NN-Descent kNN graph per cell or global, deterministic for a seed",
-                  NMP_PARAMS(nndescent_params), nndescent_create, nndescent_destroy, &nndescent_ops, NULL);
-NMP_PLUGIN_EXPORT(&nndescent_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_ANN, "nndescent", "1.0.0",
+                    "NN-Descent kNN graph per cell or global, deterministic for a seed",
+                    NMP_PARAMS(nndescent_params), nndescent_create, free, (.build = nndescent_build), NULL);

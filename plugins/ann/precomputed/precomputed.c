@@ -140,14 +140,11 @@ static nmp_status pre_build(void *state, const nmp_matrix *x, const nmp_cells *c
     (void)cells, (void)metric;
     pre_state *st = state;
     const nmp_host *h = st->host;
-    memset(out, 0, sizeof *out);
-    if (k < 1) {
-        h->set_error(h, "precomputed: k must be >= 1, got %d", k);
-        return NMP_ERR_INVALID;
-    }
+    nmp_status s = ann_build_begin(h, "precomputed", k, out);
+    if (s != NMP_OK) return s;
     nmp_npy_map fi = {0}, fd = {0};
     ann_groups g = {0};
-    nmp_status s = pre_open_checked(h, st->indices, "<i4 <i8", x->n, k, &fi);
+    s = pre_open_checked(h, st->indices, "<i4 <i8", x->n, k, &fi);
     if (s == NMP_OK && st->distances[0]) s = pre_open_checked(h, st->distances, "<f4 <f8", x->n, k, &fd);
     if (s == NMP_OK) s = ann_groups_make(h, NULL, x->n, 1, &g);
     if (s == NMP_OK) s = ann_graph_alloc_groups(h, &g, x->n, k, out);
@@ -159,9 +156,6 @@ static nmp_status pre_build(void *state, const nmp_matrix *x, const nmp_cells *c
     return s;
 }
 
-static const nmp_ann_ops pre_ops = {sizeof(nmp_ann_ops), pre_build};
-
-NMP_PLUGIN_DEFINE(pre_plugin, NMP_KIND_ANN, "precomputed", "1.0.0",
-                  "kNN graph read from .npy files (indices, optional distances); first k columns",
-                  NMP_PARAMS(precomputed_params), pre_create, pre_destroy, &pre_ops, NULL);
-NMP_PLUGIN_EXPORT(&pre_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_ANN, "precomputed", "1.0.0",
+                    "kNN graph read from .npy files (indices, optional distances); first k columns",
+                    NMP_PARAMS(precomputed_params), pre_create, pre_destroy, (.build = pre_build), NULL);

@@ -26,20 +26,14 @@ typedef struct {
 
 static nmp_status pca_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = init_host_check(host, "pca");
-    if (s != NMP_OK) return s;
-    pca_state *st = nmp_state_new(host, sizeof *st, "pca");
+    pca_state *st = *state = nmp_state_new(host, sizeof *st, "pca");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->std = nmp_param_double(params, "std");
     st->sample = nmp_param_int(params, "sample");
     st->block_rows = nmp_param_int(params, "block_rows");
-    *state = st;
     return NMP_OK;
 }
-
-static void pca_destroy(void *state) { free(state); }
 
 static nmp_status pca_check(const nmp_host *h, const nmp_matrix *x, int32_t dims, const float *y)
 {
@@ -73,10 +67,10 @@ static nmp_status pca_init_on(pca_state *st, const nmp_matrix *x, int32_t dims, 
     return s;
 }
 
-PLUGIN_DEVICE_OPS(pca, nmp_init_ops, pca_init_on,
-                  (void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y), state, x, dims, y)
+PLUGIN_DEVICE_ENTRIES(pca, nmp_init_ops, init, pca_init_on,
+                      (void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y),
+                      state, x, dims, y)
 
-NMP_PLUGIN_DEFINE(pca_plugin, NMP_KIND_INIT, "pca", "1.2.0",
-                  "principal components of the centred data, first coordinate scaled to a given std",
-                  NMP_PARAMS(pca_params), pca_create, pca_destroy, &pca_ops, PLUGIN_CUDA_EXTENSION(pca));
-NMP_PLUGIN_EXPORT(&pca_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_INIT, "pca", "1.2.0",
+                    "principal components of the centred data, first coordinate scaled to a given std",
+                    NMP_PARAMS(pca_params), pca_create, free, (.init = pca_on_cpu), PLUGIN_CUDA_EXTENSION(pca));

@@ -16,18 +16,12 @@ typedef struct {
 
 static nmp_status random_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = init_host_check(host, "random");
-    if (s != NMP_OK) return s;
-    random_state *st = nmp_state_new(host, sizeof *st, "random");
+    random_state *st = *state = nmp_state_new(host, sizeof *st, "random");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->std = nmp_param_double(params, "std");
-    *state = st;
     return NMP_OK;
 }
-
-static void random_destroy(void *state) { free(state); }
 
 typedef struct {
     uint64_t seed;
@@ -57,9 +51,5 @@ static nmp_status random_init(void *state, const nmp_matrix *x, const nmp_graph 
     return NMP_OK;
 }
 
-static const nmp_init_ops random_ops = {sizeof(nmp_init_ops), random_init};
-
-NMP_PLUGIN_DEFINE(random_plugin, NMP_KIND_INIT, "random", "1.1.0",
-                  "Gaussian layout N(0, std^2) per coordinate",
-                  NMP_PARAMS(random_params), random_create, random_destroy, &random_ops, NULL);
-NMP_PLUGIN_EXPORT(&random_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_INIT, "random", "1.1.0", "Gaussian layout N(0, std^2) per coordinate",
+                    NMP_PARAMS(random_params), random_create, free, (.init = random_init), NULL);

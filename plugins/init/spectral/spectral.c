@@ -32,11 +32,8 @@ typedef struct {
 
 static nmp_status spectral_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    *state = NULL;
-    nmp_status s = init_host_check(host, "spectral");
-    if (s != NMP_OK) return s;
     gsl_set_error_handler_off();
-    spectral_state *st = nmp_state_new(host, sizeof *st, "spectral");
+    spectral_state *st = *state = nmp_state_new(host, sizeof *st, "spectral");
     if (!st) return NMP_ERR_NOMEM;
     st->host = host;
     st->iterations = nmp_param_int(params, "iterations");
@@ -44,11 +41,8 @@ static nmp_status spectral_create(const nmp_host *host, const nmp_params *params
     st->tol = nmp_param_double(params, "tol");
     st->regularization = nmp_param_double(params, "regularization");
     st->std = nmp_param_double(params, "std");
-    *state = st;
     return NMP_OK;
 }
-
-static void spectral_destroy(void *state) { free(state); }
 
 typedef struct {
     const nmp_graph *w;
@@ -276,9 +270,6 @@ static nmp_status spectral_init(void *state, const nmp_matrix *x, const nmp_grap
     return s;
 }
 
-static const nmp_init_ops spectral_ops = {sizeof(nmp_init_ops), spectral_init};
-
-NMP_PLUGIN_DEFINE(spectral_plugin, NMP_KIND_INIT, "spectral", "1.0.0",
-                  "leading eigenvectors of the normalised symmetrised graph (UMAP-style spectral init)",
-                  NMP_PARAMS(spectral_params), spectral_create, spectral_destroy, &spectral_ops, NULL);
-NMP_PLUGIN_EXPORT(&spectral_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_INIT, "spectral", "1.0.0",
+                    "leading eigenvectors of the normalised symmetrised graph (UMAP-style spectral init)",
+                    NMP_PARAMS(spectral_params), spectral_create, free, (.init = spectral_init), NULL);

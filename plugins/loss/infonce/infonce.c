@@ -5,22 +5,15 @@
 #include "plugin_device.h"
 #include "nomad/loss_math.h"
 #include "nomad/loss_tile.h"
+#include "plugin_state.h"
 #ifdef NOMAD_CUDA
 #include "loss_cuda.h"
 #endif
 
-typedef struct {
-    const nmp_host *host; /* first: see loss_cuda.h */
-} infonce_state;
-
 static nmp_status infonce_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     (void)params;
-    infonce_state *s = nmp_state_new(host, sizeof *s, "infonce");
-    if (!s) return NMP_ERR_NOMEM;
-    s->host = host;
-    *state = s;
-    return NMP_OK;
+    return plugin_host_state_new(host, "infonce", state);
 }
 
 /* Z_i couples a target's terms: each repulsive coefficient is -S_i q^2. */
@@ -55,15 +48,14 @@ static double infonce_value(const void *state, const nmp_loss_terms *t)
     return loss;
 }
 
-static const nmp_loss_ops infonce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = infonce_prepare,
-                                         .repel = infonce_repel, .attract = infonce_attract, .value = infonce_value};
-
 #ifdef NOMAD_CUDA
-LOSS_CUDA_ENTRY(infonce, infonce_state, {.kind = SGD_LOSS_INFONCE, .move_negatives = 1})
+LOSS_CUDA_ENTRY(infonce, plugin_host_state, {.kind = SGD_LOSS_INFONCE, .move_negatives = 1})
 #endif
 
-NMP_PLUGIN_DEFINE(infonce_plugin, NMP_KIND_LOSS, "infonce", "2.0.0",
-                  "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il"
-                  " + sum_c a_ic q(y_i, mu_c))]",
-                  NMP_NO_PARAMS, infonce_create, free, &infonce_ops, PLUGIN_CUDA_EXTENSION(infonce));
-NMP_PLUGIN_EXPORT(&infonce_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "infonce", "2.0.0",
+                    "NOMAD / InfoNC-t-SNE loss: -sum_j p_ij [a log q_ij - log(q_ij + sum_l w_l q_il"
+                    " + sum_c a_ic q(y_i, mu_c))]",
+                    NMP_NO_PARAMS, infonce_create, free,
+                    (.prepare = infonce_prepare, .repel = infonce_repel, .attract = infonce_attract,
+                     .value = infonce_value),
+                    PLUGIN_CUDA_EXTENSION(infonce));

@@ -20,12 +20,11 @@ typedef struct {
 
 static nmp_status nce_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    nce_state *s = nmp_state_new(host, sizeof *s, "nce");
+    nce_state *s = *state = nmp_state_new(host, sizeof *s, "nce");
     if (!s) return NMP_ERR_NOMEM;
     s->terms.host = host;
     s->log_z = nmp_param_double(params, "log_z_init");
     s->z_lr = nmp_param_double(params, "z_lr");
-    *state = s;
     return NMP_OK;
 }
 
@@ -50,11 +49,9 @@ static nmp_status nce_end_step(void *state, const nmp_step *step, double stat_su
 /* log Z, learned step by step, is what a resumed fit needs. */
 PLUGIN_CHECKPOINT_FIELD(nce, nce_state, log_z)
 
-static const nmp_loss_ops nce_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = loss_neg_prepare,
-                                     .begin_step = nce_begin_step, .repel = loss_neg_repel,
-                                     .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step};
-
-NMP_PLUGIN_DEFINE(nce_plugin, NMP_KIND_LOSS, "nce", "2.0.0",
-                  "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
-                  NMP_PARAMS(nce_params), nce_create, free, &nce_ops, nce_extension);
-NMP_PLUGIN_EXPORT(&nce_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "nce", "2.0.0",
+                    "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
+                    NMP_PARAMS(nce_params), nce_create, free,
+                    (.prepare = loss_neg_prepare, .begin_step = nce_begin_step, .repel = loss_neg_repel,
+                     .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step),
+                    nce_extension);

@@ -20,21 +20,19 @@ static nmp_status neg_create(const nmp_host *host, const nmp_params *params, voi
         host->set_error(host, "c must be > 0, got %g", c);
         return NMP_ERR_INVALID;
     }
-    loss_neg *s = nmp_state_new(host, sizeof *s, "neg");
+    loss_neg *s = *state = nmp_state_new(host, sizeof *s, "neg");
     if (!s) return NMP_ERR_NOMEM;
     *s = (loss_neg){.host = host, .c = (float)c};
-    *state = s;
     return NMP_OK;
 }
-
-static const nmp_loss_ops neg_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = loss_neg_prepare_fixed,
-                                     .repel = loss_neg_repel, .attract = loss_neg_attract, .value = loss_neg_value};
 
 #ifdef NOMAD_CUDA
 LOSS_CUDA_ENTRY(neg, loss_neg, {.kind = SGD_LOSS_NEG, .c = s->c, .move_negatives = 1})
 #endif
 
-NMP_PLUGIN_DEFINE(neg_plugin, NMP_KIND_LOSS, "neg", "2.0.0",
-                  "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
-                  NMP_PARAMS(neg_params), neg_create, free, &neg_ops, PLUGIN_CUDA_EXTENSION(neg));
-NMP_PLUGIN_EXPORT(&neg_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "neg", "2.0.0",
+                    "Neg-t-SNE: -a p_ij log(q_ij/(q_ij + c)) - sum_l w_l log(1 - q_il/(q_il + c))",
+                    NMP_PARAMS(neg_params), neg_create, free,
+                    (.prepare = loss_neg_prepare_fixed, .repel = loss_neg_repel, .attract = loss_neg_attract,
+                     .value = loss_neg_value),
+                    PLUGIN_CUDA_EXTENSION(neg));

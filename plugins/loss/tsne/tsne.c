@@ -29,12 +29,11 @@ typedef struct {
 
 static nmp_status tsne_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    tsne_state *s = nmp_state_new(host, sizeof *s, "tsne");
+    tsne_state *s = *state = nmp_state_new(host, sizeof *s, "tsne");
     if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     s->decay = nmp_param_double(params, "z_decay");
     s->z_max = (int)nmp_param_int(params, "z_max");
-    *state = s;
     return NMP_OK;
 }
 
@@ -106,19 +105,13 @@ static double tsne_value(const void *state, const nmp_loss_terms *t)
     return loss + (z > 0.0 ? (double)nmp_ln((float)z) : 0.0);
 }
 
-static const nmp_loss_ops tsne_ops = {.struct_size = sizeof(nmp_loss_ops),
-                                      .prepare = tsne_prepare,
-                                      .begin_step = tsne_begin_step,
-                                      .repel = tsne_repel,
-                                      .attract = tsne_attract,
-                                      .value = tsne_value,
-                                      .end_step = tsne_end_step};
-
 /* Z, the running estimate the next step uses, is what a resumed fit needs. */
 PLUGIN_CHECKPOINT_FIELD(tsne, tsne_state, z)
 
-NMP_PLUGIN_DEFINE(tsne_plugin, NMP_KIND_LOSS, "tsne", "1.0.0",
-                  "t-SNE's KL, sampled: attraction a p q, repulsion q^2 / max(Z, Z_i), Z the batch mean "
-                  "of the targets' Z_i (previous step)",
-                  NMP_PARAMS(tsne_params), tsne_create, free, &tsne_ops, tsne_extension);
-NMP_PLUGIN_EXPORT(&tsne_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "tsne", "1.0.0",
+                    "t-SNE's KL, sampled: attraction a p q, repulsion q^2 / max(Z, Z_i), Z the batch mean "
+                    "of the targets' Z_i (previous step)",
+                    NMP_PARAMS(tsne_params), tsne_create, free,
+                    (.prepare = tsne_prepare, .begin_step = tsne_begin_step, .repel = tsne_repel,
+                     .attract = tsne_attract, .value = tsne_value, .end_step = tsne_end_step),
+                    tsne_extension);

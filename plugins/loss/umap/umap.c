@@ -41,14 +41,13 @@ static nmp_status umap_create(const nmp_host *host, const nmp_params *params, vo
         }
         host->log(host, NMP_LOG_INFO, "a = %.6f, b = %.6f (fitted to min_dist %g, spread %g)", a, b, min_dist, spread);
     }
-    umap_state *s = nmp_state_new(host, sizeof *s, "umap");
+    umap_state *s = *state = nmp_state_new(host, sizeof *s, "umap");
     if (!s) return NMP_ERR_NOMEM;
     *s = (umap_state){.host = host,
                       .curve = {(float)a, (float)b, (float)nmp_param_double(params, "gamma"),
                                 (float)nmp_param_double(params, "repulsion_eps")},
                       .clip = (float)nmp_param_double(params, "clip"),
                       .move_negatives = (int)nmp_param_int(params, "move_negatives")};
-    *state = s;
     return NMP_OK;
 }
 
@@ -93,17 +92,15 @@ static double umap_value(const void *state, const nmp_loss_terms *t)
     return (double)pos + neg + approx;
 }
 
-static const nmp_loss_ops umap_ops = {.struct_size = sizeof(nmp_loss_ops), .prepare = umap_prepare,
-                                      .repel = umap_repel, .attract = umap_attract, .value = umap_value};
-
 #ifdef NOMAD_CUDA
 LOSS_CUDA_ENTRY(umap, umap_state,
                 {.kind = SGD_LOSS_UMAP, .a = s->curve.a, .b = s->curve.b, .gamma = s->curve.gamma,
                  .eps = s->curve.eps, .clip = s->clip, .move_negatives = s->move_negatives})
 #endif
 
-NMP_PLUGIN_DEFINE(umap_plugin, NMP_KIND_LOSS, "umap", "2.0.0",
-                  "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b),"
-                  " repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
-                  NMP_PARAMS(umap_params), umap_create, free, &umap_ops, PLUGIN_CUDA_EXTENSION(umap));
-NMP_PLUGIN_EXPORT(&umap_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "umap", "2.0.0",
+                    "UMAP forces: attraction 2ab d^(2(b-1))/(1 + a d^2b),"
+                    " repulsion 2 gamma b/((eps + d^2)(1 + a d^2b)), clipped",
+                    NMP_PARAMS(umap_params), umap_create, free,
+                    (.prepare = umap_prepare, .repel = umap_repel, .attract = umap_attract, .value = umap_value),
+                    PLUGIN_CUDA_EXTENSION(umap));

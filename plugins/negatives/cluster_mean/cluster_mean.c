@@ -273,11 +273,9 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     return NMP_OK;
 }
 
-static const nmp_negatives_ops cm_ops = {sizeof(nmp_negatives_ops), cm_prepare, cm_sample};
-
 NEG_CUDA_ENTRY(cm, cm_state, cm_sample)
 
-NMP_PLUGIN_DEFINE(cm_plugin, NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
-                  "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
-                  NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy, &cm_ops, PLUGIN_CUDA_EXTENSION(cm));
-NMP_PLUGIN_EXPORT(&cm_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
+                    "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
+                    NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy,
+                    (.prepare = cm_prepare, .sample = cm_sample), PLUGIN_CUDA_EXTENSION(cm));

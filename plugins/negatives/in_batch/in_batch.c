@@ -29,13 +29,12 @@ typedef struct {
 
 static nmp_status in_batch_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    in_batch_state *s = nmp_state_new(host, sizeof *s, "in_batch");
+    in_batch_state *s = *state = nmp_state_new(host, sizeof *s, "in_batch");
     if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     s->seed = neg_seed(host);
     s->n_noise = (int32_t)nmp_param_int(params, "n_noise");
     s->mass = nmp_param_is(params, "weighting", "mass");
-    *state = s;
     return NMP_OK;
 }
 
@@ -89,9 +88,7 @@ static nmp_status in_batch_sample(void *state, const nmp_step *step, nmp_negativ
     return NMP_OK;
 }
 
-static const nmp_negatives_ops in_batch_ops = {sizeof(nmp_negatives_ops), in_batch_prepare, in_batch_sample};
-
-NMP_PLUGIN_DEFINE(in_batch_plugin, NMP_KIND_NEGATIVES, "in_batch", "1.0.0",
-                  "NOMAD reference negatives: n_noise shared draws from the batch's neighbours + remote cell means",
-                  NMP_PARAMS(in_batch_params), in_batch_create, in_batch_destroy, &in_batch_ops, NULL);
-NMP_PLUGIN_EXPORT(&in_batch_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "in_batch", "1.0.0",
+                    "NOMAD reference negatives: n_noise shared draws from the batch's neighbours + remote cell means",
+                    NMP_PARAMS(in_batch_params), in_batch_create, in_batch_destroy,
+                    (.prepare = in_batch_prepare, .sample = in_batch_sample), NULL);

@@ -36,14 +36,13 @@ typedef struct {
 
 static nmp_status uniform_create(const nmp_host *host, const nmp_params *params, void **state)
 {
-    uniform_state *s = nmp_state_new(host, sizeof *s, "uniform");
+    uniform_state *s = *state = nmp_state_new(host, sizeof *s, "uniform");
     if (!s) return NMP_ERR_NOMEM;
     s->host = host;
     s->seed = neg_seed(host);
     s->m = (int32_t)nmp_param_int(params, "m");
     s->shared = (int)nmp_param_int(params, "shared");
     s->group = s->shared ? 1 : (int32_t)nmp_param_int(params, "group");
-    *state = s;
     return NMP_OK;
 }
 
@@ -108,11 +107,9 @@ static nmp_status uniform_sample(void *state, const nmp_step *step, nmp_negative
     return NMP_OK;
 }
 
-static const nmp_negatives_ops uniform_ops = {sizeof(nmp_negatives_ops), uniform_prepare, uniform_sample};
-
 NEG_CUDA_ENTRY(uniform, uniform_state, uniform_sample)
 
-NMP_PLUGIN_DEFINE(uniform_plugin, NMP_KIND_NEGATIVES, "uniform", "1.2.0",
-                  "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
-                  NMP_PARAMS(uniform_params), uniform_create, uniform_destroy, &uniform_ops, PLUGIN_CUDA_EXTENSION(uniform));
-NMP_PLUGIN_EXPORT(&uniform_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "uniform", "1.2.0",
+                    "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
+                    NMP_PARAMS(uniform_params), uniform_create, uniform_destroy,
+                    (.prepare = uniform_prepare, .sample = uniform_sample), PLUGIN_CUDA_EXTENSION(uniform));

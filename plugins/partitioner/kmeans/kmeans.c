@@ -49,8 +49,6 @@ static nmp_status kmeans_create(const nmp_host *host, const nmp_params *params, 
     return NMP_OK;
 }
 
-static void kmeans_destroy(void *state) { free(state); }
-
 static nmp_status finish_nomem(const km_run *r)
 {
     r->h->set_error(r->h, "kmeans: out of memory assigning %lld points", (long long)r->n);
@@ -121,10 +119,10 @@ static nmp_status kmeans_partition_on(void *state, const nmp_matrix *x, nmp_part
     return kmeans_run(state, x, out, &km_cpu_engine);
 }
 
-PLUGIN_DEVICE_OPS(kmeans, nmp_partitioner_ops, kmeans_partition_on,
-                  (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out)
+PLUGIN_DEVICE_ENTRIES(kmeans, nmp_partitioner_ops, partition, kmeans_partition_on,
+                      (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out)
 
-NMP_PLUGIN_DEFINE(kmeans_plugin, NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
-                  "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
-                  NMP_PARAMS(kmeans_params), kmeans_create, kmeans_destroy, &kmeans_ops, PLUGIN_CUDA_EXTENSION(kmeans));
-NMP_PLUGIN_EXPORT(&kmeans_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
+                    "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
+                    NMP_PARAMS(kmeans_params), kmeans_create, free, (.partition = kmeans_on_cpu),
+                    PLUGIN_CUDA_EXTENSION(kmeans));

@@ -4,22 +4,13 @@
 
 #include "nomad/rng.h"
 #include "part_common.h"
-
-typedef struct {
-    const nmp_host *host;
-} random_state;
+#include "plugin_state.h"
 
 static nmp_status random_create(const nmp_host *host, const nmp_params *params, void **state)
 {
     (void)params;
-    random_state *st = nmp_state_new(host, sizeof *st, "random");
-    if (!st) return NMP_ERR_NOMEM;
-    st->host = host;
-    *state = st;
-    return NMP_OK;
+    return plugin_host_state_new(host, "random", state);
 }
-
-static void random_destroy(void *state) { free(state); }
 
 typedef struct {
     uint64_t seed;
@@ -37,7 +28,7 @@ static void draw_range(void *vctx, int64_t b, int64_t e, int worker)
 
 static nmp_status random_partition(void *state, const nmp_matrix *x, nmp_partition *out)
 {
-    const nmp_host *h = ((random_state *)state)->host;
+    const nmp_host *h = ((plugin_host_state *)state)->host;
     if (out->cells < 1) {
         h->set_error(h, "random: cells must be >= 1, got %d", out->cells);
         return NMP_ERR_INVALID;
@@ -67,9 +58,6 @@ static nmp_status random_partition(void *state, const nmp_matrix *x, nmp_partiti
     return s;
 }
 
-static const nmp_partitioner_ops random_ops = {sizeof(nmp_partitioner_ops), random_partition};
-
-NMP_PLUGIN_DEFINE(random_plugin, NMP_KIND_PARTITIONER, "random", "1.1.0",
-                  "Uniformly random cell per point; centroids are the cell means (empty cells dropped)",
-                  NMP_NO_PARAMS, random_create, random_destroy, &random_ops, NULL);
-NMP_PLUGIN_EXPORT(&random_plugin);
+NMP_PLUGIN_REGISTER(NMP_KIND_PARTITIONER, "random", "1.1.0",
+                    "Uniformly random cell per point; centroids are the cell means (empty cells dropped)",
+                    NMP_NO_PARAMS, random_create, free, (.partition = random_partition), NULL);
