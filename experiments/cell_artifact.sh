@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Experiment 7, the cell artifact at scale (issue 14, item 2): configs/nomad.yaml as
+# Experiment 7, the cell artifact at scale (issue 14, item 2): configs/nomad-paper.yaml as
 # experiments/bench/large.sh scales it (128 cells, kNN in 32 PCs, batch 65536, 100 epochs) on
 # 1,000,000 x 128 manifold blobs and on their first fifth (200,000 rows), with one suspected
 # cause changed at a time: the learning rate (lr = N lr_scale grows with N), the edges cut at
@@ -32,7 +32,7 @@ XS=$out/first_fifth/blobs.npy YS=$out/first_fifth/labels.npy
 
 # name | what changes | --set assignments ("" = none)
 VARIANTS=(
-    "nomad.yaml|as large.sh runs it: kNN inside cells, the other cells as means|"
+    "nomad-paper.yaml|as large.sh ran it: kNN inside cells, the other cells as means|"
     "lr / 5|optimizer.lr_scale 0.02: at 1M the step of each touch as at 200k|optimizer.lr_scale=0.02"
     "edges across cells|ann.scope global (4 of 512 k-means lists searched per point): no edge cut|ann.scope=global ann.lists=512 ann.probe=4"
     "8 nearest cells exact|negatives.approx_cells nearest_exact:8: no mean near a target|negatives.approx_cells=nearest_exact:8"
@@ -40,7 +40,7 @@ VARIANTS=(
     "both, tsne loss|both, with t-SNE's one global normaliser (loss tsne, lr_scale 0.3) instead of infonce's per target|ann.scope=global ann.lists=512 ann.probe=4 negatives.approx_cells=nearest_exact:8 loss.plugin=tsne optimizer.lr_scale=0.3"
 )
 
-base=(configs/nomad.yaml --set "data.path=$DATA" --set "data.labels=$LABELS" --set threads=0
+base=(configs/nomad-paper.yaml --set "data.path=$DATA" --set "data.labels=$LABELS" --set threads=0
       --set "partitioner.cells=$CELLS" --set ann.pca=32 --set optimizer.batch=65536 --set optimizer.epochs=100
       --set eval.enabled=false --set output.plot=false)
 csv=$RESULTS/cell_artifact.csv
@@ -88,7 +88,7 @@ import matplotlib.pyplot as plt
 src, results, out, labels, title = sys.argv[1:6]
 rows = list(csv.DictReader(open(src)))
 md = [f"## {title}", "",
-      "| variant | change from nomad.yaml (large.sh's scaling) | NP@10, first fifth alone | NP@10, all | "
+      "| variant | change from nomad-paper.yaml (large.sh's scaling) | NP@10, first fifth alone | NP@10, all | "
       "NP@10 of the same run on its first fifth | 10-NN acc, all | fit s, all |",
       "|---|---|---:|---:|---:|---:|---:|"]
 for r in rows:

@@ -8,7 +8,7 @@
 # Environment:
 #   BENCH_LIMIT=N     use only the first N rows (smoke test); the table then goes to
 #                     experiments/out/bench/fashion_mnist_limitN.md, not to results/
-#   BENCH_METHODS     space-separated subset of: nomad tsne-sampled tsne-cells infonce-tsne neg-tsne umap-forces
+#   BENCH_METHODS     space-separated subset of: nomad nomad-paper tsne-sampled infonce-tsne neg-tsne umap-forces
 #                     opentsne umap pacmap tsne (tsne-sampled: configs/tsne.yaml; tsne: scikit-learn's) (default: all of them; tsne, Barnes-Hut, takes 16 minutes)
 #   PEERS_VENV=dir    where openTSNE 1.0.4 and PaCMAP are pip-installed (default
 #                     experiments/out/peers-venv, a venv over Debian's python3 and its numpy)
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PY=/usr/bin/python3
 LIMIT=${BENCH_LIMIT:-0}
-METHODS=${BENCH_METHODS:-"nomad tsne-sampled tsne-cells infonce-tsne neg-tsne umap-forces opentsne umap pacmap tsne"}
+METHODS=${BENCH_METHODS:-"nomad nomad-paper tsne-sampled infonce-tsne neg-tsne umap-forces opentsne umap pacmap tsne"}
 
 NOMAD=${NOMAD:-build/nomad}
 if [[ ! -x $NOMAD && $NOMAD == build/nomad ]]; then
@@ -68,7 +68,7 @@ score() {  # score DIR: DIR/embedding.npy -> DIR/eval.json
     mv "$1/eval.json.tmp" "$1/eval.json"
 }
 
-for method in nomad tsne-sampled tsne-cells infonce-tsne neg-tsne umap-forces; do
+for method in nomad nomad-paper tsne-sampled infonce-tsne neg-tsne umap-forces; do
     has "$method" || continue
     cfg=${method%-sampled}
     d=$OUT/nomad-$cfg

@@ -7,7 +7,7 @@
 #     cells of 70k x 784 and 128 cells of 1M x 128 in f32 / f16 / bf16, the fused optimiser step
 #     on 70k and 1M points);
 #  2. end to end: each data set mapped twice with the same config, `--set device=cuda` and
-#     `--set device=cpu`: Fashion-MNIST 70,000 x 784 (configs/nomad.yaml), and 1,000,000 x 128
+#     `--set device=cpu`: Fashion-MNIST 70,000 x 784 (configs/nomad-paper.yaml), and 1,000,000 x 128
 #     and 10,000,000 x 128 manifold blobs (experiments/make_manifold_blobs.py, as large.sh; its
 #     settings, LARGE_SET). experiments/bench/report_gpu.py prints one table (each stage's
 #     seconds, total, NP@10, the goal and whether it is met, CPU/GPU) and writes it to
@@ -60,7 +60,7 @@ E2E_SETS=${E2E_SETS:-"fmnist 1m 10m"}
 E2E_DEVICES=${E2E_DEVICES:-"cuda cpu"}
 FULL=$(awk -v s="$SCALE" 'BEGIN { print (s + 0 >= 1) ? 1 : 0 }')
 if [[ $FULL == 1 ]]; then CPU_10M=${CPU_10M:-0}; else CPU_10M=${CPU_10M:-1}; fi
-# large.sh's scaling of configs/nomad.yaml to 1M points (keep in step with its LARGE_SET)
+# large.sh's scaling of configs/nomad-paper.yaml to 1M points (keep in step with its LARGE_SET)
 LARGE=${LARGE_SET:-"partitioner.cells=128 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
 SET_1M=${SET_1M:-$LARGE}
 SET_10M=${SET_10M:-$LARGE}
@@ -150,7 +150,7 @@ e2e() {
         case $set in
         fmnist)
             n=$(rows 70000) d=784
-            args=(configs/nomad.yaml --set threads=0)
+            args=(configs/nomad-paper.yaml --set threads=0)
             [[ $FULL == 1 ]] || args+=(--set "data.limit=$n")
             if [[ ! -r $data_root/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
                 echo "gpu.sh: Fashion-MNIST not under $data_root (apt-get install dataset-fashion-mnist, or NOMAD_DATASETS_DIR): skipped" >&2
@@ -172,7 +172,7 @@ e2e() {
                 FAILED=1
                 continue
             fi
-            args=(configs/nomad.yaml --set "data.path=$X" --set "data.labels=$Y" --set eval.queries=5000 --set threads=0)
+            args=(configs/nomad-paper.yaml --set "data.path=$X" --set "data.labels=$Y" --set eval.queries=5000 --set threads=0)
             for k in $kv; do args+=(--set "$k"); done
             ;;
         *) echo "gpu.sh: E2E_SETS: unknown set $set (fmnist 1m 10m)" >&2; return 2 ;;

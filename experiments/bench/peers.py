@@ -148,7 +148,7 @@ def _f(v, fmt="{:.2f}"):
 
 def cmd_table(a):
     rows = []
-    order = ["nomad-nomad", "nomad-tsne", "nomad-tsne-cells", "nomad-infonce-tsne", "nomad-neg-tsne", "nomad-umap-forces", "opentsne", "umap-learn",
+    order = ["nomad-nomad", "nomad-nomad-paper", "nomad-tsne", "nomad-infonce-tsne", "nomad-neg-tsne", "nomad-umap-forces", "opentsne", "umap-learn",
              "pacmap", "sklearn-tsne"]
     names = sorted(os.listdir(a.outdir), key=lambda n: (order.index(n) if n in order else len(order), n))
     for name in [n for n in names if n.startswith("nomad-") or n in order]:

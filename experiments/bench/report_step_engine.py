@@ -119,7 +119,7 @@ def main():
 
     add("## Seconds per epoch, eager and lazy update")
     add("")
-    add("Whole fits (nomad.yaml's negatives and loss, batch 4,096, 2 epochs) on random 2-D points with")
+    add("Whole fits (nomad-paper.yaml's negatives and loss, batch 4,096, 2 epochs) on random 2-D points with")
     add("15 neighbours in 8 cells (`nomad_step_bench --scaling`). Eager moves every point every step")
     add("(an epoch costs O(n^2 / batch)); lazy moves only what a step touches (O(n)).")
     add("")
@@ -138,7 +138,7 @@ def main():
             f"(linear would be {n1 / n0:.0f}x).")
     add("")
 
-    add("## configs/nomad.yaml on Fashion-MNIST")
+    add("## configs/nomad-paper.yaml (b68e0af's nomad.yaml) on Fashion-MNIST")
     add("")
     now = run_json(os.path.join(out, "nomad-now"))
     rows = [("this tree", now)]

@@ -44,7 +44,7 @@ mkdir -p "$OUT" "$(dirname "$MD")"
 for np in $RANKS; do
     rm -rf "$OUT/np$np"
     echo "scaling.sh: $np rank(s)" >&2
-    "${LAUNCH[@]}" -np "$np" "$NOMAD" run configs/nomad.yaml --quiet --out "$OUT/np$np" \
+    "${LAUNCH[@]}" -np "$np" "$NOMAD" run configs/nomad-paper.yaml --quiet --out "$OUT/np$np" \
         --set distributed.backend=mpi --set threads=1 --set data.limit="$LIMIT" \
         --set optimizer.epochs="$EPOCHS" --set output.plot=false "$@"
 done
@@ -53,7 +53,7 @@ $PY - "$OUT" "$RANKS" "$*" <<'PY' | tee "$MD"
 import json, sys
 out, ranks, extra = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 print("# Scale-out on one machine (nomad under mpirun, one thread per rank)\n")
-print(f"configs/nomad.yaml with `distributed.backend: mpi`, `threads: 1`{', ' + extra if extra else ''}; "
+print(f"configs/nomad-paper.yaml with `distributed.backend: mpi`, `threads: 1`{', ' + extra if extra else ''}; "
       "written by experiments/bench/scaling.sh.\n")
 print("| ranks | points per rank | imbalance | partition s | ann s | optimize s | s / epoch | steps | "
       "busy ms / step | comm ms / step | bytes / step | optimize bytes (all ranks) | run bytes (all ranks) | NP@10 |")

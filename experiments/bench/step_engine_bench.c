@@ -1,12 +1,12 @@
 /* The step engine alone, against the simple bound (pair_bound.c), in one process: pair terms
  * a second for each shipped loss on three step shapes (the issue's exact InfoNC-t-SNE step,
- * 2048 negatives shared by 4096 targets with k = 90; nomad.yaml's, rows of 32 targets sharing
+ * 2048 negatives shared by 4096 targets with k = 90; nomad-paper.yaml's, rows of 32 targets sharing
  * 128 negatives plus 8 cell means, k = 15; one row of 256 negatives per target, k = 15).
  * Layouts are random in a 60-wide square, as a fit's are after its first epochs; neighbours
  * lie in the target's eighth of the points, as a cell's do in the fit's order.
  *
  *   nomad_step_bench PLUGIN_DIR [seconds per case [loss [shape]]]   (experiments/bench/step_engine.sh runs it)
- *   nomad_step_bench PLUGIN_DIR --scaling N... : seconds per epoch of whole fits (nomad.yaml's negatives
+ *   nomad_step_bench PLUGIN_DIR --scaling N... : seconds per epoch of whole fits (nomad-paper.yaml's negatives
  *       and loss, batch 4096, 2 epochs) on N random 2-D points with 15 neighbours in 8 cells, eager
  *       and lazy: lazy's per-epoch time grows linearly in N, eager's quadratically
  *   NOMAD_BENCH_THREADS=N: workers (default: all cores)

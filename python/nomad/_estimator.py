@@ -32,7 +32,7 @@ class NOMAD:
     Parameters
     ----------
     config : str
-        A shipped config by name ("nomad", "tsne", "tsne-cells", "infonce-tsne", "neg-tsne",
+        A shipped config by name ("nomad", "nomad-paper", "tsne", "infonce-tsne", "neg-tsne",
         "umap-forces"; nomad.configs() lists them) or the path of a YAML config.
     verbose : bool
         Progress and stage lines on stderr (default: warnings and errors only).
