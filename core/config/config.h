@@ -51,10 +51,10 @@ nmp_status nmp_cfg_set(nmp_cfg_node *root, const char *assignment, nmp_err *err)
 
 /* Formats "file:line:col: path: message" (or "--set path: message" for line 0) into err
  * and returns NMP_ERR_INVALID. `path` may be NULL. _at blames the value, _key its key. */
-nmp_status nmp_cfg_fail_at(nmp_err *err, const nmp_cfg_node *node, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-nmp_status nmp_cfg_fail_key(nmp_err *err, const nmp_cfg_node *node, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define nmp_cfg_fail_at(err, node, path, ...) nmp_cfg_fail(err, node, 0, path, __VA_ARGS__)
+#define nmp_cfg_fail_key(err, node, path, ...) nmp_cfg_fail(err, node, 1, path, __VA_ARGS__)
+nmp_status nmp_cfg_fail(nmp_err *err, const nmp_cfg_node *node, int at_key, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* ------------------------------------------------------------------ values */
 

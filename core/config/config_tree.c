@@ -105,22 +105,13 @@ static nmp_status fail_pos(nmp_err *err, const char *file, int line, int column,
     return nmp_fail(err, NMP_ERR_INVALID, "%s:%d:%d: %s", file, line, column, msg);
 }
 
-nmp_status nmp_cfg_fail_at(nmp_err *err, const nmp_cfg_node *node, const char *path, const char *fmt, ...)
+nmp_status nmp_cfg_fail(nmp_err *err, const nmp_cfg_node *node, int at_key, const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    nmp_status s = node ? fail_pos(err, node->file, node->line, node->column, path, fmt, ap)
-                        : fail_pos(err, path ? path : "config", 0, 0, NULL, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-nmp_status nmp_cfg_fail_key(nmp_err *err, const nmp_cfg_node *node, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    nmp_status s = node ? fail_pos(err, node->file, node->key_line, node->key_column, path, fmt, ap)
-                        : fail_pos(err, path ? path : "config", 0, 0, NULL, fmt, ap);
+    nmp_status s = !node   ? fail_pos(err, path ? path : "config", 0, 0, NULL, fmt, ap)
+                   : at_key ? fail_pos(err, node->file, node->key_line, node->key_column, path, fmt, ap)
+                            : fail_pos(err, node->file, node->line, node->column, path, fmt, ap);
     va_end(ap);
     return s;
 }
