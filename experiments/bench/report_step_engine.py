@@ -90,7 +90,7 @@ def main():
     if own:
         add("UMAP's repulsion takes a power per pair (d2^b), several times the Cauchy kernel's few")
         add("operations, so its pairs are also set against the same simple loop with UMAP's formula")
-        add("(`pair_bound_rate_umap`: libm's powf in its SIMD form, clipped as umap-learn does).")
+        add("(`pair_bound_rate_umap`: d2^b by loss_math.h's nmp_pow, clipped as umap-learn does).")
         add("")
 
     add("## GEMM: sgemm per OpenBLAS kernel, and exact kNN")
