@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One large end-to-end run: 1,000,000 x 128 synthetic manifold blobs (50 Gaussian clusters on a
 # 5-d manifold; experiments/make_manifold_blobs.py, cached in experiments/out/blobs/) mapped by
-# configs/nomad-paper.yaml scaled to the size (LARGE_SET below). Prints per-stage wall time, total,
+# configs/nomad.yaml scaled to the size (LARGE_SET below). Prints per-stage wall time, total,
 # peak RSS and PASS/FAIL for peak RSS < 3 GiB; writes experiments/bench/results/large.md.
 # Exit status 1 on FAIL.
 #
@@ -12,9 +12,10 @@
 #   BENCH_D=D            dimensions (default 128)
 #   BENCH_RSS_GIB=G      the peak-RSS limit (default 3)
 #   NOMAD=path           the nomad binary (default build/nomad, built if missing)
-#   LARGE_SET="k=v ..."  the scaling of nomad-paper.yaml to 1M points (default below): more cells keep
-#                        the in-cell kNN at O(n^2 / cells); 32 PCs (refined in 128-d) halve it
-#                        again; a larger batch means fewer passes of the O(n) SGD update
+#   LARGE_SET="k=v ..."  the scaling of nomad.yaml to 1M points (default below): more cells; each
+#                        point's kNN searched in 4 of 512 k-means lists (nomad.yaml's 4 of 32 would
+#                        scan an eighth of the 1M points per point); 32 PCs (refined in 128-d) halve
+#                        it again; a larger batch means fewer passes of the O(n) SGD update
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -23,7 +24,7 @@ N=${BENCH_N:-1000000}
 D=${BENCH_D:-128}
 LIMIT_GIB=${BENCH_RSS_GIB:-3}
 SEED=0
-LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
+LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.lists=512 ann.probe=4 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
 SCALE=()
 for kv in $LARGE_SET; do SCALE+=(--set "$kv"); done
 
@@ -55,11 +56,11 @@ RUN=$ROOT/experiments/out/bench/large_${N}x$D
 rm -rf "$RUN"
 mkdir -p "$(dirname "$RUN")"
 
-echo "== nomad configs/nomad-paper.yaml on ${X#$ROOT/}" >&2
+echo "== nomad configs/nomad.yaml on ${X#$ROOT/}" >&2
 t0=$(date +%s%N)
-"$NOMAD" run configs/nomad-paper.yaml --set "data.path=$X" --set "data.labels=$Y" --set eval.queries=5000 \
+"$NOMAD" run configs/nomad.yaml --set "data.path=$X" --set "data.labels=$Y" --set eval.queries=5000 \
     --set threads=0 "${SCALE[@]}" "$@" --out "$RUN" --quiet
 WALL=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 
 $PY experiments/bench/report_large.py "$RUN" "$WALL" "$GEN" "$LIMIT_GIB" --md "$MD" \
-    --title "nomad (configs/nomad-paper.yaml + $LARGE_SET) on $N x $D manifold blobs, $(nproc) cores ($(date -u +%Y-%m-%d), nomad $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    --title "nomad (configs/nomad.yaml + $LARGE_SET) on $N x $D manifold blobs, $(nproc) cores ($(date -u +%Y-%m-%d), nomad $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
