@@ -118,7 +118,7 @@ typedef struct nmp_config {
     } affinity, init, negatives, loss;
     struct {
         int64_t epochs, batch;
-        double lr_scale, lr, momentum, hold, final_lr_fraction, clip;
+        double lr_scale, lr_batch, lr, momentum, hold, final_lr_fraction, clip;
         double early_exaggeration;
         int64_t early_epochs;
         double late_exaggeration, late_start;
@@ -176,6 +176,10 @@ const nmp_config_key *nmp_config_schema_find(const char *path);
 const char *nmp_config_kind_section(nmp_kind kind);
 /* The `plugin` value of a kind's section. */
 const char *nmp_config_plugin_name(const nmp_config *cfg, nmp_kind kind);
+
+/* The optimiser's learning rate for n points: optimizer.lr, else batch * lr_batch, else
+ * n * lr_scale. */
+double nmp_config_lr(const nmp_config *cfg, int64_t n);
 
 /* Fills every core key with its default. */
 void nmp_config_defaults(nmp_config *cfg);

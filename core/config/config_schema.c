@@ -77,7 +77,10 @@ static const nmp_config_key schema[] = {
     {"optimizer.batch", I, "4096", AT_LEAST(1), NULL, "targets per step (per rank)", FIELD(optimizer.batch)},
     {"optimizer.lr_scale", D, "0.1", ABOVE(0), NULL, "learning rate relative to N: lr = N * lr_scale",
      FIELD(optimizer.lr_scale)},
-    {"optimizer.lr", D, "0", AT_LEAST(0), NULL, "absolute learning rate (0 = use lr_scale)", FIELD(optimizer.lr)},
+    {"optimizer.lr_batch", D, "0", AT_LEAST(0), NULL,
+     "learning rate relative to the batch: lr = batch * lr_batch, so each point's step per touch is the same at "
+     "any N (lr_scale's grows as N / batch); 0 = use lr_scale", FIELD(optimizer.lr_batch)},
+    {"optimizer.lr", D, "0", AT_LEAST(0), NULL, "absolute learning rate (0 = use lr_batch or lr_scale)", FIELD(optimizer.lr)},
     {"optimizer.momentum", D, "0.8", IN_OPEN(0, 1), NULL, "SGD momentum", FIELD(optimizer.momentum)},
     {"optimizer.hold", D, "0.3", IN(0, 1), NULL, "fraction of the epochs at full lr before the linear anneal",
      FIELD(optimizer.hold)},
@@ -370,6 +373,13 @@ nmp_status nmp_config_resolve(nmp_cfg_node *root, nmp_config *cfg, nmp_err *err)
         if (s) return s;
     }
     return NMP_OK;
+}
+
+double nmp_config_lr(const nmp_config *cfg, int64_t n)
+{
+    if (cfg->optimizer.lr > 0) return cfg->optimizer.lr;
+    if (cfg->optimizer.lr_batch > 0) return (double)cfg->optimizer.batch * cfg->optimizer.lr_batch;
+    return (double)n * cfg->optimizer.lr_scale;
 }
 
 nmp_status nmp_config_load(const char *path, const char *const *sets, int n_sets, const char *not_read_here,

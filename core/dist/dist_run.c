@@ -98,7 +98,7 @@ void nmp_dist_opt_settings(nmp_run *r, nmp_opt_settings *s)
 {
     if (!r->dist.comm) return;
     const nmp_config *c = r->cfg;
-    if (c->optimizer.lr <= 0) s->lr = (double)r->dist.n_total * c->optimizer.lr_scale; /* N of all ranks */
+    s->lr = nmp_config_lr(c, r->dist.n_total); /* N of all ranks */
     s->n_total = r->dist.n_total;
     s->cell_mass = r->dist.cell_mass;
     s->reduce_cells = reduce_cells;

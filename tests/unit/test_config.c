@@ -229,7 +229,7 @@ static void set_errors(void **state)
     expect_resolve_error("{}\n", "ann={k: x}", "--set ann.k: expected an integer, got \"x\"");
     expect_resolve_error("{}\n", "device=tpu", "--set device: expected one of cpu|cuda, got \"tpu\"");
     expect_resolve_error("{}\n", "optimizer.lr_scael=1", "--set optimizer.lr_scael: unknown key; valid keys of optimizer: "
-                                                     "epochs, batch, lr_scale, lr, momentum, hold, final_lr_fraction, clip, "
+                                                     "epochs, batch, lr_scale, lr_batch, lr, momentum, hold, final_lr_fraction, clip, "
                                                      "early_exaggeration, early_epochs, late_exaggeration, late_start, loss_every, update");
 }
 
@@ -598,10 +598,33 @@ static void dump_defaults_round_trip(void **state)
     free(text);
 }
 
+/* The learning rate: optimizer.lr, else batch * lr_batch (the same step per touch at any N),
+ * else N * lr_scale. */
+static void lr_rules(void **state)
+{
+    (void)state;
+    nmp_cfg_node *root = parse_ok("optimizer: {lr_scale: 0.3, batch: 4096}\n");
+    nmp_config *cfg = resolve_ok(root);
+    assert_true(nmp_config_lr(cfg, 70000) == 21000.0 && nmp_config_lr(cfg, 200000) == 60000.0);
+    free(cfg);
+    nmp_err err = {0};
+    assert_int_equal(nmp_cfg_set(root, "optimizer.lr_batch=5.126953125", &err), NMP_OK);
+    cfg = resolve_ok(root);
+    /* 21000 / 4096 is exact in binary: the same lr as lr_scale 0.3 at 70,000 points, bit for bit */
+    assert_true(nmp_config_lr(cfg, 70000) == 21000.0 && nmp_config_lr(cfg, 200000) == 21000.0);
+    free(cfg);
+    assert_int_equal(nmp_cfg_set(root, "optimizer.lr=7", &err), NMP_OK);
+    cfg = resolve_ok(root);
+    assert_true(nmp_config_lr(cfg, 70000) == 7.0);
+    free(cfg);
+    nmp_cfg_free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tree_positions),
+        cmocka_unit_test(lr_rules),
         cmocka_unit_test(tree_empty_document_is_empty_map),
         cmocka_unit_test(tree_syntax_errors),
         cmocka_unit_test(tree_load_file),
