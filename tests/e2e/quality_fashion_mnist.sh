@@ -2,7 +2,7 @@
 # Quality floors on Fashion-MNIST (70,000 x 784), the issue's numbers, measured by the runs'
 # own eval (NP@10 on 5,000 queries, 10-NN label accuracy):
 #   infonce-tsne.yaml: NP@10 >= 0.30, accuracy >= 0.82 (measured 0.312 and 0.837)
-#   nomad.yaml:        NP@10 >= 0.30, accuracy >= 0.79 (measured 0.317 and 0.808; openTSNE: 0.327)
+#   nomad.yaml:        NP@10 >= 0.31, accuracy >= 0.82 (measured 0.324 and 0.837; openTSNE: 0.327)
 #   nomad-paper.yaml:  NP@10 >= 0.15, accuracy >= 0.75 (measured 0.166 and 0.78)
 #   umap-forces.yaml:  accuracy >= 0.74
 #   tsne.yaml:         NP@10 >= 0.30, accuracy >= 0.82 (measured 0.316 and 0.844; openTSNE: 0.327)
@@ -26,8 +26,8 @@ def check(cond, what):
     ok &= cond
 check(m["infonce-tsne"]["np"] >= 0.30, "infonce-tsne NP@10 >= 0.30")
 check(m["infonce-tsne"]["knn_acc"] >= 0.82, "infonce-tsne accuracy >= 0.82")
-check(m["nomad"]["np"] >= 0.30, "nomad NP@10 >= 0.30")
-check(m["nomad"]["knn_acc"] >= 0.79, "nomad accuracy >= 0.79")
+check(m["nomad"]["np"] >= 0.31, "nomad NP@10 >= 0.31")
+check(m["nomad"]["knn_acc"] >= 0.82, "nomad accuracy >= 0.82")
 check(m["nomad-paper"]["np"] >= 0.15, "nomad-paper NP@10 >= 0.15")
 check(m["nomad-paper"]["knn_acc"] >= 0.75, "nomad-paper accuracy >= 0.75")
 check(m["umap-forces"]["knn_acc"] >= 0.74, "umap-forces accuracy >= 0.74")
