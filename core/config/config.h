@@ -177,9 +177,11 @@ const char *nmp_config_kind_section(nmp_kind kind);
 /* The `plugin` value of a kind's section. */
 const char *nmp_config_plugin_name(const nmp_config *cfg, nmp_kind kind);
 
-/* The optimiser's learning rate for n points: optimizer.lr, else batch * lr_batch, else
- * n * lr_scale. */
-double nmp_config_lr(const nmp_config *cfg, int64_t n);
+/* The optimiser's learning rate for n points (of all ranks): optimizer.lr, else
+ * lr_batch * min(batch, n / ranks), else n * lr_scale. A point moves lr / min(batch, n / ranks)
+ * times its gradient per epoch: with a batch larger than the data each step touches a point
+ * several times, so the batch that counts is the data. */
+double nmp_config_lr(const nmp_config *cfg, int64_t n, int ranks);
 
 /* Fills every core key with its default. */
 void nmp_config_defaults(nmp_config *cfg);

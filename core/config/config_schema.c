@@ -78,8 +78,9 @@ static const nmp_config_key schema[] = {
     {"optimizer.lr_scale", D, "0.1", ABOVE(0), NULL, "learning rate relative to N: lr = N * lr_scale",
      FIELD(optimizer.lr_scale)},
     {"optimizer.lr_batch", D, "0", AT_LEAST(0), NULL,
-     "learning rate relative to the batch: lr = batch * lr_batch, so each point's step per touch is the same at "
-     "any N (lr_scale's grows as N / batch); 0 = use lr_scale", FIELD(optimizer.lr_batch)},
+     "learning rate relative to the batch: lr = min(batch, N / ranks) * lr_batch, so each point moves by "
+     "lr_batch times its gradient per epoch at any N (with lr_scale, by lr_scale * N / batch); 0 = use lr_scale",
+     FIELD(optimizer.lr_batch)},
     {"optimizer.lr", D, "0", AT_LEAST(0), NULL, "absolute learning rate (0 = use lr_batch or lr_scale)", FIELD(optimizer.lr)},
     {"optimizer.momentum", D, "0.8", IN_OPEN(0, 1), NULL, "SGD momentum", FIELD(optimizer.momentum)},
     {"optimizer.hold", D, "0.3", IN(0, 1), NULL, "fraction of the epochs at full lr before the linear anneal",
@@ -375,10 +376,12 @@ nmp_status nmp_config_resolve(nmp_cfg_node *root, nmp_config *cfg, nmp_err *err)
     return NMP_OK;
 }
 
-double nmp_config_lr(const nmp_config *cfg, int64_t n)
+double nmp_config_lr(const nmp_config *cfg, int64_t n, int ranks)
 {
     if (cfg->optimizer.lr > 0) return cfg->optimizer.lr;
-    if (cfg->optimizer.lr_batch > 0) return (double)cfg->optimizer.batch * cfg->optimizer.lr_batch;
+    const double share = (double)n / (ranks > 1 ? ranks : 1);
+    const double batch = (double)cfg->optimizer.batch < share ? (double)cfg->optimizer.batch : share;
+    if (cfg->optimizer.lr_batch > 0) return batch * cfg->optimizer.lr_batch;
     return (double)n * cfg->optimizer.lr_scale;
 }
 

@@ -98,7 +98,7 @@ void nmp_dist_opt_settings(nmp_run *r, nmp_opt_settings *s)
 {
     if (!r->dist.comm) return;
     const nmp_config *c = r->cfg;
-    s->lr = nmp_config_lr(c, r->dist.n_total); /* N of all ranks */
+    s->lr = nmp_config_lr(c, r->dist.n_total, r->dist.ranks); /* N of all ranks */
     s->n_total = r->dist.n_total;
     s->cell_mass = r->dist.cell_mass;
     s->reduce_cells = reduce_cells;

@@ -66,7 +66,7 @@ static void opt_settings(const nmp_run *r, nmp_opt_settings *s)
     *s = (nmp_opt_settings){
         .epochs = c->optimizer.epochs,
         .batch = (int32_t)c->optimizer.batch,
-        .lr = nmp_config_lr(c, r->x.n),
+        .lr = nmp_config_lr(c, r->x.n, 1),
         .momentum = c->optimizer.momentum,
         .hold = c->optimizer.hold,
         .final_lr_fraction = c->optimizer.final_lr_fraction,

@@ -598,24 +598,27 @@ static void dump_defaults_round_trip(void **state)
     free(text);
 }
 
-/* The learning rate: optimizer.lr, else batch * lr_batch (the same step per touch at any N),
- * else N * lr_scale. */
+/* The learning rate: optimizer.lr, else min(batch, N / ranks) * lr_batch (the same movement
+ * per epoch at any N), else N * lr_scale. */
 static void lr_rules(void **state)
 {
     (void)state;
     nmp_cfg_node *root = parse_ok("optimizer: {lr_scale: 0.3, batch: 4096}\n");
     nmp_config *cfg = resolve_ok(root);
-    assert_true(nmp_config_lr(cfg, 70000) == 21000.0 && nmp_config_lr(cfg, 200000) == 60000.0);
+    assert_true(nmp_config_lr(cfg, 70000, 1) == 21000.0 && nmp_config_lr(cfg, 200000, 1) == 60000.0);
     free(cfg);
     nmp_err err = {0};
     assert_int_equal(nmp_cfg_set(root, "optimizer.lr_batch=5.126953125", &err), NMP_OK);
     cfg = resolve_ok(root);
     /* 21000 / 4096 is exact in binary: the same lr as lr_scale 0.3 at 70,000 points, bit for bit */
-    assert_true(nmp_config_lr(cfg, 70000) == 21000.0 && nmp_config_lr(cfg, 200000) == 21000.0);
+    assert_true(nmp_config_lr(cfg, 70000, 1) == 21000.0 && nmp_config_lr(cfg, 200000, 1) == 21000.0);
+    /* a batch larger than the data (or a rank's share) counts as the data: per epoch a point
+     * then moves lr / n times its gradient, lr_batch as above */
+    assert_true(nmp_config_lr(cfg, 1024, 1) == 1024 * 5.126953125 && nmp_config_lr(cfg, 4096, 2) == 2048 * 5.126953125);
     free(cfg);
     assert_int_equal(nmp_cfg_set(root, "optimizer.lr=7", &err), NMP_OK);
     cfg = resolve_ok(root);
-    assert_true(nmp_config_lr(cfg, 70000) == 7.0);
+    assert_true(nmp_config_lr(cfg, 70000, 1) == 7.0);
     free(cfg);
     nmp_cfg_free(root);
 }
