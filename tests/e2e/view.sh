@@ -11,7 +11,7 @@ cd "$SCRATCH"
 BROWSER=${NOMAD_BROWSER:-$(command -v chromium-headless-shell || command -v chromium || true)}
 
 blobs "$SCRATCH"
-fit() { "$NOMAD" run "$ROOT/configs/nomad.yaml" --set data.path=x.npy --set threads=2 --set eval.enabled=false \
+fit() { "$NOMAD" run "$ROOT/configs/nomad-paper.yaml" --set data.path=x.npy --set threads=2 --set eval.enabled=false \
   --set output.plot=false --quiet "$@"; }
 fit --set data.labels=y.npy --out map || bad "fit"
 fit --set data.labels=y.npy --set dims=3 --out map3 || bad "fit in 3-D"
