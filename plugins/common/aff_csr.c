@@ -113,6 +113,17 @@ nmp_status aff_graph_clone_structure(const nmp_host *h, const nmp_graph *src, nm
     return NMP_OK;
 }
 
+nmp_status aff_weigh_edges(const nmp_host *h, const char *who, const nmp_graph *knn, nmp_graph *out,
+                           aff_weigh_fn weigh, const void *state, int device)
+{
+    nmp_status s = aff_graph_check(h, who, knn, 0);
+    if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);
+    if (s != NMP_OK) return s; /* out untouched, or released by the clone */
+    s = weigh(state, knn, out, device);
+    if (s != NMP_OK) aff_graph_release(h, out);
+    return s;
+}
+
 int64_t aff_max_degree(const nmp_graph *g)
 {
     int64_t most = 0;

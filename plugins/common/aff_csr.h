@@ -26,6 +26,13 @@ void aff_graph_release(const nmp_host *h, nmp_graph *g);
 /* New graph with src's offsets and index (copied in parallel), weight uninitialised, dist NULL. */
 nmp_status aff_graph_clone_structure(const nmp_host *h, const nmp_graph *src, nmp_graph *out);
 
+/* The frame of an affinity that keeps knn's edges and only weighs them: checks knn (errors name
+ * `who`), gives out knn's structure, has weigh(state, knn, out, device) write out->weight, and
+ * releases out when that fails. `device` is the plugin's plugin_device, passed through. */
+typedef nmp_status (*aff_weigh_fn)(const void *state, const nmp_graph *knn, nmp_graph *out, int device);
+nmp_status aff_weigh_edges(const nmp_host *h, const char *who, const nmp_graph *knn, nmp_graph *out, aff_weigh_fn weigh,
+                           const void *state, int device);
+
 /* Largest number of edges in one row. */
 int64_t aff_max_degree(const nmp_graph *g);
 

@@ -25,15 +25,24 @@ typedef enum { PLUGIN_ON_CPU = 0, PLUGIN_ON_CUDA = 1 } plugin_device;
 #define PLUGIN_CUDA_EXTENSION(prefix) NULL
 #endif
 
-/* PLUGIN_DEVICE_ENTRIES(prefix, ops_type, member, body, (params), args...), for a plugin whose
- * one call runs on either device: defines prefix_on_cpu, the call its CPU ops name, and, in CUDA
- * builds, the CUDA entry (PLUGIN_CUDA_EXTENSION(prefix)), an ops_type whose `member` is
- * prefix_on_cuda; each calls body(args..., PLUGIN_ON_CPU or _CUDA):
+/* PLUGIN_REGISTER_ON_DEVICES(kind, name, version, summary, decls, create, destroy, member, body,
+ * (proto), args...) is NMP_PLUGIN_REGISTER (decls: the nmp_param_decl array) for a plugin whose
+ * one call runs on either device: its CPU ops' `member` calls body(args..., PLUGIN_ON_CPU) and, in
+ * CUDA builds, its CUDA entry's calls body(args..., PLUGIN_ON_CUDA); proto is the call's
+ * parameter list:
  *
- *     PLUGIN_DEVICE_ENTRIES(binary, nmp_affinity_ops, weigh, binary_weigh_on,
- *                           (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
- *     NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, ..., (.weigh = binary_on_cpu), PLUGIN_CUDA_EXTENSION(binary));
+ *     PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, "binary", "1.1.0", "uniform kNN weights",
+ *                                binary_params, binary_create, free, weigh, binary_weigh_on,
+ *                                (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out);
  */
+#define PLUGIN_REGISTER_ON_DEVICES(kind, name, version, summary, decls, create, destroy, member, body, proto, ...) \
+    PLUGIN_DEVICE_ENTRIES(plugin_call, NMP_PLUGIN_OPS_##kind, member, body, proto, __VA_ARGS__)                 \
+    NMP_PLUGIN_REGISTER(kind, name, version, summary, NMP_PARAMS(decls), create, destroy,                      \
+                        (.member = plugin_call_on_cpu), PLUGIN_CUDA_EXTENSION(plugin_call))
+
+/* PLUGIN_DEVICE_ENTRIES(prefix, ops_type, member, body, (proto), args...): prefix_on_cpu and, in
+ * CUDA builds, the CUDA entry (PLUGIN_CUDA_EXTENSION(prefix)), an ops_type whose `member` is
+ * prefix_on_cuda; each calls body(args..., PLUGIN_ON_CPU or _CUDA). */
 #define PLUGIN_DEVICE_ENTRIES(prefix, ops_type, member, body, params, ...)                                       \
     static nmp_status prefix##_on_cpu params { return body(__VA_ARGS__, PLUGIN_ON_CPU); }                        \
     PLUGIN_DEVICE_ENTRIES_CUDA_(prefix, ops_type, member, body, params, __VA_ARGS__)

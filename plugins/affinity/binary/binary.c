@@ -76,37 +76,27 @@ static nmp_status normalize_rows_on(const nmp_host *h, nmp_graph *g, plugin_devi
 
 /* The weights of out (knn's structure): row normalisation folded into the uniform pass when
  * nothing comes between them. */
-static nmp_status binary_weights(const binary_state *st, nmp_graph *out, plugin_device dev)
+static nmp_status binary_weights(const void *state, const nmp_graph *knn, nmp_graph *out, int dev)
 {
+    (void)knn;
+    const binary_state *st = state;
     const nmp_host *h = st->host;
     int rows = st->normalize == BINARY_NORM_ROWS;
-    if (st->symmetrize == BINARY_SYM_NONE) return uniform_on(h, out, rows, dev);
-    nmp_status s = uniform_on(h, out, 0, dev);
+    if (st->symmetrize == BINARY_SYM_NONE) return uniform_on(h, out, rows, (plugin_device)dev);
+    nmp_status s = uniform_on(h, out, 0, (plugin_device)dev);
     if (s == NMP_OK)
         s = aff_symmetrize_replace(h, out, st->symmetrize == BINARY_SYM_MAX ? AFF_SYM_MAX : AFF_SYM_MEAN, 0.0);
-    if (s == NMP_OK && rows) s = normalize_rows_on(h, out, dev);
+    if (s == NMP_OK && rows) s = normalize_rows_on(h, out, (plugin_device)dev);
+    if (s == NMP_OK && st->normalize == BINARY_NORM_GLOBAL) aff_scale_total(h, out, (double)out->n);
     return s;
 }
 
 static nmp_status binary_weigh_on(const binary_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
 {
-    const nmp_host *h = st->host;
-    nmp_status s = aff_graph_check(h, "binary", knn, 0);
-    if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);
-    if (s != NMP_OK) return s;
-    s = binary_weights(st, out, dev);
-    if (s != NMP_OK) {
-        aff_graph_release(h, out);
-        return s;
-    }
-    if (st->normalize == BINARY_NORM_GLOBAL) aff_scale_total(h, out, (double)out->n);
-    return NMP_OK;
+    return aff_weigh_edges(st->host, "binary", knn, out, binary_weights, st, dev);
 }
 
-PLUGIN_DEVICE_ENTRIES(binary, nmp_affinity_ops, weigh, binary_weigh_on,
-                      (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, "binary", "1.1.0",
-                    "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
-                    NMP_PARAMS(binary_params), binary_create, free, (.weigh = binary_on_cpu),
-                    PLUGIN_CUDA_EXTENSION(binary));
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, "binary", "1.1.0",
+                           "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
+                           binary_params, binary_create, free, weigh, binary_weigh_on,
+                           (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out);

@@ -63,8 +63,9 @@ static nmp_status weights_cpu(const rank_exp_state *st, const nmp_graph *knn, nm
 }
 
 /* out->weight of the edges of knn on `dev`; out already has knn's structure. */
-static nmp_status weights_on(const rank_exp_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
+static nmp_status weights_on(const void *state, const nmp_graph *knn, nmp_graph *out, int dev)
 {
+    const rank_exp_state *st = state;
 #ifdef NOMAD_CUDA
     if (dev == PLUGIN_ON_CUDA) {
         nmp_gpu_err e = {0};
@@ -72,24 +73,16 @@ static nmp_status weights_on(const rank_exp_state *st, const nmp_graph *knn, nmp
                                  affinity_rank_exp_cuda(knn->offsets, knn->n, st->temperature, out->weight, &e), &e);
     }
 #endif
+    (void)dev;
     return weights_cpu(st, knn, out);
 }
 
 static nmp_status rank_exp_weigh_on(const rank_exp_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
 {
-    const nmp_host *h = st->host;
-    nmp_status s = aff_graph_check(h, "rank_exp", knn, 0);
-    if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);
-    if (s != NMP_OK) return s;
-    s = weights_on(st, knn, out, dev);
-    if (s != NMP_OK) aff_graph_release(h, out);
-    return s;
+    return aff_weigh_edges(st->host, "rank_exp", knn, out, weights_on, st, dev);
 }
 
-PLUGIN_DEVICE_ENTRIES(rank_exp, nmp_affinity_ops, weigh, rank_exp_weigh_on,
-                      (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
-                    "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
-                    NMP_PARAMS(rank_exp_params), rank_exp_create, free, (.weigh = rank_exp_on_cpu),
-                    PLUGIN_CUDA_EXTENSION(rank_exp));
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
+                           "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
+                           rank_exp_params, rank_exp_create, free, weigh, rank_exp_weigh_on,
+                           (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out);

@@ -178,12 +178,9 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
     return s;
 }
 
-PLUGIN_DEVICE_ENTRIES(exact_cell, nmp_ann_ops, build, exact_cell_build_on,
-                      (void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k, nmp_metric metric,
-                       nmp_graph *out),
-                      state, x, cells, k, metric, out)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_ANN, "exact_cell", "1.2.0",
-                    "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
-                    NMP_PARAMS(exact_cell_params), exact_cell_create, free, (.build = exact_cell_on_cpu),
-                    PLUGIN_CUDA_EXTENSION(exact_cell));
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_ANN, "exact_cell", "1.2.0",
+                           "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
+                           exact_cell_params, exact_cell_create, free, build, exact_cell_build_on,
+                           (void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k, nmp_metric metric,
+                            nmp_graph *out),
+                           state, x, cells, k, metric, out);

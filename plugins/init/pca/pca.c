@@ -67,10 +67,8 @@ static nmp_status pca_init_on(pca_state *st, const nmp_matrix *x, int32_t dims, 
     return s;
 }
 
-PLUGIN_DEVICE_ENTRIES(pca, nmp_init_ops, init, pca_init_on,
-                      (void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y),
-                      state, x, dims, y)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_INIT, "pca", "1.2.0",
-                    "principal components of the centred data, first coordinate scaled to a given std",
-                    NMP_PARAMS(pca_params), pca_create, free, (.init = pca_on_cpu), PLUGIN_CUDA_EXTENSION(pca));
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_INIT, "pca", "1.2.0",
+                           "principal components of the centred data, first coordinate scaled to a given std",
+                           pca_params, pca_create, free, init, pca_init_on,
+                           (void *state, const nmp_matrix *x, const nmp_graph *graph, int32_t dims, float *y), state, x,
+                           dims, y);

@@ -119,10 +119,7 @@ static nmp_status kmeans_partition_on(void *state, const nmp_matrix *x, nmp_part
     return kmeans_run(state, x, out, &km_cpu_engine);
 }
 
-PLUGIN_DEVICE_ENTRIES(kmeans, nmp_partitioner_ops, partition, kmeans_partition_on,
-                      (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
-                    "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
-                    NMP_PARAMS(kmeans_params), kmeans_create, free, (.partition = kmeans_on_cpu),
-                    PLUGIN_CUDA_EXTENSION(kmeans));
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
+                           "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
+                           kmeans_params, kmeans_create, free, partition, kmeans_partition_on,
+                           (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out);
