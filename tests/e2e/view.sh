@@ -11,10 +11,11 @@ cd "$SCRATCH"
 BROWSER=${NOMAD_BROWSER:-$(command -v chromium-headless-shell || command -v chromium || true)}
 
 blobs "$SCRATCH"
-fit() { "$NOMAD" run "$ROOT/configs/nomad-paper.yaml" --set data.path=x.npy --set threads=2 --set eval.enabled=false \
-  --set output.plot=false --quiet "$@"; }
+fit() { "$NOMAD" run "$ROOT/configs/${CONFIG:-nomad-paper}.yaml" --set data.path=x.npy --set threads=2 \
+  --set eval.enabled=false --set output.plot=false --quiet "$@"; }
 fit --set data.labels=y.npy --out map || bad "fit"
-fit --set data.labels=y.npy --set dims=3 --out map3 || bad "fit in 3-D"
+# the default config's 3-D layout: eight tight clusters, so the zoom and pan leave empty space in view
+CONFIG=nomad fit --set data.labels=y.npy --set dims=3 --out map3 || bad "fit in 3-D"
 # texts that try to end the script, open a comment, break a line, and are not all UTF-8
 $PY - <<'PY'
 import numpy as np
@@ -120,8 +121,11 @@ PY
 
 page three three.html
 judge three <<'PY'
-if not (r.get("first_frame_ms") or 0) > 0 or r["screenshot"]["hues"] < 4 or not (r.get("hover") or {}).get("shown"):
-    problems.append("the 3-D map is not drawn or hovered")
+h = r.get("hover") or {}
+if not (r.get("first_frame_ms") or 0) > 0 or r["screenshot"]["hues"] < 4 or not h.get("shown") or \
+        h["dist_px"] > h["point_dist_px"] + 1e-9:
+    problems.append(f"the 3-D map is not drawn or hovered: {h}")
+if r.get("fit_key") != 1: problems.append(f"f left the zoom at {r.get('fit_key')}")
 PY
 
 page one one/map.html

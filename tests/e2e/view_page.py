@@ -218,8 +218,19 @@ def drive(b, url, width, height, shot, queries):
     moved = b.js("nomadMap.state()")
     out["pan_px"] = [(after["cx"] - moved["cx"]) * moved["ppu"], (moved["cy"] - after["cy"]) * moved["ppu"]]
 
-    # hover: the cursor on the pixel of a point; the box must name the nearest point
+    def press_f():  # back to the fitted view
+        for kind in ("keyDown", "keyUp"):
+            b.call("Input.dispatchKeyEvent", {"type": kind, "key": "f", "code": "KeyF", "text": "f", "windowsVirtualKeyCode": 70})
+        b.frames()
+
+    # hover: the cursor on the pixel of a point; the box must name the nearest point. A layout of
+    # a few tight clusters (t-SNE's) can leave only empty space in view after the zoom and pan:
+    # then the hover is tried at the fitted view.
     point = b.js("nomadMap.pointOnScreen()")
+    if not point:
+        press_f()
+        point = b.js("nomadMap.pointOnScreen()")
+        out["hover_at_fitted_view"] = True
     if point:
         cx, cy = round(point["x"]), round(point["y"])
         b.mouse("mouseMoved", cx, cy)
@@ -233,6 +244,9 @@ def drive(b, url, width, height, shot, queries):
         hover_shot = base64.b64decode(b.call("Page.captureScreenshot", {"format": "png"})["data"])
         if shot:
             open(shot.replace(".png", "_hover.png"), "wb").write(hover_shot)
+    if out.get("hover_at_fitted_view"):  # zoomed again, so that `f` below has something to undo
+        b.mouse("mouseWheel", x, y, deltaX=0, deltaY=-300)
+        b.frames()
     out["grid_mismatches"] = b.js("nomadMap.gridCheck(300)")
     out["frame_ms"] = b.js("nomadMap.timeFrame()", True)
 
@@ -249,9 +263,7 @@ def drive(b, url, width, height, shot, queries):
     b.js("document.getElementById('search').blur()")
 
     # f: back to the fitted view
-    for kind in ("keyDown", "keyUp"):
-        b.call("Input.dispatchKeyEvent", {"type": kind, "key": "f", "code": "KeyF", "text": "f", "windowsVirtualKeyCode": 70})
-    b.frames()
+    press_f()
     fitted = b.js("nomadMap.state()")
     out["fit_key"] = fitted["ppu"] / fitted["fitPpu"]
     return out
