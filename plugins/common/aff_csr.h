@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "nomad/plugin.h"
+#include "plugin_device.h"
 
 /* How a_ij and a_ji combine into one symmetric weight; a missing edge counts as 0. */
 typedef enum {
@@ -32,6 +33,17 @@ nmp_status aff_graph_clone_structure(const nmp_host *h, const nmp_graph *src, nm
 typedef nmp_status (*aff_weigh_fn)(const void *state, const nmp_graph *knn, nmp_graph *out, int device);
 nmp_status aff_weigh_edges(const nmp_host *h, const char *who, const nmp_graph *knn, nmp_graph *out, aff_weigh_fn weigh,
                            const void *state, int device);
+
+/* AFF_REGISTER_EDGE_WEIGHTS(name, version, summary, decls, create, weights_fn, state_type) registers
+ * such an affinity, on either device: its weigh() is aff_weigh_edges with weights_fn (an
+ * aff_weigh_fn); state_type's member `host` is the plugin's host, destroy is free. */
+#define AFF_REGISTER_EDGE_WEIGHTS(name, version, summary, decls, create, weights_fn, state_type)                  \
+    static nmp_status aff_weigh_on(const state_type *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev) \
+    {                                                                                                             \
+        return aff_weigh_edges(st->host, name, knn, out, weights_fn, st, dev);                                    \
+    }                                                                                                             \
+    PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, name, version, summary, decls, create, free, weigh, aff_weigh_on, \
+                               (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out)
 
 /* Largest number of edges in one row. */
 int64_t aff_max_degree(const nmp_graph *g);

@@ -91,12 +91,6 @@ static nmp_status binary_weights(const void *state, const nmp_graph *knn, nmp_gr
     return s;
 }
 
-static nmp_status binary_weigh_on(const binary_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
-{
-    return aff_weigh_edges(st->host, "binary", knn, out, binary_weights, st, dev);
-}
-
-PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, "binary", "1.1.0",
-                           "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
-                           binary_params, binary_create, free, weigh, binary_weigh_on,
-                           (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out);
+AFF_REGISTER_EDGE_WEIGHTS("binary", "1.1.0",
+                          "uniform kNN weights 1/k, optionally symmetrised (max / mean) and normalised",
+                          binary_params, binary_create, binary_weights, binary_state);

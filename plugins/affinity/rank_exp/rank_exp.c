@@ -77,12 +77,6 @@ static nmp_status weights_on(const void *state, const nmp_graph *knn, nmp_graph 
     return weights_cpu(st, knn, out);
 }
 
-static nmp_status rank_exp_weigh_on(const rank_exp_state *st, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
-{
-    return aff_weigh_edges(st->host, "rank_exp", knn, out, weights_on, st, dev);
-}
-
-PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, "rank_exp", "1.1.0",
-                           "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
-                           rank_exp_params, rank_exp_create, free, weigh, rank_exp_weigh_on,
-                           (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out);
+AFF_REGISTER_EDGE_WEIGHTS("rank_exp", "1.1.0",
+                          "NOMAD rank weights exp(1/r) / sum_r exp(1/r), directed, rows sum to 1",
+                          rank_exp_params, rank_exp_create, weights_on, rank_exp_state);

@@ -273,9 +273,6 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     return NMP_OK;
 }
 
-NEG_CUDA_ENTRY(cm, cm_state, cm_sample)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "cluster_mean", "1.2.0",
-                    "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
-                    NMP_PARAMS(cluster_mean_params), cm_create, cm_destroy,
-                    (.prepare = cm_prepare, .sample = cm_sample), PLUGIN_CUDA_EXTENSION(cm));
+NEG_REGISTER("cluster_mean", "1.2.0",
+             "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
+             cluster_mean_params, cm_create, cm_destroy, cm_prepare, cm_sample, cm_state);

@@ -107,9 +107,6 @@ static nmp_status uniform_sample(void *state, const nmp_step *step, nmp_negative
     return NMP_OK;
 }
 
-NEG_CUDA_ENTRY(uniform, uniform_state, uniform_sample)
-
-NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "uniform", "1.2.0",
-                    "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
-                    NMP_PARAMS(uniform_params), uniform_create, uniform_destroy,
-                    (.prepare = uniform_prepare, .sample = uniform_sample), PLUGIN_CUDA_EXTENSION(uniform));
+NEG_REGISTER("uniform", "1.2.0",
+             "exact InfoNC-t-SNE negatives: m per target (or shared), uniform over the points",
+             uniform_params, uniform_create, uniform_destroy, uniform_prepare, uniform_sample, uniform_state);
