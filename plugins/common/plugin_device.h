@@ -31,9 +31,9 @@ typedef enum { PLUGIN_ON_CPU = 0, PLUGIN_ON_CUDA = 1 } plugin_device;
  * CUDA builds, its CUDA entry's calls body(args..., PLUGIN_ON_CUDA); proto is the call's
  * parameter list:
  *
- *     PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_AFFINITY, "binary", "1.1.0", "uniform kNN weights",
- *                                binary_params, binary_create, free, weigh, binary_weigh_on,
- *                                (void *state, const nmp_graph *knn, nmp_graph *out), state, knn, out);
+ *     PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_PARTITIONER, "kmeans", "1.1.0", "K-means cells",
+ *                                kmeans_params, kmeans_create, free, partition, kmeans_partition_on,
+ *                                (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out);
  */
 #define PLUGIN_REGISTER_ON_DEVICES(kind, name, version, summary, decls, create, destroy, member, body, proto, ...) \
     PLUGIN_DEVICE_ENTRIES(plugin_call, NMP_PLUGIN_OPS_##kind, member, body, proto, __VA_ARGS__)                 \
