@@ -114,7 +114,7 @@ nmp_status aff_graph_clone_structure(const nmp_host *h, const nmp_graph *src, nm
 }
 
 nmp_status aff_weigh_edges(const nmp_host *h, const char *who, const nmp_graph *knn, nmp_graph *out,
-                           aff_weigh_fn weigh, const void *state, int device)
+                           aff_weigh_fn weigh, const void *state, plugin_device device)
 {
     nmp_status s = aff_graph_check(h, who, knn, 0);
     if (s == NMP_OK) s = aff_graph_clone_structure(h, knn, out);

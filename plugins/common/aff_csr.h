@@ -29,10 +29,10 @@ nmp_status aff_graph_clone_structure(const nmp_host *h, const nmp_graph *src, nm
 
 /* The frame of an affinity that keeps knn's edges and only weighs them: checks knn (errors name
  * `who`), gives out knn's structure, has weigh(state, knn, out, device) write out->weight, and
- * releases out when that fails. `device` is the plugin's plugin_device, passed through. */
-typedef nmp_status (*aff_weigh_fn)(const void *state, const nmp_graph *knn, nmp_graph *out, int device);
+ * releases out when that fails. */
+typedef nmp_status (*aff_weigh_fn)(const void *state, const nmp_graph *knn, nmp_graph *out, plugin_device device);
 nmp_status aff_weigh_edges(const nmp_host *h, const char *who, const nmp_graph *knn, nmp_graph *out, aff_weigh_fn weigh,
-                           const void *state, int device);
+                           const void *state, plugin_device device);
 
 /* AFF_REGISTER_EDGE_WEIGHTS(name, version, summary, decls, create, weights_fn, state_type) registers
  * such an affinity, on either device: its weigh() is aff_weigh_edges with weights_fn (an

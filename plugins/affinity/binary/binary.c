@@ -76,17 +76,17 @@ static nmp_status normalize_rows_on(const nmp_host *h, nmp_graph *g, plugin_devi
 
 /* The weights of out (knn's structure): row normalisation folded into the uniform pass when
  * nothing comes between them. */
-static nmp_status binary_weights(const void *state, const nmp_graph *knn, nmp_graph *out, int dev)
+static nmp_status binary_weights(const void *state, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
 {
     (void)knn;
     const binary_state *st = state;
     const nmp_host *h = st->host;
     int rows = st->normalize == BINARY_NORM_ROWS;
-    if (st->symmetrize == BINARY_SYM_NONE) return uniform_on(h, out, rows, (plugin_device)dev);
-    nmp_status s = uniform_on(h, out, 0, (plugin_device)dev);
+    if (st->symmetrize == BINARY_SYM_NONE) return uniform_on(h, out, rows, dev);
+    nmp_status s = uniform_on(h, out, 0, dev);
     if (s == NMP_OK)
         s = aff_symmetrize_replace(h, out, st->symmetrize == BINARY_SYM_MAX ? AFF_SYM_MAX : AFF_SYM_MEAN, 0.0);
-    if (s == NMP_OK && rows) s = normalize_rows_on(h, out, (plugin_device)dev);
+    if (s == NMP_OK && rows) s = normalize_rows_on(h, out, dev);
     if (s == NMP_OK && st->normalize == BINARY_NORM_GLOBAL) aff_scale_total(h, out, (double)out->n);
     return s;
 }

@@ -63,7 +63,7 @@ static nmp_status weights_cpu(const rank_exp_state *st, const nmp_graph *knn, nm
 }
 
 /* out->weight of the edges of knn on `dev`; out already has knn's structure. */
-static nmp_status weights_on(const void *state, const nmp_graph *knn, nmp_graph *out, int dev)
+static nmp_status weights_on(const void *state, const nmp_graph *knn, nmp_graph *out, plugin_device dev)
 {
     const rank_exp_state *st = state;
 #ifdef NOMAD_CUDA
