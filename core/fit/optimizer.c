@@ -160,29 +160,38 @@ static int64_t last_of(const fit *f, int64_t i)
 /* ------------------------------------------------------------------ cell sums and means */
 
 /* Sums y (and, for the lazy bookkeeping, the velocity) per cell over the caught-up layout,
- * into this worker's block; take_sums adds the blocks in worker order (deterministic). */
-static void sums_run(fit *f, int64_t begin, int64_t end, int worker, int velocity)
+ * into this worker's block; take_sums adds the blocks in worker order (deterministic). A
+ * pass clears its worker's block (sums_begin), then adds each run of one cell's points. */
+static double *sums_begin(fit *f, int worker)
 {
     int64_t C = f->cells->count, D = f->dims;
     double *acc = f->cell_acc + (int64_t)worker * 2 * C * D; /* sums, then velocities */
     memset(acc, 0, (size_t)(2 * C * D) * sizeof *acc);
-    for (int64_t i = begin; i < end;) { /* in fit order a cell is a range of rows */
-        int32_t cell = f->cells->cell_of[i];
-        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
-        for (int64_t k = 0; k < D; k++) {
-            double sy = 0.0, sv = 0.0;
+    return acc;
+}
+
+static void sums_segment(fit *f, double *acc, int32_t cell, int64_t i, int64_t stop, int velocity)
+{
+    int64_t C = f->cells->count, D = f->dims;
+    for (int64_t k = 0; k < D; k++) {
+        double sy = 0.0, sv = 0.0;
 #pragma omp simd reduction(+ : sy)
-            for (int64_t j = i; j < stop; j++) sy += f->y[j * D + k];
-            for (int64_t j = i; velocity && j < stop; j++) sv += f->velocity[j * D + k];
-            acc[cell * D + k] += sy, acc[C * D + cell * D + k] += sv;
-        }
-        i = stop;
+        for (int64_t j = i; j < stop; j++) sy += f->y[j * D + k];
+        for (int64_t j = i; velocity && j < stop; j++) sv += f->velocity[j * D + k];
+        acc[cell * D + k] += sy, acc[C * D + cell * D + k] += sv;
     }
 }
 
 static void sums_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
-    sums_run(ctx, begin, end, worker, 1);
+    fit *f = ctx;
+    double *acc = sums_begin(f, worker);
+    for (int64_t i = begin; i < end;) { /* in fit order a cell is a range of rows */
+        int32_t cell = f->cells->cell_of[i];
+        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
+        sums_segment(f, acc, cell, i, stop, 1);
+        i = stop;
+    }
 }
 
 /* The cell means from cell_sum: summed over the ranks first when the run is distributed. */
@@ -387,37 +396,57 @@ static void update_range(void *ctx, int64_t begin, int64_t end, int worker)
     f->nonfinite[worker] |= bad;
 }
 
-/* Eager: the gradient of each point of the range (the workers' dense arrays summed in worker
- * order, or the slots scattered), then every point moves, and the cell sums of the new layout
- * are taken afresh (sums_run). */
-static void update_all_range(void *ctx, int64_t begin, int64_t end, int worker)
+/* Eager, points [i, stop) of one cell: their gradient (the workers' dense arrays summed in
+ * worker order into worker 0's, or the slots already scattered into grad), then each moves. */
+static void move_run(fit *f, int64_t i, int64_t stop, int *bad)
 {
-    fit *f = ctx;
-    const int64_t D = f->dims, len = (end - begin) * D, T = nmp_host_settings()->threads;
-    float *g = f->grad + begin * D;
+    const int64_t D = f->dims, len = (stop - i) * D, T = nmp_host_settings()->threads;
+    float *g = f->grad + i * D;
     if (f->dense) {
-        for (int64_t w = 0; w < T; w++) {
-            float *dw = f->dense + (w * f->n + begin) * D;
+        g = f->dense + i * D;
+        for (int64_t w = 1; w < T; w++) {
+            float *dw = f->dense + (w * f->n + i) * D;
 #pragma omp simd
             for (int64_t a = 0; a < len; a++) g[a] += dw[a], dw[a] = 0.0f;
         }
-    } else {
-        scatter_range(f, begin, end, NULL);
     }
     const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch, clip = (float)f->s->clip;
-    float *y = f->y + begin * D, *v = f->velocity + begin * D;
+    float *y = f->y + i * D, *v = f->velocity + i * D, nan = 0.0f; /* y * 0 is NaN for a NaN or infinite y */
+    if (clip > 0) {
+#pragma omp simd reduction(+ : nan)
+        for (int64_t a = 0; a < len; a++) {
+            float gk = g[a] * ib;
+            gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
+            v[a] = mu * v[a] + gk, y[a] -= lr * v[a], g[a] = 0.0f;
+            nan += y[a] * 0.0f;
+        }
+    } else {
+#pragma omp simd reduction(+ : nan)
+        for (int64_t a = 0; a < len; a++) {
+            float gk = g[a] * ib;
+            v[a] = mu * v[a] + gk, y[a] -= lr * v[a], g[a] = 0.0f;
+            nan += y[a] * 0.0f;
+        }
+    }
+    *bad |= nan != 0.0f;
+}
+
+/* Eager: every point of the range moves, a cell at a time, and that cell's sums of the new
+ * layout are taken at once, while its rows are still in cache. */
+static void update_all_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    fit *f = ctx;
+    if (!f->dense) scatter_range(f, begin, end, NULL);
+    double *acc = sums_begin(f, worker);
     int bad = 0;
-#pragma omp simd reduction(| : bad)
-    for (int64_t a = 0; a < len; a++) {
-        float gk = g[a] * ib;
-        if (clip > 0) gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
-        v[a] = mu * v[a] + gk;
-        y[a] -= lr * v[a];
-        bad |= !(y[a] - y[a] == 0.0f); /* NaN or Inf */
-        g[a] = 0.0f;
+    for (int64_t i = begin; i < end;) {
+        int32_t cell = f->cells->cell_of[i];
+        int64_t stop = f->cells->start[cell + 1] < end ? f->cells->start[cell + 1] : end;
+        move_run(f, i, stop, &bad);
+        sums_segment(f, acc, cell, i, stop, 0);
+        i = stop;
     }
     f->nonfinite[worker] |= bad;
-    sums_run(f, begin, end, worker, 0); /* eager fits need no velocity sums */
 }
 
 /* Every point moves each step (v <- mu v + g, y <- y - lr v), so summed over a cell:
