@@ -84,12 +84,17 @@ static void fit_json(nmp_json *j, const nmp_run *r)
     double wsum = 0.0;
     for (int64_t e = 0; r->graph.weight && r->graph.offsets && e < nmp_graph_nnz(&r->graph); e++) wsum += r->graph.weight[e];
     nmp_json_kv_number(j, "edge_weight_per_target", r->graph.n > 0 ? wsum / (double)r->graph.n : 0.0);
+    /* where the optimise stage went, by phase of a step */
+    const struct {
+        const char *name;
+        double seconds;
+    } phase[] = {{"batch", r->opt.seconds_batch},
+                 {"negatives", r->opt.seconds_sample},
+                 {"loss", r->opt.seconds_grad},
+                 {"update", r->opt.seconds_update}};
     nmp_json_key(j, "phase_seconds");
     nmp_json_begin_object(j);
-    nmp_json_kv_number(j, "batch", r->opt.seconds_batch);
-    nmp_json_kv_number(j, "negatives", r->opt.seconds_sample);
-    nmp_json_kv_number(j, "loss", r->opt.seconds_grad);
-    nmp_json_kv_number(j, "update", r->opt.seconds_update);
+    for (size_t p = 0; p < sizeof phase / sizeof *phase; p++) nmp_json_kv_number(j, phase[p].name, phase[p].seconds);
     nmp_json_end_object(j);
     nmp_json_key(j, "loss");
     nmp_json_begin_array(j);

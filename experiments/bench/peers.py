@@ -251,9 +251,8 @@ def main():
         s.set_defaults(fn=fn)
     s = sub.add_parser("table")
     s.add_argument("outdir")
-    s.add_argument("--md")
-    s.add_argument("--title")
-    s.add_argument("--footer")
+    for flag in ("--md", "--title", "--footer"):  # all optional strings
+        s.add_argument(flag)
     s.set_defaults(fn=cmd_table)
     a = p.parse_args()
     a.fn(a)

@@ -102,27 +102,48 @@ static nmp_cells mixed_cells(int64_t n)
     return c;
 }
 
+/* The cell tests' set-up: 400 random points in d dimensions over mixed_cells. */
+typedef struct {
+    int64_t n, d;
+    float *x;
+    nmp_cells cells;
+} cells_case;
+
+static cells_case cells_case_make(int64_t d, uint64_t seed)
+{
+    cells_case c = {.n = 400, .d = d, .x = random_matrix(400, d, seed)};
+    c.cells = mixed_cells(c.n);
+    return c;
+}
+
+static void cells_case_free(cells_case *c)
+{
+    test_cells_free(&c->cells);
+    free(c->x);
+}
+
 static void test_exact_cell_is_exact_within_cells(void **state)
 {
     (void)state;
-    const int64_t n = 400, d = 24;
+    cells_case cc = cells_case_make(24, 2);
+    const int64_t n = cc.n, d = cc.d;
     const int32_t k = 8;
-    float *x = random_matrix(n, d, 2);
-    nmp_cells cells = mixed_cells(n);
+    const float *x = cc.x;
+    const nmp_cells *cells = &cc.cells;
     nmp_graph all, per_cell, no_cells;
     assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, (int32_t)(n - 1), NMP_METRIC_L2, &all, NULL, 0), NMP_OK);
-    assert_int_equal(build("exact_cell", NULL, 2, 1, x, n, d, &cells, k, NMP_METRIC_L2, &per_cell, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", NULL, 2, 1, x, n, d, cells, k, NMP_METRIC_L2, &per_cell, NULL, 0), NMP_OK);
     int64_t *want = malloc((size_t)n * sizeof *want);
     for (int64_t i = 0; i < n; i++) {
-        int32_t c = cells.cell_of[i];
-        int64_t size = cells.start[c + 1] - cells.start[c];
+        int32_t c = cells->cell_of[i];
+        int64_t size = cells->start[c + 1] - cells->start[c];
         want[i] = size - 1 < k ? size - 1 : k;
     }
     assert_graph(&per_cell, n, k, want);
     for (int64_t i = 0; i < n; i++) { /* the global order, filtered to the cell, cut at k */
         int64_t e = per_cell.offsets[i];
         for (int64_t f = all.offsets[i]; f < all.offsets[i + 1] && e < per_cell.offsets[i + 1]; f++) {
-            if (cells.cell_of[all.index[f]] != cells.cell_of[i]) continue;
+            if (cells->cell_of[all.index[f]] != cells->cell_of[i]) continue;
             assert_int_equal(per_cell.index[e], all.index[f]);
             assert_true(fabsf(per_cell.dist[e] - all.dist[f]) < 1e-4f);
             e++;
@@ -135,8 +156,8 @@ static void test_exact_cell_is_exact_within_cells(void **state)
     assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ex, NULL, 0), NMP_OK);
     assert_memory_equal(no_cells.index, ex.index, (size_t)(n * k) * sizeof(int32_t));
     test_graph_free(&all), test_graph_free(&per_cell), test_graph_free(&no_cells), test_graph_free(&ex);
-    test_cells_free(&cells);
-    free(x), free(want);
+    cells_case_free(&cc);
+    free(want);
 }
 
 /* Fraction of exact neighbours that g found (rows of k). */
@@ -274,29 +295,29 @@ static void test_nndescent_recall_and_determinism(void **state)
 static void test_nndescent_cells_and_scope(void **state)
 {
     (void)state;
-    const int64_t n = 400, d = 8;
+    cells_case cc = cells_case_make(8, 3);
+    const int64_t n = cc.n, d = cc.d;
     const int32_t k = 6;
-    float *x = random_matrix(n, d, 3);
-    nmp_cells cells = mixed_cells(n);
+    const float *x = cc.x;
+    const nmp_cells *cells = &cc.cells;
     nmp_graph ec, nc, ng, ex;
-    assert_int_equal(build("exact_cell", NULL, 2, 1, x, n, d, &cells, k, NMP_METRIC_COSINE, &ec, NULL, 0), NMP_OK);
-    assert_int_equal(build("nndescent", NULL, 2, 1, x, n, d, &cells, k, NMP_METRIC_COSINE, &nc, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", NULL, 2, 1, x, n, d, cells, k, NMP_METRIC_COSINE, &ec, NULL, 0), NMP_OK);
+    assert_int_equal(build("nndescent", NULL, 2, 1, x, n, d, cells, k, NMP_METRIC_COSINE, &nc, NULL, 0), NMP_OK);
     assert_memory_equal(ec.offsets, nc.offsets, (size_t)(n + 1) * sizeof(int64_t));
     int64_t hit = 0;
     for (int64_t i = 0; i < n; i++)
         for (int64_t e = nc.offsets[i]; e < nc.offsets[i + 1]; e++) {
-            assert_int_equal(cells.cell_of[nc.index[e]], cells.cell_of[i]);
+            assert_int_equal(cells->cell_of[nc.index[e]], cells->cell_of[i]);
             for (int64_t f = ec.offsets[i]; f < ec.offsets[i + 1]; f++) hit += ec.index[f] == nc.index[e];
         }
     assert_true((double)hit >= 0.95 * (double)nc.offsets[n]);
     const char *global[] = {"scope=global", NULL};
-    assert_int_equal(build("nndescent", global, 2, 1, x, n, d, &cells, k, NMP_METRIC_L2, &ng, NULL, 0), NMP_OK);
+    assert_int_equal(build("nndescent", global, 2, 1, x, n, d, cells, k, NMP_METRIC_L2, &ng, NULL, 0), NMP_OK);
     assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ex, NULL, 0), NMP_OK);
     assert_graph(&ng, n, k, NULL);
     assert_true(recall(&ng, &ex, n, k) >= 0.95);
     test_graph_free(&ec), test_graph_free(&nc), test_graph_free(&ng), test_graph_free(&ex);
-    test_cells_free(&cells);
-    free(x);
+    cells_case_free(&cc);
 }
 
 /* ------------------------------------------------------------------ precomputed */
