@@ -13,6 +13,8 @@ if [[ ! -f $CSV ]]; then
     exit 2
 fi
 exp_need_matplotlib
+# the day methods.sh ran, from its table's title (a clone's file times are its checkout's)
+RAN=$(grep -om1 '20[0-9][0-9]-[01][0-9]-[0-3][0-9]' "$RESULTS/methods.md" 2>/dev/null || date -u -r "$CSV" +%Y-%m-%d)
 $PY experiments/exp_report.py quality-time "$CSV" --md "$RESULTS/quality_time.md" --png "$RESULTS/quality_time.png" \
-    --title "Quality against fit time (from methods.csv of $(date -u -r "$CSV" +%Y-%m-%d))"
+    --title "Quality against fit time (from methods.csv of $RAN)"
 exp_publish quality_time

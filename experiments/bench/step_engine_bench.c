@@ -1,7 +1,8 @@
 /* The step engine alone, against the simple bound (pair_bound.c), in one process: pair terms
  * a second for each shipped loss on three step shapes (the issue's exact InfoNC-t-SNE step,
  * 2048 negatives shared by 4096 targets with k = 90; nomad-paper.yaml's, rows of 32 targets sharing
- * 128 negatives plus 8 cell means, k = 15; one row of 256 negatives per target, k = 15).
+ * 128 negatives plus 8 cell means, k = 15; one row of 256 negatives per target, k = 15; nomad.yaml's,
+ * rows of 32 sharing 512 negatives plus 64 cell means, about 45 edges a target as its perplexity graph has).
  * Layouts are random in a 60-wide square, as a fit's are after its first epochs; neighbours
  * lie in the target's eighth of the points, as a cell's do in the fit's order.
  *
@@ -229,6 +230,7 @@ int main(int argc, char **argv)
         {"shared2048_k90", 10000, 4096, 90, 2048, 0, 0},
         {"rows32x128_cells8_k15", 70000, 4096, 15, 128, 32, 8},
         {"per_target256_k15", 70000, 4096, 15, 256, 1, 0},
+        {"rows32x512_cells64_k45", 70000, 4096, 45, 512, 32, 64}, /* configs/nomad.yaml's step */
     };
     static const char *losses[] = {"infonce", "neg", "umap"};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
