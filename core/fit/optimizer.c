@@ -5,6 +5,7 @@
  * (lazy_sgd.h), the points with a gradient are updated, and the cell means follow from
  * per-cell sums kept exactly from the same updates. */
 #include "optimizer.h"
+#include "proc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->target = malloc((size_t)B * sizeof *f->target);
     f->drawn = malloc((size_t)B * sizeof *f->drawn);
     f->radix_count = malloc(2049 * sizeof *f->radix_count);
-    f->y = malloc((size_t)(f->n * D) * sizeof *f->y + 1);
+    f->y = nmp_alloc_huge((size_t)(f->n * D) * sizeof *f->y, 0);
     f->edge_offset = malloc((size_t)(B + 1) * sizeof *f->edge_offset);
     f->pos = malloc((size_t)(edges + 1) * sizeof *f->pos);
     f->pos_weight = malloc((size_t)(edges + 1) * sizeof *f->pos_weight);
@@ -137,9 +138,9 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->cell_vel = calloc((size_t)(C * D), sizeof *f->cell_vel);
     f->cell_buf = calloc((size_t)(C * D), sizeof *f->cell_buf);
     f->cell_acc = calloc((size_t)(T * 2 * C * D), sizeof *f->cell_acc); /* sums_range needs two blocks */
-    f->grad = calloc((size_t)(f->n * D), sizeof *f->grad);
-    f->velocity = calloc((size_t)(f->n * D), sizeof *f->velocity);
-    f->last = calloc((size_t)f->n + 1, sizeof *f->last);
+    f->grad = nmp_alloc_huge((size_t)(f->n * D) * sizeof *f->grad, 1);
+    f->velocity = nmp_alloc_huge((size_t)(f->n * D) * sizeof *f->velocity, 1);
+    f->last = nmp_alloc_huge(((size_t)f->n + 1) * sizeof *f->last, 0);
     f->touched = calloc((size_t)T, sizeof *f->touched);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
     if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight ||
@@ -570,7 +571,7 @@ static void choose_update(fit *f, const nmp_negatives *neg)
     /* eager: each worker's gradient straight into its own dense array (no scatter), while that
      * costs less than DENSE_MAX_BYTES; slots otherwise */
     size_t bytes = (size_t)nmp_host_settings()->threads * (size_t)f->n * (size_t)f->dims * sizeof(float);
-    if (f->eager && bytes <= DENSE_MAX_BYTES && (f->dense = calloc(1, bytes)) != NULL)
+    if (f->eager && bytes <= DENSE_MAX_BYTES && (f->dense = nmp_alloc_huge(bytes, 1)) != NULL)
         nmp_engine_sink(f->engine, f->dense, f->n);
 }
 

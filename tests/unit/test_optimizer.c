@@ -1,11 +1,13 @@
 /* The optimiser: lr and exaggeration schedules, the lazy update's closed forms, a fit with
  * the real uniform + infonce plugins (loss falls, same seed gives the same bytes), eager and
- * lazy updates agreeing, and the NaN stop. */
+ * lazy updates agreeing, the NaN stop, and the per-point arrays' memory. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lazy_sgd.h"
+#include "proc.h"
 #include "opt_fixture.h"
 
 static void lr_schedule_holds_then_anneals(void **st)
@@ -146,6 +148,27 @@ static void nan_stops_with_epoch(void **st)
     free_fit(&f, &r);
 }
 
+/* The per-point arrays' memory: zeroed on request, whole huge pages from an aligned start
+ * when large (so the kernel can back them with 2 MiB pages), plain malloc when small. */
+static void huge_arrays_are_zeroed_and_aligned(void **state)
+{
+    (void)state;
+    const size_t big = ((size_t)5 << 20) + 12;
+    unsigned char *p = nmp_alloc_huge(big, 1), *q = nmp_alloc_huge(100, 1), *r = nmp_alloc_huge(big, 0);
+    assert_non_null(p), assert_non_null(q), assert_non_null(r);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < big; i++) nonzero += p[i] != 0;
+    for (size_t i = 0; i < 100; i++) nonzero += q[i] != 0;
+    assert_int_equal(nonzero, 0);
+#ifdef __linux__
+    assert_int_equal((uintptr_t)p % ((uintptr_t)2 << 20), 0);
+    assert_int_equal((uintptr_t)r % ((uintptr_t)2 << 20), 0);
+#endif
+    memset(r, 7, big); /* all of it is ours */
+    assert_int_equal(r[big - 1], 7);
+    free(p), free(q), free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +179,7 @@ int main(void)
         cmocka_unit_test(fit_lowers_loss_and_is_deterministic),
         cmocka_unit_test(fit_order_is_transparent),
         cmocka_unit_test(nan_stops_with_epoch),
+        cmocka_unit_test(huge_arrays_are_zeroed_and_aligned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
