@@ -10,6 +10,7 @@
 #include "dist.h"
 #include "interrupt.h"
 #include "io.h"
+#include "nomad_git.h"
 #include "pipeline.h"
 #include "plugin_host.h"
 #include "stages.h"

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "config.h"
 #include "device.h"
+#include "nomad_git.h"
 
 static const char usage[] =
     "usage: nomad <command> [options]\n"

@@ -9,6 +9,7 @@
 #include "device.h"
 #include "eval_json.h"
 #include "host.h"
+#include "nomad_git.h"
 #include "run_state.h"
 
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "nomad_git.h"
 #include "run_state.h"
 
 typedef struct {

@@ -8,6 +8,11 @@ cd "$SCRATCH"   # not the repository: nomad must find its plugins by itself
 
 expect_ok "$NOMAD" --help
 "$NOMAD" --version | grep -q '^nomad [0-9]' && ok "--version" || bad "--version"
+# ... naming the commit it was built from (written at build time, not when CMake configured)
+if head=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null); then
+  "$NOMAD" --version | grep -qE "\(git $head(-dirty)?;" && ok "--version names HEAD $head" \
+    || bad "--version: $("$NOMAD" --version), HEAD is $head"
+fi
 expect_fail 2 "unknown command" "$NOMAD" frobnicate
 list=$("$NOMAD" plugins 2>/dev/null)
 for want in "partitioner  kmeans" "ann          exact_cell" "affinity     rank_exp" "init         pca" \
