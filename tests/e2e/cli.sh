@@ -11,7 +11,7 @@ expect_ok "$NOMAD" --help
 # ... naming the commit it was built from (written at build time, not when CMake configured)
 if head=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null); then
   "$NOMAD" --version | grep -qE "\(git $head(-dirty)?;" && ok "--version names HEAD $head" \
-    || bad "--version: $("$NOMAD" --version), HEAD is $head"
+    || bad "--version: $("$NOMAD" --version), HEAD is $head (a build older than the last commit?)"
 fi
 expect_fail 2 "unknown command" "$NOMAD" frobnicate
 list=$("$NOMAD" plugins 2>/dev/null)
