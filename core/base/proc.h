@@ -1,5 +1,5 @@
-/* What the process knows of itself: a monotonic clock and its memory, from /proc. Leaf
- * helpers for every part of core (no calls out). */
+/* What the process knows of itself (a monotonic clock, its memory from /proc) and how it asks
+ * the kernel for large arrays. Leaf helpers for every part of core (no calls out). */
 #ifndef NOMAD_PROC_H
 #define NOMAD_PROC_H
 
