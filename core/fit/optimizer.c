@@ -412,24 +412,24 @@ static void move_run(fit *f, int64_t i, int64_t stop, int *bad)
         }
     }
     const float mu = (float)f->s->momentum, lr = (float)f->lr, ib = (float)f->inv_batch, clip = (float)f->s->clip;
-    float *y = f->y + i * D, *v = f->velocity + i * D, nan = 0.0f; /* y * 0 is NaN for a NaN or infinite y */
+    float *y = f->y + i * D, *v = f->velocity + i * D, bad_sum = 0.0f; /* y * 0 is NaN for a NaN or infinite y */
     if (clip > 0) {
-#pragma omp simd reduction(+ : nan)
+#pragma omp simd reduction(+ : bad_sum)
         for (int64_t a = 0; a < len; a++) {
             float gk = g[a] * ib;
             gk = gk > clip ? clip : (gk < -clip ? -clip : gk);
             v[a] = mu * v[a] + gk, y[a] -= lr * v[a], g[a] = 0.0f;
-            nan += y[a] * 0.0f;
+            bad_sum += y[a] * 0.0f;
         }
     } else {
-#pragma omp simd reduction(+ : nan)
+#pragma omp simd reduction(+ : bad_sum)
         for (int64_t a = 0; a < len; a++) {
             float gk = g[a] * ib;
             v[a] = mu * v[a] + gk, y[a] -= lr * v[a], g[a] = 0.0f;
-            nan += y[a] * 0.0f;
+            bad_sum += y[a] * 0.0f;
         }
     }
-    *bad |= nan != 0.0f;
+    *bad |= bad_sum != 0.0f;
 }
 
 /* Eager: every point of the range moves, a cell at a time, and that cell's sums of the new
