@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "proc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ void *nmp_alloc_huge(size_t bytes, int zero)
     void *p = NULL;
 #ifdef MADV_HUGEPAGE
     const size_t huge = (size_t)2 << 20;
-    if (bytes >= 2 * huge) { /* whole huge pages, from their first byte, before any is touched */
+    if (bytes >= 2 * huge && bytes <= SIZE_MAX - huge) { /* whole huge pages, from their first byte, untouched */
         p = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
         if (p) (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE); /* advice: a refusal is fine */
     }
