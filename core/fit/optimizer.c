@@ -491,10 +491,12 @@ static void copy_edges_range(void *ctx, int64_t begin, int64_t end, int worker)
     fit *f = ctx;
     const nmp_graph *g = f->graph;
     for (int64_t b = begin; b < end; b++) {
-        if (b + 8 < end) { /* the targets' rows are scattered over the graph: fetch ahead */
-            int64_t ahead = g->offsets[f->target[b + 8]];
-            __builtin_prefetch(g->index + ahead);
-            if (g->weight) __builtin_prefetch(g->weight + ahead);
+        if (b + 8 < end) { /* the targets' rows are scattered over the graph: fetch ahead, every line */
+            const int64_t a0 = g->offsets[f->target[b + 8]], a1 = g->offsets[f->target[b + 8] + 1];
+            for (int64_t a = a0; a < a1 + 15; a += 16) {
+                __builtin_prefetch(g->index + a);
+                if (g->weight) __builtin_prefetch(g->weight + a);
+            }
         }
         /* rows are short (k edges): plain loops beat a memcpy call each */
         const int64_t j0 = g->offsets[f->target[b]], e = f->edge_offset[b], len = f->edge_offset[b + 1] - e;
