@@ -3,6 +3,9 @@
 
   exp_data.py fmnist OUTDIR [--limit N]             -> OUTDIR/fmnist.npy (u8), OUTDIR/labels.npy (int32)
   exp_data.py slice X.npy Y.npy OUTDIR --limit N    -> OUTDIR/blobs.npy, OUTDIR/labels.npy: the first N rows
+  exp_data.py digits OUTDIR                         -> OUTDIR/digits.npy (f8, 1,797 x 64), OUTDIR/labels.npy:
+                                                       scikit-learn's digits, as its load_digits() gives them
+  exp_data.py half X.npy OUT.npy                    -> X as float16 (a dtype the settings never saw)
   exp_data.py rows X.npy | cols X.npy               -> prints the row / column count
 
 Fashion-MNIST is prepared by experiments/bench/peers.py (the same rows, in the same order, as
@@ -28,6 +31,23 @@ def cmd_slice(a):
     peers._atomic_save(yp, np.ascontiguousarray(np.load(a.y, mmap_mode="r")[:a.limit]))
 
 
+def cmd_digits(a):
+    from sklearn.datasets import load_digits  # Debian's python3-sklearn; the data ship with it
+    os.makedirs(a.outdir, exist_ok=True)
+    xp, yp = os.path.join(a.outdir, "digits.npy"), os.path.join(a.outdir, "labels.npy")
+    if os.path.exists(xp) and os.path.exists(yp):
+        return
+    d = load_digits()
+    peers._atomic_save(xp, np.ascontiguousarray(d.data, dtype=np.float64))
+    peers._atomic_save(yp, d.target.astype(np.int32))
+
+
+def cmd_half(a):
+    if os.path.exists(a.out) and os.path.getmtime(a.out) >= os.path.getmtime(a.x):
+        return
+    peers._atomic_save(a.out, np.load(a.x).astype(np.float16))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -38,6 +58,13 @@ def main():
     s.add_argument("outdir")
     s.add_argument("--limit", type=int, required=True)
     s.set_defaults(fn=cmd_slice)
+    s = sub.add_parser("digits")
+    s.add_argument("outdir")
+    s.set_defaults(fn=cmd_digits)
+    s = sub.add_parser("half")
+    s.add_argument("x")
+    s.add_argument("out")
+    s.set_defaults(fn=cmd_half)
     for name, axis in (("rows", 0), ("cols", 1)):
         s = sub.add_parser(name)
         s.add_argument("x")

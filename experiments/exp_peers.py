@@ -3,6 +3,8 @@
 
   exp_peers.py umap DATA.npy OUT.npy OUT.json [--seed S]   umap-learn, n_neighbors=15
   exp_peers.py tsne DATA.npy OUT.npy OUT.json [--seed S]   scikit-learn TSNE (Barnes-Hut)
+  exp_peers.py opentsne DATA.npy OUT.npy OUT.json         openTSNE's defaults (FFT gradients, all cores);
+                                                          run by a Python that has openTSNE (the peers' venv)
 
 OUT.json: {"seconds" (wall time of fit_transform), "peak_rss_bytes", "n", "version", "seed", ...}.
 umap-learn runs with random_state=None, as in the benchmark: a fixed random_state turns off
@@ -45,10 +47,15 @@ def cmd_tsne(a):
     _annotate(a.json, version=sklearn.__version__, seed=a.seed)
 
 
+def cmd_opentsne(a):
+    peers.cmd_opentsne(a)
+    _annotate(a.json, seed=0)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name, fn in (("umap", cmd_umap), ("tsne", cmd_tsne)):
+    for name, fn in (("umap", cmd_umap), ("tsne", cmd_tsne), ("opentsne", cmd_opentsne)):
         s = sub.add_parser(name)
         s.add_argument("data")
         s.add_argument("out")
