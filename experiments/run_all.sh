@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every experiment of docs/results.md, in order: methods, cells (|R|), approx (R~), ranks,
-# quality_time (from methods' table), tsne_levers, cell_artifact. Each writes its table and
+# quality_time (from methods' table), tsne_levers, transfer, cell_artifact, scale_control. Each writes its table and
 # figure under docs/results/ and its table into docs/results.md. Environment knobs (EXP_LIMIT,
 # EXP_SEEDS, EXP_SET, ...) go to every script; see experiments/lib.sh.
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 status=()
 rc_all=0
-for exp in methods cells approx ranks quality_time tsne_levers cell_artifact; do
+for exp in methods cells approx ranks quality_time tsne_levers transfer cell_artifact scale_control; do
     echo "==== experiments/$exp.sh" >&2
     start=$SECONDS
     rc=0

@@ -10,7 +10,8 @@
 #   EXP_BLOBS_N=20000 EXP_LIMIT=20000 bash experiments/scale_control.sh   # a smoke run
 #
 # Environment (and experiments/lib.sh's): EXP_BLOBS_N (default 1000000), EXP_BLOBS_D (128),
-#   LARGE_SET   nomad.yaml's scaling (default: large.sh's), PEERS_VENV (as fashion_mnist.sh).
+#   LARGE_SET   nomad.yaml's scaling (default: large.sh's), EXP_OPENTSNE=0 (no openTSNE rows:
+#   smoke runs), PEERS_VENV (as fashion_mnist.sh).
 # One seed; finished fits are kept in experiments/out/exp_*/scale_control/ and not redone.
 source "$(dirname "$0")/lib.sh"
 EXP_BLOBS_N=${EXP_BLOBS_N:-1000000}
@@ -20,8 +21,9 @@ BIG=$DATA_N
 SMALL=$((BIG / 5))
 LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.lists=512 ann.probe=4 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
 
+OPENTSNE=${EXP_OPENTSNE:-1}
 VENV=${PEERS_VENV:-$ROOT/experiments/out/peers-venv}
-if ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
+if [[ $OPENTSNE != 0 ]] && ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
     echo "installing openTSNE 1.0.4 from PyPI into ${VENV#$ROOT/}" >&2
     $PY -m venv --system-site-packages "$VENV"
     "$VENV/bin/pip" install --quiet openTSNE==1.0.4 >&2
@@ -46,7 +48,9 @@ opentsne_fit() { # opentsne_fit DIR DATA LABELS: the layout and peer.json (its f
 
 csv=$RESULTS/scale_control.csv
 echo "method,fit_s_small,np_small,fit_s_big,np_big,np_big_on_small,knn_acc_small,knn_acc_big" >"$csv.tmp"
-for method in nomad opentsne; do
+methods=(nomad)
+[[ $OPENTSNE != 0 ]] && methods+=(opentsne)
+for method in "${methods[@]}"; do
     echo "== $method: $SMALL rows, then $BIG" >&2
     "${method}_fit" "$out/$method-small" "$XS" "$YS"
     "${method}_fit" "$out/$method-big" "$DATA" "$LABELS"

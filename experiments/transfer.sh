@@ -10,23 +10,28 @@
 #   bash experiments/transfer.sh     # about 10 min on 2 cores, most of it openTSNE
 #   EXP_SET="optimizer.epochs=20" bash experiments/transfer.sh   # a quick look (its own folder)
 #
+# Environment (and experiments/lib.sh's): EXP_TRANSFER_N rows of the generated set (default
+#   50000), EXP_OPENTSNE=0 (no openTSNE rows: smoke runs), PEERS_VENV (as fashion_mnist.sh).
 # One seed; finished fits are kept in experiments/out/exp_*/transfer/ and not redone.
 source "$(dirname "$0")/lib.sh"
 exp_need_matplotlib
+BN=${EXP_TRANSFER_N:-50000}
+[[ $BN =~ ^[1-9][0-9]*$ ]] || { echo "$EXP_NAME: EXP_TRANSFER_N=$BN: expected a row count" >&2; exit 2; }
+OPENTSNE=${EXP_OPENTSNE:-1}
 out=$WORK/transfer$SET_TAG
 mkdir -p "$out/data"
 
 VENV=${PEERS_VENV:-$ROOT/experiments/out/peers-venv}
-if ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
+if [[ $OPENTSNE != 0 ]] && ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
     echo "installing openTSNE 1.0.4 from PyPI into ${VENV#$ROOT/}" >&2
     $PY -m venv --system-site-packages "$VENV"
     "$VENV/bin/pip" install --quiet openTSNE==1.0.4 >&2
 fi
 
 $PY experiments/exp_data.py digits "$out/data/digits"
-blobs=$out/data/blobs_50000x32_s1
+blobs=$out/data/blobs_${BN}x32_s1
 if [[ ! -f $blobs.npy || ! -f ${blobs}_labels.npy ]]; then
-    $PY experiments/make_manifold_blobs.py 50000 32 "$blobs.f32.npy" --labels "${blobs}_labels.npy" --seed 1 \
+    $PY experiments/make_manifold_blobs.py "$BN" 32 "$blobs.f32.npy" --labels "${blobs}_labels.npy" --seed 1 \
         --clusters 20 --intrinsic 8 >&2
     $PY experiments/exp_data.py half "$blobs.f32.npy" "$blobs.npy"
     rm -f "$blobs.f32.npy"
@@ -34,9 +39,18 @@ fi
 # name | data | labels | description
 SETS_DATA=(
     "digits|$out/data/digits/digits.npy|$out/data/digits/labels.npy|scikit-learn digits, 1,797 x 64, float64"
-    "blobs-f16|$blobs.npy|${blobs}_labels.npy|manifold blobs, 50,000 x 32, float16 (20 clusters, 8-d manifold)"
+    "blobs-f16|$blobs.npy|${blobs}_labels.npy|manifold blobs, $BN x 32, float16 (20 clusters, 8-d manifold)"
 )
 CONFIGS=(nomad infonce-tsne tsne)
+
+opentsne_fit() { # opentsne_fit DIR DATA LABELS: the layout, peer.json (its fit seconds), eval.json
+    echo "== $(basename "$1")" >&2
+    if [[ ! -f $1/embedding.npy || ! -f $1/peer.json ]]; then
+        mkdir -p "$1"
+        "$VENV/bin/python" experiments/exp_peers.py opentsne "$2" "$1/embedding.npy" "$1/peer.json"
+    fi
+    exp_score "$2" "$3" "$1" 42
+}
 
 csv=$RESULTS/transfer.csv
 echo "data,description,method,fit_s,np,knn_acc" >"$csv.tmp"
@@ -48,13 +62,7 @@ for row in "${SETS_DATA[@]}"; do
             --set eval.enabled=false --set output.plot=false ${SETS[@]+"${SETS[@]}"} || continue
         exp_score "$x" "$y" "$out/$name-$c" 42
     done
-    echo "== $name: openTSNE" >&2
-    if [[ ! -f $out/$name-opentsne/embedding.npy || ! -f $out/$name-opentsne/peer.json ]]; then
-        mkdir -p "$out/$name-opentsne"
-        "$VENV/bin/python" experiments/exp_peers.py opentsne "$x" "$out/$name-opentsne/embedding.npy" \
-            "$out/$name-opentsne/peer.json"
-    fi
-    exp_score "$x" "$y" "$out/$name-opentsne" 42
+    [[ $OPENTSNE != 0 ]] && opentsne_fit "$out/$name-opentsne" "$x" "$y"
     $PY - "$out" "$name" "$desc" "${CONFIGS[@]}" opentsne >>"$csv.tmp" <<'PY'
 import csv, json, os, sys
 out, name, desc, methods = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]

@@ -91,6 +91,18 @@ rc=0; run cell_artifact EXP_ARTIFACT_CELLS=none || rc=$?
 [ "$rc" -eq 2 ] && grep -q "EXP_ARTIFACT_CELLS=none: expected a count" "$SCRATCH/cell_artifact.log" \
   && ok "cell_artifact.sh with a bad cell count: exit 2" || bad "cell_artifact bad count: exit $rc"
 
+# ---- transfer and the scale control (openTSNE's rows left out: it comes from PyPI)
+if run transfer EXP_OPENTSNE=0 EXP_TRANSFER_N=2000; then ok "transfer.sh ran"; else bad "transfer.sh: $(tail -3 "$SCRATCH/transfer.log")"; fi
+outputs transfer && [ "$(grep -c '^| .* | configs/[a-z-]*\.yaml | [0-9.]* | 0\.[0-9]* |  | 0\.[0-9]* |  |$' "$R/transfer.md")" -eq 6 ] \
+  && ok "transfer: 2 data sets x 3 configs" || bad "transfer.md: $(cat "$R/transfer.md")"
+rc=0; run transfer EXP_TRANSFER_N=many || rc=$?
+[ "$rc" -eq 2 ] && grep -q "EXP_TRANSFER_N=many: expected a row count" "$SCRATCH/transfer.log" \
+  && ok "transfer.sh with a bad row count: exit 2" || bad "transfer bad count: exit $rc"
+if run scale_control EXP_OPENTSNE=0 LARGE_SET=partitioner.cells=4; then ok "scale_control.sh ran"
+else bad "scale_control.sh: $(tail -3 "$SCRATCH/scale_control.log")"; fi
+outputs scale_control && grep -q '^| nomad.yaml + partitioner.cells=4 | [0-9.]* | 0\.[0-9]* | [0-9.]* | 0\.[0-9]* | 0\.[0-9]* | -*0\.[0-9]* | ' \
+  "$R/scale_control.md" && ok "scale_control: the nomad row, fitted at 300 and 1,500 rows" || bad "scale_control.md: $(cat "$R/scale_control.md")"
+
 # ---- docs/results.md: untouched by smoke runs; fill-doc replaces one block
 [ "$(cksum <docs/results.md)" = "$doc_before" ] && ok "docs/results.md untouched" || bad "a smoke run changed docs/results.md"
 cp docs/results.md "$SCRATCH/doc.md"
