@@ -57,19 +57,12 @@ for row in "${VARIANTS[@]}"; do
     exp_run "$out/$slug-big" "${base[@]}" ${extra[@]+"${extra[@]}"} ${SETS[@]+"${SETS[@]}"} || continue
     exp_score "$XS" "$YS" "$out/$slug-small" 42
     exp_score "$DATA" "$LABELS" "$out/$slug-big" 42
-    # the large layout's first fifth, scored as the small run is
-    part=$out/$slug-big/first_fifth
-    mkdir -p "$part"
-    if [[ ! -f $part/embedding.npy || $part/embedding.npy -ot $out/$slug-big/embedding.npy ]]; then
-        $PY -c "import numpy as np, sys; e = np.load(sys.argv[1]); np.save(sys.argv[2], e[:int(sys.argv[3])])" \
-            "$out/$slug-big/embedding.npy" "$part/embedding.npy" "$SMALL"
-    fi
-    exp_score "$XS" "$YS" "$part" 42
-    $PY - "$out/$slug" "$name" "$change" >>"$csv.tmp" <<'PY'
+    exp_score_head "$XS" "$YS" "$out/$slug-big" "$SMALL" # the large layout's first fifth, as the small run is scored
+    $PY - "$out/$slug" "$name" "$change" "$SMALL" >>"$csv.tmp" <<'PY'
 import csv, json, sys
 d, name, change = sys.argv[1:4]
 ev = lambda p: json.load(open(p + "/eval.json"))
-small, big, part = ev(d + "-small"), ev(d + "-big"), ev(d + "-big/first_fifth")
+small, big, part = ev(d + "-small"), ev(d + "-big"), ev(d + f"-big/first_{sys.argv[4]}")
 st = json.load(open(d + "-big/run.json"))["stage_seconds"]
 fit = sum(st.get(k, 0.0) for k in ("plugins", "partition", "ann", "affinity", "init", "optimize"))
 f = lambda m: f"{m['np']:.4f}"

@@ -154,6 +154,39 @@ exp_score() {
     mv "$dir/eval.json.tmp" "$dir/eval.json"
 }
 
+# exp_score_head DATA LABELS DIR ROWS: DIR's layout scored on its first ROWS rows alone (their
+# neighbours among themselves), into DIR/first_ROWS/eval.json; DATA and LABELS are those rows.
+exp_score_head() {
+    local data=$1 labels=$2 dir=$3 rows=$4
+    local part=$dir/first_$rows
+    mkdir -p "$part"
+    if [[ ! -f $part/embedding.npy || $part/embedding.npy -ot $dir/embedding.npy ]]; then
+        $PY -c "import numpy as np, sys; e = np.load(sys.argv[1]); np.save(sys.argv[2], e[:int(sys.argv[3])])" \
+            "$dir/embedding.npy" "$part/embedding.npy" "$rows"
+    fi
+    exp_score "$data" "$labels" "$part" 42
+}
+
+# openTSNE 1.0.4 from PyPI, in a venv of its own over Debian's python3 (PEERS_VENV, as
+# experiments/bench/fashion_mnist.sh): exp_opentsne_venv installs it when missing;
+# exp_opentsne DIR DATA LABELS fits its defaults (DIR/embedding.npy, DIR/peer.json with the fit
+# seconds) unless DIR has them, then scores the layout (exp_score, seed 42).
+exp_opentsne_venv() {
+    VENV=${PEERS_VENV:-$ROOT/experiments/out/peers-venv}
+    if ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
+        echo "installing openTSNE 1.0.4 from PyPI into ${VENV#$ROOT/}" >&2
+        $PY -m venv --system-site-packages "$VENV"
+        "$VENV/bin/pip" install --quiet openTSNE==1.0.4 >&2
+    fi
+}
+exp_opentsne() {
+    if [[ ! -f $1/embedding.npy || ! -f $1/peer.json ]]; then
+        mkdir -p "$1"
+        "$VENV/bin/python" experiments/exp_peers.py opentsne "$2" "$1/embedding.npy" "$1/peer.json"
+    fi
+    exp_score "$2" "$3" "$1" 42
+}
+
 # exp_seeds DEFAULT: the seeds 42, 43, ... for EXP_SEEDS (or DEFAULT) runs per setting.
 exp_seeds() {
     local n=${EXP_SEEDS:-$1}

@@ -21,12 +21,7 @@ OPENTSNE=${EXP_OPENTSNE:-1}
 out=$WORK/transfer$SET_TAG
 mkdir -p "$out/data"
 
-VENV=${PEERS_VENV:-$ROOT/experiments/out/peers-venv}
-if [[ $OPENTSNE != 0 ]] && ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
-    echo "installing openTSNE 1.0.4 from PyPI into ${VENV#$ROOT/}" >&2
-    $PY -m venv --system-site-packages "$VENV"
-    "$VENV/bin/pip" install --quiet openTSNE==1.0.4 >&2
-fi
+[[ $OPENTSNE != 0 ]] && exp_opentsne_venv
 
 $PY experiments/exp_data.py digits "$out/data/digits"
 blobs=$out/data/blobs_${BN}x32_s1
@@ -43,15 +38,6 @@ SETS_DATA=(
 )
 CONFIGS=(nomad infonce-tsne tsne)
 
-opentsne_fit() { # opentsne_fit DIR DATA LABELS: the layout, peer.json (its fit seconds), eval.json
-    echo "== $(basename "$1")" >&2
-    if [[ ! -f $1/embedding.npy || ! -f $1/peer.json ]]; then
-        mkdir -p "$1"
-        "$VENV/bin/python" experiments/exp_peers.py opentsne "$2" "$1/embedding.npy" "$1/peer.json"
-    fi
-    exp_score "$2" "$3" "$1" 42
-}
-
 csv=$RESULTS/transfer.csv
 echo "data,description,method,fit_s,np,knn_acc" >"$csv.tmp"
 for row in "${SETS_DATA[@]}"; do
@@ -62,7 +48,10 @@ for row in "${SETS_DATA[@]}"; do
             --set eval.enabled=false --set output.plot=false ${SETS[@]+"${SETS[@]}"} || continue
         exp_score "$x" "$y" "$out/$name-$c" 42
     done
-    [[ $OPENTSNE != 0 ]] && opentsne_fit "$out/$name-opentsne" "$x" "$y"
+    if [[ $OPENTSNE != 0 ]]; then
+        echo "== $name: openTSNE" >&2
+        exp_opentsne "$out/$name-opentsne" "$x" "$y"
+    fi
     $PY - "$out" "$name" "$desc" "${CONFIGS[@]}" opentsne >>"$csv.tmp" <<'PY'
 import csv, json, os, sys
 out, name, desc, methods = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
