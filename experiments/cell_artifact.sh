@@ -78,6 +78,8 @@ import numpy as np
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+sys.path.insert(0, "experiments")
+from exp_report import layout_panel  # noqa: E402
 src, results, out, labels, title = sys.argv[1:6]
 rows = list(csv.DictReader(open(src)))
 md = [f"## {title}", "",
@@ -98,10 +100,7 @@ rng = np.random.default_rng(0)
 for ax, r in zip(np.atleast_1d(axes), rows):
     e = np.load(os.path.join(out, r["name"].replace(" ", "_").replace(".", "_").replace("/", "_") + "-big",
                              "embedding.npy"))
-    pick = rng.choice(len(e), size=min(len(e), 60000), replace=False)
-    ax.scatter(e[pick, 0], e[pick, 1], c=y[pick] % 20, cmap="tab20", s=0.3, linewidths=0, rasterized=True)
-    ax.set_title(f"{r['name']}\nNP@10 {r['np_big']} (first fifth {r['np_big_on_small']})", fontsize=9)
-    ax.set_xticks([]), ax.set_yticks([])
+    layout_panel(ax, e, y, f"{r['name']}\nNP@10 {r['np_big']} (first fifth {r['np_big_on_small']})", rng)
 fig.tight_layout()
 fig.savefig(os.path.join(results, "cell_artifact.png"), dpi=90)
 PY

@@ -370,6 +370,16 @@ def methods_maps(workdir, rows, path):
     save_fig(fig, path)
 
 
+def layout_panel(ax, e, labels, title, rng, sample=60000):
+    """A layout's map on ax: at most `sample` of its points (drawn by rng), coloured by label."""
+    import numpy as np
+    pick = rng.choice(len(e), size=min(len(e), sample), replace=False)
+    ax.scatter(e[pick, 0], e[pick, 1], c=labels[pick] % 20, cmap="tab20", s=0.3 if len(pick) > 5000 else 3,
+               linewidths=0, rasterized=True)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([]), ax.set_yticks([])
+
+
 # ---------------------------------------------------------------- experiment 2: cells
 
 def cmd_cells(a):

@@ -22,12 +22,7 @@ SMALL=$((BIG / 5))
 LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.lists=512 ann.probe=4 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
 
 OPENTSNE=${EXP_OPENTSNE:-1}
-VENV=${PEERS_VENV:-$ROOT/experiments/out/peers-venv}
-if [[ $OPENTSNE != 0 ]] && ! "$VENV/bin/python" -c 'import openTSNE' 2>/dev/null; then
-    echo "installing openTSNE 1.0.4 from PyPI into ${VENV#$ROOT/}" >&2
-    $PY -m venv --system-site-packages "$VENV"
-    "$VENV/bin/pip" install --quiet openTSNE==1.0.4 >&2
-fi
+[[ $OPENTSNE != 0 ]] && exp_opentsne_venv
 
 out=$WORK/scale_control$SET_TAG
 mkdir -p "$out"
@@ -44,30 +39,23 @@ shipped_fit() { # shipped_fit DIR DATA LABELS: nomad.yaml as it ships, as openTS
     exp_run "$1" configs/nomad.yaml --set "data.path=$2" --set "data.labels=$3" --set threads=0 \
         --set eval.enabled=false --set output.plot=false ${SETS[@]+"${SETS[@]}"}
 }
-opentsne_fit() { # opentsne_fit DIR DATA LABELS: the layout and peer.json (its fit seconds)
-    [[ -f $1/embedding.npy && -f $1/peer.json ]] && return 0
-    mkdir -p "$1"
-    "$VENV/bin/python" experiments/exp_peers.py opentsne "$2" "$1/embedding.npy" "$1/peer.json"
-}
-
 csv=$RESULTS/scale_control.csv
 echo "method,fit_s_small,np_small,fit_s_big,np_big,np_big_on_small,knn_acc_small,knn_acc_big" >"$csv.tmp"
 methods=(nomad shipped)
 [[ $OPENTSNE != 0 ]] && methods+=(opentsne)
 for method in "${methods[@]}"; do
     echo "== $method: $SMALL rows, then $BIG" >&2
-    "${method}_fit" "$out/$method-small" "$XS" "$YS"
-    "${method}_fit" "$out/$method-big" "$DATA" "$LABELS"
-    exp_score "$XS" "$YS" "$out/$method-small" 42
-    exp_score "$DATA" "$LABELS" "$out/$method-big" 42
-    part=$out/$method-big/first_fifth
-    mkdir -p "$part"
-    if [[ ! -f $part/embedding.npy || $part/embedding.npy -ot $out/$method-big/embedding.npy ]]; then
-        $PY -c "import numpy as np, sys; e = np.load(sys.argv[1]); np.save(sys.argv[2], e[:int(sys.argv[3])])" \
-            "$out/$method-big/embedding.npy" "$part/embedding.npy" "$SMALL"
+    if [[ $method == opentsne ]]; then
+        exp_opentsne "$out/$method-small" "$XS" "$YS"
+        exp_opentsne "$out/$method-big" "$DATA" "$LABELS"
+    else
+        "${method}_fit" "$out/$method-small" "$XS" "$YS" || continue
+        "${method}_fit" "$out/$method-big" "$DATA" "$LABELS" || continue
+        exp_score "$XS" "$YS" "$out/$method-small" 42
+        exp_score "$DATA" "$LABELS" "$out/$method-big" 42
     fi
-    exp_score "$XS" "$YS" "$part" 42
-    $PY - "$out/$method" "$method" >>"$csv.tmp" <<'PY'
+    exp_score_head "$XS" "$YS" "$out/$method-big" "$SMALL"
+    $PY - "$out/$method" "$method" "$SMALL" >>"$csv.tmp" <<'PY'
 import csv, json, os, sys
 d, method = sys.argv[1:3]
 ev = lambda p: json.load(open(p + "/eval.json"))
@@ -76,7 +64,7 @@ def fit_s(p):
         return json.load(open(p + "/peer.json"))["seconds"]
     st = json.load(open(p + "/run.json"))["stage_seconds"]
     return sum(st.get(k, 0.0) for k in ("plugins", "partition", "ann", "affinity", "init", "optimize"))
-small, big, part = ev(d + "-small"), ev(d + "-big"), ev(d + "-big/first_fifth")
+small, big, part = ev(d + "-small"), ev(d + "-big"), ev(d + f"-big/first_{sys.argv[3]}")
 f = lambda v: f"{v:.4f}"
 csv.writer(sys.stdout).writerow([method, f"{fit_s(d + '-small'):.1f}", f(small["np"]), f"{fit_s(d + '-big'):.1f}",
                                  f(big["np"]), f(part["np"]), f(small.get("knn_acc", 0)), f(big.get("knn_acc", 0))])
@@ -91,10 +79,13 @@ import numpy as np
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+sys.path.insert(0, "experiments")
+from exp_report import layout_panel  # noqa: E402
 src, results, small, big, large_set, title, out, labels = sys.argv[1:9]
 md_path = os.path.join(results, "scale_control.md")
 names = {"nomad": f"nomad.yaml + {large_set} (large.sh)", "shipped": "nomad.yaml as shipped",
          "opentsne": "openTSNE 1.0.4, defaults"}
+short = {"nomad": "nomad.yaml, large.sh's scaling", "shipped": "nomad.yaml as shipped", "opentsne": "openTSNE"}
 md = [f"## {title}", "",
       f"| method | fit s, {small} | NP@10, {small} | fit s, {big} | NP@10, {big} (all) | "
       f"NP@10, {big} on its first {small} | fall (first fifth) | 10-NN acc, {small} / {big} |",
@@ -116,11 +107,7 @@ rng = np.random.default_rng(0)
 for c, r in enumerate(rows):
     for a, (size, np_key) in enumerate((("small", "np_small"), ("big", "np_big"))):
         e = np.load(os.path.join(out, f"{r['method']}-{size}", "embedding.npy"))
-        pick = rng.choice(len(e), size=min(len(e), 60000), replace=False)
-        ax = axes[a][c]
-        ax.scatter(e[pick, 0], e[pick, 1], c=y[pick] % 20, cmap="tab20", s=0.3, linewidths=0, rasterized=True)
-        ax.set_title(f"{r['method']}, {len(e)} points: NP@10 {r[np_key]}", fontsize=9)
-        ax.set_xticks([]), ax.set_yticks([])
+        layout_panel(axes[a][c], e, y, f"{short[r['method']]}\n{len(e)} points: NP@10 {r[np_key]}", rng)
 fig.tight_layout()
 fig.savefig(os.path.join(results, "scale_control.png"), dpi=90)
 PY

@@ -78,6 +78,8 @@ import numpy as np
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+sys.path.insert(0, "experiments")
+from exp_report import layout_panel  # noqa: E402
 src, results, out, title = sys.argv[1:5]
 labels = {r.split("|")[0]: r.split("|")[2] for r in sys.argv[5:]}
 rows = list(csv.DictReader(open(src)))
@@ -98,6 +100,7 @@ open(os.path.join(results, "transfer.md"), "w").write("\n".join(md) + "\n")
 data = sorted({r["data"] for r in rows}, key=[r["data"] for r in rows].index)
 methods = sorted({r["method"] for r in rows}, key=[r["method"] for r in rows].index)
 fig, axes = plt.subplots(len(data), len(methods), figsize=(3.6 * len(methods), 3.8 * len(data)), squeeze=False)
+rng = np.random.default_rng(0)
 for i, dname in enumerate(data):
     y = np.load(labels[dname])
     for j, m in enumerate(methods):
@@ -107,9 +110,7 @@ for i, dname in enumerate(data):
         if r is None:
             continue
         e = np.load(os.path.join(out, f"{dname}-{m}", "embedding.npy"))
-        ax.scatter(e[:, 0], e[:, 1], c=y % 20, cmap="tab20", s=0.5 if len(e) > 5000 else 3, linewidths=0,
-                   rasterized=True)
-        ax.set_title(f"{dname}: {name(m)}\nNP@10 {r['np']}", fontsize=8)
+        layout_panel(ax, e, y, f"{dname}: {name(m)}\nNP@10 {r['np']}", rng)
 fig.tight_layout()
 fig.savefig(os.path.join(results, "transfer.png"), dpi=90)
 PY
