@@ -378,6 +378,10 @@ def layout_panel(ax, e, labels, title, rng, sample=60000):
                linewidths=0, rasterized=True)
     ax.set_title(title, fontsize=8)
     ax.set_xticks([]), ax.set_yticks([])
+    lo, hi = np.quantile(e[pick], [0.002, 0.998], axis=0)  # a few far outliers would shrink the map
+    pad = 0.05 * (hi - lo)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
 
 
 # ---------------------------------------------------------------- experiment 2: cells
