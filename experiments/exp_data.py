@@ -52,19 +52,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     peers.add_prep(sub, "fmnist")
-    s = sub.add_parser("slice")
-    s.add_argument("x")
-    s.add_argument("y")
-    s.add_argument("outdir")
-    s.add_argument("--limit", type=int, required=True)
-    s.set_defaults(fn=cmd_slice)
-    s = sub.add_parser("digits")
-    s.add_argument("outdir")
-    s.set_defaults(fn=cmd_digits)
-    s = sub.add_parser("half")
-    s.add_argument("x")
-    s.add_argument("out")
-    s.set_defaults(fn=cmd_half)
+    for name, fn, args in (("slice", cmd_slice, ("x", "y", "outdir")), ("digits", cmd_digits, ("outdir",)),
+                           ("half", cmd_half, ("x", "out"))):
+        s = sub.add_parser(name)
+        for arg in args:
+            s.add_argument(arg)
+        s.set_defaults(fn=fn)
+        if name == "slice":
+            s.add_argument("--limit", type=int, required=True)
     for name, axis in (("rows", 0), ("cols", 1)):
         s = sub.add_parser(name)
         s.add_argument("x")
