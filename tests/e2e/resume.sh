@@ -18,7 +18,8 @@ common=(--set data.path=x.npy --set data.labels=y.npy --set threads=2 --set opti
 stop_after_checkpoint() {
   local sig=$1 dir=$2; shift 2
   "$NOMAD" run "$@" --out "$dir" 2>"$dir.err" & local pid=$!
-  for _ in $(seq 200); do [ -e "$dir/checkpoint.bin" ] && break; sleep 0.05; done
+  # up to 2 min: under ASan on loaded cores the first checkpoint took more than 10 s to come
+  for _ in $(seq 2400); do [ -e "$dir/checkpoint.bin" ] && break; sleep 0.05; done
   sleep 0.3; kill -"$sig" $pid; wait $pid 2>/dev/null
 }
 
@@ -55,7 +56,7 @@ expect_fail 2 "edited/checkpoint.bin: was written for another config.yaml" "$NOM
 
 # a sweep killed mid-run goes on from the checkpoint its child left
 "$NOMAD" sweep "$CFG_DIR/nomad.yaml" "${common[@]}" --out sw 2>/dev/null & spid=$!
-for _ in $(seq 200); do [ -e sw/seed=42/checkpoint.bin ] && break; sleep 0.05; done
+for _ in $(seq 2400); do [ -e sw/seed=42/checkpoint.bin ] && break; sleep 0.05; done
 sleep 0.3; kill -KILL $spid; wait $spid 2>/dev/null
 for _ in $(seq 100); do [ -e sw/seed=42/.nomad.lock ] || break; sleep 0.1; done   # the child stops (SIGHUP)
 [ -e sw/seed=42/checkpoint.bin ] && ok "a killed sweep's child keeps its checkpoint" || bad "no checkpoint in sw/seed=42"
