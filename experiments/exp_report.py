@@ -370,6 +370,14 @@ def methods_maps(workdir, rows, path):
     save_fig(fig, path)
 
 
+def fit_seconds(d):
+    """A layout's fit seconds: a peer's (d/peer.json), or nomad's fitting stages (d/run.json)."""
+    if os.path.exists(os.path.join(d, "peer.json")):
+        return load_json(os.path.join(d, "peer.json"))["seconds"]
+    st = load_json(os.path.join(d, "run.json"))["stage_seconds"]
+    return sum(st.get(k, 0.0) for k in FIT_STAGES)
+
+
 def layout_panel(ax, e, labels, title, rng, sample=60000):
     """A layout's map on ax: at most `sample` of its points (drawn by rng), coloured by label."""
     import numpy as np

@@ -56,14 +56,11 @@ for method in "${methods[@]}"; do
     fi
     exp_score_head "$XS" "$YS" "$out/$method-big" "$SMALL"
     $PY - "$out/$method" "$method" "$SMALL" >>"$csv.tmp" <<'PY'
-import csv, json, os, sys
+import csv, json, sys
+sys.path.insert(0, "experiments")
+from exp_report import fit_seconds as fit_s  # noqa: E402
 d, method = sys.argv[1:3]
 ev = lambda p: json.load(open(p + "/eval.json"))
-def fit_s(p):
-    if os.path.exists(p + "/peer.json"):
-        return json.load(open(p + "/peer.json"))["seconds"]
-    st = json.load(open(p + "/run.json"))["stage_seconds"]
-    return sum(st.get(k, 0.0) for k in ("plugins", "partition", "ann", "affinity", "init", "optimize"))
 small, big, part = ev(d + "-small"), ev(d + "-big"), ev(d + f"-big/first_{sys.argv[3]}")
 f = lambda v: f"{v:.4f}"
 csv.writer(sys.stdout).writerow([method, f"{fit_s(d + '-small'):.1f}", f(small["np"]), f"{fit_s(d + '-big'):.1f}",

@@ -54,6 +54,8 @@ for row in "${SETS_DATA[@]}"; do
     fi
     $PY - "$out" "$name" "$desc" "${CONFIGS[@]}" opentsne >>"$csv.tmp" <<'PY'
 import csv, json, os, sys
+sys.path.insert(0, "experiments")
+from exp_report import fit_seconds  # noqa: E402
 out, name, desc, methods = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 w = csv.writer(sys.stdout)
 for m in methods:
@@ -61,12 +63,7 @@ for m in methods:
     if not os.path.exists(d + "/eval.json"):
         continue
     ev = json.load(open(d + "/eval.json"))
-    if os.path.exists(d + "/peer.json"):
-        fit = json.load(open(d + "/peer.json"))["seconds"]
-    else:
-        st = json.load(open(d + "/run.json"))["stage_seconds"]
-        fit = sum(st.get(k, 0.0) for k in ("plugins", "partition", "ann", "affinity", "init", "optimize"))
-    w.writerow([name, desc, m, f"{fit:.2f}", f"{ev['np']:.4f}", f"{ev.get('knn_acc', 0):.4f}"])
+    w.writerow([name, desc, m, f"{fit_seconds(d):.2f}", f"{ev['np']:.4f}", f"{ev.get('knn_acc', 0):.4f}"])
 PY
 done
 mv "$csv.tmp" "$csv"
