@@ -106,6 +106,7 @@ typedef struct nmp_config {
     struct {
         char plugin[NMP_CFG_STR_MAX];
         int64_t cells;
+        double cells_root;
     } partitioner;
     struct {
         char plugin[NMP_CFG_STR_MAX];

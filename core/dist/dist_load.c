@@ -172,11 +172,11 @@ nmp_status nmp_dist_load(nmp_run *r, nmp_err *err)
     s = nmp_comm_agree(d->comm, s, err);
     if (s == NMP_OK) s = same_input(r, err);
     if (s == NMP_OK) s = nmp_stage_check_sizes(r, d->n_total, err);
-    if (s == NMP_OK && d->ranks > c->partitioner.cells)
+    if (s == NMP_OK && d->ranks > r->cells_asked)
         s = nmp_fail(err, NMP_ERR_INVALID,
-                     "distributed: %d ranks but partitioner.cells = %lld; every rank needs a "
+                     "distributed: %d ranks but partitioner.cells = %d; every rank needs a "
                      "whole cell (raise partitioner.cells or start fewer ranks)",
-                     d->ranks, (long long)c->partitioner.cells);
+                     d->ranks, r->cells_asked);
     r->labels_path = c->data.labels[0] ? c->data.labels : nmp_data_default_labels(c->data.path);
     if (s == NMP_OK && d->rank == 0 && r->labels_path)
         s = nmp_labels_read_limit(r->labels_path, d->n_total, c->data.limit, &r->labels, err);

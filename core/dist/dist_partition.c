@@ -65,7 +65,7 @@ static nmp_status seed_centroids(nmp_run *r, const float *sample, int64_t m, int
                                  nmp_err *err)
 {
     nmp_instance *in = &r->inst[NMP_KIND_PARTITIONER];
-    int32_t asked = (int32_t)r->cfg->partitioner.cells;
+    int32_t asked = r->cells_asked;
     if (m < asked)
         return nmp_fail(err, NMP_ERR_INVALID,
                         "distributed.sample = %lld drew %lld rows, fewer than partitioner.cells = %d; "
@@ -181,7 +181,7 @@ static int32_t drop_empty(int32_t *assign, int64_t n, int64_t *counts, float *ce
 nmp_status nmp_dist_partition(nmp_run *r, nmp_err *err)
 {
     nmp_dist *d = &r->dist;
-    int32_t asked = (int32_t)r->cfg->partitioner.cells;
+    int32_t asked = r->cells_asked;
     float *sample = NULL, *centroids = malloc((size_t)(asked * r->x.d) * sizeof *centroids);
     int64_t m = 0, header[3] = {0}, iterations = 0;
     nmp_status s = centroids ? NMP_OK : nmp_fail(err, NMP_ERR_NOMEM, "out of memory for %d centroids", asked);

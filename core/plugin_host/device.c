@@ -103,7 +103,7 @@ static double device_bytes(const nmp_run *r)
     double n = (double)r->x.n, d = (double)r->x.d, k = (double)c->ann.k;
     double graph_stages = n * d * 4.0 + n * (d < 128 ? d : 128) * 4.0; /* + a PCA projection's output */
     double fit = n * (double)c->dims * 4.0 * 3.0 + n * 2.0 * k * 8.0 + (n + 1) * 8.0 + n * 4.0 +
-                 (double)c->optimizer.batch * (double)c->partitioner.cells * 4.0;
+                 (double)c->optimizer.batch * (double)r->cells_asked * 4.0;
     return (graph_stages > fit ? graph_stages : fit) + 512.0 * 1048576.0;
 }
 #endif

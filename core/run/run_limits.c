@@ -1,6 +1,7 @@
 /* What a run may take, checked before it takes it: the input's size against the config, and
  * the peak memory (estimated from the shapes alone) against what the machine has. Used by
  * the local load stage and the distributed one. */
+#include <math.h>
 #include <stdint.h>
 
 #include "host.h"
@@ -73,17 +74,34 @@ nmp_status nmp_stage_check_memory(nmp_run *r, nmp_err *err)
     return nmp_stage_check_memory_for(r, r->x.n, r->x.d, (double)r->x.n * (double)r->x.d * 4, err);
 }
 
+/* partitioner.cells, or with 0 cells_root x sqrt(n) rounded (at least 1, at most n): a cell's
+ * mass and the number of means each target sees both grow as sqrt(n). */
+static int64_t cells_for(const nmp_config *c, int64_t n)
+{
+    if (c->partitioner.cells > 0) return c->partitioner.cells;
+    double cells = floor(c->partitioner.cells_root * sqrt((double)n) + 0.5);
+    return cells < 1 ? 1 : cells > (double)n ? n : (int64_t)cells;
+}
+
 nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err)
 {
     const nmp_config *c = r->cfg;
+    int64_t cells = cells_for(c, n);
     if (n <= c->ann.k)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld point%s, but ann.k = %lld needs at least %lld", c->data.path,
                         (long long)n, n == 1 ? "" : "s", (long long)c->ann.k, (long long)c->ann.k + 1);
-    if (n < c->partitioner.cells)
+    if (n < cells)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld point%s, fewer than partitioner.cells = %lld", c->data.path,
-                        (long long)n, n == 1 ? "" : "s", (long long)c->partitioner.cells);
+                        (long long)n, n == 1 ? "" : "s", (long long)cells);
     if (n > INT32_MAX)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points; this build indexes at most %d", c->data.path,
                         (long long)n, INT32_MAX);
+    if (cells > INT32_MAX)
+        return nmp_fail(err, NMP_ERR_INVALID, "partitioner.cells = %lld; this build holds at most %d cells",
+                        (long long)cells, INT32_MAX);
+    if (c->partitioner.cells == 0 && cells != r->cells_asked)
+        nmp_log(NMP_LOG_INFO, "partitioner: %lld cells for %lld points (cells_root %g x sqrt(n))", (long long)cells,
+                (long long)n, c->partitioner.cells_root);
+    r->cells_asked = (int32_t)cells;
     return NMP_OK;
 }

@@ -56,6 +56,7 @@ typedef struct nmp_run {
     uint8_t *cell_local;
     int64_t partition_iterations;
     int32_t empty_cells;
+    int32_t cells_asked; /* partitioner.cells, or its value for this n when 0 (nmp_stage_check_sizes) */
     nmp_graph knn, graph;
     nmp_knn_quality knn_quality;
     float *y;

@@ -35,7 +35,7 @@ nmp_status nmp_graph_check(const nmp_graph *g, int64_t n, const nmp_instance *in
 nmp_status stage_partition(nmp_run *r, nmp_err *err)
 {
     nmp_instance *in = &r->inst[NMP_KIND_PARTITIONER];
-    int32_t asked = (int32_t)r->cfg->partitioner.cells;
+    int32_t asked = r->cells_asked;
     int32_t *cell_of = malloc((size_t)r->x.n * sizeof *cell_of);
     float *centroids = malloc((size_t)asked * (size_t)r->x.d * sizeof *centroids);
     if (!cell_of || !centroids) {

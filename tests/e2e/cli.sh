@@ -68,6 +68,16 @@ expect_fail 2 "not empty" "$NOMAD" run small.yaml --quiet   # never mixes two ru
 "$NOMAD" run small.yaml --quiet --out out/again --set eval.enabled=false
 cmp -s out/small/embedding.npy out/again/embedding.npy && ok "same seed, same layout" || bad "not deterministic"
 
+# partitioner.cells 0: cells_root x sqrt(n) cells (0.242 x sqrt(600) = 5.9: 6; 0.1: 2), logged.
+"$NOMAD" run small.yaml --out out/auto --set partitioner.cells=0 --set eval.enabled=false 2> auto.log
+"$NOMAD" run small.yaml --quiet --out out/auto2 --set partitioner.cells=0 --set partitioner.cells_root=0.1 \
+  --set eval.enabled=false
+$PY -c "
+import json
+assert json.load(open('out/auto/run.json'))['partition']['cells'] == 6
+assert json.load(open('out/auto2/run.json'))['partition']['cells'] == 2" && grep -q "partitioner: 6 cells for 600 points" auto.log \
+  && ok "partitioner.cells 0 scales with n" || bad "partitioner.cells 0: $(grep -h cells auto.log | head -2)"
+
 # Swapping one plugin name changes the result, and nothing else needs editing.
 "$NOMAD" run small.yaml --quiet --out out/neg --set loss.plugin=neg --set eval.enabled=false \
   && ! cmp -s out/small/embedding.npy out/neg/embedding.npy && ok "loss swapped by name" || bad "loss swap"

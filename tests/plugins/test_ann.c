@@ -206,7 +206,8 @@ static void test_exact_cell_pca_refine(void **state)
 
 /* exact_cell's inverted lists: probing every list is the exact search; probing 2 of 8 keeps
  * much of it on uniform data (no cluster to hide the lists' borders), 4 of 8 more, the same graph whatever the thread count, and with the refine
- * pass (whose visiting order the lists set) too; tiny cells are searched whole; ip refused;
+ * pass (whose visiting order the lists set) too; list_size sets the lists from the group's size;
+ * tiny cells are searched whole; ip refused;
  * scope=global searches across cells. */
 static void test_exact_cell_lists(void **state)
 {
@@ -235,6 +236,16 @@ static void test_exact_cell_lists(void **state)
     assert_int_equal(build("exact_cell", kv_four, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &four, NULL, 0), NMP_OK);
     assert_true(recall(&four, &ex, n, k) > r + 0.1);
     test_graph_free(&four);
+    /* list_size: 3,000 points in lists of 375 are 8 lists whatever `lists` asks below that,
+     * and a list_size above the group's share changes nothing */
+    static const char *const kv_size[] = {"lists=2", "list_size=375", "probe=2", NULL},
+                             *const kv_big[] = {"lists=8", "list_size=3000", "probe=2", NULL};
+    nmp_graph sized, big;
+    assert_int_equal(build("exact_cell", kv_size, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &sized, NULL, 0), NMP_OK);
+    assert_int_equal(build("exact_cell", kv_big, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &big, NULL, 0), NMP_OK);
+    assert_memory_equal(sized.index, two.index, (size_t)(n * k) * sizeof(int32_t));
+    assert_memory_equal(big.index, two.index, (size_t)(n * k) * sizeof(int32_t));
+    test_graph_free(&sized), test_graph_free(&big);
     assert_memory_equal(two.index, two1.index, (size_t)(n * k) * sizeof(int32_t));
     assert_memory_equal(two.dist, two1.dist, (size_t)(n * k) * sizeof(float));
     assert_int_equal(build("exact_cell", kv_ref, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ref, NULL, 0), NMP_OK);

@@ -138,6 +138,30 @@ static void test_kmeans_sample(void **state)
     free(x);
 }
 
+/* sample_per_cell: a sample of 50 per cell for 6 cells is the sample of 300, bit for bit; a
+ * smaller per-cell share leaves `sample` as it is; a sample of 10 gives other cells. */
+static void test_kmeans_sample_per_cell(void **state)
+{
+    (void)state;
+    const int64_t n = 2000, d = 8;
+    const int32_t k = 6;
+    int32_t labels[2000];
+    float *x = tight_blobs(n, d, k, 30.0, 13, labels); /* overlapping: the sample shapes the cells */
+    const char *per_cell[] = {"sample=10", "sample_per_cell=50", NULL}, *plain[] = {"sample=300", NULL},
+               *small[] = {"sample=300", "sample_per_cell=5", NULL}, *tiny[] = {"sample=10", NULL};
+    run_result a = run_partitioner("kmeans", per_cell, 2, 5, x, n, d, k);
+    run_result b = run_partitioner("kmeans", plain, 2, 5, x, n, d, k);
+    run_result c = run_partitioner("kmeans", small, 2, 5, x, n, d, k);
+    run_result e = run_partitioner("kmeans", tiny, 2, 5, x, n, d, k);
+    assert_int_equal(a.part.iterations, b.part.iterations);
+    assert_memory_equal(a.part.centroids, b.part.centroids, (size_t)(k * d) * sizeof(float));
+    assert_memory_equal(a.part.cell_of, b.part.cell_of, (size_t)n * sizeof(int32_t));
+    assert_memory_equal(c.part.centroids, b.part.centroids, (size_t)(k * d) * sizeof(float));
+    assert_true(memcmp(e.part.cell_of, b.part.cell_of, (size_t)n * sizeof(int32_t)) != 0);
+    run_free(&a), run_free(&b), run_free(&c), run_free(&e);
+    free(x);
+}
+
 /* max_iter bounds the iterations; tol = 0 never stops early. */
 static void test_kmeans_stopping(void **state)
 {
@@ -299,6 +323,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kmeans_blobs_lsh),    cmocka_unit_test(test_kmeans_blobs_plusplus),
         cmocka_unit_test(test_kmeans_blobs_random), cmocka_unit_test(test_kmeans_sample),
+        cmocka_unit_test(test_kmeans_sample_per_cell),
         cmocka_unit_test(test_kmeans_stopping),     cmocka_unit_test(test_kmeans_deterministic),
         cmocka_unit_test(test_kmeans_empty_reseed), cmocka_unit_test(test_kmeans_empty_drop),
         cmocka_unit_test(test_kmeans_errors),       cmocka_unit_test(test_random_partitioner),

@@ -28,6 +28,9 @@ static const nmp_param_decl exact_cell_params[] = {
     {"lists", NMP_PARAM_INT, "0", 0, 2147483647.0, NULL,
      "0: every point against its whole cell; L >= 2: each cell split into up to L k-means lists (about k "
      "points or more each) and every point searched in its `probe` nearest lists only (CPU; IVF-flat)"},
+    {"list_size", NMP_PARAM_INT, "0", 0, 2147483647.0, NULL,
+     "with lists: a group of more than lists x list_size points gets about one list per list_size points, so a "
+     "point's search costs the same at any n (0 = `lists` at any size)"},
     {"probe", NMP_PARAM_INT, "4", 1, 2147483647.0, NULL, "with lists: lists searched per point (more: slower, higher recall)"},
     {"list_iterations", NMP_PARAM_INT, "5", 0, 1000, NULL, "with lists: Lloyd iterations fitting each cell's lists"},
 };
@@ -49,8 +52,8 @@ static nmp_status exact_cell_create(const nmp_host *host, const nmp_params *para
     st->pca_sample = nmp_param_int(params, "pca_sample");
     st->refine = nmp_param_int(params, "refine");
     st->global = nmp_param_is(params, "scope", "global");
-    st->ivf = (ivf_opts){nmp_param_int(params, "lists"), nmp_param_int(params, "probe"),
-                         nmp_param_int(params, "list_iterations")};
+    st->ivf = (ivf_opts){nmp_param_int(params, "lists"), nmp_param_int(params, "list_size"),
+                         nmp_param_int(params, "probe"), nmp_param_int(params, "list_iterations")};
     if (st->query_block < 1) st->query_block = 1;
     return NMP_OK;
 }
@@ -178,7 +181,7 @@ static nmp_status exact_cell_build_on(exact_cell_state *st, const nmp_matrix *x,
     return s;
 }
 
-PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_ANN, "exact_cell", "1.2.0",
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_ANN, "exact_cell", "1.3.0",
                            "Exact kNN inside each cell (GEMM + top-k), the NOMAD reference graph",
                            exact_cell_params, exact_cell_create, free, build, exact_cell_build_on,
                            (void *state, const nmp_matrix *x, const nmp_cells *cells, int32_t k, nmp_metric metric,

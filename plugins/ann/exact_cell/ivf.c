@@ -11,8 +11,10 @@
 
 int64_t ivf_lists_for(ivf_opts o, int64_t count, int32_t k)
 {
-    int64_t lists = count / (k > 0 ? k : 1);
-    return lists < o.lists ? lists : o.lists;
+    int64_t lists = count / (k > 0 ? k : 1), asked = o.lists;
+    if (asked >= 2 && o.list_size > 0 && (count + o.list_size / 2) / o.list_size > asked)
+        asked = (count + o.list_size / 2) / o.list_size;
+    return lists < asked ? lists : asked;
 }
 
 /* A group's search: its rows, and each member's best k so far (sorted, -1 / inf padded) in

@@ -9,11 +9,13 @@
 
 typedef struct {
     int64_t lists;      /* lists asked per group (<= 1: none) */
+    int64_t list_size;  /* > 0: more lists when the group is large, about this many points each */
     int64_t probe;      /* lists searched per point */
     int64_t iterations; /* Lloyd iterations fitting the lists */
 } ivf_opts;
 
-/* Lists a group of `count` points gets: at most o.lists, and about k points or more per list
+/* Lists a group of `count` points gets: o.lists, or count / o.list_size when that is more (and
+ * lists is >= 2), so that a point's search costs the same at any n; and about k points or more per list
  * on average (< 2: none, the group is searched whole). With probe >= lists every point sees
  * every list: the exact graph, slower (tests use it). */
 int64_t ivf_lists_for(ivf_opts o, int64_t count, int32_t k);

@@ -20,6 +20,8 @@ static const nmp_param_decl kmeans_params[] = {
      "stop when sum of squared centroid shifts / sum of squared centroid norms falls below this"},
     {"sample", NMP_PARAM_INT, "5000000", 1, 2147483647.0, NULL,
      "Lloyd runs on a uniform sample of at most this many points; then every point is assigned"},
+    {"sample_per_cell", NMP_PARAM_INT, "0", 0, 1e9, NULL,
+     "the sample holds at least this many points per cell (0 = `sample` alone), so that it grows with the cells"},
     {"empty", NMP_PARAM_ENUM, "reseed", 0, -1, "reseed|drop",
      "an empty cell takes the point farthest from its centroid (reseed) or is removed, cells renumbered (drop)"},
     {"block_rows", NMP_PARAM_INT, "0", 0, 1e9, NULL,
@@ -38,6 +40,7 @@ static nmp_status kmeans_create(const nmp_host *host, const nmp_params *params, 
     st->max_iter = nmp_param_int(params, "max_iter");
     st->tol = nmp_param_double(params, "tol");
     st->sample = nmp_param_int(params, "sample");
+    st->sample_per_cell = nmp_param_int(params, "sample_per_cell");
     st->drop_empty = nmp_param_is(params, "empty", "drop");
     st->block_rows = nmp_param_int(params, "block_rows");
     if (st->hyperplanes < 1 || st->hyperplanes > 63 || st->sample < 1 || st->max_iter < 0 || !(st->tol >= 0)) {
@@ -92,8 +95,8 @@ static nmp_status kmeans_run(kmeans_state *st, const nmp_matrix *x, nmp_partitio
         h->set_error(h, "kmeans: cells must be in [1, points = %lld], got %d", (long long)x->n, out->cells);
         return NMP_ERR_INVALID;
     }
-    km_run r = {h, st, x->x, x->n, x->d, NULL, x->n < st->sample ? x->n : st->sample, out->cells, out->centroids,
-                eng, NULL};
+    int64_t m = st->sample_per_cell * out->cells > st->sample ? st->sample_per_cell * out->cells : st->sample;
+    km_run r = {h, st, x->x, x->n, x->d, NULL, x->n < m ? x->n : m, out->cells, out->centroids, eng, NULL};
     if (r.m < r.k) r.m = r.k; /* every cell needs a seed point */
     r.rows = malloc((size_t)r.m * sizeof *r.rows);
     if (!r.rows) {
@@ -119,7 +122,7 @@ static nmp_status kmeans_partition_on(void *state, const nmp_matrix *x, nmp_part
     return kmeans_run(state, x, out, &km_cpu_engine);
 }
 
-PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_PARTITIONER, "kmeans", "1.1.0",
+PLUGIN_REGISTER_ON_DEVICES(NMP_KIND_PARTITIONER, "kmeans", "1.2.0",
                            "K-means cells: LSH / k-means++ / random seeds, Lloyd on a sample, GEMM assignment",
                            kmeans_params, kmeans_create, free, partition, kmeans_partition_on,
                            (void *state, const nmp_matrix *x, nmp_partition *out), state, x, out);

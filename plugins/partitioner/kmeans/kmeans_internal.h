@@ -16,7 +16,7 @@ typedef struct {
     int hyperplanes;
     int64_t max_iter;
     double tol;
-    int64_t sample;
+    int64_t sample, sample_per_cell;
     int drop_empty; /* 0: reseed empty cells, 1: drop them */
     int64_t block_rows;
 } kmeans_state;
