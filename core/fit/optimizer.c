@@ -33,6 +33,7 @@ typedef struct {
     int32_t *pos;
     float *pos_weight;
     float *cell_mean, *cell_mass;
+    float *cell_spread;     /* cells: mean squared distance of a cell's points from its mean (cell_spreads) */
     double *cell_sum;       /* cells x dims: sum of the (true, caught-up) layout of each cell */
     double *cell_vel;       /* cells x dims: sum of their velocities */
     double *cell_buf;       /* cells x dims: the sums summed over ranks */
@@ -105,7 +106,7 @@ static void free_fit(fit *f)
     nmp_fit_order_free(&f->order);
     nmp_lazy_sgd_free(&f->sgd);
     nmp_engine_free(f->engine);
-    free(f->cell_mean), free(f->cell_mass), free(f->cell_sum), free(f->cell_vel), free(f->cell_buf), free(f->cell_acc);
+    free(f->cell_mean), free(f->cell_mass), free(f->cell_spread), free(f->cell_sum), free(f->cell_vel), free(f->cell_buf), free(f->cell_acc);
     free(f->grad), free(f->velocity), free(f->last), free(f->nonfinite), free(f->dense);
     for (int w = 0; f->touched && w < nmp_host_settings()->threads; w++) free(f->touched[w]);
     free(f->touched);
@@ -134,6 +135,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->pos_weight = malloc((size_t)(edges + 1) * sizeof *f->pos_weight);
     f->cell_mean = calloc((size_t)(C * D), sizeof *f->cell_mean);
     f->cell_mass = calloc((size_t)C, sizeof *f->cell_mass);
+    f->cell_spread = calloc((size_t)C, sizeof *f->cell_spread);
     f->cell_sum = calloc((size_t)(C * D), sizeof *f->cell_sum);
     f->cell_vel = calloc((size_t)(C * D), sizeof *f->cell_vel);
     f->cell_buf = calloc((size_t)(C * D), sizeof *f->cell_buf);
@@ -144,7 +146,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->touched = calloc((size_t)T, sizeof *f->touched);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
     if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight ||
-        !f->cell_mean || !f->cell_mass || !f->cell_sum || !f->cell_vel || !f->cell_buf || !f->cell_acc || !f->grad ||
+        !f->cell_mean || !f->cell_mass || !f->cell_spread || !f->cell_sum || !f->cell_vel || !f->cell_buf || !f->cell_acc || !f->grad ||
         !f->velocity || !f->last || !f->touched || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     for (int64_t i = 0; i < f->n; i++) f->last[i] = -1; /* current as of "before step 0" */
@@ -213,8 +215,7 @@ static void cell_means(fit *f)
             f->cell_mean[c * D + k] = f->cell_mass[c] > 0 ? (float)(f->cell_buf[c * D + k] / f->cell_mass[c]) : 0.0f;
 }
 
-/* Brings every point up to the end of step `now` and takes the cell sums afresh from the
- * layout, so the per-step bookkeeping cannot drift (once per epoch, and before the fit). */
+/* Brings the points of a range up to the end of step `now` and sums them per cell (settle). */
 static void catch_up_all_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
@@ -236,11 +237,54 @@ static void take_sums(fit *f)
             f->cell_sum[v] += f->cell_acc[w * 2 * C * D + v], f->cell_vel[v] += f->cell_acc[w * 2 * C * D + C * D + v];
 }
 
+/* Each worker's squared distances of its points from their cells' means, per cell, into the
+ * first C values of its cell_acc block. */
+static void spread_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    fit *f = ctx;
+    const int64_t D = f->dims;
+    double *acc = f->cell_acc + (int64_t)worker * 2 * f->cells->count * D;
+    int32_t cell;
+    for (int64_t i = begin, stop; i < end; i = stop) {
+        stop = cell_run_end(f, i, end, &cell);
+        const float *mu = f->cell_mean + (int64_t)cell * D;
+        double s = 0.0;
+        for (int64_t j = i; j < stop; j++)
+            for (int64_t k = 0; k < D; k++) {
+                const double d = (double)f->y[j * D + k] - mu[k];
+                s += d * d;
+            }
+        acc[cell] += s;
+    }
+}
+
+/* The cell spreads (nmp_step.cell_spread) of the settled layout, whose means were just taken:
+ * once an epoch, as a cell's spread changes slowly and the lazy update keeps no per-step sum of
+ * squares. Summed in worker order, then over the ranks. */
+static void cell_spreads(fit *f)
+{
+    const int64_t C = f->cells->count, D = f->dims, T = nmp_host_settings()->threads;
+    for (int64_t w = 0; w < T; w++) memset(f->cell_acc + w * 2 * C * D, 0, (size_t)C * sizeof *f->cell_acc);
+    nmp_parallel_for(f->n, spread_range, f);
+    for (int64_t c = 0; c < C; c++) {
+        f->cell_buf[c] = 0.0;
+        for (int64_t w = 0; w < T; w++) f->cell_buf[c] += f->cell_acc[w * 2 * C * D + c];
+    }
+    if (f->s->reduce_cells && f->s->reduce_cells(f->s->reduce_ctx, f->cell_buf, C)) f->nonfinite[0] = 1;
+    for (int64_t c = 0; c < C; c++)
+        f->cell_spread[c] = f->cell_mass[c] > 0 ? (float)(f->cell_buf[c] / f->cell_mass[c]) : 0.0f;
+}
+
+/* Every point brought up to the end of step `now`, the cell sums, means and spreads taken
+ * afresh from the layout, so the per-step bookkeeping cannot drift (once per epoch, and
+ * before the fit). */
 static void settle(fit *f, int64_t now)
 {
     f->step = now;
     nmp_parallel_for(f->n, catch_up_all_range, f);
     take_sums(f);
+    cell_means(f);
+    cell_spreads(f);
 }
 
 /* ------------------------------------------------------------------ lazy passes */
@@ -690,9 +734,12 @@ static nmp_status cpu_start(void *b, const nmp_fit_request *req, int64_t spe, in
     if (st == NMP_OK) st = prepare_plugins(f, req->cell_local, spe, req->negatives, req->loss, err);
     if (st == NMP_OK) {
         settle(f, -1);
-        cell_means(f);
     }
-    c->step = (nmp_step){.y = f->y, .cell_mean = f->cell_mean, .cell_mass = f->cell_mass, .loss_every = s->loss_every};
+    c->step = (nmp_step){.y = f->y,
+                         .cell_mean = f->cell_mean,
+                         .cell_mass = f->cell_mass,
+                         .loss_every = s->loss_every,
+                         .cell_spread = f->cell_spread};
     return st;
 }
 
@@ -737,7 +784,6 @@ static nmp_status cpu_resume(void *b, const nmp_opt_state *r, int64_t spe, nmp_e
     const int64_t now = r->epochs_done * spe - 1;
     for (int64_t i = 0; i < f->n; i++) f->last[i] = (int32_t)now;
     settle(f, now);
-    cell_means(f);
     for (int p = 0; p < 2; p++) {
         const nmp_checkpoint_ops *ops = checkpoint_entry(inst[p]);
         if (!ops && r->plugin_size[p])
@@ -773,7 +819,6 @@ static nmp_status cpu_end_epoch(void *b, int64_t epoch, float *y, double loss_su
     fit *f = &c->f;
     const int64_t spe = c->total / f->s->epochs;
     settle(f, (epoch + 1) * spe - 1);
-    cell_means(f);
     nmp_fit_order_to_input(&f->order, f->y, y, f->dims);
     *loss = loss_sum / ((double)spe * f->s->batch);
     return NMP_OK;

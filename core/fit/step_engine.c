@@ -345,11 +345,21 @@ ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e
     }
 }
 
-/* The approximate terms (weights per target, stride A); they receive no gradient. */
-ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
+/* Adds each approximate point's spread to its column of a d2 tile (rows x n, as tile_d2). */
+static inline void add_spread(int rows, int n, const float *spread, float *d2)
+{
+    for (int t = 0; t < rows; t++)
+        for (int l = 0; l < n; l++) d2[t * n + l] += spread[l];
+}
+
+/* The approximate terms (weights per target, stride A); they receive no gradient. Spread
+ * points (approx_spread) take the tile path, whose d2 the spread is added to. */
+ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, worker *wk, block *bk)
 {
     const int m = e->neg->per_target, A = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip;
+    const float *spread = e->neg->approx_spread;
+    const int F = spread ? 0 : Fk;
     const int L = F ? FUSED_TERMS : TILE_TERMS;
     for (int c0 = 0; c0 < A; c0 += L) {
         int n = A - c0 < L ? A - c0 : L;
@@ -361,6 +371,7 @@ ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, w
         if (!F) {
             float tz[TILE_ROWS] = {0};
             tile_d2(D, bk->nb, bk->yi, e->asoa + c0, e->cap_approx, n, wk->d2);
+            if (spread) add_spread(bk->nb, n, spread + c0, wk->d2);
             const nmp_repel_tile tile = {bk->nb, n, wk->d2, aw + c0, A, coef, tz};
             e->ops->repel(e->state, &tile);
             for (int t = 0; t < bk->nb; t++) bk->z[t] += tz[t];
@@ -390,8 +401,9 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
             apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
-    for (int c0 = 0; c0 < A; c0 += L) {
-        int n = A - c0 < L ? A - c0 : L;
+    const int La = e->neg->approx_spread ? TILE_TERMS : L; /* the tiles block_approx cut */
+    for (int c0 = 0; c0 < A; c0 += La) {
+        int n = A - c0 < La ? A - c0 : La;
         const float *coef = tile_coef(e, wk, bk, (int64_t)m + c0);
         for (int t = 0; t < bk->nb; t += 2) {
             const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f * bk->scale[t],
@@ -506,6 +518,7 @@ ENGINE_INLINE double block_value(const int D, const nmp_engine *e, worker *wk, c
     const int64_t j0 = bk->offset[t];
     tile_d2(D, 1, bk->yi + t * D, wk->zsoa, bk->cap, m, wk->vd2);
     tile_d2(D, 1, bk->yi + t * D, e->asoa, e->cap_approx, A, wk->vd2 + m);
+    if (ng->approx_spread) add_spread(1, A, ng->approx_spread, wk->vd2 + m);
     const nmp_loss_terms terms = {.n_pos =
                                       (int32_t)(e->st->edge_offset[bk->b0 + t + 1] - e->st->edge_offset[bk->b0 + t]),
                                   .n_neg = m,

@@ -40,16 +40,17 @@ void neg_cellsets_free(neg_cellsets *s)
 
 
 nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const nmp_fit_info *fit,
-                                 const uint8_t *approx, double noise, int mass)
+                                 const uint8_t *approx, double noise, int mass, double spread)
 {
     const nmp_cells *cells = fit->cells;
     memset(a, 0, sizeof *a);
-    a->dims = fit->dims, a->batch = fit->batch;
+    a->dims = fit->dims, a->batch = fit->batch, a->spread_scale = spread;
     for (int32_t c = 0; c < cells->count; c++) a->count += approx[c] != 0;
     a->cell = malloc(((size_t)a->count + 1) * sizeof *a->cell);
     a->y = malloc(((size_t)a->count * (size_t)fit->dims + 1) * sizeof *a->y);
     a->weight = malloc(((size_t)a->count * (size_t)fit->batch + 1) * sizeof *a->weight);
-    if (!a->cell || !a->y || !a->weight) {
+    a->spread = spread > 0 ? malloc(((size_t)a->count + 1) * sizeof *a->spread) : NULL;
+    if (!a->cell || !a->y || !a->weight || (spread > 0 && !a->spread)) {
         neg_fixed_approx_free(a);
         h->set_error(h, "out of memory for %d approximate terms", cells->count);
         return NMP_ERR_NOMEM;
@@ -63,7 +64,20 @@ nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const n
     return NMP_OK;
 }
 
-void neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_step *step, nmp_negatives *out)
+nmp_status neg_spread(const nmp_host *h, const nmp_step *step, const int32_t *cell, int32_t count, double spread,
+                      float *out)
+{
+    if (!step->cell_spread) {
+        h->set_error(h, "spread = %g needs each cell's layout spread, which this optimiser does not keep (device: "
+                        "cuda); use spread 0 there", spread);
+        return NMP_ERR_UNSUPPORTED;
+    }
+    for (int32_t r = 0; r < count; r++) out[r] = (float)(spread * step->cell_spread[cell ? cell[r] : r]);
+    return NMP_OK;
+}
+
+nmp_status neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_host *h, const nmp_step *step,
+                                 nmp_negatives *out)
 {
     for (int32_t r = 0; r < a->count; r++)
         memcpy(a->y + (size_t)r * (size_t)a->dims, step->cell_mean + (size_t)a->cell[r] * (size_t)a->dims,
@@ -71,11 +85,14 @@ void neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_step *step, nmp_
     out->approx_count = a->count;
     out->approx_y = a->count ? a->y : NULL;
     out->approx_weight = a->count ? a->weight : NULL;
+    if (!a->spread || !a->count) return NMP_OK;
+    out->approx_spread = a->spread;
+    return neg_spread(h, step, a->cell, a->count, a->spread_scale, a->spread);
 }
 
 void neg_fixed_approx_free(neg_fixed_approx *a)
 {
-    free(a->cell), free(a->y), free(a->weight);
+    free(a->cell), free(a->y), free(a->weight), free(a->spread);
     memset(a, 0, sizeof *a);
 }
 

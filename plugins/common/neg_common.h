@@ -86,14 +86,22 @@ typedef struct {
     int32_t *cell;  /* count */
     float *y;       /* count x dims */
     float *weight;  /* batch x count */
+    float *spread;  /* count: spread x the cells' layout spread (spread > 0 only) */
+    double spread_scale;
     int32_t dims, batch;
 } neg_fixed_approx;
 
-/* Terms for the cells with approx[c] != 0, weighted by neg_mean_weight(noise, mass). */
+/* Terms for the cells with approx[c] != 0, weighted by neg_mean_weight(noise, mass), and with
+ * spread > 0 spread as spread x step->cell_spread (nmp_negatives.approx_spread). */
 nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const nmp_fit_info *fit,
-                                 const uint8_t *approx, double noise, int mass);
-/* Gathers this step's means and points out->approx_* at them. */
-void neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_step *step, nmp_negatives *out);
+                                 const uint8_t *approx, double noise, int mass, double spread);
+/* spread x step->cell_spread into out (count values), or an error when the optimiser keeps no
+ * cell spreads (device: cuda). */
+nmp_status neg_spread(const nmp_host *h, const nmp_step *step, const int32_t *cell, int32_t count, double spread,
+                      float *out);
+/* Gathers this step's means (and spreads) and points out->approx_* at them. */
+nmp_status neg_fixed_approx_step(const neg_fixed_approx *a, const nmp_host *h, const nmp_step *step,
+                                 nmp_negatives *out);
 void neg_fixed_approx_free(neg_fixed_approx *a);
 
 /* Rows of targets that share one draw of negatives (nmp_negatives.rows, ABI 1.1): runs of at

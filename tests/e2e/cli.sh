@@ -78,6 +78,12 @@ assert json.load(open('out/auto/run.json'))['partition']['cells'] == 6
 assert json.load(open('out/auto2/run.json'))['partition']['cells'] == 2" && grep -q "partitioner: 6 cells for 600 points" auto.log \
   && ok "partitioner.cells 0 scales with n" || bad "partitioner.cells 0: $(grep -h cells auto.log | head -2)"
 
+# negatives.spread: the means as clouds of their cells' spread; a different layout, as finite.
+"$NOMAD" run small.yaml --quiet --out out/spread --set negatives.spread=1 --set eval.enabled=false \
+  && ! cmp -s out/small/embedding.npy out/spread/embedding.npy \
+  && $PY -c "import numpy as np, sys; sys.exit(not np.isfinite(np.load('out/spread/embedding.npy')).all())" \
+  && ok "negatives.spread reaches the fit" || bad "negatives.spread"
+
 # Swapping one plugin name changes the result, and nothing else needs editing.
 "$NOMAD" run small.yaml --quiet --out out/neg --set loss.plugin=neg --set eval.enabled=false \
   && ! cmp -s out/small/embedding.npy out/neg/embedding.npy && ok "loss swapped by name" || bad "loss swap"

@@ -357,6 +357,38 @@ static void test_cluster_mean_empty_cell(void **st)
     test_cells_free(&w.cells);
 }
 
+/* spread: each approximate term's spread is spread x its cell's layout spread, for per-target
+ * (nearest_exact) and fixed (remote) means; none without it; an optimiser that keeps no
+ * spreads (step.cell_spread NULL, device: cuda) gets an error, not point masses. */
+static void test_cluster_mean_spread(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 1);
+    static const float cell_spread[C] = {0.5f, 1.0f, 2.0f, 4.0f};
+    w.step.cell_spread = cell_spread;
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const modes[] = {"approx_cells=nearest_exact:1", "approx_cells=remote"};
+    for (int m = 0; m < 2; m++) {
+        const char *const kv[] = {"exact=5", modes[m], "spread=1.5", NULL}, *const plain[] = {"exact=5", modes[m], NULL};
+        test_instance t = make(h, &w, "cluster_mean", kv), p = make(h, &w, "cluster_mean", plain);
+        nmp_negatives ng = sample(&t, &w, 0), np = sample(&p, &w, 0);
+        assert_true(ng.approx_count > 0 && ng.approx_count == np.approx_count);
+        assert_non_null(ng.approx_spread);
+        assert_null(np.approx_spread);
+        for (int r = 0; r < ng.approx_count; r++)
+            assert_float_equal(ng.approx_spread[r], 1.5f * cell_spread[approx_cell(&w, &ng, r)], 1e-6);
+        w.step.cell_spread = NULL;
+        nmp_negatives out;
+        const nmp_negatives_ops *ops = t.plugin->ops;
+        assert_int_equal(ops->sample(t.state, &w.step, &out), NMP_ERR_UNSUPPORTED);
+        w.step.cell_spread = cell_spread;
+        test_plugin_destroy(&t), test_plugin_destroy(&p);
+    }
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_cluster_mean_empty_cell),
         cmocka_unit_test(test_group_rows),
         cmocka_unit_test(test_mass_uses_global_sizes),
+        cmocka_unit_test(test_cluster_mean_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

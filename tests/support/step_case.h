@@ -21,6 +21,7 @@ typedef struct {
     int64_t n;
     int dims, k, cells, batch, per_target;
     float *y, *weight, *mass, *cell_mean, *neg_weight, *approx_weight, *pos_weight;
+    float *spread; /* cells, or NULL: the approximate terms' spreads (step_case_spread) */
     int64_t *offsets, *edge_offset;
     int32_t *index, *cell_of, *target, *neg_index, *row_start, *pos;
     nmp_step step;
@@ -96,8 +97,18 @@ static inline step_case *step_case_new(int64_t n, int dims, int k, int cells, in
     return c;
 }
 
+/* Spreads the approximate terms: s2 in [0, 2), one in five 0 (nmp_negatives.approx_spread). */
+static inline void step_case_spread(step_case *c, uint64_t seed)
+{
+    c->spread = malloc((size_t)c->cells * sizeof *c->spread);
+    for (int r = 0; r < c->cells; r++)
+        c->spread[r] = r % 5 == 2 ? 0.0f : (float)(2.0 * step_case_u01(seed, 11, (uint64_t)r));
+    c->neg.approx_spread = c->spread;
+}
+
 static inline void step_case_free(step_case *c)
 {
+    free(c->spread);
     free(c->y), free(c->offsets), free(c->index), free(c->weight), free(c->cell_of), free(c->mass), free(c->cell_mean);
     free(c->target), free(c->row_start), free(c->neg_index), free(c->neg_weight), free(c->approx_weight);
     free(c->edge_offset), free(c->pos), free(c->pos_weight);

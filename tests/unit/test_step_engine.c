@@ -2,8 +2,8 @@
  * written here in double from docs/losses.md (not from nomad/loss_math.h, so a wrong formula
  * there shows): infonce, neg, nce and umap (clipped, negatives moving or still), 2-D and 3-D,
  * negatives per target, shared or in runs, weights random or one per row, approximate terms
- * with zeros, rows longer than a tile. Tolerances: gradient 1e-4 of its largest coordinate
- * (float32 tiles against double), loss and NCE's statistic 1e-5 relative. Then determinism. */
+ * with zeros, spread or not, rows longer than a tile. Tolerances: gradient 1e-4 of its
+ * largest coordinate (float32 tiles against double), loss and NCE's statistic 1e-5 relative. Then determinism. */
 #include <math.h>
 #include <stdio.h>
 
@@ -75,6 +75,12 @@ static void apply(const oracle_loss *l, const float *yi, const float *yz, double
     }
 }
 
+/* Approximate term r's spread s2: its distance reads d2 + s2 (docs/losses.md). */
+static double spread(const step_case *c, int r)
+{
+    return c->spread ? c->spread[r] : 0.0;
+}
+
 /* The step's dense gradient and loss, target by target; *dlogc gets neg's dL/d log c. */
 static double oracle(const step_case *c, const oracle_loss *l, double *grad, double *dlogc)
 {
@@ -87,7 +93,7 @@ static double oracle(const step_case *c, const oracle_loss *l, double *grad, dou
         const float *nw = c->neg_weight + row * m, *aw = c->approx_weight + (int64_t)b * A;
         double z = 0.0, s = 0.0, loss = 0.0, gi[3] = {0};
         for (int j = 0; j < m; j++) z += nw[j] / (1.0 + sq(yi, c->y + (int64_t)idx[j] * D, D));
-        for (int r = 0; r < A; r++) z += aw[r] / (1.0 + sq(yi, c->cell_mean + r * D, D));
+        for (int r = 0; r < A; r++) z += aw[r] / (1.0 + sq(yi, c->cell_mean + r * D, D) + spread(c, r));
         for (int64_t e = c->edge_offset[b]; e < c->edge_offset[b + 1]; e++) {
             const float *yj = c->y + (int64_t)c->pos[e] * D;
             double coef = attract(l, sq(yi, yj, D), c->pos_weight[e], z, &s, &loss, dlogc);
@@ -95,7 +101,7 @@ static double oracle(const step_case *c, const oracle_loss *l, double *grad, dou
         }
         double scale = l->kind == ORACLE_INFONCE ? s : 1.0;
         for (int r = 0; r < A; r++) {
-            double coef = scale * repel(l, sq(yi, c->cell_mean + r * D, D), aw[r], &loss, dlogc);
+            double coef = scale * repel(l, sq(yi, c->cell_mean + r * D, D) + spread(c, r), aw[r], &loss, dlogc);
             apply(l, yi, c->cell_mean + r * D, coef, aw[r], D, gi, NULL);
         }
         for (int j = 0; j < m; j++) {
@@ -186,6 +192,18 @@ static void matches_oracle_across_tiles(void **state)
     }
 }
 
+/* Spread approximate terms (a cell's cloud: d2 + s2) on both paths, every loss, across tiles. */
+static void matches_oracle_spread(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 3; mode++) {
+        step_case *c = step_case_new(900, 2 + (mode == 1), 7, 300, 21, 40, (step_case_rows)mode, 0, 5.0, 93);
+        step_case_spread(c, 5);
+        every_loss(c, mode);
+        step_case_free(c);
+    }
+}
+
 /* Same step twice: the same bytes; 1 and 2 workers agree to rounding. */
 static void deterministic(void **state)
 {
@@ -246,7 +264,7 @@ static void refuses_other_dims(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle), cmocka_unit_test(matches_oracle_across_tiles),
-                                       cmocka_unit_test(deterministic), cmocka_unit_test(dense_sink_matches_slots),
+                                       cmocka_unit_test(matches_oracle_spread), cmocka_unit_test(deterministic), cmocka_unit_test(dense_sink_matches_slots),
                                        cmocka_unit_test(refuses_other_dims)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

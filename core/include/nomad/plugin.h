@@ -21,7 +21,7 @@ extern "C" {
  * (which may read members this host does not fill); a plugin checks host->struct_size before
  * it uses host members newer than its own minor. */
 #define NMP_ABI_MAJOR 2
-#define NMP_ABI_MINOR 0
+#define NMP_ABI_MINOR 1
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -219,6 +219,10 @@ typedef struct {
     const float *cell_mass;  /* cells: points in each cell (all ranks) */
     int32_t loss_every;      /* the loss (for the curve) may be estimated from one target in this
                                 many, scaled up; 0 or 1: every target */
+    /* ABI 2.1 */
+    const float *cell_spread; /* cells: mean squared distance of each cell's points from its layout
+                                 mean (all ranks), taken afresh once an epoch; NULL where the
+                                 optimiser does not keep it (device: cuda) */
 } nmp_step;
 
 /* What a negatives plugin returns for one step. Buffers are owned by the plugin and stay
@@ -228,7 +232,8 @@ typedef struct {
  * cuts the random draws, the gathers and the scatter by the run length. Negative l of row r
  * is index[r * per_target + l], weight likewise (NULL = all 1).
  * Approximate terms (e.g. cell means) are points approx_y[c] weighted per target by
- * approx_weight[b * approx_count + c] (0 drops the term); they receive no gradient. */
+ * approx_weight[b * approx_count + c] (0 drops the term), optionally spread (approx_spread);
+ * they receive no gradient. */
 typedef struct {
     int32_t per_target;
     int32_t shared;         /* nonzero: one row used by every target */
@@ -240,6 +245,11 @@ typedef struct {
     /* the host zeroes the struct before sample(), so a plugin that does not group leaves rows 0 */
     int32_t rows;               /* > 0: rows of negatives, row_start says which targets use each */
     const int32_t *row_start;   /* rows + 1, from 0 to batch, increasing */
+    /* ABI 2.1 */
+    const float *approx_spread; /* approx_count, or NULL: approximate point c stands for a cloud of
+                                   spread s2 = approx_spread[c], and the loss sees its distance as
+                                   d2 + s2 (the Cauchy kernel 1 / (1 + d2 + s2)); its gradient still
+                                   points along y - approx_y[c] */
 } nmp_negatives;
 
 /* Rows of negatives of a step of `batch` targets, and the row target b uses. */

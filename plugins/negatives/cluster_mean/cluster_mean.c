@@ -17,6 +17,10 @@ static const nmp_param_decl cluster_mean_params[] = {
      "unweighted: every term 1; mass: mean of r weighs exact |r|/n, an exact sample |E|/n"},
     {"group", NMP_PARAM_INT, "1", 1, 1000000, NULL,
      "targets of one cell in a step that share one draw of exact negatives (1 = a fresh draw per target)"},
+    {"spread", NMP_PARAM_DOUBLE, "0", 0, 1e6, NULL,
+     "a mean's kernel reads d^2 + spread x s^2, s^2 the mean squared distance of its cell's points from the "
+     "mean in the layout (taken each epoch): 1 / (1 + d^2 + s^2) for t-SNE's kernel, a cloud, not a point "
+     "(0 = a point mass; CPU optimiser only)"},
 };
 
 typedef enum { MODE_REMOTE, MODE_ALL_BUT_OWN, MODE_ALL, MODE_NONE, MODE_NEAREST } approx_mode;
@@ -27,6 +31,8 @@ typedef struct {
     uint64_t seed;
     int32_t exact, batch, nearest_k, group;
     int32_t draws;       /* exact negatives per target actually drawn (0 when approx_cells: all) */
+    double spread;       /* the means' spread factor (0: point masses) */
+    float *spread_now;   /* cells: this step's spread x cell spread, per_cell only */
     int mass, per_cell; /* per_cell: E (and R~) depend on the target's cell */
     approx_mode mode;
     neg_cellsets sets;   /* E: one group, or one per cell when per_cell */
@@ -60,6 +66,7 @@ static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void
     s->exact = (int32_t)nmp_param_int(params, "exact");
     s->group = (int32_t)nmp_param_int(params, "group");
     s->mass = nmp_param_is(params, "weighting", "mass");
+    s->spread = nmp_param_double(params, "spread");
     s->per_cell = s->mode == MODE_ALL_BUT_OWN || s->mode == MODE_NEAREST;
     *state = s;
     return NMP_OK;
@@ -70,7 +77,7 @@ static void cm_destroy(void *state)
     cm_state *s = state;
     neg_cellsets_free(&s->sets);
     neg_fixed_approx_free(&s->fixed);
-    free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight);
+    free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight), free(s->spread_now);
     free(s->row_start);
 #ifdef NOMAD_CUDA
     neg_cuda_bufs_free(&s->gpu);
@@ -177,7 +184,8 @@ static nmp_status cm_build_approx(cm_state *s, const nmp_fit_info *fit)
     if (s->per_cell) {
         s->base_row = malloc((size_t)C * sizeof *s->base_row);
         s->approx_weight = malloc((size_t)fit->batch * (size_t)C * sizeof *s->approx_weight + 1);
-        if (!s->base_row || !s->approx_weight) {
+        s->spread_now = s->spread > 0 ? malloc((size_t)C * sizeof *s->spread_now) : NULL;
+        if (!s->base_row || !s->approx_weight || (s->spread > 0 && !s->spread_now)) {
             s->host->set_error(s->host, "out of memory for %d x %d approximate weights", fit->batch, C);
             return NMP_ERR_NOMEM;
         }
@@ -191,7 +199,7 @@ static nmp_status cm_build_approx(cm_state *s, const nmp_fit_info *fit)
     }
     for (int32_t c = 0; c < C; c++)
         approx[c] = s->mode == MODE_ALL || (s->mode == MODE_REMOTE && !fit->cell_local[c]);
-    nmp_status st = neg_fixed_approx_init(&s->fixed, s->host, fit, approx, s->exact, s->mass);
+    nmp_status st = neg_fixed_approx_init(&s->fixed, s->host, fit, approx, s->exact, s->mass, s->spread);
     free(approx);
     return st;
 }
@@ -263,16 +271,15 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     out->per_target = s->draws;
     out->index = s->draws ? s->index : NULL;
     out->weight = s->draws ? s->weight : NULL;
-    if (s->per_cell) {
-        out->approx_count = s->cells->count;
-        out->approx_y = step->cell_mean;
-        out->approx_weight = s->approx_weight;
-    } else {
-        neg_fixed_approx_step(&s->fixed, step, out);
-    }
-    return NMP_OK;
+    if (!s->per_cell) return neg_fixed_approx_step(&s->fixed, s->host, step, out);
+    out->approx_count = s->cells->count;
+    out->approx_y = step->cell_mean;
+    out->approx_weight = s->approx_weight;
+    if (!s->spread_now) return NMP_OK;
+    out->approx_spread = s->spread_now;
+    return neg_spread(s->host, step, NULL, s->cells->count, s->spread, s->spread_now);
 }
 
-NEG_REGISTER("cluster_mean", "1.2.0",
+NEG_REGISTER("cluster_mean", "1.3.0",
              "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
              cluster_mean_params, cm_create, cm_destroy, cm_prepare, cm_sample, cm_state);

@@ -57,7 +57,7 @@ static nmp_status in_batch_prepare(void *state, const nmp_fit_info *fit)
         return NMP_ERR_NOMEM;
     }
     for (int32_t c = 0; c < fit->cells->count; c++) remote[c] = !fit->cell_local[c];
-    nmp_status st = neg_fixed_approx_init(&s->remote, s->host, fit, remote, s->n_noise, s->mass);
+    nmp_status st = neg_fixed_approx_init(&s->remote, s->host, fit, remote, s->n_noise, s->mass, 0.0);
     free(remote);
     if (st == NMP_OK) s->batch = fit->batch;
     return st;
@@ -84,8 +84,7 @@ static nmp_status in_batch_sample(void *state, const nmp_step *step, nmp_negativ
         out->index = s->index;
     }
     out->shared = 1;
-    neg_fixed_approx_step(&s->remote, step, out);
-    return NMP_OK;
+    return neg_fixed_approx_step(&s->remote, s->host, step, out);
 }
 
 NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "in_batch", "1.0.0",
