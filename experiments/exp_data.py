@@ -52,14 +52,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     peers.add_prep(sub, "fmnist")
-    for name, fn, args in (("slice", cmd_slice, ("x", "y", "outdir")), ("digits", cmd_digits, ("outdir",)),
-                           ("half", cmd_half, ("x", "out"))):
+    # (name, function, positional arguments, required integer options)
+    for name, fn, args, ints in (("slice", cmd_slice, ("x", "y", "outdir"), ("--limit",)),
+                                 ("digits", cmd_digits, ("outdir",), ()), ("half", cmd_half, ("x", "out"), ())):
         s = sub.add_parser(name)
         for arg in args:
             s.add_argument(arg)
+        for opt in ints:
+            s.add_argument(opt, type=int, required=True)
         s.set_defaults(fn=fn)
-        if name == "slice":
-            s.add_argument("--limit", type=int, required=True)
     for name, axis in (("rows", 0), ("cols", 1)):
         s = sub.add_parser(name)
         s.add_argument("x")

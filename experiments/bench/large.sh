@@ -12,10 +12,11 @@
 #   BENCH_D=D            dimensions (default 128)
 #   BENCH_RSS_GIB=G      the peak-RSS limit (default 3)
 #   NOMAD=path           the nomad binary (default build/nomad, built if missing)
-#   LARGE_SET="k=v ..."  the scaling of nomad.yaml to 1M points (default below): more cells; each
-#                        point's kNN searched in 4 of 512 k-means lists (nomad.yaml's 4 of 32 would
-#                        scan an eighth of the 1M points per point); 32 PCs (refined in 128-d) halve
-#                        it again; a larger batch means fewer passes of the O(n) SGD update; 100
+#   LARGE_SET="k=v ..."  the scaling of nomad.yaml to 1M points (default: large_set.txt, which
+#                        experiments/scale_control.sh reads too): 128 cells (nomad.yaml's own
+#                        cells_root gives 242 at 1M, and costs more per step); each point's kNN
+#                        searched in 4 of 512 k-means lists (nomad.yaml's list_size gives 455); 32
+#                        PCs (refined in 128-d) halve it again; a larger batch means fewer passes of the O(n) SGD update; 100
 #                        epochs for time (250: NP@10 0.262 instead of 0.159, optimise 269 s not 74)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,7 @@ N=${BENCH_N:-1000000}
 D=${BENCH_D:-128}
 LIMIT_GIB=${BENCH_RSS_GIB:-3}
 SEED=0
-LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.lists=512 ann.probe=4 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
+LARGE_SET=${LARGE_SET:-$(<experiments/bench/large_set.txt)}
 SCALE=()
 for kv in $LARGE_SET; do SCALE+=(--set "$kv"); done
 
