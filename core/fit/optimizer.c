@@ -106,7 +106,8 @@ static void free_fit(fit *f)
     nmp_fit_order_free(&f->order);
     nmp_lazy_sgd_free(&f->sgd);
     nmp_engine_free(f->engine);
-    free(f->cell_mean), free(f->cell_mass), free(f->cell_spread), free(f->cell_sum), free(f->cell_vel), free(f->cell_buf), free(f->cell_acc);
+    free(f->cell_mean), free(f->cell_mass), free(f->cell_spread), free(f->cell_sum), free(f->cell_vel);
+    free(f->cell_buf), free(f->cell_acc);
     free(f->grad), free(f->velocity), free(f->last), free(f->nonfinite), free(f->dense);
     for (int w = 0; f->touched && w < nmp_host_settings()->threads; w++) free(f->touched[w]);
     free(f->touched);
@@ -146,8 +147,8 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->touched = calloc((size_t)T, sizeof *f->touched);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
     if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight ||
-        !f->cell_mean || !f->cell_mass || !f->cell_spread || !f->cell_sum || !f->cell_vel || !f->cell_buf || !f->cell_acc || !f->grad ||
-        !f->velocity || !f->last || !f->touched || !f->nonfinite)
+        !f->cell_mean || !f->cell_mass || !f->cell_spread || !f->cell_sum || !f->cell_vel || !f->cell_buf ||
+        !f->cell_acc || !f->grad || !f->velocity || !f->last || !f->touched || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     for (int64_t i = 0; i < f->n; i++) f->last[i] = -1; /* current as of "before step 0" */
     nmp_opt_cell_mass(f->s, f->cells, f->cell_mass);
@@ -732,9 +733,7 @@ static nmp_status cpu_start(void *b, const nmp_fit_request *req, int64_t spe, in
     if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, req->y, f->y, f->dims);
     if (st == NMP_OK) st = nmp_lazy_sgd_init(&f->sgd, s->lr, s->momentum, s->hold, s->final_lr_fraction, total, err);
     if (st == NMP_OK) st = prepare_plugins(f, req->cell_local, spe, req->negatives, req->loss, err);
-    if (st == NMP_OK) {
-        settle(f, -1);
-    }
+    if (st == NMP_OK) settle(f, -1);
     c->step = (nmp_step){.y = f->y,
                          .cell_mean = f->cell_mean,
                          .cell_mass = f->cell_mass,

@@ -370,7 +370,8 @@ static void test_cluster_mean_spread(void **st)
     nmp_host *h = test_host_new(2, 1);
     static const char *const modes[] = {"approx_cells=nearest_exact:1", "approx_cells=remote"};
     for (int m = 0; m < 2; m++) {
-        const char *const kv[] = {"exact=5", modes[m], "spread=1.5", NULL}, *const plain[] = {"exact=5", modes[m], NULL};
+        const char *const kv[] = {"exact=5", modes[m], "spread=1.5", NULL};
+        const char *const plain[] = {"exact=5", modes[m], NULL};
         test_instance t = make(h, &w, "cluster_mean", kv), p = make(h, &w, "cluster_mean", plain);
         nmp_negatives ng = sample(&t, &w, 0), np = sample(&p, &w, 0);
         assert_true(ng.approx_count > 0 && ng.approx_count == np.approx_count);

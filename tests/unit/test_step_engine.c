@@ -264,7 +264,7 @@ static void refuses_other_dims(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle), cmocka_unit_test(matches_oracle_across_tiles),
-                                       cmocka_unit_test(matches_oracle_spread), cmocka_unit_test(deterministic), cmocka_unit_test(dense_sink_matches_slots),
-                                       cmocka_unit_test(refuses_other_dims)};
+                                       cmocka_unit_test(matches_oracle_spread), cmocka_unit_test(deterministic),
+                                       cmocka_unit_test(dense_sink_matches_slots), cmocka_unit_test(refuses_other_dims)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
