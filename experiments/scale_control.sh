@@ -10,8 +10,8 @@
 #   EXP_BLOBS_N=20000 EXP_LIMIT=20000 bash experiments/scale_control.sh   # a smoke run
 #
 # Environment (and experiments/lib.sh's): EXP_BLOBS_N (default 1000000), EXP_BLOBS_D (128),
-#   LARGE_SET   nomad.yaml's scaling (default: large.sh's), EXP_OPENTSNE=0 (no openTSNE rows:
-#   smoke runs), PEERS_VENV (as fashion_mnist.sh).
+#   LARGE_SET   nomad.yaml's scaling (default: experiments/bench/large_set.txt, as large.sh),
+#   EXP_OPENTSNE=0 (no openTSNE rows: smoke runs), PEERS_VENV (as fashion_mnist.sh).
 # One seed; finished fits are kept in experiments/out/exp_*/scale_control/ and not redone.
 source "$(dirname "$0")/lib.sh"
 EXP_BLOBS_N=${EXP_BLOBS_N:-1000000}
@@ -19,7 +19,7 @@ exp_data blobs
 exp_need_matplotlib
 BIG=$DATA_N
 SMALL=$((BIG / 5))
-LARGE_SET=${LARGE_SET:-"partitioner.cells=128 ann.lists=512 ann.probe=4 ann.pca=32 optimizer.batch=65536 optimizer.epochs=100"}
+LARGE_SET=${LARGE_SET:-$(<experiments/bench/large_set.txt)}
 
 OPENTSNE=${EXP_OPENTSNE:-1}
 [[ $OPENTSNE != 0 ]] && exp_opentsne_venv
