@@ -117,8 +117,8 @@ grep -q "| \`x.npy\` | \`{plugin: ./crash.so}\` | 42 | error: crashed: killed by
 # ---- bad grid keys and values: exit 2, one line, before anything is written
 expect_fail 2 "sweep: grid cell optimizer.bogus=1: --set optimizer.bogus: unknown key" \
   "$NOMAD" sweep tiny.yaml --grid optimizer.bogus=1,2 --out s3
-expect_fail 2 "sweep: grid cell partitioner.cells=0: --set partitioner.cells: must be >= 1, got 0" \
-  "$NOMAD" sweep tiny.yaml --grid partitioner.cells=2,0 --out s3
+expect_fail 2 "sweep: grid cell partitioner.cells=-1: --set partitioner.cells: must be >= 0, got -1" \
+  "$NOMAD" sweep tiny.yaml --grid partitioner.cells=2,-1 --out s3
 expect_fail 2 "has no parameter \"K\"" "$NOMAD" sweep tiny.yaml --grid negatives.K=1,2 --out s3
 expect_fail 2 "expected key.path=value1,value2" "$NOMAD" sweep tiny.yaml --grid seeds --out s3
 expect_fail 2 "no config given" "$NOMAD" sweep --grid ann.k=1

@@ -290,7 +290,7 @@ static void plan_errors_name_the_cell(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"partitioner.cells=2,0", "sweep: grid cell partitioner.cells=0: --set partitioner.cells: must be >= 1, got 0"},
+        {"partitioner.cells=2,-1", "sweep: grid cell partitioner.cells=-1: --set partitioner.cells: must be >= 0, got -1"},
         {"negatives.bogus=1", "sweep: grid cell negatives.bogus=1: --set negatives.bogus: plugin cluster_mean"},
         {"optimizer.bogus=1", "--set optimizer.bogus: unknown key; valid keys of optimizer:"},
         {"loss.plugin=infonce,nope", "sweep: grid cell loss.plugin=nope: loss.plugin: no loss plugin named \"nope\""},
