@@ -96,9 +96,6 @@ nmp_status nmp_stage_check_sizes(nmp_run *r, int64_t n, nmp_err *err)
     if (n > INT32_MAX)
         return nmp_fail(err, NMP_ERR_INVALID, "%s: %lld points; this build indexes at most %d", c->data.path,
                         (long long)n, INT32_MAX);
-    if (cells > INT32_MAX)
-        return nmp_fail(err, NMP_ERR_INVALID, "partitioner.cells = %lld; this build holds at most %d cells",
-                        (long long)cells, INT32_MAX);
     if (c->partitioner.cells == 0 && cells != r->cells_asked)
         nmp_log(NMP_LOG_INFO, "partitioner: %lld cells for %lld points (cells_root %g x sqrt(n))", (long long)cells,
                 (long long)n, c->partitioner.cells_root);
