@@ -315,13 +315,25 @@ ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params 
     }
 }
 
+/* Terms of a tile: with an inlined formula (F) no d2 tile is kept, so tiles can be longer. */
+static inline int tile_terms(int F)
+{
+    return F ? FUSED_TERMS : TILE_TERMS;
+}
+
+/* The formula block_approx inlines: none for spread terms, whose d2 the spread is added to. */
+static inline int approx_formula(const nmp_engine *e, int F)
+{
+    return e->neg->approx_spread ? 0 : F;
+}
+
 /* The exact negatives of a block, tile by tile: d2, the loss's coefficients and z, and (not
  * coupled) the gradients at once. F: the formula to inline instead (no d2 tile, no call). */
 ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
     const int m = e->neg->per_target;
     const float clip = e->shape.clip, *w = bk->rw->w;
-    const int L = F ? FUSED_TERMS : TILE_TERMS;
+    const int L = tile_terms(F);
     for (int l0 = 0; l0 < m; l0 += L) {
         int n = m - l0 < L ? m - l0 : L;
         float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, l0);
@@ -359,8 +371,7 @@ ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, 
     const int m = e->neg->per_target, A = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip;
     const float *spread = e->neg->approx_spread;
-    const int F = spread ? 0 : Fk;
-    const int L = F ? FUSED_TERMS : TILE_TERMS;
+    const int F = approx_formula(e, Fk), L = tile_terms(F);
     for (int c0 = 0; c0 < A; c0 += L) {
         int n = A - c0 < L ? A - c0 : L;
         float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
@@ -390,7 +401,7 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
 {
     const int m = e->neg->per_target, A = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip, *w = bk->rw->w;
-    const int L = F ? FUSED_TERMS : TILE_TERMS;
+    const int L = tile_terms(F);
     for (int l0 = 0; l0 < m; l0 += L) {
         int n = m - l0 < L ? m - l0 : L;
         const float *coef = tile_coef(e, wk, bk, l0);
@@ -401,7 +412,7 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
             apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
-    const int La = e->neg->approx_spread ? TILE_TERMS : L; /* the tiles block_approx cut */
+    const int La = tile_terms(approx_formula(e, F)); /* the tiles block_approx cut */
     for (int c0 = 0; c0 < A; c0 += La) {
         int n = A - c0 < La ? A - c0 : La;
         const float *coef = tile_coef(e, wk, bk, (int64_t)m + c0);
