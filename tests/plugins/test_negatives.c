@@ -390,6 +390,53 @@ static void test_cluster_mean_spread(void **st)
     test_cells_free(&w.cells);
 }
 
+/* open_radii: a cell whose layout cloud reaches near a target's cell is drawn exactly for it,
+ * not as a mean, and that is decided again when the spreads change (a new epoch). The means
+ * of world_init lie 3.54 apart in a line; cell 1's rms radius 4 reaches cells 0 and 2. */
+static void test_cluster_mean_open(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 0);
+    float spread[C] = {0.01f, 16.0f, 0.01f, 0.01f};
+    w.step.cell_spread = spread;
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=400", "approx_cells=nearest_exact:1", "open_radii=1", "weighting=mass",
+                                     NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    static const int exact_cells[2][B][C] = {{{1, 1, 0, 0}, {1, 1, 1, 0}, {0, 1, 1, 0}, {0, 0, 0, 1}},
+                                             {{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}};
+    for (int epoch = 0; epoch < 2; epoch++) {
+        nmp_negatives ng = sample(&t, &w, epoch);
+        assert_int_equal(ng.approx_count, C);
+        for (int b = 0; b < B; b++) {
+            const int *e = exact_cells[epoch][cell_of(&w, w.target[b])];
+            int seen[C] = {0}, size = 0;
+            for (int c = 0; c < C; c++) size += e[c] ? (int)(cell_start[c + 1] - cell_start[c]) : 0;
+            for (int l = 0; l < ng.per_target; l++) {
+                seen[cell_of(&w, ng.index[b * ng.per_target + l])]++;
+                assert_float_equal(ng.weight[b * ng.per_target + l], (float)size / N, 1e-6); /* |E| / n */
+            }
+            for (int c = 0; c < C; c++) {
+                assert_int_equal(seen[c] > 0, e[c]);                         /* drawn from, or not */
+                assert_int_equal(ng.approx_weight[b * C + c] == 0.0f, e[c]); /* ... and never both */
+            }
+        }
+        for (int c = 0; c < C; c++) spread[c] = 0.01f; /* the next epoch: every cell compact */
+    }
+    w.step.cell_spread = NULL; /* device: cuda keeps no spreads */
+    nmp_negatives out;
+    const nmp_negatives_ops *ops = t.plugin->ops;
+    assert_int_equal(ops->sample(t.state, &w.step, &out), NMP_ERR_UNSUPPORTED);
+    test_plugin_destroy(&t);
+    static const char *const fixed[] = {"approx_cells=remote", "open_radii=1", NULL};
+    test_instance bad;
+    assert_int_equal(test_plugin_try_create(h, NMP_KIND_NEGATIVES, "cluster_mean", fixed, &bad), NMP_ERR_INVALID);
+    assert_non_null(strstr(test_host_error(h), "open_radii: needs approx_cells"));
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_group_rows),
         cmocka_unit_test(test_mass_uses_global_sizes),
         cmocka_unit_test(test_cluster_mean_spread),
+        cmocka_unit_test(test_cluster_mean_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Negatives plugin "cluster_mean": per target, exact negatives from a set E of cells and one
  * approximate term (the layout mean) per cell of R~; see docs/losses.md for the estimator. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,11 @@ static const nmp_param_decl cluster_mean_params[] = {
      "a mean's kernel reads d^2 + spread x s^2, s^2 the mean squared distance of its cell's points from the "
      "mean in the layout (taken each epoch): 1 / (1 + d^2 + s^2) for t-SNE's kernel, a cloud, not a point "
      "(0 = a point mass; CPU optimiser only)"},
+    {"open_radii", NMP_PARAM_DOUBLE, "0", 0, 1e6, NULL,
+     "for the targets of cell g, a cell c whose layout mean lies within open_radii x (r_g + r_c) of g's is "
+     "drawn exactly too, not as a mean (r: the cells' rms radii in the layout; Barnes-Hut's opening test, "
+     "theta = 1 / open_radii; decided again each epoch; 0 = off; needs all_but_own or nearest_exact, CPU "
+     "optimiser only)"},
 };
 
 typedef enum { MODE_REMOTE, MODE_ALL_BUT_OWN, MODE_ALL, MODE_NONE, MODE_NEAREST } approx_mode;
@@ -32,6 +38,15 @@ typedef struct {
     int32_t exact, batch, nearest_k, group;
     int32_t draws;       /* exact negatives per target actually drawn (0 when approx_cells: all) */
     double spread;       /* the means' spread factor (0: point masses) */
+    double open_radii;   /* the opening test's factor (0: E is fixed) */
+    int32_t *base_cell;  /* cells x base_k: each group's fixed cells (open_radii > 0) */
+    int32_t base_k;
+    float *open_spread;  /* cells: the spreads E was last decided on (open_radii > 0) */
+    int opened;          /* E has been decided at least once */
+    float *open_radius;  /* cells: scratch, the rms radii */
+    uint8_t *open_mark;  /* cells: scratch, a group's fixed cells */
+    int32_t dims;
+    double n_total;      /* points over all ranks (the mass weights' n) */
     float *spread_now;   /* cells: this step's spread x cell spread, per_cell only */
     int mass, per_cell; /* per_cell: E (and R~) depend on the target's cell */
     approx_mode mode;
@@ -67,7 +82,13 @@ static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void
     s->group = (int32_t)nmp_param_int(params, "group");
     s->mass = nmp_param_is(params, "weighting", "mass");
     s->spread = nmp_param_double(params, "spread");
+    s->open_radii = nmp_param_double(params, "open_radii");
     s->per_cell = s->mode == MODE_ALL_BUT_OWN || s->mode == MODE_NEAREST;
+    if (s->open_radii > 0 && !s->per_cell) {
+        free(s);
+        host->set_error(host, "open_radii: needs approx_cells all_but_own or nearest_exact:K (a set E per cell)");
+        return NMP_ERR_INVALID;
+    }
     *state = s;
     return NMP_OK;
 }
@@ -78,7 +99,7 @@ static void cm_destroy(void *state)
     neg_cellsets_free(&s->sets);
     neg_fixed_approx_free(&s->fixed);
     free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight);
-    free(s->row_start), free(s->spread_now);
+    free(s->row_start), free(s->spread_now), free(s->base_cell), free(s->open_spread);
 #ifdef NOMAD_CUDA
     neg_cuda_bufs_free(&s->gpu);
 #endif
@@ -141,6 +162,14 @@ static nmp_status cm_nearest(cm_state *s, const nmp_cells *cells)
     return NMP_OK;
 }
 
+/* The weight of an exact sample of each group: 1, or under mass uniform noise's share in E,
+ * |E| / n. */
+static void cm_set_weights(cm_state *s, double n_total)
+{
+    for (int32_t g = 0; g < s->sets.groups; g++)
+        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / n_total) : 1.0f;
+}
+
 /* The exact set E of each group (see cm_state.per_cell) and the weight of its samples. */
 static nmp_status cm_build_sets(cm_state *s, const nmp_fit_info *fit)
 {
@@ -167,8 +196,19 @@ static nmp_status cm_build_sets(cm_state *s, const nmp_fit_info *fit)
         s->host->set_error(s->host, "out of memory");
         return NMP_ERR_NOMEM;
     }
-    for (int32_t g = 0; g < groups; g++) /* uniform noise's share in E: |E| / n */
-        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / neg_total(fit)) : 1.0f;
+    cm_set_weights(s, neg_total(fit));
+    if (s->open_radii > 0) {
+        s->base_k = per_group;
+        s->base_cell = malloc((size_t)C * (size_t)per_group * sizeof *s->base_cell);
+        s->open_spread = malloc((size_t)C * sizeof *s->open_spread);
+        s->open_radius = malloc((size_t)C * sizeof *s->open_radius);
+        s->open_mark = calloc((size_t)C, 1);
+        if (!s->base_cell || !s->open_spread || !s->open_radius || !s->open_mark) {
+            s->host->set_error(s->host, "out of memory for the opening test of %d cells", C);
+            return NMP_ERR_NOMEM;
+        }
+        memcpy(s->base_cell, s->sets.cell, (size_t)C * (size_t)per_group * sizeof *s->base_cell);
+    }
     if (groups == 1 && s->exact > 0 && neg_cellsets_size(&s->sets, 0) == 0) {
         s->host->set_error(s->host, "no points in the exact cells to draw negatives from");
         return NMP_ERR_INVALID;
@@ -221,6 +261,75 @@ static nmp_status cm_prepare(void *state, const nmp_fit_info *fit)
     }
     s->cells = fit->cells;
     s->batch = fit->batch;
+    s->dims = fit->dims;
+    s->n_total = neg_total(fit);
+    return NMP_OK;
+}
+
+/* Does cell c's cloud reach near group g's (open_radii)? */
+static int cm_opens(const cm_state *s, const float *mean, int32_t g, int32_t c)
+{
+    double d2 = 0.0, reach = s->open_radii * ((double)s->open_radius[g] + s->open_radius[c]);
+    for (int32_t k = 0; k < s->dims; k++) {
+        double t = (double)mean[(int64_t)g * s->dims + k] - mean[(int64_t)c * s->dims + k];
+        d2 += t * t;
+    }
+    return d2 < reach * reach;
+}
+
+/* Fills E per group: its fixed cells, then the cells the opening test adds (when out is NULL,
+ * only counts them). Returns the cells in all. */
+static int64_t cm_fill_open(cm_state *s, const float *mean, neg_cellsets *out)
+{
+    const int32_t C = s->cells->count, K = s->base_k;
+    int64_t total = 0;
+    for (int32_t g = 0; g < C; g++) {
+        const int32_t *base = s->base_cell + (int64_t)g * K;
+        if (out) out->start[g] = total;
+        for (int32_t k = 0; k < K; k++) {
+            s->open_mark[base[k]] = 1;
+            if (out) out->cell[total] = base[k];
+            total++;
+        }
+        for (int32_t c = 0; c < C; c++)
+            if (!s->open_mark[c] && cm_opens(s, mean, g, c)) {
+                if (out) out->cell[total] = c;
+                total++;
+            }
+        for (int32_t k = 0; k < K; k++) s->open_mark[base[k]] = 0;
+    }
+    if (out) out->start[C] = total;
+    return total;
+}
+
+/* open_radii: E decided again whenever the optimiser has taken new cell spreads (each epoch).
+ * A mean stands in for its cell's points only where they lie far off as seen from the
+ * targets; a cell spread around the map has its mean where few of its points are, and a
+ * target near it would be pushed from a place the cell does not fill (at 1M points, that
+ * feedback drove the map into a ring: docs/results.md section 7). */
+static nmp_status cm_open(cm_state *s, const nmp_step *step)
+{
+    const int32_t C = s->cells->count;
+    if (!step->cell_spread) {
+        s->host->set_error(s->host, "open_radii = %g needs each cell's layout spread, which this optimiser does "
+                                    "not keep (device: cuda); use open_radii 0 there", s->open_radii);
+        return NMP_ERR_UNSUPPORTED;
+    }
+    if (s->opened && memcmp(s->open_spread, step->cell_spread, (size_t)C * sizeof *s->open_spread) == 0)
+        return NMP_OK;
+    memcpy(s->open_spread, step->cell_spread, (size_t)C * sizeof *s->open_spread);
+    for (int32_t c = 0; c < C; c++) s->open_radius[c] = sqrtf(step->cell_spread[c] > 0 ? step->cell_spread[c] : 0);
+    int64_t total = cm_fill_open(s, step->cell_mean, NULL);
+    neg_cellsets_free(&s->sets);
+    nmp_status st = neg_cellsets_alloc(&s->sets, s->host, C, total);
+    if (st != NMP_OK) return st;
+    cm_fill_open(s, step->cell_mean, &s->sets);
+    neg_cellsets_finish(&s->sets, s->cells);
+    cm_set_weights(s, s->n_total);
+    s->host->log(s->host, s->opened ? NMP_LOG_DEBUG : NMP_LOG_INFO,
+                 "cluster_mean: open_radii %g: %.1f exact cells per cell on average (%d fixed), step %lld",
+                 s->open_radii, (double)total / C, s->base_k, (long long)step->step);
+    s->opened = 1;
     return NMP_OK;
 }
 
@@ -259,6 +368,7 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     cm_state *s = state;
     nmp_status st = neg_check_step(s->host, step, s->batch);
     if (st != NMP_OK) return st;
+    if (s->open_radii > 0 && (st = cm_open(s, step)) != NMP_OK) return st;
     cm_ctx c = {s, step, NULL};
     int32_t rows = step->batch;
     if (s->group > 1) {
@@ -280,6 +390,6 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     return neg_spread(s->host, step, NULL, s->cells->count, s->spread, s->spread_now);
 }
 
-NEG_REGISTER("cluster_mean", "1.3.0",
+NEG_REGISTER("cluster_mean", "1.4.0",
              "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
              cluster_mean_params, cm_create, cm_destroy, cm_prepare, cm_sample, cm_state);
