@@ -429,6 +429,18 @@ static void test_cluster_mean_open(void **st)
     const nmp_negatives_ops *ops = t.plugin->ops;
     assert_int_equal(ops->sample(t.state, &w.step, &out), NMP_ERR_UNSUPPORTED);
     test_plugin_destroy(&t);
+
+    /* a cell with no points here (empty, or another rank's) cannot be drawn: it stays a mean */
+    int32_t cells_of[N];
+    for (int i = 0; i < N; i++) cells_of[i] = i < 30 ? 0 : i < 42 ? 2 : 3;
+    test_cells_free(&w.cells);
+    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    spread[1] = 16.0f, w.step.cell_spread = spread;
+    static const char *const unweighted[] = {"exact=50", "approx_cells=nearest_exact:1", "open_radii=1", NULL};
+    t = make(h, &w, "cluster_mean", unweighted);
+    nmp_negatives ng = sample(&t, &w, 0);
+    assert_true(ng.approx_weight[0 * C + 1] == 1.0f); /* target 2, cell 0: cell 1's mean kept */
+    test_plugin_destroy(&t);
     static const char *const fixed[] = {"approx_cells=remote", "open_radii=1", NULL};
     test_instance bad;
     assert_int_equal(test_plugin_try_create(h, NMP_KIND_NEGATIVES, "cluster_mean", fixed, &bad), NMP_ERR_INVALID);

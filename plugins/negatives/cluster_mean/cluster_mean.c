@@ -291,8 +291,8 @@ static int64_t cm_fill_open(cm_state *s, const float *mean, neg_cellsets *out)
             if (out) out->cell[total] = base[k];
             total++;
         }
-        for (int32_t c = 0; c < C; c++)
-            if (!s->open_mark[c] && cm_opens(s, mean, g, c)) {
+        for (int32_t c = 0; c < C; c++) /* a cell with no points here (another rank's) stays a mean */
+            if (!s->open_mark[c] && neg_cell_size(s->cells, c) > 0 && cm_opens(s, mean, g, c)) {
                 if (out) out->cell[total] = c;
                 total++;
             }
