@@ -449,6 +449,35 @@ static void test_cluster_mean_open(void **st)
     test_cells_free(&w.cells);
 }
 
+/* nearest_exact under ranks: a near cell whose points live on another rank (none here) cannot
+ * be drawn, so its mean stays, with its mass over all ranks; the exact samples weigh |E| / n
+ * with only this rank's points of E. */
+static void test_cluster_mean_remote_nearest(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 1);
+    int32_t cells_of[N];
+    for (int i = 0; i < N; i++) cells_of[i] = i < 30 ? 0 : i < 42 ? 2 : 3; /* cell 1's 20 points elsewhere */
+    test_cells_free(&w.cells);
+    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    const float mass[C] = {30.0f, 20.0f, 12.0f, 18.0f};
+    w.fit.cell_mass = mass, w.fit.n_total = N + 20;
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=80", "approx_cells=nearest_exact:2", "weighting=mass", NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 0); /* target 2 (cell 0): E = {0, 1} */
+    assert_float_equal(ng.approx_weight[1], 80.0f * 20.0f / 80.0f, 1e-5);
+    assert_true(ng.approx_weight[0] == 0.0f);
+    for (int l = 0; l < ng.per_target; l++) {
+        assert_int_equal(cell_of(&w, ng.index[l]), 0);
+        assert_float_equal(ng.weight[l], 30.0f / 80.0f, 1e-6);
+    }
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_mass_uses_global_sizes),
         cmocka_unit_test(test_cluster_mean_spread),
         cmocka_unit_test(test_cluster_mean_open),
+        cmocka_unit_test(test_cluster_mean_remote_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,7 +358,9 @@ static void cm_row_range(void *ctx, int64_t begin, int64_t end, int worker)
         for (int32_t b = first; s->per_cell && b < last; b++) {
             float *row = s->approx_weight + (int64_t)b * C;
             memcpy(row, s->base_row, (size_t)C * sizeof *row);
-            for (int64_t k = s->sets.start[g]; k < s->sets.start[g + 1]; k++) row[s->sets.cell[k]] = 0.0f;
+            /* a cell of E with no points here (another rank's) is never drawn: its mean stays */
+            for (int64_t k = s->sets.start[g]; k < s->sets.start[g + 1]; k++)
+                if (neg_cell_size(s->cells, s->sets.cell[k]) > 0) row[s->sets.cell[k]] = 0.0f;
         }
     }
 }
