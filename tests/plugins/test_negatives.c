@@ -441,10 +441,18 @@ static void test_cluster_mean_open(void **st)
     nmp_negatives ng = sample(&t, &w, 0);
     assert_true(ng.approx_weight[0 * C + 1] == 1.0f); /* target 2, cell 0: cell 1's mean kept */
     test_plugin_destroy(&t);
-    static const char *const fixed[] = {"approx_cells=remote", "open_radii=1", NULL};
-    test_instance bad;
-    assert_int_equal(test_plugin_try_create(h, NMP_KIND_NEGATIVES, "cluster_mean", fixed, &bad), NMP_ERR_INVALID);
-    assert_non_null(strstr(test_host_error(h), "open_radii: needs approx_cells"));
+    /* a fixed R~ (remote) has no per-cell E to open: the same draws and terms as without */
+    static const char *const fixed[] = {"exact=20", "approx_cells=remote", "open_radii=1", NULL};
+    static const char *const plain[] = {"exact=20", "approx_cells=remote", NULL};
+    w.local[2] = w.local[3] = 0; /* cells 2 and 3 on another rank: their means are R~ */
+    test_instance f = make(h, &w, "cluster_mean", fixed), p = make(h, &w, "cluster_mean", plain);
+    nmp_negatives nf = sample(&f, &w, 3), np = sample(&p, &w, 3);
+    assert_int_equal(np.approx_count, 2);
+    assert_int_equal(nf.approx_count, np.approx_count);
+    assert_memory_equal(nf.index, np.index, (size_t)B * 20 * sizeof *nf.index);
+    assert_memory_equal(nf.approx_weight, np.approx_weight, (size_t)B * (size_t)np.approx_count * sizeof(float));
+    test_plugin_destroy(&f), test_plugin_destroy(&p);
+    w.local[2] = w.local[3] = 1;
     test_host_free(h);
     test_cells_free(&w.cells);
 }
