@@ -30,6 +30,8 @@ void neg_cellsets_finish(neg_cellsets *s, const nmp_cells *cells)
         }
         s->flat[g] = consecutive ? cells->start[s->cell[s->start[g]]] : -1;
     }
+    s->identity = 1;
+    for (int64_t i = 0; i < cells->start[cells->count] && s->identity; i++) s->identity = cells->member[i] == i;
 }
 
 void neg_cellsets_free(neg_cellsets *s)

@@ -49,6 +49,8 @@ typedef struct {
     int64_t *cum;   /* start[groups] + groups: group g's cumulative sizes at cum[start[g] + g ...], from 0 */
     int64_t *flat;  /* groups: where the group's points start in cells->member when its cells are
                        consecutive ids (members then lie side by side: no search), else -1 */
+    int identity;   /* cells->member[i] == i (the optimiser's cell order): a draw needs no load of
+                       it, which was most of a draw's time (a cache miss per draw) */
 } neg_cellsets;
 
 /* Allocates `groups` groups with `total` cells in all; the caller fills start and cell, then
@@ -66,7 +68,7 @@ static inline int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *
     const int64_t *cum = s->cum + s->start[g] + g;
     int64_t len = s->start[g + 1] - s->start[g];
     int64_t u = (int64_t)neg_draw(seed, step, slot, (uint64_t)cum[len]);
-    if (s->flat[g] >= 0) return cells->member[s->flat[g] + u];
+    if (s->flat[g] >= 0) return s->identity ? (int32_t)(s->flat[g] + u) : cells->member[s->flat[g] + u];
     /* Branchless search for the last cell whose range starts at or before u (this skips
      * empty cells): the answer stays in [base, base + len) with cum[base] <= u. */
     const int64_t *base = cum;
@@ -75,8 +77,8 @@ static inline int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *
         base += base[half] <= u ? half : 0;
         len -= half;
     }
-    int64_t k = base - cum;
-    return cells->member[cells->start[s->cell[s->start[g] + k]] + (u - *base)];
+    int64_t k = base - cum, at = cells->start[s->cell[s->start[g] + k]] + (u - *base);
+    return s->identity ? (int32_t)at : cells->member[at];
 }
 
 /* Approximate terms shared by every target: the means of a fixed list of cells, gathered from

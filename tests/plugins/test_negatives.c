@@ -486,6 +486,37 @@ static void test_cluster_mean_remote_nearest(void **st)
     test_cells_free(&w.cells);
 }
 
+/* Draws map through cells->member: with cells interleaved (member is not the identity, as
+ * outside the optimiser's cell order) every draw still lands in the target's own cell, and
+ * all of its points are reached. */
+static void test_draws_through_members(void **st)
+{
+    (void)st;
+    world w;
+    world_init(&w, 0);
+    int32_t cells_of[N];
+    for (int i = 0; i < N; i++) cells_of[i] = i % C;
+    test_cells_free(&w.cells);
+    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    assert_true(w.cells.member[1] != 1);
+    nmp_host *h = test_host_new(2, 1);
+    static const char *const kv[] = {"exact=300", "approx_cells=all_but_own", NULL};
+    test_instance t = make(h, &w, "cluster_mean", kv);
+    nmp_negatives ng = sample(&t, &w, 0);
+    for (int b = 0; b < B; b++) {
+        int hit[N] = {0};
+        for (int l = 0; l < ng.per_target; l++) {
+            int32_t i = ng.index[b * ng.per_target + l];
+            assert_int_equal(i % C, w.target[b] % C);
+            hit[i] = 1;
+        }
+        for (int i = w.target[b] % C; i < N; i += C) assert_true(hit[i]); /* 15 points, 300 draws */
+    }
+    test_plugin_destroy(&t);
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_cluster_mean_spread),
         cmocka_unit_test(test_cluster_mean_open),
         cmocka_unit_test(test_cluster_mean_remote_nearest),
+        cmocka_unit_test(test_draws_through_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
