@@ -54,6 +54,13 @@ static void world_init(world *w, int split)
 
 static int cell_of(const world *w, int32_t i) { return w->cells.cell_of[i]; }
 
+/* Recuts the world's points into cells (cells_of: N cell ids), centroids as before. */
+static void world_set_cells(world *w, const int32_t *cells_of)
+{
+    test_cells_free(&w->cells);
+    w->cells = test_cells_make(cells_of, N, C, centroid, 1);
+}
+
 static test_instance make(nmp_host *h, world *w, const char *name, const char *const *kv)
 {
     test_instance t = test_plugin_create(h, NMP_KIND_NEGATIVES, name, kv);
@@ -336,10 +343,9 @@ static void test_cluster_mean_empty_cell(void **st)
     (void)st;
     world w;
     world_init(&w, 0);
-    test_cells_free(&w.cells);
     int32_t cells_of[N];
     for (int i = 0; i < N; i++) cells_of[i] = i < 10 ? 0 : i < 30 ? 2 : 3; /* cell 1 is empty */
-    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    world_set_cells(&w, cells_of);
     w.local[2] = 0; /* exact: cells 0, 1, 3 */
     static const int32_t targets[B] = {0, 5, 40, 59};
     memcpy(w.target, targets, sizeof targets);
@@ -433,8 +439,7 @@ static void test_cluster_mean_open(void **st)
     /* a cell with no points here (empty, or another rank's) cannot be drawn: it stays a mean */
     int32_t cells_of[N];
     for (int i = 0; i < N; i++) cells_of[i] = i < 30 ? 0 : i < 42 ? 2 : 3;
-    test_cells_free(&w.cells);
-    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    world_set_cells(&w, cells_of);
     spread[1] = 16.0f, w.step.cell_spread = spread;
     static const char *const unweighted[] = {"exact=50", "approx_cells=nearest_exact:1", "open_radii=1", NULL};
     t = make(h, &w, "cluster_mean", unweighted);
@@ -467,8 +472,7 @@ static void test_cluster_mean_remote_nearest(void **st)
     world_init(&w, 1);
     int32_t cells_of[N];
     for (int i = 0; i < N; i++) cells_of[i] = i < 30 ? 0 : i < 42 ? 2 : 3; /* cell 1's 20 points elsewhere */
-    test_cells_free(&w.cells);
-    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    world_set_cells(&w, cells_of);
     const float mass[C] = {30.0f, 20.0f, 12.0f, 18.0f};
     w.fit.cell_mass = mass, w.fit.n_total = N + 20;
     nmp_host *h = test_host_new(2, 1);
@@ -496,8 +500,7 @@ static void test_draws_through_members(void **st)
     world_init(&w, 0);
     int32_t cells_of[N];
     for (int i = 0; i < N; i++) cells_of[i] = i % C;
-    test_cells_free(&w.cells);
-    w.cells = test_cells_make(cells_of, N, C, centroid, 1);
+    world_set_cells(&w, cells_of);
     assert_true(w.cells.member[1] != 1);
     nmp_host *h = test_host_new(2, 1);
     static const char *const kv[] = {"exact=300", "approx_cells=all_but_own", NULL};
