@@ -102,7 +102,8 @@ static void cm_destroy(void *state)
     neg_cellsets_free(&s->sets);
     neg_fixed_approx_free(&s->fixed);
     free(s->set_weight), free(s->index), free(s->weight), free(s->base_row), free(s->approx_weight);
-    free(s->row_start), free(s->spread_now), free(s->base_cell), free(s->open_spread);
+    free(s->row_start), free(s->spread_now), free(s->base_cell), free(s->open_spread), free(s->open_radius);
+    free(s->open_mark);
 #ifdef NOMAD_CUDA
     neg_cuda_bufs_free(&s->gpu);
 #endif
