@@ -168,10 +168,10 @@ static nmp_status cm_nearest(cm_state *s, const nmp_cells *cells)
 
 /* The weight of an exact sample of each group: 1, or under mass uniform noise's share in E,
  * |E| / n. */
-static void cm_set_weights(cm_state *s, double n_total)
+static void cm_set_weights(cm_state *s)
 {
     for (int32_t g = 0; g < s->sets.groups; g++)
-        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / n_total) : 1.0f;
+        s->set_weight[g] = s->mass ? (float)((double)neg_cellsets_size(&s->sets, g) / s->n_total) : 1.0f;
 }
 
 /* The exact set E of each group (see cm_state.per_cell) and the weight of its samples. */
@@ -200,7 +200,7 @@ static nmp_status cm_build_sets(cm_state *s, const nmp_fit_info *fit)
         s->host->set_error(s->host, "out of memory");
         return NMP_ERR_NOMEM;
     }
-    cm_set_weights(s, neg_total(fit));
+    cm_set_weights(s);
     if (s->open_radii > 0) {
         s->base_k = per_group;
         s->base_cell = malloc((size_t)C * (size_t)per_group * sizeof *s->base_cell);
@@ -251,6 +251,7 @@ static nmp_status cm_build_approx(cm_state *s, const nmp_fit_info *fit)
 static nmp_status cm_prepare(void *state, const nmp_fit_info *fit)
 {
     cm_state *s = state;
+    s->n_total = neg_total(fit);
     nmp_status st = cm_build_sets(s, fit);
     if (st == NMP_OK) st = cm_build_approx(s, fit);
     if (st != NMP_OK) return st;
@@ -266,7 +267,6 @@ static nmp_status cm_prepare(void *state, const nmp_fit_info *fit)
     s->cells = fit->cells;
     s->batch = fit->batch;
     s->dims = fit->dims;
-    s->n_total = neg_total(fit);
     return NMP_OK;
 }
 
@@ -329,7 +329,7 @@ static nmp_status cm_open(cm_state *s, const nmp_step *step)
     if (st != NMP_OK) return st;
     cm_fill_open(s, step->cell_mean, &s->sets);
     neg_cellsets_finish(&s->sets, s->cells);
-    cm_set_weights(s, s->n_total);
+    cm_set_weights(s);
     s->host->log(s->host, s->opened ? NMP_LOG_DEBUG : NMP_LOG_INFO,
                  "cluster_mean: open_radii %g: %.1f exact cells per cell on average (%d fixed), step %lld",
                  s->open_radii, (double)total / C, s->base_k, (long long)step->step);
