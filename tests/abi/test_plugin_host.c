@@ -29,11 +29,17 @@ static void refuses_other_abi(void **st) { (void)st, expect_refusal(FIX("abi_maj
 /* A plugin of ABI 1 (a loss with one grad() call) is refused by its major, naming both ABIs. */
 static void refuses_old_major(void **st)
 {
-    (void)st, expect_refusal(FIX("abi_old"), "abi_old.so: built for plugin ABI 1.x, this nomad speaks ABI 2.1; rebuild it");
+    char words[128];
+    snprintf(words, sizeof words, "abi_old.so: built for plugin ABI 1.x, this nomad speaks ABI %d.%d; rebuild it",
+             NMP_ABI_MAJOR, NMP_ABI_MINOR);
+    (void)st, expect_refusal(FIX("abi_old"), words);
 }
 static void refuses_newer_minor(void **st)
 {
-    (void)st, expect_refusal(FIX("abi_minor"), "abi_minor.so: built for plugin ABI 2.2, newer than this nomad's 2.1");
+    char words[128];
+    snprintf(words, sizeof words, "abi_minor.so: built for plugin ABI %d.%d, newer than this nomad's %d.%d",
+             NMP_ABI_MAJOR, NMP_ABI_MINOR + 1, NMP_ABI_MAJOR, NMP_ABI_MINOR);
+    (void)st, expect_refusal(FIX("abi_minor"), words);
 }
 static void refuses_small_struct(void **st) { (void)st, expect_refusal(FIX("small_struct"), "struct_size 16 is smaller"); }
 static void refuses_null_callback(void **st) { (void)st, expect_refusal(FIX("null_callback"), "required callback sample is NULL"); }

@@ -26,6 +26,7 @@ typedef struct {
     int32_t *index, *cell_of, *target, *neg_index, *row_start, *pos;
     nmp_step step;
     nmp_negatives neg;
+    double stat_before; /* > 0: the loss's end_step() sees this statistic sum first, as after a step before */
 } step_case;
 
 static inline double step_case_u01(uint64_t seed, uint64_t stream, uint64_t i) { return nmp_rng_uniform(seed, stream, i); }
@@ -137,6 +138,7 @@ static inline nmp_engine_out step_case_engine_sink(const step_case *c, test_inst
     nmp_loss_shape shape = {0};
     assert_int_equal(ops->prepare(t->state, &fit, &shape), NMP_OK);
     if (generic) shape.formula = NMP_FORMULA_NONE;
+    if (c->stat_before > 0.0) assert_int_equal(ops->end_step(t->state, &c->step, c->stat_before), NMP_OK);
     if (ops->begin_step) assert_int_equal(ops->begin_step(t->state, &c->step, &c->neg), NMP_OK);
     nmp_engine *e = NULL;
     nmp_err err = {0};

@@ -1,6 +1,7 @@
 /* The CPU step engine (core/fit/step_engine.c) with the real loss plugins, against an oracle
  * written here in double from docs/losses.md (not from nomad/loss_math.h, so a wrong formula
  * there shows): infonce, neg, nce and umap (clipped, negatives moving or still), 2-D and 3-D,
+ * tsne (its first step, and with a pooled Z that half the targets' own Z_i exceed),
  * negatives per target, shared or in runs, weights random or one per row, approximate terms
  * with zeros, spread or not, rows longer than a tile. Tolerances: gradient 1e-4 of its
  * largest coordinate (float32 tiles against double), loss and NCE's statistic 1e-5 relative. Then determinism. */
@@ -9,7 +10,7 @@
 
 #include "step_case.h"
 
-typedef enum { ORACLE_INFONCE, ORACLE_NEG, ORACLE_UMAP } oracle_kind;
+typedef enum { ORACLE_INFONCE, ORACLE_NEG, ORACLE_UMAP, ORACLE_TSNE } oracle_kind;
 
 typedef struct {
     oracle_kind kind;
@@ -17,6 +18,7 @@ typedef struct {
     double a, b, gamma, eps; /* umap */
     double clip;
     int move;
+    double zbar; /* tsne: the pooled Z of the steps before (0: none, each target its own) */
 } oracle_loss;
 
 static double sq(const float *p, const float *q, int D)
@@ -35,6 +37,10 @@ static double attract(const oracle_loss *l, double d2, double p, double z, doubl
         *s += p / (q + z);
         return l->ex * q - q * q / (q + z);
     }
+    if (l->kind == ORACLE_TSNE) {
+        *loss += p * l->ex * log1p(d2);
+        return l->ex * q;
+    }
     if (l->kind == ORACLE_NEG) {
         double u = 1.0 + l->c * (1.0 + d2);
         *loss += l->ex * p * log(u);
@@ -51,7 +57,7 @@ static double attract(const oracle_loss *l, double d2, double p, double z, doubl
 static double repel(const oracle_loss *l, double d2, double w, double *loss, double *dlogc)
 {
     double q = 1.0 / (1.0 + d2);
-    if (l->kind == ORACLE_INFONCE) return -q * q;
+    if (l->kind == ORACLE_INFONCE || l->kind == ORACLE_TSNE) return -q * q;
     if (l->kind == ORACLE_NEG) {
         *loss += w * log1p(q / l->c);
         *dlogc -= w * q / (q + l->c);
@@ -81,6 +87,20 @@ static double spread(const step_case *c, int r)
     return c->spread ? c->spread[r] : 0.0;
 }
 
+/* Target b's coupling sum Z_i: sum of w q over its repulsive terms. */
+static double target_z(const step_case *c, int b)
+{
+    const int D = c->dims, m = c->per_target, A = c->cells;
+    const float *yi = c->y + (int64_t)c->target[b] * D;
+    const int64_t row = nmp_negatives_row_of(&c->neg, b);
+    const int32_t *idx = c->neg_index + row * m;
+    const float *nw = c->neg_weight + row * m, *aw = c->approx_weight + (int64_t)b * A;
+    double z = 0.0;
+    for (int j = 0; j < m; j++) z += nw[j] / (1.0 + sq(yi, c->y + (int64_t)idx[j] * D, D));
+    for (int r = 0; r < A; r++) z += aw[r] / (1.0 + sq(yi, c->cell_mean + r * D, D) + spread(c, r));
+    return z;
+}
+
 /* The step's dense gradient and loss, target by target; *dlogc gets neg's dL/d log c. */
 static double oracle(const step_case *c, const oracle_loss *l, double *grad, double *dlogc)
 {
@@ -91,15 +111,17 @@ static double oracle(const step_case *c, const oracle_loss *l, double *grad, dou
         const int64_t row = nmp_negatives_row_of(&c->neg, b);
         const int32_t *idx = c->neg_index + row * m;
         const float *nw = c->neg_weight + row * m, *aw = c->approx_weight + (int64_t)b * A;
-        double z = 0.0, s = 0.0, loss = 0.0, gi[3] = {0};
-        for (int j = 0; j < m; j++) z += nw[j] / (1.0 + sq(yi, c->y + (int64_t)idx[j] * D, D));
-        for (int r = 0; r < A; r++) z += aw[r] / (1.0 + sq(yi, c->cell_mean + r * D, D) + spread(c, r));
+        double z = target_z(c, b), s = 0.0, loss = 0.0, gi[3] = {0};
         for (int64_t e = c->edge_offset[b]; e < c->edge_offset[b + 1]; e++) {
             const float *yj = c->y + (int64_t)c->pos[e] * D;
             double coef = attract(l, sq(yi, yj, D), c->pos_weight[e], z, &s, &loss, dlogc);
             apply(l, yi, yj, coef, c->pos_weight[e], D, gi, grad + (int64_t)c->pos[e] * D);
         }
         double scale = l->kind == ORACLE_INFONCE ? s : 1.0;
+        if (l->kind == ORACLE_TSNE) { /* t-SNE's 1 / Z, or the target's own 1 / Z_i where that is larger */
+            scale = 1.0 / fmax(l->zbar, z);
+            loss += log(l->zbar > 0.0 ? l->zbar : z);
+        }
         for (int r = 0; r < A; r++) {
             double coef = scale * repel(l, sq(yi, c->cell_mean + r * D, D) + spread(c, r), aw[r], &loss, dlogc);
             apply(l, yi, c->cell_mean + r * D, coef, aw[r], D, gi, NULL);
@@ -131,8 +153,8 @@ static void compare_path(const step_case *c, const char *name, const char *const
     assert_true(big > 0.0);
     for (int64_t v = 0; v < len; v++)
         if (!(fabs(got[v] - want[v]) <= 1e-4 * big))
-            fail_msg("%s (%s, dims %d, m %d): grad[%lld] engine %.9g oracle %.9g (largest %.3g)", name,
-                     generic ? "repel() calls" : "inlined", c->dims, c->per_target, (long long)v, got[v], want[v], big);
+            fail_msg("%s (%s, zbar %g, dims %d, m %d): grad[%lld] engine %.9g oracle %.9g (largest %.3g)", name,
+                     generic ? "repel() calls" : "inlined", l->zbar, c->dims, c->per_target, (long long)v, got[v], want[v], big);
     if (!(fabs(out.loss - lw) <= 1e-5 * fabs(lw))) fail_msg("%s: loss engine %.12g oracle %.12g", name, out.loss, lw);
     /* the statistic needs z, which an inlined uncoupled formula does not sum: nce names none */
     if (l->kind == ORACLE_NEG && (generic || strcmp(name, "nce") == 0) &&
@@ -148,6 +170,29 @@ static void compare(const step_case *c, const char *name, const char *const *kv,
 {
     compare_path(c, name, kv, l, 0);
     compare_path(c, name, kv, l, 1);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* tsne on its first step (each target normalised by its own Z_i), then with a pooled Z at the
+ * median Z_i: half the targets are repelled by 1 / Z, the others by their own 1 / Z_i. */
+static void compare_tsne(const step_case *c0, int mode)
+{
+    step_case *c = (step_case *)c0; /* stat_before is set for these calls only */
+    const double ex = mode == CASE_SHARED ? 4.0 : 1.0;
+    compare(c, "tsne", NULL, &(oracle_loss){.kind = ORACLE_TSNE, .ex = ex, .move = 1});
+    double *zi = malloc((size_t)c->batch * sizeof *zi);
+    for (int b = 0; b < c->batch; b++) zi[b] = target_z(c, b);
+    qsort(zi, (size_t)c->batch, sizeof *zi, by_value);
+    const double zbar = zi[c->batch / 2];
+    free(zi);
+    c->stat_before = zbar * c->batch; /* end_step pools the mean: Z = zbar */
+    compare(c, "tsne", NULL, &(oracle_loss){.kind = ORACLE_TSNE, .ex = ex, .move = 1, .zbar = zbar});
+    c->stat_before = 0.0;
 }
 
 static void every_loss(const step_case *c, int mode)
@@ -166,6 +211,7 @@ static void every_loss(const step_case *c, int mode)
     compare(c, "umap", umap_kv, &um);
     um.gamma = 1.0, um.clip = 0.5, um.move = 0;
     compare(c, "umap", umap_still, &um);
+    compare_tsne(c, mode);
 }
 
 static void matches_oracle(void **state)
