@@ -34,6 +34,28 @@ void neg_cellsets_finish(neg_cellsets *s, const nmp_cells *cells)
     for (int64_t i = 0; i < cells->start[cells->count] && s->identity; i++) s->identity = cells->member[i] == i;
 }
 
+void neg_cellsets_systematic(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
+                             uint64_t slot, int32_t m, int32_t *out)
+{
+    const int64_t *cum = s->cum + s->start[g] + g, len = s->start[g + 1] - s->start[g], total = cum[len];
+    const double stride = (double)total / m;
+    /* one offset per row, from the stream and counter its first uniform draw would use */
+    const double u = stride * nmp_rng_uniform(seed, NMP_STREAM_NEGATIVES, nmp_rng_counter2((uint64_t)step, slot));
+    int64_t k = 0;
+    for (int32_t l = 0; l < m; l++) {
+        int64_t pos = (int64_t)(u + l * stride);
+        if (pos >= total) pos = total - 1; /* rounding at the last draw */
+        int64_t at;
+        if (s->flat[g] >= 0) {
+            at = s->flat[g] + pos;
+        } else {
+            while (cum[k + 1] <= pos) k++; /* positions rise: walk the cells once (empty ones skipped) */
+            at = cells->start[s->cell[s->start[g] + k]] + (pos - cum[k]);
+        }
+        out[l] = s->identity ? (int32_t)at : cells->member[at];
+    }
+}
+
 void neg_cellsets_free(neg_cellsets *s)
 {
     free(s->start), free(s->cell), free(s->cum), free(s->flat);

@@ -81,6 +81,14 @@ static inline int32_t neg_cellsets_draw(const neg_cellsets *s, const nmp_cells *
     return s->identity ? (int32_t)at : cells->member[at];
 }
 
+/* m points of group g (which must have points) by systematic sampling: the group's points laid
+ * end to end (cell by cell, in fit order), positions floor(u + l |g| / m) for l < m, one offset u
+ * uniform in [0, |g| / m) for (step, slot). Each point is drawn with probability m / |g|, as by
+ * m uniform draws, but the cells of g come in proportion to their sizes (a stratified sample)
+ * and a row costs one random number and no search, its points read in address order. */
+void neg_cellsets_systematic(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
+                             uint64_t slot, int32_t m, int32_t *out);
+
 /* Approximate terms shared by every target: the means of a fixed list of cells, gathered from
  * step->cell_mean each step, with constant weight rows (filled once for fit->batch rows). */
 typedef struct {

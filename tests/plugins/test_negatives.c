@@ -520,6 +520,72 @@ static void test_draws_through_members(void **st)
     test_cells_free(&w.cells);
 }
 
+/* draw: systematic. With centroids that make each cell's nearest one not its numeric neighbour,
+ * E = {0, 2} for cell 0 (a group whose cells are not side by side: the walk over them). A
+ * row's draws lie in E, are distinct (m <= |E|), come from each cell of E in proportion
+ * (floor or ceil of m |c| / |E|), and over many steps reach every point of E equally often,
+ * as uniform draws do; with m > |E| every point comes floor or ceil of m / |E| times. */
+static void check_systematic_row(const world *w, const nmp_negatives *ng, int b, const uint8_t *in_e, int e_size,
+                                 int *hits)
+{
+    const int m = ng->per_target;
+    int per_cell[C] = {0}, count[N] = {0};
+    for (int l = 0; l < m; l++) {
+        int32_t i = ng->index[b * m + l];
+        if (!in_e[cell_of(w, i)]) fail_msg("target %d drew point %d of cell %d, not in E", b, i, cell_of(w, i));
+        per_cell[cell_of(w, i)]++, count[i]++, hits[i]++;
+        assert_float_equal(ng->weight[b * m + l], (double)e_size / N, 1e-6);
+    }
+    for (int c = 0; c < C; c++) {
+        double want = in_e[c] ? (double)m * (double)(cell_start[c + 1] - cell_start[c]) / e_size : 0.0;
+        if (!(per_cell[c] >= floor(want) && per_cell[c] <= ceil(want)))
+            fail_msg("target %d: %d draws from cell %d, want %.2f", b, per_cell[c], c, want);
+    }
+    for (int i = 0; i < N; i++)
+        if (in_e[cell_of(w, i)] && !(count[i] >= m / e_size && count[i] <= (m + e_size - 1) / e_size))
+            fail_msg("target %d: point %d drawn %d times of %d from %d points", b, i, count[i], m, e_size);
+}
+
+static void test_cluster_mean_systematic(void **st)
+{
+    (void)st;
+    static const float apart[C] = {0.0f, 5.0f, 1.0f, 6.5f}; /* nearest: 0-2, 1-3 */
+    world w;
+    world_init(&w, 0);
+    int32_t cells_of[N];
+    for (int i = 0; i < N; i++) cells_of[i] = w.cells.cell_of[i];
+    test_cells_free(&w.cells);
+    w.cells = test_cells_make(cells_of, N, C, apart, 1);
+    nmp_host *h = test_host_new(2, 1);
+    static const uint8_t e_of[C][C] = {{1, 0, 1, 0}, {0, 1, 0, 1}, {1, 0, 1, 0}, {0, 1, 0, 1}};
+    const int e_size[C] = {22, 38, 22, 38}, steps = 3000;
+    for (int big = 0; big < 2; big++) {
+        const char *kv[] = {big ? "exact=50" : "exact=12", "approx_cells=nearest_exact:2", "weighting=mass",
+                            "draw=systematic", NULL};
+        test_instance t = make(h, &w, "cluster_mean", kv);
+        static int hits[B][N];
+        memset(hits, 0, sizeof hits);
+        for (int s = 0; s < (big ? 1 : steps); s++) {
+            nmp_negatives ng = sample(&t, &w, s);
+            for (int b = 0; b < B; b++) {
+                int c = cell_of(&w, w.target[b]);
+                check_systematic_row(&w, &ng, b, e_of[c], e_size[c], hits[b]);
+            }
+        }
+        for (int b = 0; b < B && !big; b++) { /* each point of E as often: chi-square, |E| - 1 degrees of freedom */
+            int c = cell_of(&w, w.target[b]);
+            double expect = steps * 12.0 / e_size[c], chi2 = 0.0;
+            for (int i = 0; i < N; i++)
+                if (e_of[c][cell_of(&w, i)]) chi2 += (hits[b][i] - expect) * (hits[b][i] - expect) / expect;
+            if (!(chi2 < 3.0 * e_size[c])) fail_msg("target %d: chi2 %.1f over %d points", b, chi2, e_size[c]);
+        }
+        test_plugin_destroy(&t);
+        if (!big) check_determinism(&w, "cluster_mean", kv);
+    }
+    test_host_free(h);
+    test_cells_free(&w.cells);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_cluster_mean_open),
         cmocka_unit_test(test_cluster_mean_remote_nearest),
         cmocka_unit_test(test_draws_through_members),
+        cmocka_unit_test(test_cluster_mean_systematic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

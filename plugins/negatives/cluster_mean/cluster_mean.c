@@ -16,6 +16,10 @@ static const nmp_param_decl cluster_mean_params[] = {
      "cells replaced by their mean: other ranks' | all but the target's | all | none | all but the K nearest"},
     {"weighting", NMP_PARAM_ENUM, "unweighted", 0, -1, "unweighted|mass",
      "unweighted: every term 1; mass: mean of r weighs exact |r|/n, an exact sample |E|/n"},
+    {"draw", NMP_PARAM_ENUM, "uniform", 0, -1, "uniform|systematic",
+     "how a row's exact negatives are drawn from E: uniform: each on its own; systematic: evenly spaced over "
+     "E's points laid end to end, from one random offset (each point as likely as under uniform, E's cells "
+     "in proportion, no search per draw, points read in address order)"},
     {"group", NMP_PARAM_INT, "1", 1, 1000000, NULL,
      "targets of one cell in a step that share one draw of exact negatives (1 = a fresh draw per target)"},
     {"spread", NMP_PARAM_DOUBLE, "0", 0, 1e6, NULL,
@@ -49,6 +53,7 @@ typedef struct {
     double n_total;      /* points over all ranks (the mass weights' n) */
     float *spread_now;   /* cells: this step's spread x cell spread, per_cell only */
     int mass, per_cell; /* per_cell: E (and R~) depend on the target's cell */
+    int systematic;     /* draw: systematic */
     approx_mode mode;
     neg_cellsets sets;   /* E: one group, or one per cell when per_cell */
     float *set_weight;   /* per group: weight of an exact sample */
@@ -81,6 +86,7 @@ static nmp_status cm_create(const nmp_host *host, const nmp_params *params, void
     s->exact = (int32_t)nmp_param_int(params, "exact");
     s->group = (int32_t)nmp_param_int(params, "group");
     s->mass = nmp_param_is(params, "weighting", "mass");
+    s->systematic = nmp_param_is(params, "draw", "systematic");
     s->spread = nmp_param_double(params, "spread");
     s->open_radii = nmp_param_double(params, "open_radii");
     s->per_cell = s->mode == MODE_ALL_BUT_OWN || s->mode == MODE_NEAREST;
@@ -355,8 +361,11 @@ static void cm_row_range(void *ctx, int64_t begin, int64_t end, int worker)
         int32_t first = c->row_start ? c->row_start[r] : (int32_t)r;
         int32_t last = c->row_start ? c->row_start[r + 1] : (int32_t)r + 1;
         int32_t g = s->per_cell ? s->cells->cell_of[c->step->target[first]] : 0;
+        if (s->systematic && s->draws > 0)
+            neg_cellsets_systematic(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)(r * s->draws), s->draws,
+                                    s->index + r * s->draws);
         for (int64_t k = r * s->draws; k < (r + 1) * s->draws; k++) {
-            s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k);
+            if (!s->systematic) s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k);
             if (s->weight) s->weight[k] = s->set_weight[g];
         }
         for (int32_t b = first; s->per_cell && b < last; b++) {
@@ -396,6 +405,6 @@ static nmp_status cm_sample(void *state, const nmp_step *step, nmp_negatives *ou
     return neg_spread(s->host, step, NULL, s->cells->count, s->spread, s->spread_now);
 }
 
-NEG_REGISTER("cluster_mean", "1.4.0",
+NEG_REGISTER("cluster_mean", "1.5.0",
              "exact negatives from a set E of cells + one (optionally mass-weighted) mean per other cell",
              cluster_mean_params, cm_create, cm_destroy, cm_prepare, cm_sample, cm_state);
