@@ -180,9 +180,8 @@ static int by_value(const void *a, const void *b)
 
 /* tsne on its first step (each target normalised by its own Z_i), then with a pooled Z at the
  * median Z_i: half the targets are repelled by 1 / Z, the others by their own 1 / Z_i. */
-static void compare_tsne(const step_case *c0, int mode)
+static void compare_tsne(step_case *c, int mode)
 {
-    step_case *c = (step_case *)c0; /* stat_before is set for these calls only */
     const double ex = mode == CASE_SHARED ? 4.0 : 1.0;
     compare(c, "tsne", NULL, &(oracle_loss){.kind = ORACLE_TSNE, .ex = ex, .move = 1});
     double *zi = malloc((size_t)c->batch * sizeof *zi);
@@ -195,7 +194,7 @@ static void compare_tsne(const step_case *c0, int mode)
     c->stat_before = 0.0;
 }
 
-static void every_loss(const step_case *c, int mode)
+static void every_loss(step_case *c, int mode)
 {
     static const char *const neg_kv[] = {"c=2.5", NULL};
     static const char *const nce_kv[] = {"log_z_init=-1.5", NULL};

@@ -361,13 +361,14 @@ static void cm_row_range(void *ctx, int64_t begin, int64_t end, int worker)
         int32_t first = c->row_start ? c->row_start[r] : (int32_t)r;
         int32_t last = c->row_start ? c->row_start[r + 1] : (int32_t)r + 1;
         int32_t g = s->per_cell ? s->cells->cell_of[c->step->target[first]] : 0;
-        if (s->systematic && s->draws > 0)
-            neg_cellsets_systematic(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)(r * s->draws), s->draws,
-                                    s->index + r * s->draws);
-        for (int64_t k = r * s->draws; k < (r + 1) * s->draws; k++) {
-            if (!s->systematic) s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k);
-            if (s->weight) s->weight[k] = s->set_weight[g];
-        }
+        const int64_t k0 = r * s->draws, k1 = k0 + s->draws;
+        if (s->systematic)
+            neg_cellsets_systematic(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k0, s->draws,
+                                    s->index + k0);
+        else
+            for (int64_t k = k0; k < k1; k++)
+                s->index[k] = neg_cellsets_draw(&s->sets, s->cells, g, s->seed, c->step->step, (uint64_t)k);
+        for (int64_t k = k0; s->weight && k < k1; k++) s->weight[k] = s->set_weight[g];
         for (int32_t b = first; s->per_cell && b < last; b++) {
             float *row = s->approx_weight + (int64_t)b * C;
             memcpy(row, s->base_row, (size_t)C * sizeof *row);
