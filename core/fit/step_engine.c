@@ -433,6 +433,18 @@ static inline int64_t pos_padded(int64_t n)
     return (n + POS_PAD - 1) / POS_PAD * POS_PAD;
 }
 
+/* Asks for the rows (D floats each) of the n points ids in `base`, to read (write = 0) or to
+ * update (1): the next target's positives, fetched while this one's are worked on. */
+static inline void prefetch_rows(const float *base, int D, const int32_t *ids, int64_t n, int write)
+{
+    for (int64_t j = 0; j < n; j++) {
+        if (write)
+            __builtin_prefetch(base + (int64_t)ids[j] * D, 1);
+        else
+            __builtin_prefetch(base + (int64_t)ids[j] * D, 0);
+    }
+}
+
 /* The block's positives: their rows gathered coordinate-major, d2, attract(). */
 ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *bk)
 {
@@ -446,6 +458,7 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         /* d2 in the gather itself (a loop reading the rows just stored would wait on store
          * forwarding), as one vector loop of gathers */
         const int32_t *pid = st->pos + first;
+        if (t + 1 < bk->nb) prefetch_rows(st->y, D, st->pos + first + count, st->edge_offset[bk->b0 + t + 2] - first - count, 0);
         const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
         const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
         float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
@@ -511,6 +524,8 @@ ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
                  bk->gi + t * D);
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
         float *sink = worker_sink(e, wk), *out = e->g_pos + first * D;
+        if (sink && t + 1 < bk->nb)
+            prefetch_rows(sink, D, st->pos + first + count, st->edge_offset[bk->b0 + t + 2] - first - count, 1);
         for (int64_t j = 0; j < count; j++)
             for (int k = 0; k < D; k++) {
                 if (sink)
@@ -600,6 +615,22 @@ static void row_targets(const nmp_engine *e, int64_t row, int32_t *b0, int32_t *
         *b0 = (int32_t)row, *b1 = (int32_t)row + 1;
 }
 
+/* How far ahead (in points) the row loops below fetch the rows they will touch: a row's
+ * negatives are scattered over the layout, and each is a cache miss the loop would wait on. */
+#define ROW_AHEAD 16
+
+/* Point idx[l]'s D coordinates to column l of the coordinate-major zsoa (stride cap). D is a
+ * constant at each call, so the copy unrolls. */
+static inline __attribute__((always_inline)) void gather_points(const int D, const float *restrict y,
+                                                                const int32_t *restrict idx, int m, float *restrict zsoa,
+                                                                int64_t cap)
+{
+    for (int l = 0; l < m; l++) {
+        if (l + ROW_AHEAD < m) __builtin_prefetch(y + (int64_t)idx[l + ROW_AHEAD] * D);
+        for (int k = 0; k < D; k++) zsoa[k * cap + l] = y[(int64_t)idx[l] * D + k];
+    }
+}
+
 /* Row `row`'s negatives into the worker's coordinate-major scratch, its gradient zeroed, and
  * its weights (folded to one scalar when they are all equal). */
 static void gather_row(const nmp_engine *e, worker *wk, int64_t row, row_weights *rw)
@@ -607,15 +638,18 @@ static void gather_row(const nmp_engine *e, worker *wk, int64_t row, row_weights
     const int D = e->dims, m = e->neg->per_target;
     const int64_t cap = e->cap_neg;
     const int32_t *idx = e->neg->index + row * m;
-    for (int l = 0; l < m; l++)
-        for (int k = 0; k < D; k++) wk->zsoa[k * cap + l] = e->st->y[(int64_t)idx[l] * D + k];
+    if (D == 2)
+        gather_points(2, e->st->y, idx, m, wk->zsoa, cap);
+    else
+        gather_points(3, e->st->y, idx, m, wk->zsoa, cap);
     for (int k = 0; k < D; k++) memset(wk->acc + k * cap, 0, (size_t)m * sizeof *wk->acc);
     const float *w = e->neg->weight && m ? e->neg->weight + row * m : NULL;
     *rw = (row_weights){w, 1.0f, w};
     if (!w) return;
-    int same = 1;
-    for (int l = 1; l < m && same; l++) same = w[l] == w[0];
-    if (same) rw->w = NULL, rw->wc = w[0];
+    int differ = 0; /* one vector pass, not a test per weight that stops at the first difference */
+#pragma omp simd reduction(| : differ)
+    for (int l = 1; l < m; l++) differ |= w[l] != w[0];
+    if (!differ) rw->w = NULL, rw->wc = w[0];
 }
 
 static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const row_weights *rw)
@@ -627,6 +661,16 @@ static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const
     }
 }
 
+/* Column l of the coordinate-major acc (stride cap) added to point idx[l]'s row of sink. */
+static inline __attribute__((always_inline)) void scatter_points(const int D, const float *restrict acc, int64_t cap,
+                                                                 const int32_t *restrict idx, int m, float *restrict sink)
+{
+    for (int l = 0; l < m; l++) {
+        if (l + ROW_AHEAD < m) __builtin_prefetch(sink + (int64_t)idx[l + ROW_AHEAD] * D, 1);
+        for (int k = 0; k < D; k++) sink[(int64_t)idx[l] * D + k] += acc[k * cap + l];
+    }
+}
+
 /* A row's negatives' gradient (coordinate-major scratch) into its slots (row-major), or added
  * to the worker's dense gradient. */
 static void store_row(const nmp_engine *e, const worker *wk, int64_t row, const float *acc)
@@ -634,13 +678,13 @@ static void store_row(const nmp_engine *e, const worker *wk, int64_t row, const 
     const int D = e->dims, m = e->neg->per_target;
     float *out = e->g_neg + row * m * D, *sink = worker_sink(e, wk);
     const int32_t *idx = e->neg->index + row * m;
-    for (int l = 0; l < m; l++)
-        for (int k = 0; k < D; k++) {
-            if (sink)
-                sink[(int64_t)idx[l] * D + k] += acc[k * e->cap_neg + l];
-            else
-                out[l * D + k] = acc[k * e->cap_neg + l];
-        }
+    if (sink && D == 2)
+        scatter_points(2, acc, e->cap_neg, idx, m, sink);
+    else if (sink)
+        scatter_points(3, acc, e->cap_neg, idx, m, sink);
+    else
+        for (int l = 0; l < m; l++)
+            for (int k = 0; k < D; k++) out[l * D + k] = acc[k * e->cap_neg + l];
 }
 
 /* Many rows: whole rows per worker, so a row's sums need no reduction across workers. */
