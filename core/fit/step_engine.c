@@ -458,7 +458,8 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         /* d2 in the gather itself (a loop reading the rows just stored would wait on store
          * forwarding), as one vector loop of gathers */
         const int32_t *pid = st->pos + first;
-        if (t + 1 < bk->nb) prefetch_rows(st->y, D, st->pos + first + count, st->edge_offset[bk->b0 + t + 2] - first - count, 0);
+        if (t + 1 < bk->nb)
+            prefetch_rows(st->y, D, st->pos + first + count, st->edge_offset[bk->b0 + t + 2] - first - count, 0);
         const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
         const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
         float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
@@ -622,8 +623,8 @@ static void row_targets(const nmp_engine *e, int64_t row, int32_t *b0, int32_t *
 /* Point idx[l]'s D coordinates to column l of the coordinate-major zsoa (stride cap). D is a
  * constant at each call, so the copy unrolls. */
 static inline __attribute__((always_inline)) void gather_points(const int D, const float *restrict y,
-                                                                const int32_t *restrict idx, int m, float *restrict zsoa,
-                                                                int64_t cap)
+                                                                const int32_t *restrict idx, int m,
+                                                                float *restrict zsoa, int64_t cap)
 {
     for (int l = 0; l < m; l++) {
         if (l + ROW_AHEAD < m) __builtin_prefetch(y + (int64_t)idx[l + ROW_AHEAD] * D);
@@ -663,7 +664,8 @@ static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const
 
 /* Column l of the coordinate-major acc (stride cap) added to point idx[l]'s row of sink. */
 static inline __attribute__((always_inline)) void scatter_points(const int D, const float *restrict acc, int64_t cap,
-                                                                 const int32_t *restrict idx, int m, float *restrict sink)
+                                                                 const int32_t *restrict idx, int m,
+                                                                 float *restrict sink)
 {
     for (int l = 0; l < m; l++) {
         if (l + ROW_AHEAD < m) __builtin_prefetch(sink + (int64_t)idx[l + ROW_AHEAD] * D, 1);
