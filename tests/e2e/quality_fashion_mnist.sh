@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Quality floors on Fashion-MNIST (70,000 x 784), the issue's numbers, measured by the runs'
 # own eval (NP@10 on 5,000 queries, 10-NN label accuracy):
-#   infonce-tsne.yaml: NP@10 >= 0.31, accuracy >= 0.83 (measured 0.322 and 0.849; openTSNE: 0.327)
-#   nomad.yaml:        NP@10 >= 0.31, accuracy >= 0.82 (measured 0.324 and 0.837; openTSNE: 0.327)
+#   infonce-tsne.yaml: NP@10 >= 0.315, accuracy >= 0.83 (measured 0.322 and 0.845; openTSNE: 0.327)
+#   nomad.yaml:        NP@10 >= 0.315, accuracy >= 0.82 (measured 0.324 and 0.841; openTSNE: 0.327)
 #   nomad-paper.yaml:  NP@10 >= 0.15, accuracy >= 0.75 (measured 0.166 and 0.78)
 #   umap-forces.yaml:  accuracy >= 0.74
-#   tsne.yaml:         NP@10 >= 0.30, accuracy >= 0.82 (measured 0.316 and 0.844; openTSNE: 0.327)
+#   tsne.yaml:         NP@10 >= 0.305, accuracy >= 0.82 (measured 0.317 and 0.838; openTSNE: 0.327)
 set -u
 source "$(dirname "$0")/common.bash"
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
@@ -24,14 +24,14 @@ def check(cond, what):
     global ok
     print(("ok  " if cond else "FAIL") + " " + what)
     ok &= cond
-check(m["infonce-tsne"]["np"] >= 0.31, "infonce-tsne NP@10 >= 0.31")
+check(m["infonce-tsne"]["np"] >= 0.315, "infonce-tsne NP@10 >= 0.315")
 check(m["infonce-tsne"]["knn_acc"] >= 0.83, "infonce-tsne accuracy >= 0.83")
-check(m["nomad"]["np"] >= 0.31, "nomad NP@10 >= 0.31")
+check(m["nomad"]["np"] >= 0.315, "nomad NP@10 >= 0.315")
 check(m["nomad"]["knn_acc"] >= 0.82, "nomad accuracy >= 0.82")
 check(m["nomad-paper"]["np"] >= 0.15, "nomad-paper NP@10 >= 0.15")
 check(m["nomad-paper"]["knn_acc"] >= 0.75, "nomad-paper accuracy >= 0.75")
 check(m["umap-forces"]["knn_acc"] >= 0.74, "umap-forces accuracy >= 0.74")
-check(m["tsne"]["np"] >= 0.30, "tsne NP@10 >= 0.30")
+check(m["tsne"]["np"] >= 0.305, "tsne NP@10 >= 0.305")
 check(m["tsne"]["knn_acc"] >= 0.82, "tsne accuracy >= 0.82")
 sys.exit(0 if ok else 1)
 PY
