@@ -3,6 +3,9 @@
 #include "pipeline.h"
 
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +86,12 @@ static nmp_status timed(nmp_run *r, int stage, nmp_err *err)
         s = nmp_run_interrupted(r, nmp_stage_names[stage], err);
     if (r->mode->agree) s = r->mode->agree(r, s, err);
     r->stage_seconds[stage] = nmp_now() - t0;
+#ifdef __GLIBC__
+    /* A stage's freed scratch back to the system before the next stage: glibc keeps freed heap
+     * (and once a large block has been freed it serves large blocks from the heap too), so the
+     * stages' peaks would stack instead of taking turns, as the memory estimate has them. */
+    malloc_trim(0);
+#endif
     comm_totals(r, &b1, &c1);
     r->dist.stage_bytes[stage] = b1 - b0, r->dist.stage_comm_seconds[stage] = c1 - c0;
     if (s == NMP_OK && stage != STAGE_PLUGINS)
