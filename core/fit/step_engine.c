@@ -23,8 +23,9 @@ typedef struct worker worker;
 typedef void (*block_fn_ptr)(nmp_engine_t *e, worker *wk, block *bk);
 
 struct worker {
-    float *zsoa;        /* dims x cap_neg: the row's negatives, coordinate-major */
-    float *acc;         /* dims x cap_neg: their gradient (summed over the row's targets) */
+    float *zsoa;        /* dims x cap_row: the row's negatives (and folded approximate points), coordinate-major */
+    float *acc;         /* dims x cap_row: their gradient (summed over the row's targets) */
+    float *rwv;         /* cap_row: the row's weights per term when approximate points are folded in */
     float *d2;          /* TILE_ROWS x TILE_TERMS */
     float *coef;        /* TILE_ROWS x (cap_neg + cap_approx): a block's coefficients (whole rows when coupled) */
     float *pd2, *pcoef; /* cap_pos: a block's positives, each target's padded to POS_PAD */
@@ -49,7 +50,8 @@ struct nmp_engine {
     int threads;
     worker *w;
     int64_t cap_neg, cap_approx, cap_deg, cap_pos, cap_batch, cap_edges, cap_slots;
-    float *asoa; /* dims x cap_approx: the step's approximate points */
+    int64_t cap_row; /* cap_neg + cap_approx: stride of a worker's zsoa and acc */
+    float *asoa;     /* dims x cap_approx: the step's approximate points */
     float *g_target, *g_pos, *g_neg, *stat;
     /* this step */
     const nmp_step *st;
@@ -68,6 +70,7 @@ typedef struct {
     const float *w;
     float wc;
     const float *given; /* the row's weights as the negatives plugin gave them (NULL: all 1) */
+    int32_t m, A;       /* terms in the row's scratch, and approximate terms left out of it (see fold_approx) */
 } row_weights;
 
 /* ------------------------------------------------------------------ tile kernels */
@@ -227,13 +230,14 @@ static inline __attribute__((always_inline)) void apply_f(const int D, const int
 }
 #undef APPLY_CASE
 
-/* sum_l w_l phi(d2_l) of both targets, the formula inlined (a coupled loss's first sweep). */
 /* A coupled loss's first sweep with the formula inlined: sum_l w_l phi(d2_l) of both targets,
  * and their coefficients kept (coef[0], coef[1] of r) for the second sweep, which then need not
- * compute d2 and the formula again. */
+ * compute d2 and the formula again. premul (weighted, not clipping): each kept coefficient is
+ * times its weight, so that the second sweep runs unweighted, a load and two products less a pair. */
 static inline __attribute__((always_inline)) void sum_phi_run(const int D, const int F, const int weighted,
-                                                              const float *yi, const formula_params *fkp,
-                                                              const pair_run *r, float *za, float *zb)
+                                                              const int premul, const float *yi,
+                                                              const formula_params *fkp, const pair_run *r, float *za,
+                                                              float *zb)
 {
     const formula_params fkl = *fkp, *fk = &fkl; /* a local copy: the stores below cannot alias it */
     const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
@@ -245,8 +249,9 @@ static inline __attribute__((always_inline)) void sum_phi_run(const int D, const
         const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
         float a0 = ya0 - zl0, a1 = ya1 - zl1, a2 = D > 2 ? ya2 - zl2 : 0.0f;
         float b0 = yb0 - zl0, b1 = yb1 - zl1, b2 = D > 2 ? yb2 - zl2 : 0.0f, pa, pb;
-        ca[l] = f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
-        cb[l] = f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
+        const float fa = f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
+        const float fb = f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
+        ca[l] = premul ? w0[l] * fa : fa, cb[l] = premul ? w1[l] * fb : fb;
         sa += weighted ? w0[l] * pa : pa, sb += weighted ? w1[l] * pb : pb;
     }
     *za = sa, *zb = sb;
@@ -266,6 +271,8 @@ static inline float *worker_sink(const nmp_engine *e, const worker *wk)
 
 struct block {
     int32_t b0, nb; /* targets [b0, b0 + nb) of the step */
+    int32_t m, A;   /* terms of the row in zsoa (its negatives, then any folded approximate points), and
+                       approximate terms left to block_approx */
     const row_weights *rw;
     float *acc;                    /* the row's negatives' gradient, or NULL when they do not move */
     int64_t cap;                   /* stride of the row's coordinate-major scratch */
@@ -298,18 +305,29 @@ static inline pair_run pair_of(const block *bk, int t, const float *coef, int n,
                       .zs = zs};
 }
 
+/* Whether a coupled loss's first sweep keeps its coefficients times their weights (when the
+ * formula is inlined, F): not when clipping, which comes before the weight. */
+static inline int premultiplied(const nmp_engine *e, int F)
+{
+    return F && e->shape.clip <= 0.0f;
+}
+
 /* With an inlined formula (F), a coupled loss's first sweep: each target's z over n points,
- * and its coefficients into the block's rows at coef (as repel() would have written them). */
+ * and its coefficients into the block's rows at coef (as repel() would have written them, or
+ * times their weights w when premultiplied). */
 ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params *fk, block *bk, float *coef,
-                                 const float *w, int64_t w_stride, float wc, const float *z, int64_t zs, int n)
+                                 const float *w, int64_t w_stride, float wc, const float *z, int64_t zs, int n,
+                                 int premul)
 {
     for (int t = 0; t < bk->nb; t += 2) {
         const pair_run r = pair_of(bk, t, coef, n, w, w_stride, z, zs, 0.0f, 0.0f);
         float za, zb;
-        if (w)
-            sum_phi_run(D, F, 1, bk->yi + t * D, fk, &r, &za, &zb);
+        if (w && premul)
+            sum_phi_run(D, F, 1, 1, bk->yi + t * D, fk, &r, &za, &zb);
+        else if (w)
+            sum_phi_run(D, F, 1, 0, bk->yi + t * D, fk, &r, &za, &zb);
         else
-            sum_phi_run(D, F, 0, bk->yi + t * D, fk, &r, &za, &zb);
+            sum_phi_run(D, F, 0, 0, bk->yi + t * D, fk, &r, &za, &zb);
         bk->z[t] += (double)wc * za;
         if (t + 1 < bk->nb) bk->z[t + 1] += (double)wc * zb;
     }
@@ -331,14 +349,15 @@ static inline int approx_formula(const nmp_engine *e, int F)
  * coupled) the gradients at once. F: the formula to inline instead (no d2 tile, no call). */
 ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
-    const int m = e->neg->per_target;
+    const int m = bk->m;
     const float clip = e->shape.clip, *w = bk->rw->w;
     const int L = tile_terms(F);
     for (int l0 = 0; l0 < m; l0 += L) {
         int n = m - l0 < L ? m - l0 : L;
         float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, l0);
         if (F && e->shape.coupled) {
-            block_sum_phi(D, F, &e->fk, bk, coef, w ? w + l0 : NULL, 0, bk->rw->wc, wk->zsoa + l0, bk->cap, n);
+            block_sum_phi(D, F, &e->fk, bk, coef, w ? w + l0 : NULL, 0, bk->rw->wc, wk->zsoa + l0, bk->cap, n,
+                          premultiplied(e, F));
             continue;
         }
         if (!F) {
@@ -368,28 +387,29 @@ static inline void add_spread(int rows, int n, const float *spread, float *d2)
  * points (approx_spread) take the tile path, whose d2 the spread is added to. */
 ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, worker *wk, block *bk)
 {
-    const int m = e->neg->per_target, A = e->neg->approx_count;
-    const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip;
+    const int m = bk->m, A = bk->A, As = e->neg->approx_count; /* As: stride of the weights */
+    const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * As, clip = e->shape.clip;
     const float *spread = e->neg->approx_spread;
     const int F = approx_formula(e, Fk), L = tile_terms(F);
     for (int c0 = 0; c0 < A; c0 += L) {
         int n = A - c0 < L ? A - c0 : L;
         float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
         if (F && e->shape.coupled) {
-            block_sum_phi(D, F, &e->fk, bk, coef, aw + c0, A, 1.0f, e->asoa + c0, e->cap_approx, n);
+            block_sum_phi(D, F, &e->fk, bk, coef, aw + c0, As, 1.0f, e->asoa + c0, e->cap_approx, n,
+                          premultiplied(e, F));
             continue;
         }
         if (!F) {
             float tz[TILE_ROWS] = {0};
             tile_d2(D, bk->nb, bk->yi, e->asoa + c0, e->cap_approx, n, wk->d2);
             if (spread) add_spread(bk->nb, n, spread + c0, wk->d2);
-            const nmp_repel_tile tile = {bk->nb, n, wk->d2, aw + c0, A, coef, tz};
+            const nmp_repel_tile tile = {bk->nb, n, wk->d2, aw + c0, As, coef, tz};
             e->ops->repel(e->state, &tile);
             for (int t = 0; t < bk->nb; t++) bk->z[t] += tz[t];
             if (e->shape.coupled) continue;
         }
         for (int t = 0; t < bk->nb; t += 2) {
-            const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f, 2.0f);
+            const pair_run r = pair_of(bk, t, coef, n, aw + c0, As, e->asoa + c0, e->cap_approx, 2.0f, 2.0f);
             apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
@@ -399,8 +419,9 @@ ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, 
  * from the coefficients the first sweep kept (the formula is not computed twice). */
 ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
-    const int m = e->neg->per_target, A = e->neg->approx_count;
-    const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * A, clip = e->shape.clip, *w = bk->rw->w;
+    const int m = bk->m, A = bk->A, As = e->neg->approx_count;
+    const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * As, clip = e->shape.clip;
+    const float *w = premultiplied(e, F) ? NULL : bk->rw->w; /* the weights are in the coefficients */
     const int L = tile_terms(F);
     for (int l0 = 0; l0 < m; l0 += L) {
         int n = m - l0 < L ? m - l0 : L;
@@ -412,13 +433,14 @@ ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, 
             apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
-    const int La = tile_terms(approx_formula(e, F)); /* the tiles block_approx cut */
+    const int Fa = approx_formula(e, F), La = tile_terms(Fa); /* the tiles block_approx cut */
+    if (premultiplied(e, Fa)) aw = NULL;
     for (int c0 = 0; c0 < A; c0 += La) {
         int n = A - c0 < La ? A - c0 : La;
         const float *coef = tile_coef(e, wk, bk, (int64_t)m + c0);
         for (int t = 0; t < bk->nb; t += 2) {
-            const pair_run r = pair_of(bk, t, coef, n, aw + c0, A, e->asoa + c0, e->cap_approx, 2.0f * bk->scale[t],
-                                       2.0f * bk->scale[t + 1]);
+            const pair_run r = pair_of(bk, t, coef, n, aw ? aw + c0 : NULL, As, e->asoa + c0, e->cap_approx,
+                                       2.0f * bk->scale[t], 2.0f * bk->scale[t + 1]);
             apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
@@ -632,12 +654,37 @@ static inline __attribute__((always_inline)) void gather_points(const int D, con
     }
 }
 
-/* Row `row`'s negatives into the worker's coordinate-major scratch, its gradient zeroed, and
- * its weights (folded to one scalar when they are all equal). */
-static void gather_row(const nmp_engine *e, worker *wk, int64_t row, row_weights *rw)
+/* When every target of rows [b0, b1) weighs the approximate points alike (cluster_mean: a
+ * row's targets share one cell, so one R~), those points join the row as further terms, with
+ * per-term weights (the zero ones left out): the row is then one long sweep, where each pair
+ * of targets would otherwise run a short one over the approximate points with its own sums. */
+static void fold_approx(const nmp_engine *e, worker *wk, int32_t b0, int32_t b1, row_weights *rw)
+{
+    const nmp_negatives *ng = e->neg;
+    const int D = e->dims, m = rw->m, A = ng->approx_count;
+    if (A == 0 || ng->approx_spread) return;
+    const float *aw = ng->approx_weight + (int64_t)b0 * A;
+    for (int32_t b = b0 + 1; b < b1; b++)
+        if (memcmp(aw, ng->approx_weight + (int64_t)b * A, (size_t)A * sizeof *aw) != 0) return;
+    const int64_t cap = e->cap_row;
+    for (int l = 0; l < m; l++) wk->rwv[l] = rw->w ? rw->w[l] : rw->wc;
+    int j = m;
+    for (int c = 0; c < A; c++) {
+        if (aw[c] == 0.0f) continue;
+        for (int k = 0; k < D; k++) wk->zsoa[k * cap + j] = e->asoa[k * e->cap_approx + c];
+        wk->rwv[j++] = aw[c];
+    }
+    for (int k = 0; k < D; k++) memset(wk->acc + k * cap + m, 0, (size_t)(j - m) * sizeof *wk->acc);
+    rw->w = wk->rwv, rw->wc = 1.0f, rw->m = j, rw->A = 0;
+}
+
+/* Row `row`'s negatives (for its targets [b0, b1)) into the worker's coordinate-major scratch,
+ * its gradient zeroed, and its weights (folded to one scalar when they are all equal); then
+ * the approximate points, where fold_approx can. */
+static void gather_row(const nmp_engine *e, worker *wk, int64_t row, int32_t b0, int32_t b1, row_weights *rw)
 {
     const int D = e->dims, m = e->neg->per_target;
-    const int64_t cap = e->cap_neg;
+    const int64_t cap = e->cap_row;
     const int32_t *idx = e->neg->index + row * m;
     if (D == 2)
         gather_points(2, e->st->y, idx, m, wk->zsoa, cap);
@@ -645,17 +692,19 @@ static void gather_row(const nmp_engine *e, worker *wk, int64_t row, row_weights
         gather_points(3, e->st->y, idx, m, wk->zsoa, cap);
     for (int k = 0; k < D; k++) memset(wk->acc + k * cap, 0, (size_t)m * sizeof *wk->acc);
     const float *w = e->neg->weight && m ? e->neg->weight + row * m : NULL;
-    *rw = (row_weights){w, 1.0f, w};
-    if (!w) return;
-    int differ = 0; /* one vector pass, not a test per weight that stops at the first difference */
+    *rw = (row_weights){w, 1.0f, w, m, e->neg->approx_count};
+    if (w) {
+        int differ = 0; /* one vector pass, not a test per weight that stops at the first difference */
 #pragma omp simd reduction(| : differ)
-    for (int l = 1; l < m; l++) differ |= w[l] != w[0];
-    if (!differ) rw->w = NULL, rw->wc = w[0];
+        for (int l = 1; l < m; l++) differ |= w[l] != w[0];
+        if (!differ) rw->w = NULL, rw->wc = w[0];
+    }
+    fold_approx(e, wk, b0, b1, rw);
 }
 
 static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const row_weights *rw)
 {
-    block bk = {.rw = rw, .acc = e->shape.move_negatives ? wk->acc : NULL, .cap = e->cap_neg};
+    block bk = {.m = rw->m, .A = rw->A, .rw = rw, .acc = e->shape.move_negatives ? wk->acc : NULL, .cap = e->cap_row};
     for (int32_t b = b0; b < b1; b += TILE_ROWS) {
         bk.b0 = b, bk.nb = b1 - b < TILE_ROWS ? b1 - b : TILE_ROWS;
         e->block(e, wk, &bk);
@@ -681,12 +730,12 @@ static void store_row(const nmp_engine *e, const worker *wk, int64_t row, const 
     float *out = e->g_neg + row * m * D, *sink = worker_sink(e, wk);
     const int32_t *idx = e->neg->index + row * m;
     if (sink && D == 2)
-        scatter_points(2, acc, e->cap_neg, idx, m, sink);
+        scatter_points(2, acc, e->cap_row, idx, m, sink);
     else if (sink)
-        scatter_points(3, acc, e->cap_neg, idx, m, sink);
+        scatter_points(3, acc, e->cap_row, idx, m, sink);
     else
         for (int l = 0; l < m; l++)
-            for (int k = 0; k < D; k++) out[l * D + k] = acc[k * e->cap_neg + l];
+            for (int k = 0; k < D; k++) out[l * D + k] = acc[k * e->cap_row + l];
 }
 
 /* Many rows: whole rows per worker, so a row's sums need no reduction across workers. */
@@ -698,7 +747,7 @@ static void rows_range(void *ctx, int64_t begin, int64_t end, int worker_id)
         int32_t b0, b1;
         row_weights rw;
         row_targets(e, row, &b0, &b1);
-        gather_row(e, wk, row, &rw);
+        gather_row(e, wk, row, b0, b1, &rw);
         run_targets(e, wk, b0, b1, &rw);
         if (e->shape.move_negatives) store_row(e, wk, row, wk->acc);
     }
@@ -717,8 +766,9 @@ static void row_targets_range(void *ctx, int64_t begin, int64_t end, int worker_
     const row_job *j = ctx;
     worker *wk = &j->e->w[worker_id];
     row_weights rw;
-    gather_row(j->e, wk, j->row, &rw);
-    run_targets(j->e, wk, j->b0 + (int32_t)begin, j->b0 + (int32_t)end, &rw);
+    const int32_t b0 = j->b0 + (int32_t)begin, b1 = j->b0 + (int32_t)end;
+    gather_row(j->e, wk, j->row, b0, b1, &rw);
+    run_targets(j->e, wk, b0, b1, &rw);
     /* with a dense sink each worker adds its own share: no reduction of the row */
     if (j->e->sink && j->e->shape.move_negatives) store_row(j->e, wk, j->row, wk->acc);
 }
@@ -730,7 +780,7 @@ static void reduce_row(const nmp_engine *e, int64_t row)
     for (int l = 0; l < m; l++)
         for (int k = 0; k < D; k++) {
             float sum = 0.0f;
-            for (int w = 0; w < e->threads; w++) sum += e->w[w].acc[k * e->cap_neg + l];
+            for (int w = 0; w < e->threads; w++) sum += e->w[w].acc[k * e->cap_row + l];
             out[l * D + k] = sum;
         }
 }
@@ -750,10 +800,10 @@ static int grow_workers(nmp_engine *e, int64_t m, int64_t A, int64_t pos)
     int ok = 1;
     for (int t = 0; t < e->threads && ok; t++) {
         worker *wk = &e->w[t];
-        ok = grow(&wk->zsoa, e->dims * m) && grow(&wk->acc, e->dims * m) && grow(&wk->d2, TILE_ROWS * TILE_TERMS) &&
-             grow(&wk->coef, TILE_ROWS * (m + A + TILE_TERMS)) && grow(&wk->pd2, pos) && grow(&wk->pcoef, pos) &&
-             grow(&wk->pp, pos) && grow(&wk->py, e->dims * pos) && grow(&wk->pg, e->dims * pos) &&
-             grow(&wk->vd2, m + A);
+        ok = grow(&wk->zsoa, e->dims * (m + A)) && grow(&wk->acc, e->dims * (m + A)) && grow(&wk->rwv, m + A) &&
+             grow(&wk->d2, TILE_ROWS * TILE_TERMS) && grow(&wk->coef, TILE_ROWS * (m + A + TILE_TERMS)) &&
+             grow(&wk->pd2, pos) && grow(&wk->pcoef, pos) && grow(&wk->pp, pos) && grow(&wk->py, e->dims * pos) &&
+             grow(&wk->pg, e->dims * pos) && grow(&wk->vd2, m + A);
     }
     return ok;
 }
@@ -771,6 +821,7 @@ static nmp_status ensure_capacity(nmp_engine *e, const nmp_step *st, const nmp_n
         int64_t nd = deg > e->cap_deg ? deg : e->cap_deg, np = TILE_ROWS * pos_padded(nd);
         ok = grow_workers(e, nm, na, np) && grow(&e->asoa, e->dims * na);
         e->cap_neg = ok ? nm : 0, e->cap_approx = ok ? na : 0, e->cap_deg = ok ? nd : 0, e->cap_pos = ok ? np : 0;
+        e->cap_row = e->cap_neg + e->cap_approx;
     }
     if (ok && B > e->cap_batch) {
         ok = grow(&e->g_target, B * e->dims) && grow(&e->stat, B);
@@ -823,7 +874,8 @@ void nmp_engine_free(nmp_engine *e)
     if (!e) return;
     for (int t = 0; t < e->threads; t++) {
         worker *wk = &e->w[t];
-        free(wk->zsoa), free(wk->acc), free(wk->d2), free(wk->coef), free(wk->pd2), free(wk->pcoef), free(wk->vd2);
+        free(wk->zsoa), free(wk->acc), free(wk->rwv), free(wk->d2), free(wk->coef), free(wk->pd2);
+        free(wk->pcoef), free(wk->vd2);
         free(wk->pp), free(wk->py), free(wk->pg);
     }
     free(e->w), free(e->asoa), free(e->g_target), free(e->g_pos), free(e->g_neg), free(e->stat);
@@ -852,7 +904,7 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
             row_targets(e, row, &j.b0, &b1);
             for (int w = 0; w < e->threads; w++) /* a worker with no targets adds nothing */
                 for (int k = 0; k < D; k++)
-                    memset(e->w[w].acc + k * e->cap_neg, 0, (size_t)neg->per_target * sizeof(float));
+                    memset(e->w[w].acc + k * e->cap_row, 0, (size_t)neg->per_target * sizeof(float));
             nmp_parallel_for(b1 - j.b0, row_targets_range, &j);
             if (e->shape.move_negatives && !e->sink) reduce_row(e, row);
         }

@@ -107,6 +107,19 @@ static inline void step_case_spread(step_case *c, uint64_t seed)
     c->neg.approx_spread = c->spread;
 }
 
+/* Every target of a row weighs the approximate terms as the row's first does (cluster_mean's
+ * rows: one cell, one R~), which lets the engine fold them into the row's negatives. */
+static inline void step_case_row_approx(step_case *c)
+{
+    const int32_t rows = c->neg.shared ? 1 : c->neg.rows;
+    for (int32_t r = 0; r < rows; r++) {
+        const int32_t b0 = c->neg.shared ? 0 : c->row_start[r], b1 = c->neg.shared ? c->batch : c->row_start[r + 1];
+        for (int32_t b = b0 + 1; b < b1; b++)
+            memcpy(c->approx_weight + (int64_t)b * c->cells, c->approx_weight + (int64_t)b0 * c->cells,
+                   (size_t)c->cells * sizeof *c->approx_weight);
+    }
+}
+
 static inline void step_case_free(step_case *c)
 {
     free(c->spread);

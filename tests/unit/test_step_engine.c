@@ -249,6 +249,25 @@ static void matches_oracle_spread(void **state)
     }
 }
 
+/* Rows whose targets weigh the approximate terms alike, which the engine folds into the row's
+ * negatives (their zero weights left out): small rows, and rows longer than a tile, so that a
+ * tile holds both negatives and folded terms. */
+static void matches_oracle_folded_approx(void **state)
+{
+    (void)state;
+    for (int mode = CASE_SHARED; mode <= CASE_RUNS; mode++)
+        for (int dims = 2; dims <= 3; dims++) {
+            step_case *c = step_case_new(300, dims, 5, 4, 61, 10, (step_case_rows)mode, mode == CASE_RUNS, 3.0, 41);
+            step_case_row_approx(c);
+            every_loss(c, mode);
+            step_case_free(c);
+            c = step_case_new(900, dims, 7, 300, 21, 900, (step_case_rows)mode, 1, 5.0, 43);
+            step_case_row_approx(c);
+            every_loss(c, mode);
+            step_case_free(c);
+        }
+}
+
 /* Same step twice: the same bytes; 1 and 2 workers agree to rounding. */
 static void deterministic(void **state)
 {
@@ -309,7 +328,8 @@ static void refuses_other_dims(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle), cmocka_unit_test(matches_oracle_across_tiles),
-                                       cmocka_unit_test(matches_oracle_spread), cmocka_unit_test(deterministic),
+                                       cmocka_unit_test(matches_oracle_spread),
+                                       cmocka_unit_test(matches_oracle_folded_approx), cmocka_unit_test(deterministic),
                                        cmocka_unit_test(dense_sink_matches_slots), cmocka_unit_test(refuses_other_dims)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
