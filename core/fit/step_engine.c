@@ -488,9 +488,9 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         float *d2 = wk->pd2 + j0, *pp = wk->pp + j0;
         const float *y = st->y;
 #pragma omp simd
-        for (int64_t j = 0; j < count; j++) {
-            const float *yj = y + (int64_t)pid[j] * D;
-            const float a = yj[0], b = yj[1], c = D > 2 ? yj[2] : 0.0f;
+        for (int64_t j = 0; j < count; j++) { /* indexed loads, not a row pointer: the vectoriser makes them gathers */
+            const int64_t o = (int64_t)pid[j] * D;
+            const float a = y[o], b = y[o + 1], c = D > 2 ? y[o + 2] : 0.0f;
             const float da = yt0 - a, db = yt1 - b, dc = yt2 - c;
             p0[j] = a, p1[j] = b;
             if (D > 2) p2[j] = c;
