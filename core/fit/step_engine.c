@@ -70,7 +70,8 @@ typedef struct {
     const float *w;
     float wc;
     const float *given; /* the row's weights as the negatives plugin gave them (NULL: all 1) */
-    int32_t m, A;       /* terms in the row's scratch, and approximate terms left out of it (see fold_approx) */
+    int32_t m, A;       /* terms in the row's scratch (its negatives, then any folded approximate points), and
+                           approximate terms left to block_approx (see fold_approx) */
 } row_weights;
 
 /* ------------------------------------------------------------------ tile kernels */
@@ -271,8 +272,6 @@ static inline float *worker_sink(const nmp_engine *e, const worker *wk)
 
 struct block {
     int32_t b0, nb; /* targets [b0, b0 + nb) of the step */
-    int32_t m, A;   /* terms of the row in zsoa (its negatives, then any folded approximate points), and
-                       approximate terms left to block_approx */
     const row_weights *rw;
     float *acc;                    /* the row's negatives' gradient, or NULL when they do not move */
     int64_t cap;                   /* stride of the row's coordinate-major scratch */
@@ -349,7 +348,7 @@ static inline int approx_formula(const nmp_engine *e, int F)
  * coupled) the gradients at once. F: the formula to inline instead (no d2 tile, no call). */
 ENGINE_INLINE void block_negatives(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
-    const int m = bk->m;
+    const int m = bk->rw->m;
     const float clip = e->shape.clip, *w = bk->rw->w;
     const int L = tile_terms(F);
     for (int l0 = 0; l0 < m; l0 += L) {
@@ -387,7 +386,7 @@ static inline void add_spread(int rows, int n, const float *spread, float *d2)
  * points (approx_spread) take the tile path, whose d2 the spread is added to. */
 ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, worker *wk, block *bk)
 {
-    const int m = bk->m, A = bk->A, As = e->neg->approx_count; /* As: stride of the weights */
+    const int m = bk->rw->m, A = bk->rw->A, As = e->neg->approx_count; /* As: stride of the weights */
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * As, clip = e->shape.clip;
     const float *spread = e->neg->approx_spread;
     const int F = approx_formula(e, Fk), L = tile_terms(F);
@@ -419,7 +418,7 @@ ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, 
  * from the coefficients the first sweep kept (the formula is not computed twice). */
 ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
-    const int m = bk->m, A = bk->A, As = e->neg->approx_count;
+    const int m = bk->rw->m, A = bk->rw->A, As = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * As, clip = e->shape.clip;
     const float *w = premultiplied(e, F) ? NULL : bk->rw->w; /* the weights are in the coefficients */
     const int L = tile_terms(F);
@@ -455,10 +454,12 @@ static inline int64_t pos_padded(int64_t n)
     return (n + POS_PAD - 1) / POS_PAD * POS_PAD;
 }
 
-/* Asks for the rows (D floats each) of the n points ids in `base`, to read (write = 0) or to
- * update (1): the next target's positives, fetched while this one's are worked on. */
-static inline void prefetch_rows(const float *base, int D, const int32_t *ids, int64_t n, int write)
+/* Asks for the rows (D floats each) in `base` of target b + 1's positives, to read (write = 0)
+ * or to update (1): the next target's rows, fetched while b's are worked on. */
+static inline void prefetch_next_positives(const nmp_step *st, int32_t b, const float *base, int D, int write)
 {
+    const int32_t *ids = st->pos + st->edge_offset[b + 1];
+    const int64_t n = st->edge_offset[b + 2] - st->edge_offset[b + 1];
     for (int64_t j = 0; j < n; j++) {
         if (write)
             __builtin_prefetch(base + (int64_t)ids[j] * D, 1);
@@ -480,8 +481,7 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         /* d2 in the gather itself (a loop reading the rows just stored would wait on store
          * forwarding), as one vector loop of gathers */
         const int32_t *pid = st->pos + first;
-        if (t + 1 < bk->nb)
-            prefetch_rows(st->y, D, st->pos + first + count, st->edge_offset[bk->b0 + t + 2] - first - count, 0);
+        if (t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, st->y, D, 0);
         const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
         const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
         float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
@@ -547,8 +547,7 @@ ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
                  bk->gi + t * D);
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
         float *sink = worker_sink(e, wk), *out = e->g_pos + first * D;
-        if (sink && t + 1 < bk->nb)
-            prefetch_rows(sink, D, st->pos + first + count, st->edge_offset[bk->b0 + t + 2] - first - count, 1);
+        if (sink && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, sink, D, 1);
         for (int64_t j = 0; j < count; j++)
             for (int k = 0; k < D; k++) {
                 if (sink)
@@ -704,7 +703,7 @@ static void gather_row(const nmp_engine *e, worker *wk, int64_t row, int32_t b0,
 
 static void run_targets(nmp_engine *e, worker *wk, int32_t b0, int32_t b1, const row_weights *rw)
 {
-    block bk = {.m = rw->m, .A = rw->A, .rw = rw, .acc = e->shape.move_negatives ? wk->acc : NULL, .cap = e->cap_row};
+    block bk = {.rw = rw, .acc = e->shape.move_negatives ? wk->acc : NULL, .cap = e->cap_row};
     for (int32_t b = b0; b < b1; b += TILE_ROWS) {
         bk.b0 = b, bk.nb = b1 - b < TILE_ROWS ? b1 - b : TILE_ROWS;
         e->block(e, wk, &bk);
