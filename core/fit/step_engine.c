@@ -4,7 +4,8 @@
  * the d2 tile, the loss's coefficients and the negatives' chunk all stay in L1, and each
  * per-target loop over a tile is one straight float32 vector loop. A coupled loss (InfoNCE)
  * needs a target's whole Z before any of its repulsive terms can be applied, so its tiles'
- * coefficients are kept (in L2) and applied in a second sweep. */
+ * coefficients are kept (in L2): the first sweep sums each target's own terms unscaled, and a
+ * second pass gives the points their share, all the block's targets at once (points_side). */
 #include "step_engine.h"
 
 #include <stdlib.h>
@@ -13,9 +14,12 @@
 #include "host.h"
 #include "nomad/loss_math.h"
 
-#define TILE_ROWS 8      /* targets of a block */
-#define TILE_TERMS 256   /* repulsive terms of a tile (d2 and coefficients kept in L1) */
-#define FUSED_TERMS 1024 /* ... with an inlined formula, which keeps no tile: only the points and their sums */
+#define TILE_ROWS 8    /* targets of a block */
+#define TILE_TERMS 256 /* repulsive terms of a tile (d2 and coefficients kept in L1) */
+/* ... with an inlined formula, which keeps no d2 tile: only the points and their sums. Not 1024:
+ * a coupled loss's block keeps its targets' coefficient rows a tile long, and rows 4 KiB apart
+ * fall in one L1 set and alias each other's stores (2,048 shared negatives: 15% slower). */
+#define FUSED_TERMS 1008
 
 typedef struct nmp_engine nmp_engine_t;
 typedef struct block block;
@@ -50,7 +54,7 @@ struct nmp_engine {
     int threads;
     worker *w;
     int64_t cap_neg, cap_approx, cap_deg, cap_pos, cap_batch, cap_edges, cap_slots;
-    int64_t cap_row; /* cap_neg + cap_approx: stride of a worker's zsoa and acc */
+    int64_t cap_row; /* row_stride(cap_neg + cap_approx): stride of a worker's zsoa and acc */
     float *asoa;     /* dims x cap_approx: the step's approximate points */
     float *g_target, *g_pos, *g_neg, *stat;
     /* this step */
@@ -233,29 +237,40 @@ static inline __attribute__((always_inline)) void apply_f(const int D, const int
 
 /* A coupled loss's first sweep with the formula inlined: sum_l w_l phi(d2_l) of both targets,
  * and their coefficients kept (coef[0], coef[1] of r) for the second sweep, which then need not
- * compute d2 and the formula again. premul (weighted, not clipping): each kept coefficient is
- * times its weight, so that the second sweep runs unweighted, a load and two products less a pair. */
+ * compute d2 and the formula again. premul (weighted or not, never clipping): each kept
+ * coefficient is times its weight, and each target's sum_l c_l (y - z_l) is taken here (ga, gb),
+ * its scale applied once the whole Z is known: the second sweep is then the points' side alone. */
 static inline __attribute__((always_inline)) void sum_phi_run(const int D, const int F, const int weighted,
                                                               const int premul, const float *yi,
                                                               const formula_params *fkp, const pair_run *r, float *za,
-                                                              float *zb)
+                                                              float *zb, float *ga, float *gb)
 {
     const formula_params fkl = *fkp, *fk = &fkl; /* a local copy: the stores below cannot alias it */
     const float ya0 = yi[0], ya1 = yi[1], ya2 = D > 2 ? yi[2] : 0.0f;
     const float yb0 = yi[D], yb1 = yi[D + 1], yb2 = D > 2 ? yi[D + 2] : 0.0f;
     const float *z0 = r->z, *z1 = r->z + r->zs, *z2 = r->z + (D > 2 ? 2 * r->zs : 0), *w0 = r->w[0], *w1 = r->w[1];
     float *ca = (float *)r->coef[0], *cb = (float *)r->coef[1], sa = 0.0f, sb = 0.0f;
-#pragma omp simd reduction(+ : sa, sb)
+    float ga0 = 0.0f, ga1 = 0.0f, ga2 = 0.0f, gb0 = 0.0f, gb1 = 0.0f, gb2 = 0.0f;
+#pragma omp simd reduction(+ : sa, sb, ga0, ga1, ga2, gb0, gb1, gb2)
     for (int l = 0; l < r->n; l++) {
         const float zl0 = z0[l], zl1 = z1[l], zl2 = D > 2 ? z2[l] : 0.0f;
         float a0 = ya0 - zl0, a1 = ya1 - zl1, a2 = D > 2 ? ya2 - zl2 : 0.0f;
         float b0 = yb0 - zl0, b1 = yb1 - zl1, b2 = D > 2 ? yb2 - zl2 : 0.0f, pa, pb;
-        const float fa = f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
-        const float fb = f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
-        ca[l] = premul ? w0[l] * fa : fa, cb[l] = premul ? w1[l] * fb : fb;
+        float fa = f_repel(F, fk, D > 2 ? a0 * a0 + a1 * a1 + a2 * a2 : a0 * a0 + a1 * a1, &pa);
+        float fb = f_repel(F, fk, D > 2 ? b0 * b0 + b1 * b1 + b2 * b2 : b0 * b0 + b1 * b1, &pb);
+        if (premul && weighted) fa *= w0[l], fb *= w1[l];
+        ca[l] = fa, cb[l] = fb;
         sa += weighted ? w0[l] * pa : pa, sb += weighted ? w1[l] * pb : pb;
+        if (premul) {
+            ga0 += fa * a0, ga1 += fa * a1, gb0 += fb * b0, gb1 += fb * b1;
+            if (D > 2) ga2 += fa * a2, gb2 += fb * b2;
+        }
     }
     *za = sa, *zb = sb;
+    if (premul) {
+        ga[0] = ga0, ga[1] = ga1, gb[0] = gb0, gb[1] = gb1;
+        if (D > 2) ga[2] = ga2, gb[2] = gb2;
+    }
 }
 
 /* The dense gradient of a worker (see nmp_engine_sink), or NULL. */
@@ -277,6 +292,7 @@ struct block {
     int64_t cap;                   /* stride of the row's coordinate-major scratch */
     float yi[(TILE_ROWS + 1) * 3]; /* one spare row: targets go in pairs */
     double z[TILE_ROWS], gi[(TILE_ROWS + 1) * 3];
+    double gr[TILE_ROWS * 3]; /* a coupled loss's sum_l c_l (y - z_l) per target, before its scale (premultiplied) */
     float scale[TILE_ROWS + 1], stat[TILE_ROWS];
     int64_t offset[TILE_ROWS + 1]; /* the block's positives, from 0 */
 };
@@ -304,8 +320,9 @@ static inline pair_run pair_of(const block *bk, int t, const float *coef, int n,
                       .zs = zs};
 }
 
-/* Whether a coupled loss's first sweep keeps its coefficients times their weights (when the
- * formula is inlined, F): not when clipping, which comes before the weight. */
+/* Whether a coupled loss's first sweep keeps its coefficients times their weights and takes
+ * the targets' own sums (when the formula is inlined, F): not when clipping, which comes
+ * between the coefficient and the weight and so needs each target's scale first. */
 static inline int premultiplied(const nmp_engine *e, int F)
 {
     return F && e->shape.clip <= 0.0f;
@@ -313,22 +330,28 @@ static inline int premultiplied(const nmp_engine *e, int F)
 
 /* With an inlined formula (F), a coupled loss's first sweep: each target's z over n points,
  * and its coefficients into the block's rows at coef (as repel() would have written them, or
- * times their weights w when premultiplied). */
+ * times their weights w when premultiplied, the targets' sums then into gr). */
 ENGINE_INLINE void block_sum_phi(const int D, const int F, const formula_params *fk, block *bk, float *coef,
                                  const float *w, int64_t w_stride, float wc, const float *z, int64_t zs, int n,
                                  int premul)
 {
     for (int t = 0; t < bk->nb; t += 2) {
         const pair_run r = pair_of(bk, t, coef, n, w, w_stride, z, zs, 0.0f, 0.0f);
-        float za, zb;
+        float za, zb, ga[3], gb[3];
         if (w && premul)
-            sum_phi_run(D, F, 1, 1, bk->yi + t * D, fk, &r, &za, &zb);
+            sum_phi_run(D, F, 1, 1, bk->yi + t * D, fk, &r, &za, &zb, ga, gb);
+        else if (premul)
+            sum_phi_run(D, F, 0, 1, bk->yi + t * D, fk, &r, &za, &zb, ga, gb);
         else if (w)
-            sum_phi_run(D, F, 1, 0, bk->yi + t * D, fk, &r, &za, &zb);
+            sum_phi_run(D, F, 1, 0, bk->yi + t * D, fk, &r, &za, &zb, ga, gb);
         else
-            sum_phi_run(D, F, 0, 0, bk->yi + t * D, fk, &r, &za, &zb);
+            sum_phi_run(D, F, 0, 0, bk->yi + t * D, fk, &r, &za, &zb, ga, gb);
         bk->z[t] += (double)wc * za;
         if (t + 1 < bk->nb) bk->z[t + 1] += (double)wc * zb;
+        for (int k = 0; premul && k < D; k++) {
+            bk->gr[t * D + k] += (double)wc * ga[k];
+            if (t + 1 < bk->nb) bk->gr[(t + 1) * D + k] += (double)wc * gb[k];
+        }
     }
 }
 
@@ -414,32 +437,77 @@ ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, 
     }
 }
 
-/* Coupled losses: every repulsive term of the block, now that each target's scale is known,
- * from the coefficients the first sweep kept (the formula is not computed twice). */
+/* The points' side of a premultiplied coupled loss's terms, for R targets at once: acc_l -=
+ * sum_t a_t c_tl (y_t - z_l), taken as A_l (z_l - o) - B_l with A_l = sum_t a_t c_tl and B_l =
+ * sum_t b_t c_tl, b_t = a_t (y_t - o), o the block's first target (the block's targets are
+ * near each other, so nothing large cancels). Three products a term, and each point's sums
+ * read and written once a block, not once for each pair of targets. */
+ENGINE_INLINE void points_side(const int D, const int R, const float *coef, int n, const float *a, const float *b,
+                               const float *o, const float *z, int64_t zs, float *acc, int64_t as)
+{
+    const float o0 = o[0], o1 = o[1], o2 = D > 2 ? o[2] : 0.0f;
+    const float *z0 = z, *z1 = z + zs, *z2 = z + (D > 2 ? 2 * zs : 0);
+    float *a0 = acc, *a1 = acc + as, *a2 = acc + (D > 2 ? 2 * as : 0);
+#pragma omp simd
+    for (int l = 0; l < n; l++) {
+        float sa = 0.0f, s0 = 0.0f, s1 = 0.0f, s2 = 0.0f;
+        for (int t = 0; t < R; t++) {
+            const float c = coef[(int64_t)t * n + l];
+            sa += a[t] * c, s0 += b[t * D] * c, s1 += b[t * D + 1] * c;
+            if (D > 2) s2 += b[t * D + 2] * c;
+        }
+        a0[l] += sa * (z0[l] - o0) - s0, a1[l] += sa * (z1[l] - o1) - s1;
+        if (D > 2) a2[l] += sa * (z2[l] - o2) - s2;
+    }
+}
+
+/* Coupled losses, now that each target's scale is known: premultiplied, each target's own sums
+ * scaled and the points' side in one pass; else every repulsive term again from the
+ * coefficients the first sweep kept (the formula is not computed twice). */
 ENGINE_INLINE void block_coupled(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
     const int m = bk->rw->m, A = bk->rw->A, As = e->neg->approx_count;
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * As, clip = e->shape.clip;
-    const float *w = premultiplied(e, F) ? NULL : bk->rw->w; /* the weights are in the coefficients */
     const int L = tile_terms(F);
-    for (int l0 = 0; l0 < m; l0 += L) {
-        int n = m - l0 < L ? m - l0 : L;
-        const float *coef = tile_coef(e, wk, bk, l0);
-        for (int t = 0; t < bk->nb; t += 2) {
-            pair_run r = pair_of(bk, t, coef, n, w ? w + l0 : NULL, 0, wk->zsoa + l0, bk->cap, 2.0f * bk->scale[t],
-                                 2.0f * bk->scale[t + 1]);
-            r.wc = bk->rw->wc, r.acc = bk->acc ? bk->acc + l0 : NULL, r.as = bk->cap;
-            apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+    if (premultiplied(e, F)) {
+        float a[TILE_ROWS], b[TILE_ROWS * 3];
+        for (int t = 0; t < bk->nb; t++) {
+            a[t] = 2.0f * bk->scale[t] * bk->rw->wc;
+            for (int k = 0; k < D; k++) {
+                bk->gi[t * D + k] += 2.0 * bk->scale[t] * bk->gr[t * D + k];
+                b[t * D + k] = a[t] * (bk->yi[t * D + k] - bk->yi[k]);
+            }
+        }
+        for (int l0 = 0; bk->acc && l0 < m; l0 += L) {
+            const int n = m - l0 < L ? m - l0 : L;
+            const float *coef = tile_coef(e, wk, bk, l0), *z = wk->zsoa + l0;
+            if (bk->nb == TILE_ROWS)
+                points_side(D, TILE_ROWS, coef, n, a, b, bk->yi, z, bk->cap, bk->acc + l0, bk->cap);
+            else
+                points_side(D, bk->nb, coef, n, a, b, bk->yi, z, bk->cap, bk->acc + l0, bk->cap);
+        }
+    } else {
+        const float *w = bk->rw->w;
+        for (int l0 = 0; l0 < m; l0 += L) {
+            int n = m - l0 < L ? m - l0 : L;
+            const float *coef = tile_coef(e, wk, bk, l0);
+            for (int t = 0; t < bk->nb; t += 2) {
+                pair_run r = pair_of(bk, t, coef, n, w ? w + l0 : NULL, 0, wk->zsoa + l0, bk->cap, 2.0f * bk->scale[t],
+                                     2.0f * bk->scale[t + 1]);
+                r.wc = bk->rw->wc, r.acc = bk->acc ? bk->acc + l0 : NULL, r.as = bk->cap;
+                apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
+            }
         }
     }
     const int Fa = approx_formula(e, F), La = tile_terms(Fa); /* the tiles block_approx cut */
-    if (premultiplied(e, Fa)) aw = NULL;
+    /* premultiplied, their targets' sums are in gr, and they do not move */
+    if (premultiplied(e, Fa)) return;
     for (int c0 = 0; c0 < A; c0 += La) {
         int n = A - c0 < La ? A - c0 : La;
         const float *coef = tile_coef(e, wk, bk, (int64_t)m + c0);
         for (int t = 0; t < bk->nb; t += 2) {
-            const pair_run r = pair_of(bk, t, coef, n, aw ? aw + c0 : NULL, As, e->asoa + c0, e->cap_approx,
-                                       2.0f * bk->scale[t], 2.0f * bk->scale[t + 1]);
+            const pair_run r = pair_of(bk, t, coef, n, aw + c0, As, e->asoa + c0, e->cap_approx, 2.0f * bk->scale[t],
+                                       2.0f * bk->scale[t + 1]);
             apply_f(D, 0, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
@@ -589,7 +657,7 @@ ENGINE_INLINE void run_block(const int D, const int F, nmp_engine *e, worker *wk
     for (int t = 0; t < bk->nb; t++) {
         for (int k = 0; k < D; k++) bk->yi[t * D + k] = e->st->y[(int64_t)e->st->target[b0 + t] * D + k];
         bk->z[t] = 0.0;
-        for (int k = 0; k < D; k++) bk->gi[t * D + k] = 0.0;
+        for (int k = 0; k < D; k++) bk->gi[t * D + k] = 0.0, bk->gr[t * D + k] = 0.0;
     }
     for (int k = 0; k < D; k++) bk->yi[bk->nb * D + k] = bk->yi[(bk->nb - 1) * D + k]; /* the spare row */
     bk->scale[bk->nb] = 0.0f;
@@ -794,12 +862,21 @@ static int grow(float **p, int64_t count)
     return *p != NULL;
 }
 
+/* The stride of a row's coordinate-major scratch for `terms` terms: a cache line more than
+ * rounded up, so that its coordinates never lie a multiple of 4 KiB apart (a store to one and a
+ * load from the next would look alike to the CPU's store forwarding and wait: 2,048 shared
+ * negatives ran 20% slower so). */
+static int64_t row_stride(int64_t terms)
+{
+    return (terms + 15) / 16 * 16 + 16;
+}
+
 static int grow_workers(nmp_engine *e, int64_t m, int64_t A, int64_t pos)
 {
     int ok = 1;
     for (int t = 0; t < e->threads && ok; t++) {
         worker *wk = &e->w[t];
-        ok = grow(&wk->zsoa, e->dims * (m + A)) && grow(&wk->acc, e->dims * (m + A)) && grow(&wk->rwv, m + A) &&
+        ok = grow(&wk->zsoa, e->dims * e->cap_row) && grow(&wk->acc, e->dims * e->cap_row) && grow(&wk->rwv, m + A) &&
              grow(&wk->d2, TILE_ROWS * TILE_TERMS) && grow(&wk->coef, TILE_ROWS * (m + A + TILE_TERMS)) &&
              grow(&wk->pd2, pos) && grow(&wk->pcoef, pos) && grow(&wk->pp, pos) && grow(&wk->py, e->dims * pos) &&
              grow(&wk->pg, e->dims * pos) && grow(&wk->vd2, m + A);
@@ -818,9 +895,10 @@ static nmp_status ensure_capacity(nmp_engine *e, const nmp_step *st, const nmp_n
     if (m > e->cap_neg || A > e->cap_approx || deg > e->cap_deg) {
         int64_t nm = m > e->cap_neg ? m : e->cap_neg, na = A > e->cap_approx ? A : e->cap_approx;
         int64_t nd = deg > e->cap_deg ? deg : e->cap_deg, np = TILE_ROWS * pos_padded(nd);
+        e->cap_row = row_stride(nm + na);
         ok = grow_workers(e, nm, na, np) && grow(&e->asoa, e->dims * na);
         e->cap_neg = ok ? nm : 0, e->cap_approx = ok ? na : 0, e->cap_deg = ok ? nd : 0, e->cap_pos = ok ? np : 0;
-        e->cap_row = e->cap_neg + e->cap_approx;
+        e->cap_row = ok ? e->cap_row : 0;
     }
     if (ok && B > e->cap_batch) {
         ok = grow(&e->g_target, B * e->dims) && grow(&e->stat, B);

@@ -10,7 +10,7 @@
 #   3. sgemm GFLOP/s for each OpenBLAS kernel this CPU runs, and the one nomad uses;
 #   4. exact kNN (ann: exact, those 10,000 x 784, k = 90): GFLOP/s-equivalent of 2 n^2 d, as a
 #      share of the best sgemm;
-#   5. seconds per epoch from 100k to 1M points, eager and lazy update;
+#   5. seconds per epoch from 100k to 3M points, eager and lazy update;
 #   6. configs/nomad-paper.yaml (b68e0af's configs/nomad.yaml, renamed when nomad.yaml became
 #      the t-SNE-class recipe) on all of Fashion-MNIST: fit seconds and NP@10, this tree against
 #      b68e0af (its code and its config, built from git in experiments/out/bench/b68e0af), with
@@ -40,7 +40,7 @@ NOMAD=$ROOT/$BUILD/nomad
 if [[ $QUICK == 1 ]]; then
     ENGINE_SECONDS=0.5 EPOCHS=20 SIZES="20000 40000" FM_SET=(--set data.limit=10000 --set optimizer.epochs=20)
 else
-    ENGINE_SECONDS=3 EPOCHS=600 SIZES="100000 300000 1000000" FM_SET=()
+    ENGINE_SECONDS=3 EPOCHS=600 SIZES="100000 300000 1000000 3000000" FM_SET=()
 fi
 
 echo "== 1. the bound and the engine alone" >&2
