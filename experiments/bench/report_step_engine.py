@@ -63,7 +63,9 @@ def main():
     add("## Pair rate per shipped loss on the issue's fit")
     add("")
     add("10,000 Fashion-MNIST points, t-SNE affinities (perplexity 30) on exact k = 90, 2,048 uniform")
-    add("negatives shared by the batch of 4,096, 600 epochs. Pairs = `optimizer.pairs` of `run.json`")
+    batch = run_json(os.path.join(out, "fit-infonce"))["config"]["optimizer"]["batch"]
+    add(f"negatives shared by each step's {batch:,} targets (infonce-tsne.yaml's batch), 600 epochs. Pairs =")
+    add("`optimizer.pairs` of `run.json`")
     add("(targets x (negatives + approximate terms) + edges); rate = pairs / optimise-stage seconds")
     add("(the whole stage: sampling, pair terms, update).")
     add("")
