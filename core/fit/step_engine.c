@@ -18,7 +18,7 @@
 #define TILE_TERMS 256 /* repulsive terms of a tile (d2 and coefficients kept in L1) */
 /* ... with an inlined formula, which keeps no d2 tile: only the points and their sums. Not 1024:
  * a coupled loss's block keeps its targets' coefficient rows a tile long, and rows 4 KiB apart
- * fall in one L1 set and alias each other's stores (2,048 shared negatives: 15% slower). */
+ * fall in one L1 set and alias each other's stores (2,048 shared negatives: 1.23x as long). */
 #define FUSED_TERMS 1008
 
 typedef struct nmp_engine nmp_engine_t;
@@ -537,8 +537,12 @@ static inline void prefetch_next_positives(const nmp_step *st, int32_t b, const 
     }
 }
 
-/* A 2-D layout row read as one word (any float's alignment, any type's alias). */
+/* A 2-D layout row read as one word (any float's alignment, any type's alias); its low half is
+ * the first coordinate on a little-endian CPU, which every target of nomad is. */
 typedef uint64_t __attribute__((may_alias, aligned(4))) row64;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "step_engine.c reads a 2-D row as one little-endian word"
+#endif
 
 /* The block's positives: their rows gathered coordinate-major, d2, attract(). */
 ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *bk)
@@ -881,8 +885,7 @@ static int grow(float **p, int64_t count)
 
 /* The stride of a row's coordinate-major scratch for `terms` terms: a cache line more than
  * rounded up, so that its coordinates never lie a multiple of 4 KiB apart (a store to one and a
- * load from the next would look alike to the CPU's store forwarding and wait: 2,048 shared
- * negatives ran 20% slower so). */
+ * load from the next would look alike to the CPU's store forwarding, and the load would wait). */
 static int64_t row_stride(int64_t terms)
 {
     return (terms + 15) / 16 * 16 + 16;
