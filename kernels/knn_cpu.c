@@ -406,18 +406,21 @@ static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b
     float worst = *count == 0 ? first_bar(row, bn, j->k) : *worst_io;
     for (int64_t c0 = 0; c0 < bn; c0 += KNN_SELECT_CHUNK) {
         const int64_t cn = bn - c0 < KNN_SELECT_CHUNK ? bn - c0 : KNN_SELECT_CHUNK;
-        int any = 0;
+        /* which of the chunk's columns pass the bar, as bits: only those are visited (most
+         * chunks have none or one once the bar has tightened) */
+        uint32_t pass = 0;
         if (cn == KNN_SELECT_CHUNK) {
             const float *r = row + c0;
-#pragma omp simd reduction(| : any)
+#pragma omp simd reduction(| : pass)
             for (int64_t c = 0; c < KNN_SELECT_CHUNK; c++)
-                any |= r[c] <= worst;
+                pass |= (uint32_t)(r[c] <= worst) << c;
         }
         else
-            any = 1;
-        for (int64_t c = c0; any && c < c0 + cn; c++) {
+            pass = (1u << cn) - 1;
+        for (; pass; pass &= pass - 1) {
+            const int64_t c = c0 + __builtin_ctz(pass);
             const float dist = row[c];
-            if (!(dist <= worst))
+            if (!(dist <= worst)) /* the bar may have tightened since */
                 continue;
             int32_t id = j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c);
             if (check_self && id == self)
