@@ -65,8 +65,7 @@ struct nmp_engine {
     block_fn_ptr block; /* run_block for this width and formula */
     float *sink;        /* NULL: gradients by slot; else threads x n x dims, worker w's at sink + w n dims */
     int64_t sink_n;
-    formula_params fk;   /* the inlined formula's parameters */
-    int fetch_positives; /* whether the next target's positives are fetched ahead (see nmp_engine_sink) */
+    formula_params fk; /* the inlined formula's parameters */
 };
 
 /* A row's negative weights: w, or (w NULL) every weight wc. Constant rows (cluster_mean's mass
@@ -523,6 +522,17 @@ static inline int64_t pos_padded(int64_t n)
     return (n + POS_PAD - 1) / POS_PAD * POS_PAD;
 }
 
+/* Layouts up to this size stay in L2 between a target's positives and the next's, where a fetch
+ * ahead only costs its instructions (a tenth of a 10,000-point fit's pair terms). */
+#define FETCH_BYTES (256 << 10)
+
+/* Whether the next target's positives are worth fetching ahead: not when the layout (the
+ * dense gradient's size; unknown without one) stays in L2. */
+static inline int fetch_positives(const nmp_engine *e)
+{
+    return !e->sink || e->sink_n * e->dims * (int64_t)sizeof(float) > FETCH_BYTES;
+}
+
 /* Asks for the rows (D floats each) in `base` of target b + 1's positives, to read (write = 0)
  * or to update (1): the next target's rows, fetched while b's are worked on. */
 static inline void prefetch_next_positives(const nmp_step *st, int32_t b, const float *base, int D, int write)
@@ -557,7 +567,7 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         /* d2 in the gather itself (a loop reading the rows just stored would wait on store
          * forwarding), as one vector loop of gathers */
         const int32_t *pid = st->pos + first;
-        if (e->fetch_positives && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, st->y, D, 0);
+        if (fetch_positives(e) && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, st->y, D, 0);
         const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
         const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
         float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
@@ -637,7 +647,7 @@ ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
             memcpy(e->g_pos + first * D, pg, (size_t)(count * D) * sizeof *pg);
             continue;
         }
-        if (e->fetch_positives && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, sink, D, 1);
+        if (fetch_positives(e) && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, sink, D, 1);
         if (D == 2) /* a row's two values in one load, add and store */
             for (int64_t j = 0; j < count; j++)
                 *(float2 *)(sink + (int64_t)pos[j] * 2) += *(const float2 *)(pg + 2 * j);
@@ -893,10 +903,11 @@ static int64_t row_stride(int64_t terms)
 
 static int grow_workers(nmp_engine *e, int64_t m, int64_t A, int64_t pos)
 {
+    const int64_t row = row_stride(m + A);
     int ok = 1;
     for (int t = 0; t < e->threads && ok; t++) {
         worker *wk = &e->w[t];
-        ok = grow(&wk->zsoa, e->dims * e->cap_row) && grow(&wk->acc, e->dims * e->cap_row) && grow(&wk->rwv, m + A) &&
+        ok = grow(&wk->zsoa, e->dims * row) && grow(&wk->acc, e->dims * row) && grow(&wk->rwv, m + A) &&
              grow(&wk->d2, TILE_ROWS * TILE_TERMS) && grow(&wk->coef, TILE_ROWS * (m + A + TILE_TERMS)) &&
              grow(&wk->pd2, pos) && grow(&wk->pcoef, pos) && grow(&wk->pp, pos) && grow(&wk->py, e->dims * pos) &&
              grow(&wk->pg, e->dims * pos) && grow(&wk->vd2, m + A);
@@ -915,10 +926,9 @@ static nmp_status ensure_capacity(nmp_engine *e, const nmp_step *st, const nmp_n
     if (m > e->cap_neg || A > e->cap_approx || deg > e->cap_deg) {
         int64_t nm = m > e->cap_neg ? m : e->cap_neg, na = A > e->cap_approx ? A : e->cap_approx;
         int64_t nd = deg > e->cap_deg ? deg : e->cap_deg, np = TILE_ROWS * pos_padded(nd);
-        e->cap_row = row_stride(nm + na);
         ok = grow_workers(e, nm, na, np) && grow(&e->asoa, e->dims * na);
         e->cap_neg = ok ? nm : 0, e->cap_approx = ok ? na : 0, e->cap_deg = ok ? nd : 0, e->cap_pos = ok ? np : 0;
-        e->cap_row = ok ? e->cap_row : 0;
+        e->cap_row = ok ? row_stride(nm + na) : 0;
     }
     if (ok && B > e->cap_batch) {
         ok = grow(&e->g_target, B * e->dims) && grow(&e->stat, B);
@@ -952,8 +962,7 @@ nmp_status nmp_engine_new(nmp_engine **out, const nmp_loss_ops *ops, const void 
         free(e);
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for the step engine");
     }
-    *e = (nmp_engine){
-        .ops = ops, .state = state, .shape = *shape, .dims = dims, .threads = threads, .w = e->w, .fetch_positives = 1};
+    *e = (nmp_engine){.ops = ops, .state = state, .shape = *shape, .dims = dims, .threads = threads, .w = e->w};
     int formula = shape->formula >= NMP_FORMULA_INFONCE && shape->formula <= NMP_FORMULA_UMAP ? (int)shape->formula : 0;
     e->block = block_fns[dims == 3][formula];
     e->fk = (formula_params){.c = shape->param[0],
@@ -962,14 +971,9 @@ nmp_status nmp_engine_new(nmp_engine **out, const nmp_loss_ops *ops, const void 
     return NMP_OK;
 }
 
-/* Layouts up to this size stay in L2 between a target's positives and the next's, where a fetch
- * ahead only costs its instructions (a tenth of a 10,000-point fit's pair terms). */
-#define FETCH_BYTES (256 << 10)
-
 void nmp_engine_sink(nmp_engine *e, float *dense, int64_t n)
 {
     e->sink = dense, e->sink_n = n;
-    e->fetch_positives = !dense || n * e->dims * (int64_t)sizeof(float) > FETCH_BYTES;
 }
 
 void nmp_engine_free(nmp_engine *e)
