@@ -48,8 +48,15 @@ double loss_neg_value(const void *state, const nmp_loss_terms *t)
     float pos = 0.0f, neg = 0.0f, approx = 0.0f;
 #pragma omp simd reduction(+ : pos)
     for (int32_t j = 0; j < t->n_pos; j++) pos += t->p[j] * nmp_neg_value_attract(t->d2_pos[j], c, a);
+    /* one loop per case: with the weight chosen inside, GCC unswitches the loop and leaves the
+     * unweighted copy (uniform negatives) scalar, which cost a sixth of a fit */
+    if (wn) {
 #pragma omp simd reduction(+ : neg)
-    for (int32_t l = 0; l < t->n_neg; l++) neg += (wn ? wn[l] : 1.0f) * nmp_neg_value_repel(t->d2_neg[l], c);
+        for (int32_t l = 0; l < t->n_neg; l++) neg += wn[l] * nmp_neg_value_repel(t->d2_neg[l], c);
+    } else {
+#pragma omp simd reduction(+ : neg)
+        for (int32_t l = 0; l < t->n_neg; l++) neg += nmp_neg_value_repel(t->d2_neg[l], c);
+    }
 #pragma omp simd reduction(+ : approx)
     for (int32_t l = 0; l < t->n_approx; l++) approx += wa[l] * nmp_neg_value_repel(t->d2_approx[l], c);
     return (double)pos + neg + approx;

@@ -85,8 +85,13 @@ static double umap_value(const void *state, const nmp_loss_terms *t)
     float pos = 0.0f, neg = 0.0f, approx = 0.0f;
 #pragma omp simd reduction(+ : pos)
     for (int32_t j = 0; j < t->n_pos; j++) pos += t->p[j] * nmp_umap_value_attract(&k, t->d2_pos[j], a);
+    if (wn) { /* one loop per case, as loss_neg_value */
 #pragma omp simd reduction(+ : neg)
-    for (int32_t l = 0; l < t->n_neg; l++) neg += (wn ? wn[l] : 1.0f) * nmp_umap_value_repel(&k, t->d2_neg[l]);
+        for (int32_t l = 0; l < t->n_neg; l++) neg += wn[l] * nmp_umap_value_repel(&k, t->d2_neg[l]);
+    } else {
+#pragma omp simd reduction(+ : neg)
+        for (int32_t l = 0; l < t->n_neg; l++) neg += nmp_umap_value_repel(&k, t->d2_neg[l]);
+    }
 #pragma omp simd reduction(+ : approx)
     for (int32_t l = 0; l < t->n_approx; l++) approx += wa[l] * nmp_umap_value_repel(&k, t->d2_approx[l]);
     return (double)pos + neg + approx;
