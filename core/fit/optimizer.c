@@ -174,16 +174,31 @@ static double *sums_begin(fit *f, int worker)
     return acc;
 }
 
+/* s[k] = the sum of coordinate k over `rows` rows of x, in one pass (a pass per coordinate
+ * would read the rows D times, and eager fits take these sums over every point every step). */
+static inline __attribute__((always_inline)) void sum_rows(const int D, const float *x, int64_t rows, double *s)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0;
+#pragma omp simd reduction(+ : s0, s1, s2)
+    for (int64_t j = 0; j < rows; j++) {
+        s0 += x[j * D], s1 += x[j * D + 1];
+        if (D > 2) s2 += x[j * D + 2];
+    }
+    s[0] = s0, s[1] = s1, s[2] = s2;
+}
+
 static void sums_segment(fit *f, double *acc, int32_t cell, int64_t i, int64_t stop, int velocity)
 {
-    int64_t C = f->cells->count, D = f->dims;
-    for (int64_t k = 0; k < D; k++) {
-        double sy = 0.0, sv = 0.0;
-#pragma omp simd reduction(+ : sy)
-        for (int64_t j = i; j < stop; j++) sy += f->y[j * D + k];
-        for (int64_t j = i; velocity && j < stop; j++) sv += f->velocity[j * D + k];
-        acc[cell * D + k] += sy, acc[C * D + cell * D + k] += sv;
+    const int64_t C = f->cells->count, D = f->dims;
+    double sy[3], sv[3] = {0.0, 0.0, 0.0};
+    if (D == 2) {
+        sum_rows(2, f->y + i * D, stop - i, sy);
+        if (velocity) sum_rows(2, f->velocity + i * D, stop - i, sv);
+    } else {
+        sum_rows(3, f->y + i * D, stop - i, sy);
+        if (velocity) sum_rows(3, f->velocity + i * D, stop - i, sv);
     }
+    for (int64_t k = 0; k < D; k++) acc[cell * D + k] += sy[k], acc[C * D + cell * D + k] += sv[k];
 }
 
 /* In fit order a cell is a range of rows: the end of the run of point i's cell within
