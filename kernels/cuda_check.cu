@@ -132,6 +132,15 @@ nmp_status nmp_gpu_buf_put(nmp_gpu_buf *b, const void *src, size_t bytes, const 
     return NMP_OK;
 }
 
+nmp_status nmp_gpu_buf_get(const nmp_gpu_buf *b, void *dst, size_t bytes, nmp_gpu_err *err)
+{
+    if (bytes > b->bytes)
+        return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "gpu buffer: %zu bytes asked of %zu", bytes,
+                            b->bytes);
+    if (bytes > 0) CUDA_CHECK(cudaMemcpy(dst, b->p, bytes, cudaMemcpyDeviceToHost));
+    return NMP_OK;
+}
+
 void nmp_gpu_buf_free(nmp_gpu_buf *b)
 {
     if (b->p) cudaFree(b->p);

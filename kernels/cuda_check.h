@@ -47,6 +47,8 @@ typedef struct {
  * again at least; its old contents are then lost); `what` names it in an out-of-memory
  * message. */
 nmp_status nmp_gpu_buf_put(nmp_gpu_buf *b, const void *src, size_t bytes, const char *what, nmp_gpu_err *err);
+/* Copies the first `bytes` of b into host dst (a wait for the device's queued work). */
+nmp_status nmp_gpu_buf_get(const nmp_gpu_buf *b, void *dst, size_t bytes, nmp_gpu_err *err);
 void nmp_gpu_buf_free(nmp_gpu_buf *b);
 
 /* Sets err (if not NULL) to "<file>:<line>: <message>" and returns `status`. `file` is cut

@@ -54,9 +54,11 @@ struct sgd_grad_args {
 /* One kernel instantiation per shipped loss (CCCL style), chosen once on the host by
  * sgd_loss.kind. Each says its pair terms as its CPU plugin does (plugins/loss/): repel()
  * gives dL/d(d2) per unit weight and *phi, its share of the coupling sum Z_i; attract() gives
- * dL/d(d2) per unit p and adds to the per-target sum s (InfoNCE's S_i); value_*() are L_i's
- * terms in double, for the loss curve only. `coupled`: repulsive coefficients are multiplied
- * by S_i, known once Z_i is complete. */
+ * dL/d(d2) per unit p and adds to the per-target sum s (InfoNCE's S_i); scale() is the factor
+ * of a coupled loss's repulsive coefficients, from s and Z_i (InfoNCE: S_i = s); pool() sees
+ * each target's Z_i once (tsne pools them); value_*() are L_i's terms in double, for the loss
+ * curve only (value_target: the target's own, once). `coupled`: repulsive coefficients wait
+ * for the complete Z_i. */
 
 struct sgd_infonce {
     static constexpr bool coupled = true;
@@ -64,8 +66,40 @@ struct sgd_infonce {
     float a;                                   /* exaggeration */
     __device__ float repel(float d2, float *phi) const { return nmp_infonce_repel(d2, phi); }
     __device__ float attract(float d2, float p, float z, float *s) const { return nmp_infonce_attract(d2, p, z, a, s); }
+    __device__ float scale(float s, double z) const { return s; }
+    __device__ void pool(double z) const {}
     __device__ double value_attract(float d2, float p, double z) const { return nmp_infonce_value(d2, p, z, a); }
     __device__ double value_repel(float d2) const { return 0.0; }
+    __device__ double value_target(double z) const { return 0.0; }
+};
+
+/* t-SNE's KL, sampled (plugins/loss/tsne): InfoNCE's repulsive terms, attraction a q, every
+ * target repelled by 1 / max(Z, Z_i) (z_max; else 1 / Z), Z pooled from the steps before and
+ * read from the device (0 on the first step: 1 / Z_i), as the plugin's set_scale in float. */
+struct sgd_tsne {
+    static constexpr bool coupled = true;
+    static constexpr bool repel_value = false;
+    float a;         /* exaggeration */
+    int z_max;       /* 1 / max(Z, Z_i) */
+    const double *z; /* the pooled Z (device; 0: none yet) */
+    double *z_sum;   /* the step's sum of Z_i (device) */
+    __device__ float repel(float d2, float *phi) const { return nmp_infonce_repel(d2, phi); }
+    __device__ float attract(float d2, float p, float zi, float *s) const { return a * nmp_cauchy(d2); }
+    __device__ float scale(float s, double zi) const
+    {
+        const double zp = *z;
+        const float inv_z = zp > 0.0 ? (float)(1.0 / zp) : 0.0f, zf = (float)zi;
+        const float zmax = inv_z > 0.0f && (!z_max || inv_z * zf < 1.0f) ? 1.0f / inv_z : zf;
+        return zmax > 0.0f ? 1.0f / zmax : 0.0f;
+    }
+    __device__ void pool(double zi) const { atomicAdd(z_sum, (double)(float)zi); } /* the plugin's stat, a float */
+    __device__ double value_attract(float d2, float p, double zi) const { return p * a * nmp_ln(1.0f + d2); }
+    __device__ double value_repel(float d2) const { return 0.0; }
+    __device__ double value_target(double zi) const
+    {
+        const double zn = *z > 0.0 ? *z : zi;
+        return zn > 0.0 ? (double)nmp_ln((float)zn) : 0.0;
+    }
 };
 
 struct sgd_neg {
@@ -78,8 +112,11 @@ struct sgd_neg {
         float dlogc; /* NCE's statistic: not on the GPU */
         return nmp_neg_attract(d2, c, a, &dlogc);
     }
+    __device__ float scale(float s, double z) const { return 1.0f; }
+    __device__ void pool(double z) const {}
     __device__ double value_attract(float d2, float p, double z) const { return p * nmp_neg_value_attract(d2, c, a); }
     __device__ double value_repel(float d2) const { return nmp_neg_value_repel(d2, c); }
+    __device__ double value_target(double z) const { return 0.0; }
 };
 
 struct sgd_umap {
@@ -93,8 +130,11 @@ struct sgd_umap {
         return nmp_umap_repel(&k, d2);
     }
     __device__ float attract(float d2, float p, float z, float *s) const { return nmp_umap_attract(&k, d2, a); }
+    __device__ float scale(float s, double z) const { return 1.0f; }
+    __device__ void pool(double z) const {}
     __device__ double value_attract(float d2, float p, double z) const { return p * nmp_umap_value_attract(&k, d2, a); }
     __device__ double value_repel(float d2) const { return nmp_umap_value_repel(&k, d2); }
+    __device__ double value_target(double z) const { return 0.0; }
 };
 
 /* ------------------------------------------------------------------ pair helpers */
@@ -224,8 +264,9 @@ sgd_lane_repulsion(const sgd_grad_args &a, const Loss &loss, const float (&yi)[S
 }
 
 /* One warp per target: Z_i (coupled losses; lanes' float sums added in double, as the CPU adds
- * its tiles), the positives and S_i, then the repulsive terms; the target's gradient summed
- * over the lanes in float and added once; L_i (double) only for a sampled target. */
+ * its tiles), the positives and the scale (InfoNCE's S_i), then the repulsive terms; the
+ * target's gradient summed over the lanes in float and added once; L_i (double) only for a
+ * sampled target. */
 template <class Loss, int D> __global__ void sgd_grad_kernel(const sgd_grad_args a, const Loss loss)
 {
     const int64_t t64 = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
@@ -242,7 +283,8 @@ template <class Loss, int D> __global__ void sgd_grad_kernel(const sgd_grad_args
     double value = 0.0, z = 0.0;
     if (Loss::coupled) z = warp_sum((double)sgd_lane_coupling<Loss, D>(a, loss, yi, r, dims, lane));
     const float s = sgd_lane_positives<Loss, D>(a, loss, i, yi, gi, z, dims, sampled, value, lane);
-    const float scale = Loss::coupled ? warp_sum(s) : 1.0f;
+    const float scale = Loss::coupled ? loss.scale(warp_sum(s), z) : 1.0f;
+    if (lane == 0) loss.pool(z);
     sgd_lane_repulsion<Loss, D>(a, loss, yi, gi, r, 2.0f * scale, dims, sampled, value, lane);
 #pragma unroll
     for (int k = 0; k < SGD_W(D); k++) {
@@ -251,6 +293,7 @@ template <class Loss, int D> __global__ void sgd_grad_kernel(const sgd_grad_args
         if (lane == 0) atomicAdd(a.grad + (int64_t)i * dims + k, g);
     }
     if (!sampled) return;
+    if (lane == 0) value += loss.value_target(z);
     value = warp_sum(value);
     if (lane == 0) atomicAdd(a.loss_sum, value * a.loss_every);
 }
@@ -295,6 +338,17 @@ __global__ void sgd_update_kernel(float *y, float *vel, float *grad, int64_t n, 
         for (int64_t v = threadIdx.x; v < width; v += blockDim.x)
             if (block_sum[v] != 0.0) atomicAdd(cell_sum + v, block_sum[v]);
     }
+}
+
+/* tsne, after a step's gradient: its mean Z_i pooled into Z (as the plugin's end_step), the
+ * sum reset for the next step. One thread. */
+__global__ void sgd_pool_kernel(double *pooled, int32_t batch, double decay)
+{
+    const double sum = pooled[1];
+    pooled[1] = 0.0;
+    if (batch <= 0 || !(sum > 0.0)) return;
+    const double mean = sum / batch;
+    pooled[0] = pooled[0] > 0.0 ? decay * pooled[0] + (1.0 - decay) * mean : mean;
 }
 
 /* mean = sum / mass (0 for an empty cell); the sums start again from 0. */
@@ -447,8 +501,12 @@ static nmp_status sgd_upload_batch(sgd_cuda *s, const sgd_batch *b, sgd_grad_arg
 
 static nmp_status sgd_check_loss(const sgd_loss *l, nmp_gpu_err *err)
 {
-    if (l->kind != SGD_LOSS_INFONCE && l->kind != SGD_LOSS_NEG && l->kind != SGD_LOSS_UMAP)
+    if (l->kind != SGD_LOSS_INFONCE && l->kind != SGD_LOSS_NEG && l->kind != SGD_LOSS_UMAP && l->kind != SGD_LOSS_TSNE)
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: unknown loss kind %d", (int)l->kind);
+    if (l->kind == SGD_LOSS_TSNE && (!l->pooled || !(l->z_decay >= 0.0 && l->z_decay < 1.0)))
+        return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__,
+                            "sgd: tsne needs its pooled Z on the device and 0 <= z_decay < 1 (got %s, %g)",
+                            l->pooled ? "a pointer" : "NULL", l->z_decay);
     if (l->kind == SGD_LOSS_NEG && !(l->c > 0.0))
         return nmp_gpu_fail(err, NMP_ERR_INVALID, __FILE__, __LINE__, "sgd: neg needs c > 0, got %g", l->c);
     if (l->loss_every < 0)
@@ -479,6 +537,12 @@ static nmp_status sgd_launch_grad(sgd_grad_args a, const sgd_loss &l, nmp_gpu_er
     const float ex = (float)l.exaggeration;
     if (l.kind == SGD_LOSS_INFONCE) return sgd_launch_dims(a, sgd_infonce{ex}, err);
     if (l.kind == SGD_LOSS_NEG) return sgd_launch_dims(a, sgd_neg{ex, (float)l.c}, err);
+    if (l.kind == SGD_LOSS_TSNE) {
+        NMP_CHECK(sgd_launch_dims(a, sgd_tsne{ex, l.z_max, l.pooled, l.pooled + 1}, err));
+        sgd_pool_kernel<<<1, 1>>>(l.pooled, a.batch, l.z_decay);
+        CUDA_CHECK_LAUNCH();
+        return NMP_OK;
+    }
     const nmp_umap_curve curve = {(float)l.a, (float)l.b, (float)l.gamma, (float)l.eps};
     return sgd_launch_dims(a, sgd_umap{ex, curve}, err);
 }

@@ -18,7 +18,7 @@ extern "C" {
 /* Widest layout the step handles (layouts are 2-D or 3-D). */
 #define SGD_MAX_DIMS 8
 
-typedef enum { SGD_LOSS_INFONCE = 0, SGD_LOSS_NEG = 1, SGD_LOSS_UMAP = 2 } sgd_loss_kind;
+typedef enum { SGD_LOSS_INFONCE = 0, SGD_LOSS_NEG = 1, SGD_LOSS_UMAP = 2, SGD_LOSS_TSNE = 3 } sgd_loss_kind;
 
 /* The fused gradient kernel's loss (one instantiation per shipped loss) and its parameters,
  * as the loss plugins' CUDA entries pass them. */
@@ -31,6 +31,11 @@ typedef struct {
     int move_negatives;      /* 0: exact negatives receive no gradient (umap-learn) */
     int loss_every;          /* 0: no loss value (the gradient is the same); k >= 1: L_i of the targets b with
                                 b % k == 0 only, times k (nmp_step.loss_every; 1: every target) */
+    /* tsne (plugins/loss/tsne): one pooled normaliser Z, kept on the device between steps */
+    double *pooled; /* device, 2 doubles: Z (0: none yet, each target by its own Z_i) and the sum of the
+                       step's Z_i; after the gradient, Z <- decay Z + (1 - decay) mean Z_i (Z 0: the mean) */
+    double z_decay; /* weight of the old Z */
+    int z_max;      /* repel by 1 / max(Z, Z_i) (else 1 / Z) */
 } sgd_loss;
 
 /* What stays fixed over a fit. Caller owns every array. */

@@ -1,7 +1,7 @@
 /* The fused NOMAD optimiser step on the GPU: the layout, velocity, dense gradient, graph and
  * cells live on the device; per step only the targets and negatives go up. One warp per
  * target computes its pair terms in float32 with the formulas of nomad/loss_math.h, one
- * kernel instantiation per shipped loss (infonce, neg, umap), and adds the pair gradients
+ * kernel instantiation per shipped loss (infonce, neg, umap, tsne), and adds the pair gradients
  * with float atomics; the loss value (double) only for the targets sgd_loss.loss_every picks.
  * The update kernel applies momentum SGD to every point and sums the new cell means.
  * References: the CPU step engine (core/fit/step_engine.c with the loss plugins) for the

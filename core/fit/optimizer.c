@@ -253,25 +253,36 @@ static void take_sums(fit *f)
             f->cell_sum[v] += f->cell_acc[w * 2 * C * D + v], f->cell_vel[v] += f->cell_acc[w * 2 * C * D + C * D + v];
 }
 
+void nmp_opt_spread_sums(const nmp_cells *cells, const float *y, const float *mean, int dims, int64_t begin,
+                         int64_t end, double *acc)
+{
+    const int64_t D = dims;
+    for (int64_t i = begin, stop; i < end; i = stop) {
+        const int32_t cell = cells->cell_of[i];
+        stop = cells->start[cell + 1] < end ? cells->start[cell + 1] : end;
+        const float *mu = mean + (int64_t)cell * D;
+        double s = 0.0;
+        for (int64_t j = i; j < stop; j++)
+            for (int64_t k = 0; k < D; k++) {
+                const double d = (double)y[j * D + k] - mu[k];
+                s += d * d;
+            }
+        acc[cell] += s;
+    }
+}
+
+void nmp_opt_spreads(const double *acc, const float *mass, int32_t cells, float *spread)
+{
+    for (int32_t c = 0; c < cells; c++) spread[c] = mass[c] > 0 ? (float)(acc[c] / mass[c]) : 0.0f;
+}
+
 /* Each worker's squared distances of its points from their cells' means, per cell, into the
  * first C values of its cell_acc block. */
 static void spread_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     fit *f = ctx;
-    const int64_t D = f->dims;
-    double *acc = f->cell_acc + (int64_t)worker * 2 * f->cells->count * D;
-    int32_t cell;
-    for (int64_t i = begin, stop; i < end; i = stop) {
-        stop = cell_run_end(f, i, end, &cell);
-        const float *mu = f->cell_mean + (int64_t)cell * D;
-        double s = 0.0;
-        for (int64_t j = i; j < stop; j++)
-            for (int64_t k = 0; k < D; k++) {
-                const double d = (double)f->y[j * D + k] - mu[k];
-                s += d * d;
-            }
-        acc[cell] += s;
-    }
+    double *acc = f->cell_acc + (int64_t)worker * 2 * f->cells->count * f->dims;
+    nmp_opt_spread_sums(f->cells, f->y, f->cell_mean, f->dims, begin, end, acc);
 }
 
 /* The cell spreads (nmp_step.cell_spread) of the settled layout, whose means were just taken:
@@ -287,8 +298,7 @@ static void cell_spreads(fit *f)
         for (int64_t w = 0; w < T; w++) f->cell_buf[c] += f->cell_acc[w * 2 * C * D + c];
     }
     if (f->s->reduce_cells && f->s->reduce_cells(f->s->reduce_ctx, f->cell_buf, C)) f->nonfinite[0] = 1;
-    for (int64_t c = 0; c < C; c++)
-        f->cell_spread[c] = f->cell_mass[c] > 0 ? (float)(f->cell_buf[c] / f->cell_mass[c]) : 0.0f;
+    nmp_opt_spreads(f->cell_buf, f->cell_mass, (int32_t)C, f->cell_spread);
 }
 
 /* Every point brought up to the end of step `now`, the cell sums, means and spreads taken

@@ -127,6 +127,12 @@ int64_t nmp_opt_steps_per_epoch(const nmp_opt_settings *s, int64_t n);
 void nmp_opt_cell_mass(const nmp_opt_settings *s, const nmp_cells *cells, float *mass);
 nmp_fit_info nmp_opt_fit_info(const nmp_opt_settings *s, int64_t n, int64_t spe, const nmp_graph *graph,
                               const nmp_cells *cells, const uint8_t *cell_local, const float *cell_mass);
+/* The cell spreads (nmp_step.cell_spread) in two parts: acc[c] += the squared distances of the
+ * points [begin, end) of y (fit order: each cell a range of ids) from their cell's mean; then
+ * spread[c] = acc[c] / mass[c] (0 for a massless cell). */
+void nmp_opt_spread_sums(const nmp_cells *cells, const float *y, const float *mean, int dims, int64_t begin,
+                         int64_t end, double *acc);
+void nmp_opt_spreads(const double *acc, const float *mass, int32_t cells, float *spread);
 
 /* The targets of one step: `batch` ids drawn uniformly from [0, n) on the (seed, step)
  * stream, sorted ascending (in fit order, grouped by cell). scratch: batch ids; radix_count:

@@ -41,6 +41,8 @@ typedef struct {
     float *cell_mean;  /* cells x dims: host copy of the means, refreshed once per epoch (every
                           step once the negatives bring approximate points of their own) */
     float *cell_mass;  /* cells */
+    float *cell_spread; /* cells: each cell's layout spread, from the host copies, once per epoch */
+    double *spread_acc; /* cells: its sums */
     sgd_cuda *gpu;
     sgd_cuda_arrays dev;
     nmp_fit_info info;
@@ -62,6 +64,7 @@ static void free_gpu_fit(gpu_fit *f)
 {
     if (f->gpu) sgd_cuda_destroy(f->gpu);
     free(f->y), free(f->target), free(f->scratch), free(f->radix_count), free(f->cell_mean), free(f->cell_mass);
+    free(f->cell_spread), free(f->spread_acc);
     nmp_fit_order_free(&f->order);
 }
 
@@ -74,7 +77,10 @@ static nmp_status alloc_gpu_fit(gpu_fit *f, nmp_err *err)
     f->radix_count = malloc(2049 * sizeof *f->radix_count);
     f->cell_mean = calloc((size_t)(C * D), sizeof *f->cell_mean);
     f->cell_mass = calloc((size_t)C, sizeof *f->cell_mass);
-    if (!f->y || !f->target || !f->scratch || !f->radix_count || !f->cell_mean || !f->cell_mass)
+    f->cell_spread = calloc((size_t)C, sizeof *f->cell_spread);
+    f->spread_acc = calloc((size_t)C, sizeof *f->spread_acc);
+    if (!f->y || !f->target || !f->scratch || !f->radix_count || !f->cell_mean || !f->cell_mass || !f->cell_spread ||
+        !f->spread_acc)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     nmp_opt_cell_mass(f->s, &f->order.cells, f->cell_mass);
     return NMP_OK;
@@ -86,6 +92,17 @@ static nmp_status read_means(gpu_fit *f, nmp_err *err)
     nmp_gpu_err e = {0};
     nmp_status s = sgd_cuda_get_state(f->gpu, NULL, NULL, NULL, f->cell_mean, &e);
     return s == NMP_OK ? NMP_OK : gpu_fail(&e, s, "reading the cell means", err);
+}
+
+/* The cell spreads of the host copies of the layout and means (nmp_step.cell_spread, which
+ * cluster_mean's opening test reads): once per epoch and before the first, as the CPU fit
+ * takes them when it settles. */
+static void host_spreads(gpu_fit *f)
+{
+    const int32_t C = f->order.cells.count;
+    memset(f->spread_acc, 0, (size_t)C * sizeof *f->spread_acc);
+    nmp_opt_spread_sums(&f->order.cells, f->y, f->cell_mean, f->dims, 0, f->n, f->spread_acc);
+    nmp_opt_spreads(f->spread_acc, f->cell_mass, C, f->cell_spread);
 }
 
 /* Graph, cells and the starting layout go up once; sgd_cuda_create refuses, with the bytes
@@ -100,7 +117,9 @@ static nmp_status upload(gpu_fit *f, nmp_err *err)
     nmp_status s = sgd_cuda_create(&p, f->y, &f->gpu, &e);
     if (s != NMP_OK) return gpu_fail(&e, s, "uploading the graph and layout", err);
     sgd_cuda_arrays_of(f->gpu, &f->dev);
-    return read_means(f, err);
+    if ((s = read_means(f, err)) != NMP_OK) return s;
+    host_spreads(f);
+    return NMP_OK;
 }
 
 static nmp_status prepare_plugins(gpu_fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
@@ -205,6 +224,7 @@ static nmp_status gpu_end_epoch(void *b, int64_t epoch, float *y, double unused,
                         "optimize: the layout became NaN or Inf during epoch %lld in the SGD update (device: cuda); "
                         "lower optimizer.lr_scale or set optimizer.clip",
                         (long long)epoch);
+    host_spreads(f);
     nmp_fit_order_to_input(&f->order, f->y, y, f->dims);
     *loss = (double)f->loss_stride * loss_sum / ((double)f->spe * f->s->batch); /* the sampled steps, scaled up */
     return NMP_OK;
@@ -220,7 +240,8 @@ static nmp_status gpu_start(void *b, const nmp_fit_request *req, int64_t spe, in
     if (st == NMP_OK) nmp_fit_order_to_fit(&f->order, req->y, f->y, f->dims);
     if (st == NMP_OK) st = upload(f, err);
     if (st == NMP_OK) st = prepare_plugins(f, req->cell_local, spe, req->negatives, req->loss, err);
-    f->hs = (nmp_step){.cell_mean = f->cell_mean, .cell_mass = f->cell_mass, .loss_every = s->loss_every};
+    f->hs = (nmp_step){
+        .cell_mean = f->cell_mean, .cell_spread = f->cell_spread, .cell_mass = f->cell_mass, .loss_every = s->loss_every};
     f->ds = (nmp_step_cuda){.struct_size = sizeof f->ds, .host = &f->hs, .n = f->n, .dims = f->dims, .y = f->dev.y,
                             .offsets = f->dev.offsets, .index = f->dev.index, .weight = f->dev.weight,
                             .cells = f->order.cells.count, .cell_of = f->dev.cell_of,

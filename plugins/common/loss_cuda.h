@@ -1,4 +1,4 @@
-/* The CUDA entry of the in-tree losses (infonce, neg, umap): the fused gradient kernel of
+/* The CUDA entry of the in-tree losses (infonce, neg, umap, tsne): the fused gradient kernel of
  * kernels/sgd_step.cu, fed the step's device arrays and the loss's parameters. Only in builds
  * with NOMAD_CUDA (the file is compiled there alone). */
 #ifndef NOMAD_LOSS_CUDA_H

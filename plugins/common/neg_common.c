@@ -92,8 +92,8 @@ nmp_status neg_spread(const nmp_host *h, const nmp_step *step, const int32_t *ce
                       float *out)
 {
     if (!step->cell_spread) {
-        h->set_error(h, "spread = %g needs each cell's layout spread, which this optimiser does not keep (device: "
-                        "cuda); use spread 0 there", spread);
+        h->set_error(h, "spread = %g needs each cell's layout spread, which this optimiser does not keep; use "
+                        "spread 0 there", spread);
         return NMP_ERR_UNSUPPORTED;
     }
     for (int32_t r = 0; r < count; r++) out[r] = (float)(spread * step->cell_spread[cell ? cell[r] : r]);

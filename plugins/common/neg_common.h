@@ -106,7 +106,7 @@ typedef struct {
 nmp_status neg_fixed_approx_init(neg_fixed_approx *a, const nmp_host *h, const nmp_fit_info *fit,
                                  const uint8_t *approx, double noise, int mass, double spread);
 /* spread x step->cell_spread into out (count values), or an error when the optimiser keeps no
- * cell spreads (device: cuda). */
+ * cell spreads. */
 nmp_status neg_spread(const nmp_host *h, const nmp_step *step, const int32_t *cell, int32_t count, double spread,
                       float *out);
 /* Gathers this step's means (and spreads) and points out->approx_* at them. */

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The fit on a GPU (device: cuda) against the same config on the CPU: both separate three
 # far-apart blobs, their NP@10 agree within 0.05, run.json names the GPU, the layout is
-# finite. Exits 77 (skipped) without CUDA in the build or without a GPU.
+# finite; for every shipped loss with a CUDA entry, and for configs/nomad.yaml itself (tsne's
+# pooled Z, cells opened by their spreads). Exits 77 (skipped) without CUDA in the build or
+# without a GPU.
 set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$(dirname "$0")/common.bash"
 cd "$SCRATCH"
 "$NOMAD" --version | grep -q "cuda yes" || { echo "skip: built without CUDA"; exit 77; }
@@ -22,10 +25,18 @@ negatives: { plugin: cluster_mean, exact: 64, approx_cells: all_but_own, weighti
 optimizer: { epochs: 60, batch: 512 }
 eval: { k: 10, queries: 1000, triplets: 2000 }
 YAML
-for loss in infonce neg umap; do
+# configs/nomad.yaml on the blobs, fewer epochs: the run named "nomad"
+nomad_yaml=(--set data.path=blobs.npy --set data.labels=labels.npy --set optimizer.epochs=60
+            --set eval.queries=1000 --set eval.triplets=2000 --set output.plot=false)
+for loss in infonce neg umap tsne nomad; do
   for dev in cpu cuda; do
-    "$NOMAD" run blobs.yaml --quiet --set device=$dev --set loss.plugin=$loss --out out/$loss-$dev \
-      && ok "$loss on $dev" || bad "$loss on $dev"
+    if [ "$loss" = nomad ]; then
+      "$NOMAD" run "$ROOT/configs/nomad.yaml" "${nomad_yaml[@]}" --quiet --set device=$dev --out out/$loss-$dev \
+        && ok "nomad.yaml on $dev" || bad "nomad.yaml on $dev"
+    else
+      "$NOMAD" run blobs.yaml --quiet --set device=$dev --set loss.plugin=$loss --out out/$loss-$dev \
+        && ok "$loss on $dev" || bad "$loss on $dev"
+    fi
   done
   $PY - "$loss" <<'PY' && ok "$loss: cuda matches cpu" || bad "$loss: cuda differs from cpu"
 import json, sys, numpy as np

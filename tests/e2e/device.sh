@@ -26,7 +26,7 @@ list=$("$NOMAD" plugins 2>/dev/null)
 if grep -q "cuda yes" <<<"$version"; then
   for p in "partitioner  kmeans" "ann          exact_cell" "affinity     rank_exp" "affinity     binary" \
            "init         pca" "negatives    cluster_mean" "negatives    uniform" "loss         infonce" \
-           "loss         neg " "loss         umap"; do
+           "loss         neg " "loss         tsne" "loss         umap"; do
     grep "^$p" <<<"$list" | grep -q " cuda " && ok "$p has a CUDA entry" || bad "$p lacks a CUDA entry: $list"
   done
   # single, random (partitioner and init) once gave their CPU ops as a CUDA entry; now none does
@@ -46,7 +46,7 @@ if grep -q "cuda yes" <<<"$version"; then
   expect_fail 2 "negatives plugins with one: cluster_mean, uniform" "$NOMAD" run cuda.yaml --set negatives.plugin=in_batch \
     --out out/e2
   expect_fail 2 "device: cuda: loss plugin nce (" "$NOMAD" run cuda.yaml "${cpu_graph[@]}" --set loss.plugin=nce --out out/e3
-  expect_fail 2 "loss plugins with one: infonce, neg, umap" "$NOMAD" run cuda.yaml --set loss.plugin=nce --out out/e4
+  expect_fail 2 "loss plugins with one: infonce, neg, tsne, umap" "$NOMAD" run cuda.yaml --set loss.plugin=nce --out out/e4
   if nvidia-smi -L >/dev/null 2>&1; then
     log=$("$NOMAD" run cuda.yaml "${cpu_graph[@]}" --out out/g 2>&1) \
       && grep -q "on the CPU (no CUDA entry): partitioner single, ann nndescent, affinity perplexity, init random" <<<"$log" \

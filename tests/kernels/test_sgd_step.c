@@ -11,7 +11,8 @@
  *     rounding of a fused multiply-add against two), cell means 1e-6 relative (double sums in
  *     another order);
  *   30 full steps (a layout that spreads 15-fold without chaos: the emulation drifted 2.5e-6):
- *     y within 1e-4 x the largest |y|, the summed loss 1e-6 relative.
+ *     y within 1e-4 x the largest |y|, the summed loss 1e-6 relative;
+ *   tsne's pooled Z after a step (the batch's mean Z_i, on the device): 1e-6 relative.
  * Exit 77 without a CUDA build or a GPU. */
 #include "gpu_parity.h"
 
@@ -33,6 +34,7 @@ typedef struct {
 static const char *const neg_kv[] = {"c=2.5", NULL};
 static const char *const umap_kv[] = {"a=1.577", "b=0.895", "gamma=1.3", "clip=4", "move_negatives=true", NULL};
 static const char *const umap_still_kv[] = {"a=1.577", "b=0.895", "clip=0.5", NULL};
+static const char *const tsne_kv[] = {"z_decay=0", "z_max=true", NULL};
 static const loss_case losses[] = {
     {"infonce", "infonce", NULL, {.kind = SGD_LOSS_INFONCE, .move_negatives = 1}},
     {"neg", "neg", neg_kv, {.kind = SGD_LOSS_NEG, .c = 2.5, .move_negatives = 1}},
@@ -40,6 +42,7 @@ static const loss_case losses[] = {
      {.kind = SGD_LOSS_UMAP, .a = 1.577, .b = 0.895, .gamma = 1.3, .eps = 1e-3, .clip = 4.0, .move_negatives = 1}},
     {"umap, still negatives, clip 0.5", "umap", umap_still_kv,
      {.kind = SGD_LOSS_UMAP, .a = 1.577, .b = 0.895, .gamma = 1.0, .eps = 1e-3, .clip = 0.5}},
+    {"tsne", "tsne", tsne_kv, {.kind = SGD_LOSS_TSNE, .move_negatives = 1, .z_decay = 0.0, .z_max = 1}},
 };
 #define N_LOSSES (sizeof losses / sizeof losses[0])
 
@@ -58,8 +61,10 @@ static sgd_batch case_batch(const step_case *c, const float *approx_y)
                        .approx_count = ng->approx_count, .approx_y = approx_y, .approx_weight = ng->approx_weight};
 }
 
-/* The engine's dense gradient of c (added to grad) and its loss, through loss lc. */
-static double engine_grad(step_case *c, const loss_case *lc, double exaggeration, int every, float *grad)
+/* The engine's dense gradient of c (added to grad), its loss and its stat sum (tsne: the sum
+ * of the targets' Z_i), through loss lc. */
+static double engine_grad(step_case *c, const loss_case *lc, double exaggeration, int every, float *grad,
+                          double *stat)
 {
     nmp_host *h = test_host_new(2, 5);
     test_instance t = test_plugin_create(h, NMP_KIND_LOSS, lc->plugin, lc->kv);
@@ -67,6 +72,7 @@ static double engine_grad(step_case *c, const loss_case *lc, double exaggeration
     nmp_engine_out out = step_case_engine(c, &t, exaggeration, 2, grad);
     test_plugin_destroy(&t);
     test_host_free(h);
+    if (stat) *stat = out.stat;
     return out.loss;
 }
 
@@ -76,18 +82,32 @@ static void check_grad(step_case *c, const loss_case *lc, double exaggeration, i
 {
     const int64_t len = c->n * c->dims;
     float *want = calloc((size_t)len, sizeof *want), *got = malloc((size_t)len * sizeof *got);
-    double lw = engine_grad(c, lc, exaggeration, every > 0 ? every : 1, want), lg = -1.0;
+    double stat = 0.0, lw = engine_grad(c, lc, exaggeration, every > 0 ? every : 1, want, &stat), lg = -1.0;
     sgd_loss l = lc->l;
     l.exaggeration = exaggeration, l.loss_every = every;
     const sgd_problem p = case_problem(c);
     const sgd_batch b = case_batch(c, c->cell_mean);
     nmp_gpu_err e = {0};
+    nmp_gpu_buf pooled = {0};
+    if (l.kind == SGD_LOSS_TSNE) { /* the Z the plugin pooled from stat_before (z_decay 0), and no sum yet */
+        const double z[2] = {c->stat_before > 0.0 ? c->stat_before / c->batch : 0.0, 0.0};
+        GPU_OK(nmp_gpu_buf_put(&pooled, z, sizeof z, "the pooled Z", &e), &e);
+        l.pooled = pooled.p;
+    }
     sgd_cuda *s = NULL;
     GPU_OK(sgd_cuda_create(&p, c->y, &s, &e), &e);
     GPU_OK(sgd_cuda_grad(s, &b, &l, &e), &e);
     GPU_OK(sgd_cuda_get_state(s, NULL, NULL, got, NULL, &e), &e);
     GPU_OK(sgd_cuda_take_loss(s, &lg, &e), &e);
     sgd_cuda_destroy(s);
+    if (l.kind == SGD_LOSS_TSNE) { /* the kernel pooled this step's mean Z_i, as end_step would */
+        double z[2];
+        GPU_OK(nmp_gpu_buf_get(&pooled, z, sizeof z, &e), &e);
+        nmp_gpu_buf_free(&pooled);
+        const double mean = stat / c->batch;
+        if (!(fabs(z[0] - mean) <= 1e-6 * mean) || z[1] != 0.0)
+            fail_msg("%s, %s: pooled Z gpu %.12g cpu %.12g, sum left %g", lc->what, what, z[0], mean, z[1]);
+    }
     double big = 0.0, worst = 0.0;
     for (int64_t v = 0; v < len; v++) big = fmax(big, fabs(want[v]));
     for (int64_t v = 0; v < len; v++) worst = fmax(worst, fabs((double)got[v] - want[v]));
@@ -98,6 +118,22 @@ static void check_grad(step_case *c, const loss_case *lc, double exaggeration, i
         fail_msg("%s, %s: loss gpu %.12g cpu %.12g", lc->what, what, lg, lw);
     if (every == 0) assert_true(lg == 0.0);
     free(want), free(got);
+}
+
+/* tsne with a pooled Z from a step before: the first step's mean Z_i, so that some targets'
+ * own Z_i exceed it (repelled by 1 / Z_i) and the others do not (1 / Z). */
+static void check_tsne_pooled(step_case *c, double exaggeration, const char *what)
+{
+    const loss_case *lc = &losses[N_LOSSES - 1];
+    float *scratch = calloc((size_t)(c->n * c->dims), sizeof *scratch);
+    double stat = 0.0;
+    engine_grad(c, lc, exaggeration, 1, scratch, &stat);
+    free(scratch);
+    char with[128];
+    snprintf(with, sizeof with, "%s, pooled Z %.6g", what, stat / c->batch);
+    c->stat_before = stat;
+    check_grad(c, lc, exaggeration, 1, with);
+    c->stat_before = 0.0;
 }
 
 /* Every loss on every kind of negative rows (per target, shared, runs; weights random or one
@@ -114,6 +150,7 @@ static void test_grad_parity(void **state)
                 snprintf(what, sizeof what, "%s%s, dims %d", modes[mode], same ? " (one weight a row)" : "", dims);
                 for (size_t k = 0; k < N_LOSSES; k++)
                     check_grad(c, &losses[k], mode == CASE_SHARED ? 4.0 : 1.0, 1, what);
+                check_tsne_pooled(c, mode == CASE_SHARED ? 4.0 : 1.0, what);
                 step_case_free(c);
             }
 }
@@ -204,7 +241,7 @@ static void test_trajectory(void **state)
     for (int step = 0; step < 30; step++) {
         step_case *c = cs[step % 3];
         c->step.y = c0->y, c->neg.approx_y = c0->cell_mean; /* the layout and means as they move */
-        loss_c += engine_grad(c, &losses[0], l.exaggeration, 1, gc);
+        loss_c += engine_grad(c, &losses[0], l.exaggeration, 1, gc, NULL);
         int bad = 0;
         assert_int_equal(sgd_update_cpu(&p, &u, c0->y, vc, gc, c0->cell_mean, &bad), NMP_OK);
         assert_int_equal(bad, 0);
@@ -243,6 +280,9 @@ static void test_bad_input(void **state)
     l.c = 0.0;
     assert_int_equal(sgd_cuda_grad(s, &b, &l, &e), NMP_ERR_INVALID);
     assert_non_null(strstr(e.msg, "kernels/sgd_step.cu:"));
+    l = losses[N_LOSSES - 1].l; /* tsne without its pooled Z on the device */
+    assert_int_equal(sgd_cuda_grad(s, &b, &l, &e), NMP_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "tsne needs its pooled Z"));
     /* a plugin's call that asks for the loss value without a sum to add it to */
     sgd_cuda_arrays dev;
     sgd_cuda_arrays_of(s, &dev);

@@ -221,8 +221,9 @@ typedef struct {
                                 many, scaled up; 0 or 1: every target */
     /* ABI 2.1 */
     const float *cell_spread; /* cells: mean squared distance of each cell's points from its layout
-                                 mean (all ranks), taken afresh once an epoch; NULL where the
-                                 optimiser does not keep it (device: cuda) */
+                                 mean (all ranks), taken afresh once an epoch (device: cuda, from the
+                                 host copies of the layout and means); NULL where the optimiser does
+                                 not keep it */
 } nmp_step;
 
 /* What a negatives plugin returns for one step. Buffers are owned by the plugin and stay
@@ -393,7 +394,7 @@ typedef struct {
 typedef struct {
     uint32_t struct_size;
     /* The step as the CPU path describes it, in host memory: epoch, step, progress, batch,
-     * target, cell_mean, cell_mass and loss_every are set; y, edge_offset, pos and pos_weight
+     * target, cell_mean, cell_spread, cell_mass and loss_every are set; y, edge_offset, pos and pos_weight
      * are NULL (the layout and graph live on the device). cell_mean is a host copy of the
      * device means refreshed once per epoch, so it may lag by up to an epoch: for the means
      * as approximate points, return approx_y = cell_mean below (the device's current means;

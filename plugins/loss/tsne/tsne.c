@@ -10,6 +10,9 @@
 #include "plugin_checkpoint.h"
 #include "nomad/loss_math.h"
 #include "nomad/loss_tile.h"
+#ifdef NOMAD_CUDA
+#include "loss_cuda.h"
+#endif
 
 static const nmp_param_decl tsne_params[] = {
     {"z_decay", NMP_PARAM_DOUBLE, "0", 0, 0.999999, NULL,
@@ -25,6 +28,9 @@ typedef struct {
     int z_max;
     double z;  /* the estimate the next step uses; 0 = none yet */
     float inv_z;
+#ifdef NOMAD_CUDA
+    nmp_gpu_buf pooled; /* the CUDA entry's Z and the step's sum of Z_i, on the device (sgd_loss.pooled) */
+#endif
 } tsne_state;
 
 static nmp_status tsne_create(const nmp_host *host, const nmp_params *params, void **state)
@@ -105,13 +111,57 @@ static double tsne_value(const void *state, const nmp_loss_terms *t)
     return loss + (z > 0.0 ? (double)nmp_ln((float)z) : 0.0);
 }
 
-/* Z, the running estimate the next step uses, is what a resumed fit needs. */
-PLUGIN_CHECKPOINT_FIELD(tsne, tsne_state, z)
+static void tsne_destroy(void *state)
+{
+#ifdef NOMAD_CUDA
+    nmp_gpu_buf_free(&((tsne_state *)state)->pooled);
+#endif
+    free(state);
+}
 
-NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "tsne", "1.0.0",
+#ifdef NOMAD_CUDA
+/* On the GPU, Z stays on the device from step to step (nothing is copied back per step): the
+ * fit's start zeroes it, and the kernel pools each step's Z_i into it as end_step does. */
+static nmp_status tsne_prepare_cuda(void *state, const nmp_fit_info *fit)
+{
+    tsne_state *s = state;
+    (void)fit;
+    const double zero[2] = {0.0, 0.0};
+    nmp_gpu_err e = {0};
+    nmp_status st = nmp_gpu_buf_put(&s->pooled, zero, sizeof zero, "tsne's pooled Z", &e);
+    if (st != NMP_OK) s->host->set_error(s->host, "%s", e.msg);
+    return st;
+}
+
+static nmp_status tsne_grad_cuda(void *state, const nmp_step_cuda *step, const nmp_negatives *neg, double exaggeration,
+                                 float *grad, double *loss)
+{
+    const tsne_state *s = state;
+    const sgd_loss l = {
+        .kind = SGD_LOSS_TSNE, .move_negatives = 1, .pooled = s->pooled.p, .z_decay = s->decay, .z_max = s->z_max};
+    return loss_cuda_grad(state, l, step, neg, exaggeration, grad, loss);
+}
+
+static const nmp_loss_cuda_ops tsne_cuda_ops = {
+    .struct_size = sizeof(nmp_loss_cuda_ops), .prepare = tsne_prepare_cuda, .grad = tsne_grad_cuda};
+#endif
+
+/* Z, the running estimate the next step uses, is what a resumed fit needs. */
+PLUGIN_CHECKPOINT_FIELD(tsne_z, tsne_state, z)
+
+/* The checkpoint of Z, and (CUDA builds) the CUDA entry. */
+static const void *tsne_extension(const char *uri)
+{
+#ifdef NOMAD_CUDA
+    if (strcmp(uri, NMP_EXT_CUDA) == 0) return &tsne_cuda_ops;
+#endif
+    return tsne_z_extension(uri);
+}
+
+NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "tsne", "1.1.0",
                     "t-SNE's KL, sampled: attraction a p q, repulsion q^2 / max(Z, Z_i), Z the batch mean "
                     "of the targets' Z_i (previous step)",
-                    NMP_PARAMS(tsne_params), tsne_create, free,
+                    NMP_PARAMS(tsne_params), tsne_create, tsne_destroy,
                     (.prepare = tsne_prepare, .begin_step = tsne_begin_step, .repel = tsne_repel,
                      .attract = tsne_attract, .value = tsne_value, .end_step = tsne_end_step),
                     tsne_extension);

@@ -322,7 +322,7 @@ static nmp_status cm_open(cm_state *s, const nmp_step *step)
     const int32_t C = s->cells->count;
     if (!step->cell_spread) {
         s->host->set_error(s->host, "open_radii = %g needs each cell's layout spread, which this optimiser does "
-                                    "not keep (device: cuda); use open_radii 0 there", s->open_radii);
+                                    "not keep; use open_radii 0 there", s->open_radii);
         return NMP_ERR_UNSUPPORTED;
     }
     if (s->opened && memcmp(s->open_spread, step->cell_spread, (size_t)C * sizeof *s->open_spread) == 0)
