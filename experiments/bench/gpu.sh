@@ -7,7 +7,8 @@
 #     cells of 70k x 784 and 128 cells of 1M x 128 in f32 / f16 / bf16, the fused optimiser step
 #     on 70k and 1M points);
 #  2. end to end: each data set mapped twice with the same config, `--set device=cuda` and
-#     `--set device=cpu`: Fashion-MNIST 70,000 x 784 (configs/nomad-paper.yaml), and 1,000,000 x 128
+#     `--set device=cpu`: Fashion-MNIST 70,000 x 784 (configs/nomad-paper.yaml, and the default
+#     configs/nomad.yaml as the set fmnist-tsne, no goal), and 1,000,000 x 128
 #     and 10,000,000 x 128 manifold blobs (experiments/make_manifold_blobs.py, as large.sh; its
 #     settings, LARGE_SET). experiments/bench/report_gpu.py prints one table (each stage's
 #     seconds, total, NP@10, the goal and whether it is met, CPU/GPU) and writes it to
@@ -26,7 +27,7 @@
 #   CUDA_ARCH=90     CMAKE_CUDA_ARCHITECTURES (90: H100/H200; e.g. "80;90" for others)
 #   KERNELS=0        skip part 1 (parity tests and kernel timings)
 #   E2E=0            skip part 2
-#   E2E_SETS="fmnist 1m 10m"  the data sets of part 2 (rows of sets not run this time are
+#   E2E_SETS="fmnist fmnist-tsne 1m 10m"  the data sets of part 2 (rows of sets not run this time are
 #                    still shown from earlier runs in the same output folder)
 #   E2E_DEVICES="cuda cpu"    the devices of part 2
 #   CPU_10M=1        also run the CPU path on 10M (default 0 at scale 1, where it takes hours;
@@ -56,7 +57,7 @@ OUT=experiments/out/bench
 BUILD=${BUILD:-build-gpu} # the build directory (NOMAD_CUDA=ON)
 KERNELS=${KERNELS:-1}
 E2E=${E2E:-1}
-E2E_SETS=${E2E_SETS:-"fmnist 1m 10m"}
+E2E_SETS=${E2E_SETS:-"fmnist fmnist-tsne 1m 10m"}
 E2E_DEVICES=${E2E_DEVICES:-"cuda cpu"}
 FULL=$(awk -v s="$SCALE" 'BEGIN { print (s + 0 >= 1) ? 1 : 0 }')
 if [[ $FULL == 1 ]]; then CPU_10M=${CPU_10M:-0}; else CPU_10M=${CPU_10M:-1}; fi
@@ -149,9 +150,10 @@ e2e() {
     for set in $E2E_SETS; do
         local args=()
         case $set in
-        fmnist)
+        fmnist | fmnist-tsne)
             n=$(rows 70000) d=784
             args=(configs/nomad-paper.yaml --set threads=0)
+            [[ $set == fmnist ]] || args=(configs/nomad.yaml --set threads=0)
             [[ $FULL == 1 ]] || args+=(--set "data.limit=$n")
             if [[ ! -r $data_root/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
                 echo "gpu.sh: Fashion-MNIST not under $data_root (apt-get install dataset-fashion-mnist, or NOMAD_DATASETS_DIR): skipped" >&2
@@ -176,7 +178,7 @@ e2e() {
             args=(configs/nomad-paper.yaml --set "data.path=$X" --set "data.labels=$Y" --set eval.queries=5000 --set threads=0)
             for k in $kv; do args+=(--set "$k"); done
             ;;
-        *) echo "gpu.sh: E2E_SETS: unknown set $set (fmnist 1m 10m)" >&2; return 2 ;;
+        *) echo "gpu.sh: E2E_SETS: unknown set $set (fmnist fmnist-tsne 1m 10m)" >&2; return 2 ;;
         esac
         args+=(${EXTRA[@]+"${EXTRA[@]}"})
         for dev in $E2E_DEVICES; do
@@ -194,8 +196,13 @@ e2e() {
         done
     done
     # The table: every set, those of earlier calls too (a folder never written shows "not run").
-    for set in fmnist 1m 10m; do
-        case $set in fmnist) label=Fashion-MNIST g=5 ;; 1m) label="blobs 1M" g=60 ;; 10m) label="blobs 10M" g=600 ;; esac
+    for set in fmnist fmnist-tsne 1m 10m; do
+        case $set in
+        fmnist) label=Fashion-MNIST g=5 ;;
+        fmnist-tsne) label="Fashion-MNIST, nomad.yaml" g=- ;;
+        1m) label="blobs 1M" g=60 ;;
+        10m) label="blobs 10M" g=600 ;;
+        esac
         [[ $FULL == 1 ]] || g=-
         for dev in cuda cpu; do
             [[ -e $E2E_DIR/$set-$dev ]] && specs+=(--run "$label" "$g" "$E2E_DIR/$set-$dev")
