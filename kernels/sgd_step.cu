@@ -67,7 +67,7 @@ struct sgd_infonce {
     __device__ float repel(float d2, float *phi) const { return nmp_infonce_repel(d2, phi); }
     __device__ float attract(float d2, float p, float z, float *s) const { return nmp_infonce_attract(d2, p, z, a, s); }
     __device__ float scale(float s, double z) const { return s; }
-    __device__ void pool(double z) const {}
+    __device__ void pool(int32_t t, double z) const {}
     __device__ double value_attract(float d2, float p, double z) const { return nmp_infonce_value(d2, p, z, a); }
     __device__ double value_repel(float d2) const { return 0.0; }
     __device__ double value_target(double z) const { return 0.0; }
@@ -82,7 +82,7 @@ struct sgd_tsne {
     float a;         /* exaggeration */
     int z_max;       /* 1 / max(Z, Z_i) */
     const double *z; /* the pooled Z (device; 0: none yet) */
-    double *z_sum;   /* the step's sum of Z_i (device) */
+    double *z_sum;   /* the step's sum of Z_i in SGD_POOL_PARTS parts (device) */
     __device__ float repel(float d2, float *phi) const { return nmp_infonce_repel(d2, phi); }
     __device__ float attract(float d2, float p, float zi, float *s) const { return a * nmp_cauchy(d2); }
     __device__ float scale(float s, double zi) const
@@ -92,7 +92,8 @@ struct sgd_tsne {
         const float zmax = inv_z > 0.0f && (!z_max || inv_z * zf < 1.0f) ? 1.0f / inv_z : zf;
         return zmax > 0.0f ? 1.0f / zmax : 0.0f;
     }
-    __device__ void pool(double zi) const { atomicAdd(z_sum, (double)(float)zi); } /* the plugin's stat, a float */
+    /* the plugin's stat, a float; target t into part t % parts */
+    __device__ void pool(int32_t t, double zi) const { atomicAdd(z_sum + t % SGD_POOL_PARTS, (double)(float)zi); }
     __device__ double value_attract(float d2, float p, double zi) const { return p * a * nmp_ln(1.0f + d2); }
     __device__ double value_repel(float d2) const { return 0.0; }
     __device__ double value_target(double zi) const
@@ -113,7 +114,7 @@ struct sgd_neg {
         return nmp_neg_attract(d2, c, a, &dlogc);
     }
     __device__ float scale(float s, double z) const { return 1.0f; }
-    __device__ void pool(double z) const {}
+    __device__ void pool(int32_t t, double z) const {}
     __device__ double value_attract(float d2, float p, double z) const { return p * nmp_neg_value_attract(d2, c, a); }
     __device__ double value_repel(float d2) const { return nmp_neg_value_repel(d2, c); }
     __device__ double value_target(double z) const { return 0.0; }
@@ -131,7 +132,7 @@ struct sgd_umap {
     }
     __device__ float attract(float d2, float p, float z, float *s) const { return nmp_umap_attract(&k, d2, a); }
     __device__ float scale(float s, double z) const { return 1.0f; }
-    __device__ void pool(double z) const {}
+    __device__ void pool(int32_t t, double z) const {}
     __device__ double value_attract(float d2, float p, double z) const { return p * nmp_umap_value_attract(&k, d2, a); }
     __device__ double value_repel(float d2) const { return nmp_umap_value_repel(&k, d2); }
     __device__ double value_target(double z) const { return 0.0; }
@@ -284,7 +285,7 @@ template <class Loss, int D> __global__ void sgd_grad_kernel(const sgd_grad_args
     if (Loss::coupled) z = warp_sum((double)sgd_lane_coupling<Loss, D>(a, loss, yi, r, dims, lane));
     const float s = sgd_lane_positives<Loss, D>(a, loss, i, yi, gi, z, dims, sampled, value, lane);
     const float scale = Loss::coupled ? loss.scale(warp_sum(s), z) : 1.0f;
-    if (lane == 0) loss.pool(z);
+    if (lane == 0) loss.pool(t, z);
     sgd_lane_repulsion<Loss, D>(a, loss, yi, gi, r, 2.0f * scale, dims, sampled, value, lane);
 #pragma unroll
     for (int k = 0; k < SGD_W(D); k++) {
@@ -341,11 +342,11 @@ __global__ void sgd_update_kernel(float *y, float *vel, float *grad, int64_t n, 
 }
 
 /* tsne, after a step's gradient: its mean Z_i pooled into Z (as the plugin's end_step), the
- * sum reset for the next step. One thread. */
+ * parts of the sum reset for the next step. One thread. */
 __global__ void sgd_pool_kernel(double *pooled, int32_t batch, double decay)
 {
-    const double sum = pooled[1];
-    pooled[1] = 0.0;
+    double sum = 0.0;
+    for (int k = 1; k <= SGD_POOL_PARTS; k++) sum += pooled[k], pooled[k] = 0.0;
     if (batch <= 0 || !(sum > 0.0)) return;
     const double mean = sum / batch;
     pooled[0] = pooled[0] > 0.0 ? decay * pooled[0] + (1.0 - decay) * mean : mean;

@@ -17,6 +17,8 @@ extern "C" {
 
 /* Widest layout the step handles (layouts are 2-D or 3-D). */
 #define SGD_MAX_DIMS 8
+/* Partial sums of tsne's Z_i (sgd_loss.pooled). */
+#define SGD_POOL_PARTS 32
 
 typedef enum { SGD_LOSS_INFONCE = 0, SGD_LOSS_NEG = 1, SGD_LOSS_UMAP = 2, SGD_LOSS_TSNE = 3 } sgd_loss_kind;
 
@@ -32,8 +34,10 @@ typedef struct {
     int loss_every;          /* 0: no loss value (the gradient is the same); k >= 1: L_i of the targets b with
                                 b % k == 0 only, times k (nmp_step.loss_every; 1: every target) */
     /* tsne (plugins/loss/tsne): one pooled normaliser Z, kept on the device between steps */
-    double *pooled; /* device, 2 doubles: Z (0: none yet, each target by its own Z_i) and the sum of the
-                       step's Z_i; after the gradient, Z <- decay Z + (1 - decay) mean Z_i (Z 0: the mean) */
+    double *pooled; /* device, 1 + SGD_POOL_PARTS doubles, zeroed before the fit: Z (0: none yet, each target
+                       by its own Z_i), then the step's Z_i summed in parts (target t into part t % parts:
+                       fewer atomics on one address); after the gradient, Z <- decay Z + (1 - decay) mean
+                       Z_i (Z 0: the mean) and the parts are zeroed */
     double z_decay; /* weight of the old Z */
     int z_max;      /* repel by 1 / max(Z, Z_i) (else 1 / Z) */
 } sgd_loss;

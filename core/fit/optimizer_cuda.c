@@ -42,7 +42,7 @@ typedef struct {
                           step once the negatives bring approximate points of their own) */
     float *cell_mass;  /* cells */
     float *cell_spread; /* cells: each cell's layout spread, from the host copies, once per epoch */
-    double *spread_acc; /* cells: its sums */
+    double *spread_acc; /* threads x cells: its sums, per worker */
     sgd_cuda *gpu;
     sgd_cuda_arrays dev;
     nmp_fit_info info;
@@ -78,7 +78,7 @@ static nmp_status alloc_gpu_fit(gpu_fit *f, nmp_err *err)
     f->cell_mean = calloc((size_t)(C * D), sizeof *f->cell_mean);
     f->cell_mass = calloc((size_t)C, sizeof *f->cell_mass);
     f->cell_spread = calloc((size_t)C, sizeof *f->cell_spread);
-    f->spread_acc = calloc((size_t)C, sizeof *f->spread_acc);
+    f->spread_acc = calloc((size_t)(nmp_host_settings()->threads * C), sizeof *f->spread_acc);
     if (!f->y || !f->target || !f->scratch || !f->radix_count || !f->cell_mean || !f->cell_mass || !f->cell_spread ||
         !f->spread_acc)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
@@ -97,12 +97,22 @@ static nmp_status read_means(gpu_fit *f, nmp_err *err)
 /* The cell spreads of the host copies of the layout and means (nmp_step.cell_spread, which
  * cluster_mean's opening test reads): once per epoch and before the first, as the CPU fit
  * takes them when it settles. */
+static void spread_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    gpu_fit *f = ctx;
+    nmp_opt_spread_sums(&f->order.cells, f->y, f->cell_mean, f->dims, begin, end,
+                        f->spread_acc + (int64_t)worker * f->order.cells.count);
+}
+
+/* ... on every worker (the GPU waits meanwhile), their sums added in worker order. */
 static void host_spreads(gpu_fit *f)
 {
-    const int32_t C = f->order.cells.count;
-    memset(f->spread_acc, 0, (size_t)C * sizeof *f->spread_acc);
-    nmp_opt_spread_sums(&f->order.cells, f->y, f->cell_mean, f->dims, 0, f->n, f->spread_acc);
-    nmp_opt_spreads(f->spread_acc, f->cell_mass, C, f->cell_spread);
+    const int64_t C = f->order.cells.count, T = nmp_host_settings()->threads;
+    memset(f->spread_acc, 0, (size_t)(T * C) * sizeof *f->spread_acc);
+    nmp_parallel_for(f->n, spread_range, f);
+    for (int64_t w = 1; w < T; w++)
+        for (int64_t c = 0; c < C; c++) f->spread_acc[c] += f->spread_acc[w * C + c];
+    nmp_opt_spreads(f->spread_acc, f->cell_mass, (int32_t)C, f->cell_spread);
 }
 
 /* Graph, cells and the starting layout go up once; sgd_cuda_create refuses, with the bytes

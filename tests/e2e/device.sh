@@ -54,6 +54,9 @@ if grep -q "cuda yes" <<<"$version"; then
     $PY -c "import json, sys; d = {p['kind']: p['device'] for p in json.load(open('out/g/run.json'))['plugins']}
 assert d == dict(partitioner='cpu', ann='cpu', affinity='cpu', init='cpu', negatives='cuda', loss='cuda'), d" \
       && ok "run.json: where each plugin ran" || bad "run.json plugins' device"
+    # spread means have no term in the fused kernel: refused at the fit's first step
+    expect_fail 2 "spread means (approximate points with a spread" "$NOMAD" run cuda.yaml \
+      --set negatives.spread=1 --out out/e8
   else # the entries are checked before the GPU: the graph stages passed when only the GPU is missing
     expect_fail 2 "device: cuda: no usable CUDA device here" "$NOMAD" run cuda.yaml "${cpu_graph[@]}" --out out/e7
   fi

@@ -35,6 +35,7 @@ static const char *const neg_kv[] = {"c=2.5", NULL};
 static const char *const umap_kv[] = {"a=1.577", "b=0.895", "gamma=1.3", "clip=4", "move_negatives=true", NULL};
 static const char *const umap_still_kv[] = {"a=1.577", "b=0.895", "clip=0.5", NULL};
 static const char *const tsne_kv[] = {"z_decay=0", "z_max=true", NULL};
+static const char *const tsne_decay_kv[] = {"z_decay=0.5", "z_max=false", NULL};
 static const loss_case losses[] = {
     {"infonce", "infonce", NULL, {.kind = SGD_LOSS_INFONCE, .move_negatives = 1}},
     {"neg", "neg", neg_kv, {.kind = SGD_LOSS_NEG, .c = 2.5, .move_negatives = 1}},
@@ -43,6 +44,8 @@ static const loss_case losses[] = {
     {"umap, still negatives, clip 0.5", "umap", umap_still_kv,
      {.kind = SGD_LOSS_UMAP, .a = 1.577, .b = 0.895, .gamma = 1.0, .eps = 1e-3, .clip = 0.5}},
     {"tsne", "tsne", tsne_kv, {.kind = SGD_LOSS_TSNE, .move_negatives = 1, .z_decay = 0.0, .z_max = 1}},
+    {"tsne, z_decay 0.5, 1 / Z", "tsne", tsne_decay_kv,
+     {.kind = SGD_LOSS_TSNE, .move_negatives = 1, .z_decay = 0.5, .z_max = 0}},
 };
 #define N_LOSSES (sizeof losses / sizeof losses[0])
 
@@ -89,8 +92,11 @@ static void check_grad(step_case *c, const loss_case *lc, double exaggeration, i
     const sgd_batch b = case_batch(c, c->cell_mean);
     nmp_gpu_err e = {0};
     nmp_gpu_buf pooled = {0};
-    if (l.kind == SGD_LOSS_TSNE) { /* the Z the plugin pooled from stat_before (z_decay 0), and no sum yet */
-        const double z[2] = {c->stat_before > 0.0 ? c->stat_before / c->batch : 0.0, 0.0};
+    /* tsne: the Z the plugin pooled from stat_before (its first end_step takes the mean whatever
+     * the decay), and no sums yet */
+    const double z0 = c->stat_before > 0.0 ? c->stat_before / c->batch : 0.0;
+    if (l.kind == SGD_LOSS_TSNE) {
+        double z[1 + SGD_POOL_PARTS] = {z0};
         GPU_OK(nmp_gpu_buf_put(&pooled, z, sizeof z, "the pooled Z", &e), &e);
         l.pooled = pooled.p;
     }
@@ -101,12 +107,13 @@ static void check_grad(step_case *c, const loss_case *lc, double exaggeration, i
     GPU_OK(sgd_cuda_take_loss(s, &lg, &e), &e);
     sgd_cuda_destroy(s);
     if (l.kind == SGD_LOSS_TSNE) { /* the kernel pooled this step's mean Z_i, as end_step would */
-        double z[2];
+        double z[1 + SGD_POOL_PARTS], left = 0.0;
         GPU_OK(nmp_gpu_buf_get(&pooled, z, sizeof z, &e), &e);
         nmp_gpu_buf_free(&pooled);
-        const double mean = stat / c->batch;
-        if (!(fabs(z[0] - mean) <= 1e-6 * mean) || z[1] != 0.0)
-            fail_msg("%s, %s: pooled Z gpu %.12g cpu %.12g, sum left %g", lc->what, what, z[0], mean, z[1]);
+        for (int k = 1; k <= SGD_POOL_PARTS; k++) left += fabs(z[k]);
+        const double mean = stat / c->batch, d = l.z_decay, want = z0 > 0.0 ? d * z0 + (1.0 - d) * mean : mean;
+        if (!(fabs(z[0] - want) <= 1e-6 * want) || left != 0.0)
+            fail_msg("%s, %s: pooled Z gpu %.12g cpu %.12g, sums left %g", lc->what, what, z[0], want, left);
     }
     double big = 0.0, worst = 0.0;
     for (int64_t v = 0; v < len; v++) big = fmax(big, fabs(want[v]));
@@ -121,19 +128,31 @@ static void check_grad(step_case *c, const loss_case *lc, double exaggeration, i
 }
 
 /* tsne with a pooled Z from a step before: the first step's mean Z_i, so that some targets'
- * own Z_i exceed it (repelled by 1 / Z_i) and the others do not (1 / Z). */
+ * own Z_i exceed it (z_max: repelled by 1 / Z_i) and the others do not (1 / Z); each tsne case
+ * of the table (the decay's pooling, 1 / Z alone). */
 static void check_tsne_pooled(step_case *c, double exaggeration, const char *what)
 {
-    const loss_case *lc = &losses[N_LOSSES - 1];
-    float *scratch = calloc((size_t)(c->n * c->dims), sizeof *scratch);
-    double stat = 0.0;
-    engine_grad(c, lc, exaggeration, 1, scratch, &stat);
-    free(scratch);
-    char with[128];
-    snprintf(with, sizeof with, "%s, pooled Z %.6g", what, stat / c->batch);
-    c->stat_before = stat;
-    check_grad(c, lc, exaggeration, 1, with);
-    c->stat_before = 0.0;
+    for (size_t k = 0; k < N_LOSSES; k++) {
+        const loss_case *lc = &losses[k];
+        if (lc->l.kind != SGD_LOSS_TSNE) continue;
+        float *scratch = calloc((size_t)(c->n * c->dims), sizeof *scratch);
+        double stat = 0.0;
+        engine_grad(c, lc, exaggeration, 1, scratch, &stat);
+        free(scratch);
+        char with[128];
+        snprintf(with, sizeof with, "%s, pooled Z %.6g", what, stat / c->batch);
+        c->stat_before = stat;
+        check_grad(c, lc, exaggeration, 1, with);
+        c->stat_before = 0.0;
+    }
+}
+
+/* The first tsne case of the table. */
+static const loss_case *tsne_case(void)
+{
+    for (size_t k = 0; k < N_LOSSES; k++)
+        if (losses[k].l.kind == SGD_LOSS_TSNE) return &losses[k];
+    return NULL;
 }
 
 /* Every loss on every kind of negative rows (per target, shared, runs; weights random or one
@@ -280,9 +299,16 @@ static void test_bad_input(void **state)
     l.c = 0.0;
     assert_int_equal(sgd_cuda_grad(s, &b, &l, &e), NMP_ERR_INVALID);
     assert_non_null(strstr(e.msg, "kernels/sgd_step.cu:"));
-    l = losses[N_LOSSES - 1].l; /* tsne without its pooled Z on the device */
+    l = tsne_case()->l; /* tsne without its pooled Z on the device, then with a decay out of range */
     assert_int_equal(sgd_cuda_grad(s, &b, &l, &e), NMP_ERR_INVALID);
     assert_non_null(strstr(e.msg, "tsne needs its pooled Z"));
+    nmp_gpu_buf pooled = {0};
+    const double zeros[1 + SGD_POOL_PARTS] = {0.0};
+    GPU_OK(nmp_gpu_buf_put(&pooled, zeros, sizeof zeros, "the pooled Z", &e), &e);
+    l.pooled = pooled.p, l.z_decay = 1.0;
+    assert_int_equal(sgd_cuda_grad(s, &b, &l, &e), NMP_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "0 <= z_decay < 1"));
+    nmp_gpu_buf_free(&pooled);
     /* a plugin's call that asks for the loss value without a sum to add it to */
     sgd_cuda_arrays dev;
     sgd_cuda_arrays_of(s, &dev);

@@ -365,7 +365,7 @@ static void test_cluster_mean_empty_cell(void **st)
 
 /* spread: each approximate term's spread is spread x its cell's layout spread, for per-target
  * (nearest_exact) and fixed (remote) means; none without it; an optimiser that keeps no
- * spreads (step.cell_spread NULL, device: cuda) gets an error, not point masses. */
+ * spreads (step.cell_spread NULL) gets an error, not point masses. */
 static void test_cluster_mean_spread(void **st)
 {
     (void)st;
@@ -430,7 +430,7 @@ static void test_cluster_mean_open(void **st)
         }
         for (int c = 0; c < C; c++) spread[c] = 0.01f; /* the next epoch: every cell compact */
     }
-    w.step.cell_spread = NULL; /* device: cuda keeps no spreads */
+    w.step.cell_spread = NULL; /* an optimiser that keeps no spreads */
     nmp_negatives out;
     const nmp_negatives_ops *ops = t.plugin->ops;
     assert_int_equal(ops->sample(t.state, &w.step, &out), NMP_ERR_UNSUPPORTED);

@@ -29,7 +29,7 @@ typedef struct {
     double z;  /* the estimate the next step uses; 0 = none yet */
     float inv_z;
 #ifdef NOMAD_CUDA
-    nmp_gpu_buf pooled; /* the CUDA entry's Z and the step's sum of Z_i, on the device (sgd_loss.pooled) */
+    nmp_gpu_buf pooled; /* the CUDA entry's Z and the step's sums of Z_i, on the device (sgd_loss.pooled) */
 #endif
 } tsne_state;
 
@@ -126,7 +126,7 @@ static nmp_status tsne_prepare_cuda(void *state, const nmp_fit_info *fit)
 {
     tsne_state *s = state;
     (void)fit;
-    const double zero[2] = {0.0, 0.0};
+    const double zero[1 + SGD_POOL_PARTS] = {0.0};
     nmp_gpu_err e = {0};
     nmp_status st = nmp_gpu_buf_put(&s->pooled, zero, sizeof zero, "tsne's pooled Z", &e);
     if (st != NMP_OK) s->host->set_error(s->host, "%s", e.msg);
@@ -146,7 +146,8 @@ static const nmp_loss_cuda_ops tsne_cuda_ops = {
     .struct_size = sizeof(nmp_loss_cuda_ops), .prepare = tsne_prepare_cuda, .grad = tsne_grad_cuda};
 #endif
 
-/* Z, the running estimate the next step uses, is what a resumed fit needs. */
+/* Z, the running estimate the next step uses, is what a resumed fit needs (CPU fits: the GPU fit
+ * keeps Z in `pooled` on the device and writes no checkpoints). */
 PLUGIN_CHECKPOINT_FIELD(tsne_z, tsne_state, z)
 
 /* The checkpoint of Z, and (CUDA builds) the CUDA entry. */
