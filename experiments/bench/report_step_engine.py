@@ -177,7 +177,8 @@ def main():
                      median_run(os.path.join(out, "nomad-now-prescott"))))
     if base and os.path.exists(base + "-prescott/run.json"):
         rows.append(("b68e0af, OPENBLAS_CORETYPE=Prescott (the issue's machine)", median_run(base + "-prescott")))
-    add(f"Seconds: the median of {now['rounds']} runs of each build, the builds taken in turn.")
+    add(f"Seconds: the median of {now['rounds']} runs of each build, the builds taken in turn."
+        if now["rounds"] > 1 else "Seconds: one run of each build.")
     add("")
     add("| build | fit s | optimise s | ann s | NP@10 | 10-NN acc | total s |")
     add("|---|---:|---:|---:|---:|---:|---:|")
