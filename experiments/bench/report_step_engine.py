@@ -80,13 +80,13 @@ def main():
     add(f"negatives shared by each step's {batch:,} targets (infonce-tsne.yaml's batch), 600 epochs. Pairs =")
     add("`optimizer.pairs` of `run.json`")
     add("(targets x (negatives + approximate terms) + edges); rate = pairs / optimise-stage seconds")
-    add("(the whole stage: sampling, pair terms, update).")
+    add("(the whole stage: sampling, pair terms, update), the median of the rounds the losses ran in turn.")
     add("")
     own = formula_bounds(out)
     add("| loss | pairs | optimise s | G pairs/s | share of bound | goal >= 0.50 | share of its formula's bound |")
     add("|---|---:|---:|---:|---:|---|---:|")
     for loss in ("infonce", "neg", "umap"):
-        r = run_json(os.path.join(out, f"fit-{loss}"))
+        r = median_run(os.path.join(out, f"fit-{loss}"))
         secs = r["stage_seconds"]["optimize"]
         rate = r["optimizer"]["pairs"] / secs / 1e9
         # the fit's step shape is the engine bench's shared2048_k90 (the Cauchy losses' own bound is the bound)

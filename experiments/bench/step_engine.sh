@@ -50,9 +50,17 @@ echo "== 2. pair rate per loss on the issue's fit" >&2
 ISSUE_FIT=(--set data.limit=10000 --set 'ann={plugin: exact, k: 90}' --set 'affinity={plugin: perplexity}'
            --set 'negatives={plugin: uniform, m: 2048, shared: true}' --set "optimizer.epochs=$EPOCHS"
            --set eval.enabled=false --set output.plot=false)
-for loss in infonce neg umap; do
-    rm -rf "$OUT/fit-$loss"
-    "$NOMAD" run configs/infonce-tsne.yaml "${ISSUE_FIT[@]}" --set "loss={plugin: $loss}" --out "$OUT/fit-$loss" --quiet
+# three rounds, the losses in turn (one in QUICK); the report takes each loss's median
+FIT_ROUNDS=3
+[[ $QUICK == 1 ]] && FIT_ROUNDS=1
+rm -rf "$OUT"/fit-*
+for round in $(seq "$FIT_ROUNDS"); do
+    tag=""
+    [[ $round -gt 1 ]] && tag=".$round"
+    for loss in infonce neg umap; do
+        "$NOMAD" run configs/infonce-tsne.yaml "${ISSUE_FIT[@]}" --set "loss={plugin: $loss}" --out "$OUT/fit-$loss$tag" \
+            --quiet
+    done
 done
 
 echo "== 3. sgemm per OpenBLAS kernel" >&2
