@@ -1,6 +1,6 @@
 /* The optimiser: lr and exaggeration schedules, the lazy update's closed forms, a fit with
  * the real uniform + infonce plugins (loss falls, same seed gives the same bytes), eager and
- * lazy updates agreeing, the NaN stop, and the per-point arrays' memory. */
+ * lazy updates agreeing, the NaN stop, the per-point arrays' memory, and the cell spreads. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -148,6 +148,31 @@ static void nan_stops_with_epoch(void **st)
     free_fit(&f, &r);
 }
 
+/* The cell spreads (nmp_step.cell_spread) the CPU fit and the GPU fit's host copies take: each
+ * cell's mean squared distance from its mean, summed over any split of the points into ranges. */
+static void cell_spreads_from_any_split(void **state)
+{
+    (void)state;
+    enum { N = 7, C = 3, D = 2 };
+    /* fit order: cells are ranges [0, 3), [3, 3) (empty), [3, 7) */
+    const int32_t cell_of[N] = {0, 0, 0, 2, 2, 2, 2};
+    const int64_t start[C + 1] = {0, 3, 3, 7};
+    const nmp_cells cells = {.count = C, .n = N, .d = D, .cell_of = cell_of, .start = start};
+    const float y[N * D] = {0, 0, 2, 0, 1, 3, -1, -1, 1, 1, 3, -1, 1, 5};
+    const float mean[C * D] = {1, 1, 9, 9, 1, 1}, mass[C] = {3, 0, 4};
+    /* cell 0: (1 + 1) + (1 + 1) + (0 + 4) = 8; cell 2: 8 + 0 + 8 + 16 = 32 */
+    const float want[C] = {8.0f / 3, 0.0f, 8.0f};
+    for (int64_t cut = 0; cut <= N; cut++) { /* two workers' ranges, summed as the fits sum them */
+        double acc[2][C] = {{0}};
+        nmp_opt_spread_sums(&cells, y, mean, D, 0, cut, acc[0]);
+        nmp_opt_spread_sums(&cells, y, mean, D, cut, N, acc[1]);
+        for (int c = 0; c < C; c++) acc[0][c] += acc[1][c];
+        float spread[C];
+        nmp_opt_spreads(acc[0], mass, C, spread);
+        for (int c = 0; c < C; c++) assert_float_equal(spread[c], want[c], 1e-6);
+    }
+}
+
 /* The per-point arrays' memory: zeroed on request, whole huge pages from an aligned start
  * when large (so the kernel can back them with 2 MiB pages), plain malloc when small. */
 static void huge_arrays_are_zeroed_and_aligned(void **state)
@@ -183,6 +208,7 @@ int main(void)
         cmocka_unit_test(fit_order_is_transparent),
         cmocka_unit_test(nan_stops_with_epoch),
         cmocka_unit_test(huge_arrays_are_zeroed_and_aligned),
+        cmocka_unit_test(cell_spreads_from_any_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
