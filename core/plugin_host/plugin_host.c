@@ -183,6 +183,13 @@ static nmp_status push_ref(nmp_registry *reg, const nmp_plugin *p, const char *f
 
 /* dlopens `file` and validates every descriptor before keeping any of them. `warn_dup`:
  * log (and skip) descriptors whose kind+name is already known. */
+/* Whether two paths name one file (the same folder reached twice on the plugin path). */
+static int same_file(const char *a, const char *b)
+{
+    char ra[PATH_MAX], rb[PATH_MAX];
+    return realpath(a, ra) && realpath(b, rb) && strcmp(ra, rb) == 0;
+}
+
 static nmp_status open_file(nmp_registry *reg, const char *file, int warn_dup, nmp_err *err)
 {
     void *so = dlopen(file, RTLD_NOW | RTLD_LOCAL);
@@ -210,8 +217,9 @@ static nmp_status open_file(nmp_registry *reg, const char *file, int warn_dup, n
         const nmp_plugin *p = entry(i);
         const nmp_plugin_ref *prev = lookup(reg, p->kind, p->name);
         if (prev && warn_dup) {
-            nmp_log(NMP_LOG_WARN, "%s plugin %s in %s is shadowed by %s (first on the path wins)",
-                    nmp_kind_name(p->kind), p->name, file, prev->file);
+            if (!same_file(file, prev->file)) /* a folder named twice on the path shadows nothing */
+                nmp_log(NMP_LOG_WARN, "%s plugin %s in %s is shadowed by %s (first on the path wins)",
+                        nmp_kind_name(p->kind), p->name, file, prev->file);
             continue;
         }
         if (push_ref(reg, p, file) != NMP_OK) return nmp_fail(err, NMP_ERR_NOMEM, "out of memory");

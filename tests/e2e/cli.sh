@@ -229,4 +229,12 @@ env -u NOMAD_PLUGIN_PATH "$NOMAD" config --reference | diff -q - <(echo "$ref") 
   && ok "config --reference = plugins --describe --markdown" || bad "config --reference differs"
 "$NOMAD" plugins --describe cluster_mean --markdown | grep -q '^#### `cluster_mean`' \
   && ok "plugins --describe NAME --markdown" || bad "describe one plugin as markdown"
+# The default plugin folder named on NOMAD_PLUGIN_PATH too shadows nothing; a copy elsewhere does.
+plugdir=$(cd "$(dirname "$NOMAD")/plugins" && pwd)
+out=$(NOMAD_PLUGIN_PATH=$plugdir "$NOMAD" plugins 2>&1 >/dev/null)
+[ -z "$out" ] && ok "the plugin folder twice on the path: no warning" || bad "the plugin folder twice: $out"
+mkdir -p shadow && cp "$plugdir/loss_tsne.so" shadow/
+out=$(NOMAD_PLUGIN_PATH=$PWD/shadow "$NOMAD" plugins 2>&1 >/dev/null)
+grep -q "loss plugin tsne in $plugdir/loss_tsne.so is shadowed by $PWD/shadow/loss_tsne.so" <<<"$out" \
+  && ok "a copy earlier on the path shadows, with a warning" || bad "shadowing: $out"
 finish
