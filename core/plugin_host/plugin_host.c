@@ -181,8 +181,6 @@ static nmp_status push_ref(nmp_registry *reg, const nmp_plugin *p, const char *f
     return NMP_OK;
 }
 
-/* dlopens `file` and validates every descriptor before keeping any of them. `warn_dup`:
- * log (and skip) descriptors whose kind+name is already known. */
 /* Whether two paths name one file (the same folder reached twice on the plugin path). */
 static int same_file(const char *a, const char *b)
 {
@@ -190,6 +188,8 @@ static int same_file(const char *a, const char *b)
     return realpath(a, ra) && realpath(b, rb) && strcmp(ra, rb) == 0;
 }
 
+/* dlopens `file` and validates every descriptor before keeping any of them. `warn_dup`:
+ * log (and skip) descriptors whose kind+name is already known. */
 static nmp_status open_file(nmp_registry *reg, const char *file, int warn_dup, nmp_err *err)
 {
     void *so = dlopen(file, RTLD_NOW | RTLD_LOCAL);

@@ -12,7 +12,8 @@ nmp_status loss_cuda_grad(void *state, sgd_loss l, const nmp_step_cuda *step, co
                          .shared = neg->shared, .rows = neg->rows, .row_start = neg->row_start,
                          .neg_index = neg->index, .neg_weight = neg->weight, .approx_count = neg->approx_count,
                          .approx_y = neg->approx_y, .approx_weight = neg->approx_weight};
-    if (neg->approx_spread && neg->approx_count > 0) { /* as neg_cuda_sample: the kernel has no spread term */
+    /* the kernel has no spread term: every negatives entry's spread means are refused here */
+    if (neg->approx_spread && neg->approx_count > 0) {
         host->set_error(host, "spread means (approximate points with a spread) are CPU-only; set spread 0 for device: "
                               "cuda");
         return NMP_ERR_UNSUPPORTED;

@@ -49,7 +49,7 @@ double loss_neg_value(const void *state, const nmp_loss_terms *t)
 #pragma omp simd reduction(+ : pos)
     for (int32_t j = 0; j < t->n_pos; j++) pos += t->p[j] * nmp_neg_value_attract(t->d2_pos[j], c, a);
     /* one loop per case: with the weight chosen inside, GCC unswitches the loop and leaves the
-     * unweighted copy (uniform negatives) scalar, which cost a sixth of a fit */
+     * unweighted copy (uniform negatives) scalar, an eighth of the issue's neg fit */
     if (wn) {
 #pragma omp simd reduction(+ : neg)
         for (int32_t l = 0; l < t->n_neg; l++) neg += wn[l] * nmp_neg_value_repel(t->d2_neg[l], c);

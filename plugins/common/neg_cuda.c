@@ -45,12 +45,8 @@ nmp_status neg_cuda_sample(const nmp_host *h, neg_cuda_bufs *b, neg_sample_fn sa
     if (s != NMP_OK) return s;
     int64_t batch = step->host->batch, rows = host.rows > 0 ? host.rows : host.shared ? 1 : batch;
     if ((s = check_host(h, step, &host, rows)) != NMP_OK) return s;
-    if (host.approx_spread && host.approx_count > 0) { /* the fused kernel has no spread term */
-        h->set_error(h, "spread means (approximate points with a spread: spread > 0) are CPU-only; set spread 0 "
-                        "for device: cuda");
-        return NMP_ERR_UNSUPPORTED;
-    }
-    *out = host; /* sizes; every array below is replaced by its device copy */
+    *out = host; /* sizes; every array below is replaced by its device copy (approx_spread stays the
+                    host's: the loss entry refuses spread means, which the fused kernel lacks) */
     out->approx_y = NULL, out->approx_weight = NULL;
     size_t slots = (size_t)(rows * host.per_target), approx = (size_t)(batch * host.approx_count);
     const void *dev = NULL;
