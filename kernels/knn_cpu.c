@@ -571,6 +571,137 @@ static nmp_status run_blocks(const knn_job *j)
     return failed ? NMP_ERR_NOMEM : NMP_OK;
 }
 
+/* ------------------------------------------------------------------ self search */
+/* When the queries are the base rows themselves (a cell's or a whole set's own kNN), the
+ * distance of a pair is the same both ways, so each pair is computed once: tile (I, J) of
+ * blocks I < J offers its rows to I's queries and its columns to J's, and half the tiles (and
+ * of the GEMM) are skipped. Tiles run in rounds in which no two share a block (a round-robin
+ * tournament), so that the queries' buffers need no locks, and the blocks depend only on n,
+ * so the result does not depend on the thread count. */
+
+/* Rows per block of a self search: about 16 blocks, a tile (and its transpose) within L2. */
+#define KNN_SELF_BLOCKS 16
+#define KNN_SELF_BLOCK_MIN 128
+#define KNN_SELF_BLOCK_MAX 512
+/* A self search keeps every query's buffer at once (n x KNN_BUF_FACTOR k keys); above this
+ * it searches query block by query block as any other. */
+#define KNN_SELF_MAX_BYTES ((size_t)256 << 20)
+
+static int64_t self_block_rows(int64_t n)
+{
+    int64_t rows = (n + KNN_SELF_BLOCKS - 1) / KNN_SELF_BLOCKS;
+    rows = (rows + 15) / 16 * 16;
+    return rows < KNN_SELF_BLOCK_MIN ? KNN_SELF_BLOCK_MIN : rows > KNN_SELF_BLOCK_MAX ? KNN_SELF_BLOCK_MAX : rows;
+}
+
+/* Whether the search can go the self way: the same rows on both sides, neighbours only (no
+ * probes), the GEMM path, and every buffer within KNN_SELF_MAX_BYTES. The ids need no
+ * relation: each offer names its candidate by base_id and skips by query_id, as before. */
+static int self_search(const knn_job *j)
+{
+    return j->query == j->base && j->nq == j->nb && !j->probe && j->k > 0 && j->d > KNN_DIRECT_MAX_D &&
+           (size_t)j->nq * KNN_BUF_FACTOR * (size_t)j->k * sizeof(knn_cand) <= KNN_SELF_MAX_BYTES;
+}
+
+/* Round r of the tournament among p blocks (p' = p rounded up to even; block p' - 1 sits
+ * still, the others turn): its tiles (a <= b) into t, their count returned. Rounds 0 .. p' - 2
+ * pair every two blocks once; a block paired with the missing p-th (p odd) gets its own
+ * diagonal tile that round, and with p even the diagonals take a last round, p' - 1. */
+static int64_t self_round(int64_t p, int64_t r, int64_t *t)
+{
+    const int64_t pe = p + (p & 1);
+    int64_t n = 0;
+    if (r == pe - 1) {
+        for (int64_t a = 0; a < p; a++) t[2 * n] = a, t[2 * n + 1] = a, n++;
+        return n;
+    }
+    for (int64_t i = 0; i < pe / 2; i++) {
+        int64_t a = i == 0 ? r : (r + i) % (pe - 1), b = i == 0 ? pe - 1 : (r + pe - 1 - i) % (pe - 1);
+        if (a > b) {
+            const int64_t c = a;
+            a = b, b = c;
+        }
+        if (b == p) b = a; /* the missing block: a's diagonal */
+        t[2 * n] = a, t[2 * n + 1] = b, n++;
+    }
+    return n;
+}
+
+/* src (rows x cols) into dst (cols x rows), in 16 x 16 squares that stay in L1. */
+static void transpose_tile(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += 16)
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            const int64_t i1 = i0 + 16 < rows ? i0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t i = i0; i < i1; i++)
+                    dst[c * rows + i] = src[i * cols + c];
+        }
+}
+
+/* Tile (a, b) of blocks of S rows: its distances offered to a's queries by rows and, off the
+ * diagonal, to b's by columns. */
+static void self_tile(const knn_job *j, int64_t S, int64_t a, int64_t b, float *tile, float *flip, knn_cand *cands,
+                      int32_t *counts, float *worst)
+{
+    const int64_t q0 = a * S, qn = j->nq - q0 < S ? j->nq - q0 : S;
+    const int64_t b0 = b * S, bn = j->nq - b0 < S ? j->nq - b0 : S, cap = KNN_BUF_FACTOR * (int64_t)j->k;
+    gemm_tile(j, q0, qn, b0, bn, tile);
+    for (int64_t i = 0; i < qn; i++)
+        tile_select(j, q0 + i, tile + i * bn, b0, bn, cands + (q0 + i) * cap, &counts[q0 + i], &worst[q0 + i]);
+    if (a == b)
+        return;
+    transpose_tile(tile, qn, bn, flip);
+    for (int64_t c = 0; c < bn; c++)
+        tile_select(j, b0 + c, flip + c * qn, q0, qn, cands + (b0 + c) * cap, &counts[b0 + c], &worst[b0 + c]);
+}
+
+static nmp_status run_self(const knn_job *j)
+{
+    const int64_t n = j->nq, S = self_block_rows(n), p = (n + S - 1) / S, pe = p + (p & 1);
+    const int64_t cap = KNN_BUF_FACTOR * (int64_t)j->k, rounds = pe - 1 + !(p & 1);
+    knn_cand *cands = malloc(((size_t)n * (size_t)cap + 1) * sizeof *cands);
+    int32_t *counts = calloc((size_t)n, sizeof *counts);
+    float *worst = malloc((size_t)n * sizeof *worst);
+    int64_t *tiles = malloc((size_t)(2 * (p + 1)) * sizeof *tiles);
+    int failed = !cands || !counts || !worst || !tiles;
+    for (int64_t i = 0; !failed && i < n; i++)
+        worst[i] = INFINITY;
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel if (!failed)
+    {
+        float *tile = malloc((size_t)(S * S) * sizeof *tile), *flip = malloc((size_t)(S * S) * sizeof *flip);
+        if (!tile || !flip) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        for (int64_t r = 0; r < rounds; r++) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) /* every thread sees the same value after the barrier that ends each round */
+                break;
+#pragma omp single
+            tiles[2 * p + 1] = self_round(p, r, tiles);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < tiles[2 * p + 1]; t++)
+                self_tile(j, S, tiles[2 * t], tiles[2 * t + 1], tile, flip, cands, counts, worst);
+        }
+        free(tile);
+        free(flip);
+    }
+    openblas_set_num_threads(blas_threads);
+    if (!failed) {
+#pragma omp parallel for schedule(static)
+        for (int64_t q = 0; q < n; q++)
+            cands_emit(j, q, cands + q * cap, counts[q]);
+    }
+    free(cands), free(counts), free(worst), free(tiles);
+    return failed ? NMP_ERR_NOMEM : NMP_OK;
+}
+
 /* No base rows: every row padded, every rank 0. */
 static void empty_result(const knn_job *j)
 {
@@ -614,7 +745,7 @@ nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, 
     }
     j.qnorm = qnorm;
     j.bnorm = bnorm;
-    nmp_status st = run_blocks(&j);
+    nmp_status st = self_search(&j) ? run_self(&j) : run_blocks(&j);
     free(qnorm);
     free(bnorm);
     return st;

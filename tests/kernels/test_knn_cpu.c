@@ -159,6 +159,29 @@ static void test_self_exclusion_and_ids(void **state)
     free(ids);
 }
 
+/* A set's own kNN (queries = base rows) goes the self way: each pair once, offered both ways,
+ * in rounds of tiles. Block counts odd (9) and even (16), one block (fewer rows than k), k
+ * large enough for the buffers to compact, ids remapped and self skipped or not. */
+static void test_self_search_blocks(void **state)
+{
+    (void)state;
+    const int64_t sizes[3] = {1100, 2300, 100};
+    const int32_t ks[3] = {40, 25, 150};
+    for (int t = 0; t < 3; t++) {
+        const int64_t n = sizes[t], d = 17;
+        float *x = random_matrix(n, d, 20 + (uint64_t)t);
+        int32_t *ids = malloc((size_t)n * sizeof *ids);
+        for (int64_t i = 0; i < n; i++)
+            ids[i] = (int32_t)(3 * ((i * 7) % n) + 1);
+        for (int metric = 0; metric <= 2; metric++) {
+            compare_with_reference(x, n, x, n, d, ks[t], (nmp_metric)metric, ids, ids);
+            compare_with_reference(x, n, x, n, d, ks[t], (nmp_metric)metric, NULL, NULL);
+        }
+        free(x);
+        free(ids);
+    }
+}
+
 static void test_padding_and_large_k(void **state)
 {
     (void)state;
@@ -325,7 +348,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_gemm_path),     cmocka_unit_test(test_metrics_direct_path),
-        cmocka_unit_test(test_self_exclusion_and_ids), cmocka_unit_test(test_padding_and_large_k),
+        cmocka_unit_test(test_self_exclusion_and_ids), cmocka_unit_test(test_self_search_blocks),
+        cmocka_unit_test(test_padding_and_large_k),
         cmocka_unit_test(test_ties_by_smaller_id),    cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_ranks),
     };
