@@ -170,6 +170,41 @@ static double recall(const nmp_graph *g, const nmp_graph *exact, int64_t n, int3
     return (double)hit / (double)(n * k);
 }
 
+/* The refine on pixel data (integers in [0, 255]) reads the rows as bytes: with every point a
+ * candidate it must give the exact graph, ids and distances alike (ties included: both order
+ * by distance, then id). One value off the byte grid (0.5 or 256) sends it the float way,
+ * which must agree too. */
+static void test_exact_cell_refine_bytes(void **state)
+{
+    (void)state;
+    const int64_t n = 300, d = 40;
+    const int32_t k = 8;
+    float *x = malloc((size_t)(n * d) * sizeof *x);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            double centre = 255.0 * nmp_rng_uniform(31, 1, (uint64_t)((i % 5) * d + j));
+            double v = floor(centre + 40.0 * (nmp_rng_uniform(31, 2, (uint64_t)(i * d + j)) - 0.5));
+            x[i * d + j] = (float)(v < 0.0 ? 0.0 : v > 255.0 ? 255.0 : v);
+        }
+    static const char *const kv[] = {"pca=2", "refine=40", NULL};
+    const float off_grid[2] = {0.5f, 256.0f};
+    for (int t = 0; t < 3; t++) {
+        if (t > 0) x[7 * d + 3] = off_grid[t - 1];
+        nmp_graph ex, r;
+        assert_int_equal(build("exact", NULL, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &ex, NULL, 0), NMP_OK);
+        assert_int_equal(build("exact_cell", kv, 2, 1, x, n, d, NULL, k, NMP_METRIC_L2, &r, NULL, 0), NMP_OK);
+        assert_graph(&r, n, k, NULL);
+        for (int64_t e = 0; e < n * k; e++) {
+            const int64_t i = e / k;
+            assert_int_equal(r.index[e], ex.index[e]);
+            const double want = naive_distance(x + i * d, x + (int64_t)r.index[e] * d, d, NMP_METRIC_L2);
+            assert_true(r.dist[e] == (float)want); /* exact: every sum here is an integer below 2^24 */
+        }
+        test_graph_free(&ex), test_graph_free(&r);
+    }
+    free(x);
+}
+
 /* exact_cell's projected search: data on a 3-d subspace of 24-d keep their distances in 3
  * principal components, so pca = 3 finds the exact graph; pca = 1 alone does not, and
  * refine with every point a candidate brings it back to exact, input-space distances too. */
@@ -471,6 +506,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_vs_naive),
         cmocka_unit_test(test_exact_cell_pca_refine),
+        cmocka_unit_test(test_exact_cell_refine_bytes),
         cmocka_unit_test(test_exact_cell_is_exact_within_cells),
         cmocka_unit_test(test_exact_cell_lists),
         cmocka_unit_test(test_nndescent_recall_and_determinism),
