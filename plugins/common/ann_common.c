@@ -311,6 +311,17 @@ static int cmp_pair(const void *pa, const void *pb)
     return (ia > ib) - (ia < ib);
 }
 
+/* Candidates ahead whose byte rows the refine fetches: a row comes from anywhere in the data,
+ * and the distance loop would wait on each of its lines (nomad-paper's ann stage: 1.88 ->
+ * 1.65 s). Float rows, four times as long, gained nothing measurable from it. */
+#define REFINE_AHEAD 2
+
+/* Asks for every line of byte row `row` (d bytes). */
+static inline void fetch_row(const uint8_t *base, int64_t row, int64_t d)
+{
+    for (int64_t t = 0; t < d; t += 64) __builtin_prefetch(base + row * d + t);
+}
+
 static void refine_range(void *ctx, int64_t begin, int64_t end, int worker)
 {
     const refine_ctx *r = ctx;
@@ -322,6 +333,7 @@ static void refine_range(void *ctx, int64_t begin, int64_t end, int worker)
         int64_t len = r->cand->offsets[i + 1] - r->cand->offsets[i];
         int64_t at = r->out->offsets[i], keep = r->out->offsets[i + 1] - at;
         for (int64_t j = 0; j < len; j++) {
+            if (j + REFINE_AHEAD < len && r->bytes) fetch_row(r->bytes, c[j + REFINE_AHEAD], d);
             pair[2 * j] =
                 r->bytes ? byte_distance(r->bytes + i * d, r->bytes + (int64_t)c[j] * d, d)
                          : ann_distance(r->x->x + i * d, r->x->x + (int64_t)c[j] * d, d, NMP_METRIC_L2, 0.0f, 0.0f);
