@@ -405,14 +405,14 @@ static inline void add_spread(int rows, int n, const float *spread, float *d2)
         for (int l = 0; l < n; l++) d2[t * n + l] += spread[l];
 }
 
-/* The approximate terms (weights per target, stride A); they receive no gradient. Spread
- * points (approx_spread) take the tile path, whose d2 the spread is added to. */
-ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, worker *wk, block *bk)
+/* The approximate terms (weights per target, stride A); they receive no gradient. F: the
+ * formula to inline, a constant at each call (see block_approx). */
+ENGINE_INLINE void block_approx_f(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
 {
     const int m = bk->rw->m, A = bk->rw->A, As = e->neg->approx_count; /* As: stride of the weights */
     const float *aw = e->neg->approx_weight + (int64_t)bk->b0 * As, clip = e->shape.clip;
     const float *spread = e->neg->approx_spread;
-    const int F = approx_formula(e, Fk), L = tile_terms(F);
+    const int L = tile_terms(F);
     for (int c0 = 0; c0 < A; c0 += L) {
         int n = A - c0 < L ? A - c0 : L;
         float *coef = F && !e->shape.coupled ? NULL : tile_coef(e, wk, bk, (int64_t)m + c0);
@@ -435,6 +435,17 @@ ENGINE_INLINE void block_approx(const int D, const int Fk, const nmp_engine *e, 
             apply_f(D, F, clip > 0.0f, bk->yi + t * D, clip, &e->fk, &r, bk->gi + t * D);
         }
     }
+}
+
+/* Spread points (approx_spread) take the tile path, whose d2 the spread is added to; the rest
+ * inline the loss's formula. Two calls, so that F is a constant in each: a formula chosen at
+ * run time would be computed in every masked lane of the vector loops, UMAP's powers included. */
+ENGINE_INLINE void block_approx(const int D, const int F, const nmp_engine *e, worker *wk, block *bk)
+{
+    if (approx_formula(e, F))
+        block_approx_f(D, F, e, wk, bk);
+    else
+        block_approx_f(D, 0, e, wk, bk);
 }
 
 /* The points' side of a premultiplied coupled loss's terms, for R targets at once: acc_l -=
