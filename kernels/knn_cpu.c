@@ -579,7 +579,8 @@ static nmp_status run_blocks(const knn_job *j)
  * tournament), so that the queries' buffers need no locks, and the blocks depend only on n,
  * so the result does not depend on the thread count. */
 
-/* Rows per block of a self search: about 16 blocks, a tile (and its transpose) within L2. */
+/* Rows per block of a self search: about 16 blocks (so that each round has tiles for every
+ * thread of a small machine), a tile of at most 1 MiB. */
 #define KNN_SELF_BLOCKS 16
 #define KNN_SELF_BLOCK_MIN 128
 #define KNN_SELF_BLOCK_MAX 512

@@ -15,8 +15,8 @@ static double available_bytes(void) { return nmp_proc_kb_bytes("/proc/meminfo", 
 /* Peak resident bytes of a run on n x d input that takes `input` bytes once read: what is
  * resident now, the input, and the larger of the two stages that hold the most at once.
  * The ann stage: its graph (index and distance, 8 bytes an edge; with `refine`, refine x k
- * candidates a point first), a projected copy of the data when it searches in PCA space (and a
- * byte copy for the refine when the data are pixels), and
+ * candidates a point first), a projected copy of the data when it searches in PCA space (and,
+ * with refine, its byte copy of pixel data), and
  * per-thread distance blocks, the PCA's block of rows. The affinity stage: the kNN graph, the conditional weights,
  * the symmetrisation's sorted rows and transpose, and the result of up to 2k edges a point
  * (48 bytes per kNN edge in all). Init and fit hold less but for the PCA init's sample on
@@ -33,7 +33,8 @@ static double estimate_bytes(const nmp_run *r, double n, double d, double input)
     const double searched = pca > 0 && pca < d ? n * pca * 4 : 0;
     const double edges = n * k * (searched > 0 && refine > 1 ? refine : 1) * 8 + n * 8;
     const double pca_blocks = d * 4096 * 4 + d * d * 4; /* PCA (ann and init): a block of rows, a covariance */
-    const double bytes = searched > 0 && refine > 1 ? n * d : 0; /* the refine's byte copy of pixel data */
+    /* the byte copy the refine makes of pixel data, counted whatever the data: an upper bound */
+    const double bytes = searched > 0 && refine > 1 ? n * d : 0;
     const double ann_stage = searched + edges + bytes + threads * 1024.0 * 2048 * 4 + pca_blocks;
     const double affinity_stage = n * k * 48 + n * 56;
     /* init and fit: the weighted graph, the layout with velocity and gradient, and the PCA

@@ -290,7 +290,7 @@ static uint8_t *byte_rows(const nmp_host *h, const nmp_matrix *x)
     return NULL;
 }
 
-/* Squared L2 distance of two byte rows, exact. */
+/* Squared L2 distance of two byte rows: the integer sum exact, rounded once to a float. */
 static float byte_distance(const uint8_t *a, const uint8_t *b, int64_t d)
 {
     int32_t s = 0;

@@ -34,13 +34,6 @@ void neg_cellsets_finish(neg_cellsets *s, const nmp_cells *cells)
     for (int64_t i = 0; i < cells->start[cells->count] && s->identity; i++) s->identity = cells->member[i] == i;
 }
 
-/* Position l of a systematic row: floor(u + l stride), the last clamped (rounding). */
-static inline int64_t systematic_pos(double u, double stride, int32_t l, int64_t total)
-{
-    const int64_t pos = (int64_t)(u + l * stride);
-    return pos < total ? pos : total - 1;
-}
-
 void neg_cellsets_systematic(const neg_cellsets *s, const nmp_cells *cells, int32_t g, uint64_t seed, int64_t step,
                              uint64_t slot, int32_t m, int32_t *out)
 {
@@ -48,26 +41,31 @@ void neg_cellsets_systematic(const neg_cellsets *s, const nmp_cells *cells, int3
     const double stride = (double)total / m;
     /* one offset per row, from the stream and counter its first uniform draw would use */
     const double u = stride * nmp_rng_uniform(seed, NMP_STREAM_NEGATIVES, nmp_rng_counter2((uint64_t)step, slot));
-    /* cell by cell: the positions that fall in cell k (found from the positions themselves, so
-     * the split is exact), then one straight loop over them */
+    /* the positions first, each computed once (so the split below agrees with them, however
+     * the compiler rounds u + l stride), rising; total < 2^31 points, so they fit out */
+#pragma omp simd
+    for (int32_t l = 0; l < m; l++) {
+        const int64_t pos = (int64_t)(u + l * stride);
+        out[l] = (int32_t)(pos < total ? pos : total - 1); /* the last may round to total */
+    }
+    /* then cell by cell: the positions in cell k, found by a guess and a walk to the exact
+     * boundary, become points in one straight loop */
     int32_t l = 0;
     for (int64_t k = 0; k < len && l < m; k++) {
         const int64_t end = cum[k + 1];
-        int32_t e = l;
-        if (k == len - 1 || s->flat[g] >= 0) {
-            e = m; /* the last cell, or cells laid end to end in fit order, take the rest */
-        } else {
+        int32_t e = m; /* the last cell, or cells laid end to end in fit order, take the rest */
+        if (k < len - 1 && s->flat[g] < 0) {
             const double guess = (end - u) / stride; /* the first l past the cell, about */
             e = guess <= l ? l : guess >= m ? m : (int32_t)guess;
-            while (e > l && systematic_pos(u, stride, e - 1, total) >= end) e--;
-            while (e < m && systematic_pos(u, stride, e, total) < end) e++;
+            while (e > l && out[e - 1] >= end) e--;
+            while (e < m && out[e] < end) e++;
         }
         const int64_t base = s->flat[g] >= 0 ? s->flat[g] : cells->start[s->cell[s->start[g] + k]] - cum[k];
         if (s->identity) {
 #pragma omp simd
-            for (int32_t t = l; t < e; t++) out[t] = (int32_t)(base + systematic_pos(u, stride, t, total));
+            for (int32_t t = l; t < e; t++) out[t] = (int32_t)(base + out[t]);
         } else {
-            for (int32_t t = l; t < e; t++) out[t] = cells->member[base + systematic_pos(u, stride, t, total)];
+            for (int32_t t = l; t < e; t++) out[t] = cells->member[base + out[t]];
         }
         l = e;
     }

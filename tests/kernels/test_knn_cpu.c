@@ -160,14 +160,15 @@ static void test_self_exclusion_and_ids(void **state)
 }
 
 /* A set's own kNN (queries = base rows) goes the self way: each pair once, offered both ways,
- * in rounds of tiles. Block counts odd (9) and even (16), one block (fewer rows than k), k
- * large enough for the buffers to compact, ids remapped and self skipped or not. */
+ * in rounds of tiles. Block counts odd (9, 3) and even (16, 2), one block (fewer rows than k),
+ * k large enough for the buffers to compact, ids remapped and self skipped or not; and with an
+ * odd count the same answer bit for bit with 1 and 2 threads. */
 static void test_self_search_blocks(void **state)
 {
     (void)state;
-    const int64_t sizes[3] = {1100, 2300, 100};
-    const int32_t ks[3] = {40, 25, 150};
-    for (int t = 0; t < 3; t++) {
+    const int64_t sizes[5] = {1100, 2300, 100, 200, 300};
+    const int32_t ks[5] = {40, 25, 150, 9, 9};
+    for (int t = 0; t < 5; t++) {
         const int64_t n = sizes[t], d = 17;
         float *x = random_matrix(n, d, 20 + (uint64_t)t);
         int32_t *ids = malloc((size_t)n * sizeof *ids);
@@ -180,6 +181,20 @@ static void test_self_search_blocks(void **state)
         free(x);
         free(ids);
     }
+    const int64_t n = 1100, d = 17;
+    const int32_t k = 12;
+    float *x = random_matrix(n, d, 30);
+    int32_t *i1 = malloc((size_t)(n * k) * sizeof *i1), *i2 = malloc((size_t)(n * k) * sizeof *i2);
+    float *d1 = malloc((size_t)(n * k) * sizeof *d1), *d2 = malloc((size_t)(n * k) * sizeof *d2);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    assert_int_equal(knn_topk_cpu(x, n, x, n, d, k, NMP_METRIC_L2, NULL, NULL, i1, d1), NMP_OK);
+    omp_set_num_threads(threads > 1 ? threads : 2);
+    assert_int_equal(knn_topk_cpu(x, n, x, n, d, k, NMP_METRIC_L2, NULL, NULL, i2, d2), NMP_OK);
+    omp_set_num_threads(threads);
+    assert_memory_equal(i1, i2, (size_t)(n * k) * sizeof *i1);
+    assert_memory_equal(d1, d2, (size_t)(n * k) * sizeof *d1);
+    free(x), free(i1), free(i2), free(d1), free(d2);
 }
 
 static void test_padding_and_large_k(void **state)

@@ -37,10 +37,12 @@ static void test_systematic_rows(void **state)
     int64_t start[CELLS + 1] = {0};
     for (int c = 0; c < CELLS; c++) start[c + 1] = start[c] + size[c];
     int32_t member[N], cell_of[N];
-    /* groups: side by side (2, 3), scattered with empty ones (0, 1, 5, 4, 6), one cell (6),
-     * and an empty cell first (4, 5) */
-    static const int32_t group_cells[] = {2, 3, 0, 1, 5, 4, 6, 6, 4, 5};
-    static const int64_t group_start[] = {0, 2, 7, 8, 10};
+    /* groups: side by side (2, 3), scattered with empty ones (0, 1, 5, 4, 6), one cell (6), side
+     * by side from an empty cell (4, 5), scattered from an empty cell (1, 5, 3), and scattered
+     * between empty cells (4, 0, 1) */
+    static const int32_t group_cells[] = {2, 3, 0, 1, 5, 4, 6, 6, 4, 5, 1, 5, 3, 4, 0, 1};
+    static const int64_t group_start[] = {0, 2, 7, 8, 10, 13, 16};
+    enum { GROUPS = 6 };
     nmp_host *h = test_host_new(1, 1);
     for (int shuffled = 0; shuffled < 2; shuffled++) {
         for (int i = 0; i < N; i++) member[i] = shuffled ? (int32_t)((i * 37 + 11) % N) : i;
@@ -48,14 +50,14 @@ static void test_systematic_rows(void **state)
             for (int64_t i = start[c]; i < start[c + 1]; i++) cell_of[member[i]] = c;
         nmp_cells cells = {CELLS, N, 0, cell_of, start, member, NULL};
         neg_cellsets s;
-        assert_int_equal(neg_cellsets_alloc(&s, h, 4, 10), NMP_OK);
+        assert_int_equal(neg_cellsets_alloc(&s, h, GROUPS, 16), NMP_OK);
         memcpy(s.start, group_start, sizeof group_start);
         memcpy(s.cell, group_cells, sizeof group_cells);
         neg_cellsets_finish(&s, &cells);
         assert_int_equal(s.identity, !shuffled);
-        assert_true(s.flat[0] >= 0 && s.flat[1] < 0);
+        assert_true(s.flat[0] >= 0 && s.flat[1] < 0 && s.flat[3] >= 0 && s.flat[4] < 0 && s.flat[5] < 0);
         static const int32_t rows[] = {1, 2, 7, 60, 97, 160, 512};
-        for (int32_t g = 0; g < 4; g++)
+        for (int32_t g = 0; g < GROUPS; g++)
             for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
                 for (uint64_t slot = 0; slot < 40; slot++) {
                     int32_t got[512], want[512];
