@@ -170,13 +170,23 @@ static void dots_to_dists(const knn_job *j, int64_t q, int64_t b0, int64_t bn, f
     }
 }
 
+/* src (rows x cols) into dst (cols x rows), in 16 x 16 squares that stay in L1. */
+static void transpose_tile(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+    for (int64_t i0 = 0; i0 < rows; i0 += 16)
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            const int64_t i1 = i0 + 16 < rows ? i0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t i = i0; i < i1; i++)
+                    dst[c * rows + i] = src[i * cols + c];
+        }
+}
+
 /* Small d: the base block is transposed into `columns` (d x bn) once, so that the loop over
  * base rows in direct_row is contiguous and vectorises. */
 static void transpose_block(const knn_job *j, int64_t b0, int64_t bn, float *columns)
 {
-    for (int64_t c = 0; c < bn; c++)
-        for (int64_t t = 0; t < j->d; t++)
-            columns[t * bn + c] = j->base[(b0 + c) * j->d + t];
+    transpose_tile(j->base + b0 * j->d, bn, j->d, columns);
 }
 
 /* out (bn) = distances of query row q to the transposed base block. Row by row, so that the
@@ -626,18 +636,6 @@ static int64_t self_round(int64_t p, int64_t r, int64_t *t)
         t[2 * n] = a, t[2 * n + 1] = b, n++;
     }
     return n;
-}
-
-/* src (rows x cols) into dst (cols x rows), in 16 x 16 squares that stay in L1. */
-static void transpose_tile(const float *src, int64_t rows, int64_t cols, float *dst)
-{
-    for (int64_t i0 = 0; i0 < rows; i0 += 16)
-        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
-            const int64_t i1 = i0 + 16 < rows ? i0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
-            for (int64_t c = c0; c < c1; c++)
-                for (int64_t i = i0; i < i1; i++)
-                    dst[c * rows + i] = src[i * cols + c];
-        }
 }
 
 /* Tile (a, b) of blocks of S rows: its distances offered to a's queries by rows and, off the
