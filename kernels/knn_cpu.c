@@ -3,6 +3,9 @@
 #include "knn_cpu.h"
 
 #include <cblas.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -11,7 +14,7 @@
 /* Base rows per tile: with <= 1024 query rows the tile stays at <= 8 MiB per thread. */
 #define KNN_BASE_BLOCK 2048
 #define KNN_QUERY_BLOCK_MAX 1024
-#define KNN_QUERY_BLOCK_MIN 64
+#define KNN_QUERY_BLOCK_MIN 128 /* 64 repacked the base every 64 queries: recall's 250, 0.21 -> 0.17 s */
 #define KNN_QUERY_BLOCKS 32
 /* Up to this width distances are computed directly: a GEMM gains nothing there, and the
  * difference form avoids the cancellation of |q|^2 + |b|^2 - 2 q.b (2-D layouts). */
@@ -22,23 +25,29 @@
  * then smaller id), in one integer compare instead of two branchy float and id tests. */
 typedef uint64_t knn_cand;
 
-static inline knn_cand cand_make(float dist, int32_t id)
+/* A float as an unsigned integer of the same order (-0 as +0, which equals it as a float). */
+static inline uint32_t float_key(float v)
 {
     uint32_t u;
-    dist += 0.0f; /* -0 becomes +0, which equals it as a float */
-    memcpy(&u, &dist, sizeof u);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-    return ((uint64_t)u << 32) | (uint32_t)id;
+    v += 0.0f;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-static inline float cand_dist(knn_cand c)
+static inline float key_float(uint32_t u)
 {
-    uint32_t u = (uint32_t)(c >> 32);
     u = (u & 0x80000000u) ? (u ^ 0x80000000u) : ~u;
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
 }
+
+static inline knn_cand cand_make(float dist, int32_t id)
+{
+    return ((uint64_t)float_key(dist) << 32) | (uint32_t)id;
+}
+
+static inline float cand_dist(knn_cand c) { return key_float((uint32_t)(c >> 32)); }
 
 static inline int32_t cand_id(knn_cand c) { return (int32_t)(uint32_t)c; }
 
@@ -73,8 +82,10 @@ static inline void cand_swap(knn_cand *a, knn_cand *b)
 }
 
 /* Reorders c[0..n) so that its k smallest keys come first, c[k - 1] the k-th. Quickselect
- * with a median-of-three pivot; keys are distinct (ids differ), so the set kept, and hence
- * the result, does not depend on how it is found. */
+ * with a median-of-three pivot and a partition without branches on the keys (each key goes
+ * left or stays by a conditional move): a buffer's keys arrive in no order, and a branchy
+ * partition mispredicted about every other compare. Keys are distinct (ids differ), so the
+ * set kept, and hence the result, does not depend on how it is found. */
 static void cand_select(knn_cand *c, int32_t n, int32_t k)
 {
     int32_t lo = 0, hi = n - 1;
@@ -83,16 +94,19 @@ static void cand_select(knn_cand *c, int32_t n, int32_t k)
         if (c[mid] < c[lo]) cand_swap(&c[lo], &c[mid]);
         if (c[hi] < c[mid]) cand_swap(&c[mid], &c[hi]);
         if (c[mid] < c[lo]) cand_swap(&c[lo], &c[mid]);
-        const knn_cand p = c[mid];
-        int32_t i = lo, j = hi;
-        while (i <= j) {
-            while (c[i] < p) i++;
-            while (p < c[j]) j--;
-            if (i <= j) cand_swap(&c[i++], &c[j--]);
+        cand_swap(&c[mid], &c[hi]); /* the pivot waits at hi */
+        const knn_cand p = c[hi];
+        int32_t s = lo;
+        for (int32_t i = lo; i < hi; i++) {
+            const knn_cand v = c[i], w = c[s], less = -(knn_cand)(v < p); /* all ones or zero */
+            c[i] = (w & less) | (v & ~less); /* masks, not ?: which GCC compiles to a branch */
+            c[s] = (v & less) | (w & ~less);
+            s += (int32_t)(less & 1);
         }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
+        cand_swap(&c[s], &c[hi]); /* c[lo..s) < p = c[s] < c(s..hi] */
+        if (s == k - 1) break;
+        if (k - 1 < s) hi = s - 1;
+        else lo = s + 1;
     }
 }
 
@@ -170,7 +184,8 @@ static void dots_to_dists(const knn_job *j, int64_t q, int64_t b0, int64_t bn, f
     }
 }
 
-/* src (rows x cols) into dst (cols x rows), in 16 x 16 squares that stay in L1. */
+/* src (rows x cols) into dst (cols x rows), in 16 x 16 squares that stay in L1. (An 8 x 8
+ * transpose in AVX registers was no faster: the time is the tiles' memory traffic.) */
 static void transpose_tile(const float *src, int64_t rows, int64_t cols, float *dst)
 {
     for (int64_t i0 = 0; i0 < rows; i0 += 16)
@@ -368,8 +383,47 @@ static void probe_emit(const knn_job *j, int64_t q, const knn_probe_set *ps)
 /* Columns the selection tests at once: one vector compare rejects a whole chunk. */
 #define KNN_SELECT_CHUNK 16
 
+/* Bit c set where r[c] <= bar, c < KNN_SELECT_CHUNK; NaNs never pass. One compare into a mask
+ * register where the CPU has one: the portable loop compiles to a select and a reduction of
+ * the bits, several times the instructions (the selection was a quarter of a 64-d search). */
+static inline uint32_t chunk_at_most(const float *r, float bar)
+{
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(r), _mm512_set1_ps(bar), _CMP_LE_OQ);
+#elif defined(__AVX__)
+    const __m256 b = _mm256_set1_ps(bar);
+    return (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(r), b, _CMP_LE_OQ)) |
+           (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(r + 8), b, _CMP_LE_OQ)) << 8;
+#else
+    uint32_t pass = 0;
+    for (int c = 0; c < KNN_SELECT_CHUNK; c++)
+        pass |= (uint32_t)(r[c] <= bar) << c;
+    return pass;
+#endif
+}
+
 /* Rows a first bar is guessed from: a few hundred is enough to place the k-th of thousands. */
 #define KNN_BAR_SAMPLE 256
+
+/* The j-th smallest of n keys (1 <= j <= n): the least K with j keys at or below it, by
+ * bisection over the keys' range, each step one vector count (a quickselect's branches and
+ * swaps cost several times more on a few hundred keys). */
+static uint32_t kth_key(const uint32_t *key, int32_t n, int32_t j)
+{
+    uint32_t lo = 0, hi = UINT32_MAX;
+    while (lo < hi) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        int32_t at_most = 0;
+#pragma omp simd reduction(+ : at_most)
+        for (int32_t t = 0; t < n; t++)
+            at_most += key[t] <= mid;
+        if (at_most >= j)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
 
 /* A bar for an empty buffer, so that the first tile row does not pass whole into it: a
  * distance with at least k + 1 of the row at or below it (k once the query itself is
@@ -379,17 +433,16 @@ static float first_bar(const float *row, int64_t bn, int32_t k)
 {
     if (bn < 4 * (int64_t)k + 4 * KNN_SELECT_CHUNK)
         return INFINITY;
-    knn_cand sample[KNN_BAR_SAMPLE];
+    uint32_t sample[KNN_BAR_SAMPLE];
     const int32_t ns = bn < KNN_BAR_SAMPLE ? (int32_t)bn : KNN_BAR_SAMPLE;
+    for (int32_t t = 0; t < ns; t++) { /* value t * bn / ns: a shift, ns being the power of two */
+        const float x = row[ns == bn ? t : (int64_t)t * bn / KNN_BAR_SAMPLE];
+        sample[t] = float_key(x == x ? x : INFINITY);
+    }
     /* aim 25% above the expected rank, so that the check rarely fails */
     int32_t j = (int32_t)((double)(k + 1) * ns / (double)bn * 1.25) + 1;
     while (j <= ns) {
-        for (int32_t t = 0; t < ns; t++) { /* keys, so that cand_select serves here too */
-            const float v = row[(int64_t)t * bn / ns];
-            sample[t] = cand_make(v == v ? v : INFINITY, t);
-        }
-        cand_select(sample, ns, j);
-        const float bar = cand_dist(sample[j - 1]);
+        const float bar = key_float(kth_key(sample, ns, j));
         int64_t below = 0;
 #pragma omp simd reduction(+ : below)
         for (int64_t c = 0; c < bn; c++)
@@ -418,15 +471,7 @@ static void tile_select(const knn_job *j, int64_t q, const float *row, int64_t b
         const int64_t cn = bn - c0 < KNN_SELECT_CHUNK ? bn - c0 : KNN_SELECT_CHUNK;
         /* which of the chunk's columns pass the bar, as bits: only those are visited (most
          * chunks have none or one once the bar has tightened) */
-        uint32_t pass = 0;
-        if (cn == KNN_SELECT_CHUNK) {
-            const float *r = row + c0;
-#pragma omp simd reduction(| : pass)
-            for (int64_t c = 0; c < KNN_SELECT_CHUNK; c++)
-                pass |= (uint32_t)(r[c] <= worst) << c;
-        }
-        else
-            pass = (1u << cn) - 1;
+        uint32_t pass = cn == KNN_SELECT_CHUNK ? chunk_at_most(row + c0, worst) : (1u << cn) - 1;
         for (; pass; pass &= pass - 1) {
             const int64_t c = c0 + __builtin_ctz(pass);
             const float dist = row[c];
