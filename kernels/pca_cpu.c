@@ -21,6 +21,19 @@ void pca_mean_cpu(const float *x, int64_t d, const int64_t *rows, int64_t m, dou
     for (int64_t j = 0; j < d; j++) mean[j] /= (double)(m > 0 ? m : 1);
 }
 
+/* buf (count x d, row-major) = rows first .. first + count (of the sample rows, or of x when
+ * NULL), less the mean. Row-major so that it reads and writes in order: the transposed copy it
+ * replaced wrote one cache line per value and took as long as the GEMM. */
+static void centre_rows(const float *x, int64_t d, const int64_t *rows, int64_t first, int64_t count,
+                        const double *mean, float *buf)
+{
+    for (int64_t r = 0; r < count; r++) {
+        const float *row = pca_row(x, d, rows, first + r);
+        float *out = buf + r * d;
+        for (int64_t j = 0; j < d; j++) out[j] = (float)(row[j] - mean[j]);
+    }
+}
+
 nmp_status pca_covariance_cpu(const float *x, int64_t d, const int64_t *rows, int64_t m, const double *mean,
                               int64_t block, double *cov)
 {
@@ -34,14 +47,14 @@ nmp_status pca_covariance_cpu(const float *x, int64_t d, const int64_t *rows, in
     memset(cov, 0, (size_t)(d * d) * sizeof *cov);
     for (int64_t first = 0; first < m; first += block) {
         int64_t count = m - first < block ? m - first : block;
-        for (int64_t r = 0; r < count; r++) { /* transposed: d x block */
-            const float *row = pca_row(x, d, rows, first + r);
-            for (int64_t j = 0; j < d; j++) buf[j * block + r] = (float)(row[j] - mean[j]);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)count, 1.0f, buf, (int)block, buf,
-                    (int)block, 0.0f, part, (int)d);
-        for (int64_t v = 0; v < d * d; v++) cov[v] += part[v];
+        centre_rows(x, d, rows, first, count, mean, buf);
+        /* one triangle (half the GEMM's work), mirrored at the end */
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)count, 1.0f, buf, (int)d, 0.0f, part, (int)d);
+        for (int64_t a = 0; a < d; a++)
+            for (int64_t b = a; b < d; b++) cov[a * d + b] += part[a * d + b];
     }
+    for (int64_t a = 0; a < d; a++)
+        for (int64_t b = 0; b < a; b++) cov[a * d + b] = cov[b * d + a];
     free(buf), free(part);
     return NMP_OK;
 }
@@ -55,8 +68,7 @@ nmp_status pca_project_cpu(const float *x, int64_t n, int64_t d, const double *m
     if (!buf) return NMP_ERR_NOMEM;
     for (int64_t first = 0; first < n; first += block) {
         int64_t count = n - first < block ? n - first : block;
-        for (int64_t r = 0; r < count; r++)
-            for (int64_t j = 0; j < d; j++) buf[r * d + j] = (float)(x[(first + r) * d + j] - mean[j]);
+        centre_rows(x, d, NULL, first, count, mean, buf);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)count, dims, (int)d, 1.0f, buf, (int)d, vt, (int)d,
                     0.0f, y + first * dims, dims);
     }
