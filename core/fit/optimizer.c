@@ -32,6 +32,9 @@ typedef struct {
     int64_t *edge_offset;
     int32_t *pos;
     float *pos_weight;
+    int64_t *row_first;   /* batch: where each target's row starts in the graph (edges not laid out) */
+    int edges_read;       /* the negatives or loss plugin may read the step's pos and pos_weight */
+    int edges_laid_out;   /* this step's pos and pos_weight are filled */
     float *cell_mean, *cell_mass;
     float *cell_spread;     /* cells: mean squared distance of a cell's points from its mean (cell_spreads) */
     double *cell_sum;       /* cells x dims: sum of the (true, caught-up) layout of each cell */
@@ -102,6 +105,7 @@ nmp_fit_info nmp_opt_fit_info(const nmp_opt_settings *s, int64_t n, int64_t spe,
 static void free_fit(fit *f)
 {
     free(f->target), free(f->drawn), free(f->radix_count), free(f->edge_offset), free(f->pos), free(f->pos_weight);
+    free(f->row_first);
     free(f->y);
     nmp_fit_order_free(&f->order);
     nmp_lazy_sgd_free(&f->sgd);
@@ -132,6 +136,7 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->radix_count = malloc(2049 * sizeof *f->radix_count);
     f->y = nmp_alloc_huge((size_t)(f->n * D) * sizeof *f->y, 0);
     f->edge_offset = malloc((size_t)(B + 1) * sizeof *f->edge_offset);
+    f->row_first = malloc((size_t)(B + 1) * sizeof *f->row_first);
     f->pos = malloc((size_t)(edges + 1) * sizeof *f->pos);
     f->pos_weight = malloc((size_t)(edges + 1) * sizeof *f->pos_weight);
     f->cell_mean = calloc((size_t)(C * D), sizeof *f->cell_mean);
@@ -146,9 +151,9 @@ static nmp_status alloc_fit(fit *f, nmp_err *err)
     f->last = nmp_alloc_huge(((size_t)f->n + 1) * sizeof *f->last, 0);
     f->touched = calloc((size_t)T, sizeof *f->touched);
     f->nonfinite = calloc((size_t)T, sizeof *f->nonfinite);
-    if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->pos || !f->pos_weight ||
-        !f->cell_mean || !f->cell_mass || !f->cell_spread || !f->cell_sum || !f->cell_vel || !f->cell_buf ||
-        !f->cell_acc || !f->grad || !f->velocity || !f->last || !f->touched || !f->nonfinite)
+    if (!f->target || !f->drawn || !f->radix_count || !f->y || !f->edge_offset || !f->row_first || !f->pos ||
+        !f->pos_weight || !f->cell_mean || !f->cell_mass || !f->cell_spread || !f->cell_sum || !f->cell_vel ||
+        !f->cell_buf || !f->cell_acc || !f->grad || !f->velocity || !f->last || !f->touched || !f->nonfinite)
         return nmp_fail(err, NMP_ERR_NOMEM, "optimizer: out of memory for %lld points", (long long)f->n);
     for (int64_t i = 0; i < f->n; i++) f->last[i] = -1; /* current as of "before step 0" */
     nmp_opt_cell_mass(f->s, f->cells, f->cell_mass);
@@ -590,6 +595,15 @@ void nmp_opt_draw_targets(uint64_t seed, int64_t step, int64_t n, int32_t batch,
     sort_ids(target, scratch, batch, radix_count);
 }
 
+/* Whether a step's edges must be laid out as the step's pos and pos_weight: for a plugin that
+ * may read them, for the lazy update's passes and the slots' scatter, which read them, and for
+ * a graph without weights (the copy writes the 1s). Otherwise the engine reads each target's
+ * row where it lies in the graph: the copy was an eighth of a fit's time (nomad-paper.yaml). */
+static int lay_out_edges(const fit *f)
+{
+    return f->edges_read || f->eager != 1 || !f->dense || !f->graph->weight;
+}
+
 static void draw_batch(fit *f, int64_t step, nmp_step *st)
 {
     const nmp_graph *g = f->graph;
@@ -597,15 +611,17 @@ static void draw_batch(fit *f, int64_t step, nmp_step *st)
     nmp_opt_draw_targets(f->s->seed, step, f->n, f->s->batch, f->target, f->drawn, f->radix_count);
     for (int32_t b = 0; b < f->s->batch; b++) {
         f->edge_offset[b] = e;
+        f->row_first[b] = g->offsets[f->target[b]];
         e += g->offsets[f->target[b] + 1] - g->offsets[f->target[b]];
     }
     f->edge_offset[f->s->batch] = e;
-    nmp_parallel_for(f->s->batch, copy_edges_range, f);
+    f->edges_laid_out = lay_out_edges(f);
+    if (f->edges_laid_out) nmp_parallel_for(f->s->batch, copy_edges_range, f);
     st->batch = f->s->batch;
     st->target = f->target;
     st->edge_offset = f->edge_offset;
-    st->pos = f->pos;
-    st->pos_weight = f->pos_weight;
+    st->pos = f->edges_laid_out ? f->pos : NULL;
+    st->pos_weight = f->edges_laid_out ? f->pos_weight : NULL;
 }
 
 static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_negatives *neg, nmp_err *err)
@@ -662,6 +678,10 @@ static nmp_status loss_terms(fit *f, nmp_step *st, const nmp_negatives *neg, nmp
     nmp_status s;
     if (lops->begin_step && (s = lops->begin_step(loss->state, st, neg)) != NMP_OK)
         return nmp_instance_fail(loss, s, "begin_step", err);
+    if (f->edges_laid_out)
+        nmp_engine_edges(f->engine, NULL, NULL, NULL);
+    else
+        nmp_engine_edges(f->engine, f->graph->index, f->graph->weight, f->row_first);
     if ((s = nmp_engine_run(f->engine, st, neg, exaggeration, &f->out, err)) != NMP_OK) return s;
     if (lops->end_step && (s = lops->end_step(loss->state, st, f->out.stat)) != NMP_OK)
         return nmp_instance_fail(loss, s, "end_step", err);
@@ -709,6 +729,15 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
     return NMP_OK;
 }
 
+/* ABI 2.2's no_edges, where the plugin's ops are new enough to have it (see plugin.h). */
+#define OPS_HAVE(ops, member) ((ops)->struct_size >= offsetof(__typeof__(*(ops)), member) + sizeof((ops)->member))
+static int negatives_skip_edges(const nmp_negatives_ops *o) { return OPS_HAVE(o, no_edges) && o->no_edges; }
+static int loss_skips_edges(const nmp_loss_ops *o)
+{
+    return (!o->begin_step && !o->end_step) || (OPS_HAVE(o, no_edges) && o->no_edges);
+}
+#undef OPS_HAVE
+
 static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe, nmp_instance *negatives,
                                   nmp_instance *loss, nmp_err *err)
 {
@@ -721,6 +750,7 @@ static nmp_status prepare_plugins(fit *f, const uint8_t *cell_local, int64_t spe
         return nmp_instance_fail(negatives, s, "prepare", err);
     if ((s = lops->prepare(loss->state, &f->info, &shape)) != NMP_OK) return nmp_instance_fail(loss, s, "prepare", err);
     f->move_negatives = shape.move_negatives != 0;
+    f->edges_read = !negatives_skip_edges(nops) || !loss_skips_edges(lops);
     return nmp_engine_new(&f->engine, lops, loss->state, &shape, f->dims, err);
 }
 

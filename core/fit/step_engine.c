@@ -67,6 +67,11 @@ struct nmp_engine {
     float *sink;        /* NULL: gradients by slot; else threads x n x dims, worker w's at sink + w n dims */
     int64_t sink_n;
     formula_params fk;   /* the inlined formula's parameters */
+    /* where target b's positives are (nmp_engine_edges): edge_index + edge_first[b], likewise the
+     * weights; this run's, and the source the caller set (NULL: the step's own arrays) */
+    const int32_t *edge_index, *src_index;
+    const float *edge_weight, *src_weight;
+    const int64_t *edge_first, *src_first;
     int64_t fetch_bytes; /* layouts larger than this fetch positives ahead (the L2's size) */
 };
 
@@ -559,15 +564,31 @@ static inline int fetch_positives(const nmp_engine *e)
 
 /* Asks for the rows (D floats each) in `base` of target b + 1's positives, to read (write = 0)
  * or to update (1): the next target's rows, fetched while b's are worked on. */
-static inline void prefetch_next_positives(const nmp_step *st, int32_t b, const float *base, int D, int write)
+static inline void prefetch_next_positives(const nmp_engine *e, int32_t b, const float *base, int D, int write)
 {
-    const int32_t *ids = st->pos + st->edge_offset[b + 1];
+    const nmp_step *st = e->st;
+    const int32_t *ids = e->edge_index + e->edge_first[b + 1];
     const int64_t n = st->edge_offset[b + 2] - st->edge_offset[b + 1];
     for (int64_t j = 0; j < n; j++) {
         if (write)
             __builtin_prefetch(base + (int64_t)ids[j] * D, 1);
         else
             __builtin_prefetch(base + (int64_t)ids[j] * D, 0);
+    }
+}
+
+/* Targets ahead whose graph rows (ids and weights) are fetched when the engine reads them where
+ * they lie in the graph (nmp_engine_edges), not from the step's copy: the copy's own pass
+ * fetched them ahead, and without it each row's first read waited on the L3 or memory. */
+#define EDGES_AHEAD 8
+
+static inline void prefetch_edge_row(const nmp_engine *e, int64_t b)
+{
+    if (b >= e->st->batch) return;
+    const int64_t at = e->edge_first[b], n = e->st->edge_offset[b + 1] - e->st->edge_offset[b];
+    for (int64_t j = 0; j < n + 15; j += 16) {
+        __builtin_prefetch(e->edge_index + at + j);
+        __builtin_prefetch(e->edge_weight + at + j);
     }
 }
 
@@ -590,9 +611,10 @@ ENGINE_INLINE void block_attract(const int D, nmp_engine *e, worker *wk, block *
         bk->offset[t + 1] = j0 + padded;
         /* d2 in the gather itself (a loop reading the rows just stored would wait on store
          * forwarding), as one vector loop of gathers */
-        const int32_t *pid = st->pos + first;
-        if (fetch_positives(e) && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, st->y, D, 0);
-        const float *pw = st->pos_weight + first, yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
+        const int32_t *pid = e->edge_index + e->edge_first[bk->b0 + t];
+        if (e->edge_first != st->edge_offset) prefetch_edge_row(e, bk->b0 + t + EDGES_AHEAD);
+        if (fetch_positives(e) && t + 1 < bk->nb) prefetch_next_positives(e, bk->b0 + t, st->y, D, 0);
+        const float *pw = e->edge_weight + e->edge_first[bk->b0 + t], yt0 = bk->yi[t * D], yt1 = bk->yi[t * D + 1];
         const float yt2 = D > 2 ? bk->yi[t * D + 2] : 0.0f;
         float *p0 = wk->py + j0, *p1 = wk->py + cap + j0, *p2 = wk->py + (D > 2 ? 2 * cap : 0) + j0;
         float *d2 = wk->pd2 + j0, *pp = wk->pp + j0;
@@ -665,13 +687,13 @@ ENGINE_INLINE void block_pull(const int D, nmp_engine *e, worker *wk, block *bk)
         else
             pull(D, 0, bk->yi + t * D, (int)n, wk->pcoef + j0, wk->pp + j0, wk->py + j0, cap, pg, clip, bk->gi + t * D);
         const int64_t first = st->edge_offset[bk->b0 + t], count = st->edge_offset[bk->b0 + t + 1] - first;
-        const int32_t *pos = st->pos + first;
+        const int32_t *pos = e->edge_index + e->edge_first[bk->b0 + t];
         float *sink = worker_sink(e, wk);
         if (!sink) {
             memcpy(e->g_pos + first * D, pg, (size_t)(count * D) * sizeof *pg);
             continue;
         }
-        if (fetch_positives(e) && t + 1 < bk->nb) prefetch_next_positives(st, bk->b0 + t, sink, D, 1);
+        if (fetch_positives(e) && t + 1 < bk->nb) prefetch_next_positives(e, bk->b0 + t, sink, D, 1);
         if (D == 2) /* a row's two values in one load, add and store */
             for (int64_t j = 0; j < count; j++)
                 *(float2 *)(sink + (int64_t)pos[j] * 2) += *(const float2 *)(pg + 2 * j);
@@ -1001,6 +1023,11 @@ void nmp_engine_sink(nmp_engine *e, float *dense, int64_t n)
     e->sink = dense, e->sink_n = n;
 }
 
+void nmp_engine_edges(nmp_engine *e, const int32_t *index, const float *weight, const int64_t *first)
+{
+    e->src_index = index, e->src_weight = weight, e->src_first = first;
+}
+
 void nmp_engine_free(nmp_engine *e)
 {
     if (!e) return;
@@ -1018,6 +1045,9 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
                           nmp_engine_out *out, nmp_err *err)
 {
     e->st = st, e->neg = neg, e->exaggeration = (float)exaggeration;
+    e->edge_index = e->src_first ? e->src_index : st->pos;
+    e->edge_weight = e->src_first ? e->src_weight : st->pos_weight;
+    e->edge_first = e->src_first ? e->src_first : st->edge_offset;
     e->rows = nmp_negatives_rows(neg, st->batch);
     nmp_status s = ensure_capacity(e, st, neg, err);
     if (s != NMP_OK) return s;

@@ -36,6 +36,11 @@ nmp_status nmp_engine_run(nmp_engine *e, const nmp_step *st, const nmp_negatives
  * eager update then sums the workers' arrays in worker order, with no scatter. The engine's
  * out.target/pos/neg are NULL then. dense NULL goes back to slots. */
 void nmp_engine_sink(nmp_engine *e, float *dense, int64_t n);
+/* Where the runs read each target's positives from: target b's ids at index + first[b] and its
+ * weights at weight + first[b] (st->edge_offset[b + 1] - st->edge_offset[b] of each), such as
+ * the graph's own rows when the step's pos and pos_weight were not laid out (they may be NULL
+ * then). first NULL: the step's pos and pos_weight at edge_offset, as before any call. */
+void nmp_engine_edges(nmp_engine *e, const int32_t *index, const float *weight, const int64_t *first);
 void nmp_engine_free(nmp_engine *e);
 
 #endif

@@ -83,5 +83,5 @@ static nmp_status sample(void *state, const nmp_step *step, nmp_negatives *out)
 
 NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, "nearest_means", "1.0",
                     "exact negatives from the target's cell + means of its K nearest other cells", NMP_PARAMS(params),
-                    create, destroy, (.prepare = prepare, .sample = sample),
+                    create, destroy, (.prepare = prepare, .sample = sample, .no_edges = 1),
                     NULL /* extensions: none, so no CUDA entry (section 8) */);

@@ -146,6 +146,6 @@ nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch
 #define NEG_REGISTER(name, version, summary, decls, create, destroy, prepare_fn, sample_fn, state_type)          \
     NEG_CUDA_ENTRY(neg_plugin, state_type, sample_fn)                                                           \
     NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, name, version, summary, NMP_PARAMS(decls), create, destroy,          \
-                        (.prepare = prepare_fn, .sample = sample_fn), PLUGIN_CUDA_EXTENSION(neg_plugin))
+                        (.prepare = prepare_fn, .sample = sample_fn, .no_edges = 1), PLUGIN_CUDA_EXTENSION(neg_plugin))
 
 #endif

@@ -114,6 +114,25 @@ static void refuses_wrong_kind(void **st)
     nmp_registry_free(&reg);
 }
 
+/* A negatives or loss ops struct of ABI 2.1 (it ends before 2.2's no_edges) still loads: the
+ * host reads no_edges only where struct_size covers it. */
+static void ops_of_minor_1_load(void **st)
+{
+    (void)st;
+    nmp_registry reg = {0};
+    nmp_err err = {0};
+    assert_int_equal(nmp_registry_add_file(&reg, FIX("good"), &err), NMP_OK);
+    nmp_plugin p = *reg.items[0]->desc;
+    nmp_negatives_ops ops = *(const nmp_negatives_ops *)p.ops;
+    p.ops = &ops;
+    ops.struct_size = (uint32_t)offsetof(nmp_negatives_ops, no_edges);
+    assert_int_equal(nmp_plugin_validate(&p, "minor1.so", &err), NMP_OK);
+    ops.struct_size -= 1;
+    assert_int_equal(nmp_plugin_validate(&p, "minor1.so", &err), NMP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "minor1.so: plugin fixture_neg: negatives ops struct_size"));
+    nmp_registry_free(&reg);
+}
+
 static void finds_by_kind_in_pack(void **st)
 {
     (void)st;
@@ -301,7 +320,7 @@ int main(void)
         cmocka_unit_test(refuses_missing_file),     cmocka_unit_test(refuses_wrong_kind),
         cmocka_unit_test(refuses_null_cuda_callback), cmocka_unit_test(refuses_small_cuda_entry),
         cmocka_unit_test(refuses_cpu_ops_as_cuda_entry), cmocka_unit_test(finds_cuda_entry_by_name),
-        cmocka_unit_test(base_size_is_the_floor),
+        cmocka_unit_test(base_size_is_the_floor),   cmocka_unit_test(ops_of_minor_1_load),
         cmocka_unit_test(finds_by_kind_in_pack),    cmocka_unit_test(scan_records_refusals_and_first_wins),
         cmocka_unit_test(unknown_name_lists_known), cmocka_unit_test(bare_so_is_a_name), cmocka_unit_test(refuses_undeclared_key),
         cmocka_unit_test(refuses_out_of_range_and_type), cmocka_unit_test(passes_create_failure_on),

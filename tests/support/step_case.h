@@ -27,6 +27,8 @@ typedef struct {
     nmp_step step;
     nmp_negatives neg;
     double stat_before; /* > 0: the loss's end_step() sees this statistic sum first, as after a step before */
+    int64_t *row_first; /* batch, or NULL: the engine reads each target's edges where its graph row starts
+                           (nmp_engine_edges), the step's pos and pos_weight NULL (step_case_from_graph) */
 } step_case;
 
 static inline double step_case_u01(uint64_t seed, uint64_t stream, uint64_t i) { return nmp_rng_uniform(seed, stream, i); }
@@ -120,9 +122,16 @@ static inline void step_case_row_approx(step_case *c)
     }
 }
 
+/* The engine to read the positives from the graph's rows, not the step's copy of them. */
+static inline void step_case_from_graph(step_case *c)
+{
+    c->row_first = malloc((size_t)(c->batch + 1) * sizeof *c->row_first);
+    for (int b = 0; b < c->batch; b++) c->row_first[b] = c->offsets[c->target[b]];
+}
+
 static inline void step_case_free(step_case *c)
 {
-    free(c->spread);
+    free(c->spread), free(c->row_first);
     free(c->y), free(c->offsets), free(c->index), free(c->weight), free(c->cell_of), free(c->mass), free(c->cell_mean);
     free(c->target), free(c->row_start), free(c->neg_index), free(c->neg_weight), free(c->approx_weight);
     free(c->edge_offset), free(c->pos), free(c->pos_weight);
@@ -160,7 +169,12 @@ static inline nmp_engine_out step_case_engine_sink(const step_case *c, test_inst
     const int D = c->dims;
     float *sink = dense ? calloc((size_t)(threads * c->n * D), sizeof *sink) : NULL;
     nmp_engine_sink(e, sink, c->n);
-    assert_int_equal(nmp_engine_run(e, &c->step, &c->neg, exaggeration, &out, &err), NMP_OK);
+    nmp_step st = c->step;
+    if (c->row_first) {
+        st.pos = NULL, st.pos_weight = NULL;
+        nmp_engine_edges(e, c->index, c->weight, c->row_first);
+    }
+    assert_int_equal(nmp_engine_run(e, &st, &c->neg, exaggeration, &out, &err), NMP_OK);
     if (sink) {
         for (int w = 0; w < threads; w++)
             for (int64_t v = 0; v < c->n * D; v++) grad[v] += sink[(int64_t)w * c->n * D + v];

@@ -132,6 +132,45 @@ static void lazy_matches_eager(void **st)
     free_fit(&a, &ra), free_fit(&b, &rb);
 }
 
+/* A negatives plugin's sample() that counts the steps handed to it with and without edges. */
+static nmp_status (*real_sample)(void *, const nmp_step *, nmp_negatives *);
+static int64_t steps_with_edges, steps_without;
+static nmp_status spy_sample(void *state, const nmp_step *step, nmp_negatives *out)
+{
+    if (step->pos && step->pos_weight) steps_with_edges++;
+    else if (!step->pos && !step->pos_weight) steps_without++;
+    return real_sample(state, step, out);
+}
+
+/* Where no plugin reads the step's edges (uniform and infonce say so) the engine reads each
+ * target's row in the graph and the host lays no edges out (after the first step, which
+ * chooses the update); a negatives plugin that may read them (no_edges 0, as every plugin
+ * built before ABI 2.2) gets them every step. The same bytes either way. */
+static void edges_laid_out_only_when_read(void **st)
+{
+    (void)st;
+    fixture f[2];
+    nmp_opt_result r[2];
+    nmp_negatives_ops spy[2];
+    nmp_opt_settings s = settings(10);
+    s.update = NMP_UPDATE_EAGER;
+    for (int reads = 0; reads < 2; reads++) {
+        setup_fit(&f[reads], 7, "uniform", "infonce");
+        spy[reads] = *(const nmp_negatives_ops *)f[reads].neg.ops;
+        assert_int_equal(spy[reads].no_edges, 1);
+        real_sample = spy[reads].sample, spy[reads].sample = spy_sample, spy[reads].no_edges = !reads;
+        f[reads].neg.ops = &spy[reads];
+        steps_with_edges = steps_without = 0;
+        r[reads] = fit(&f[reads], &s, &f[reads].local);
+        assert_true(r[reads].eager == 1);
+        assert_int_equal(steps_with_edges, reads ? r[reads].steps : 1);
+        assert_int_equal(steps_without, reads ? 0 : r[reads].steps - 1);
+    }
+    assert_memory_equal(f[0].y, f[1].y, 400 * sizeof(float));
+    for (int64_t e = 0; e < s.epochs; e++) assert_true(r[0].loss[e] == r[1].loss[e]);
+    free_fit(&f[0], &r[0]), free_fit(&f[1], &r[1]);
+}
+
 static void nan_stops_with_epoch(void **st)
 {
     (void)st;
@@ -203,7 +242,7 @@ int main(void)
         cmocka_unit_test(lr_schedule_holds_then_anneals),
         cmocka_unit_test(exaggeration_schedule),
         cmocka_unit_test(lazy_carry_matches_the_sum),
-        cmocka_unit_test(lazy_matches_eager),
+        cmocka_unit_test(lazy_matches_eager),     cmocka_unit_test(edges_laid_out_only_when_read),
         cmocka_unit_test(fit_lowers_loss_and_is_deterministic),
         cmocka_unit_test(fit_order_is_transparent),
         cmocka_unit_test(nan_stops_with_epoch),

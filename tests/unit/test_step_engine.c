@@ -314,6 +314,33 @@ static void dense_sink_matches_slots(void **state)
     test_host_free(h);
 }
 
+/* Positives read where their graph rows lie (the optimiser's way when no plugin reads the
+ * step's edges) give the very bytes of the step's laid-out copy: the same edges in the same
+ * order, for every row shape, slots and dense sink, a coupled and a clipped loss. */
+static void graph_rows_match_laid_out_edges(void **state)
+{
+    (void)state;
+    nmp_host *h = test_host_new(2, 5);
+    const char *names[] = {"infonce", "umap"};
+    for (int mode = 0; mode < 3; mode++)
+        for (int l = 0; l < 2; l++)
+            for (int dense = 0; dense < 2; dense++) {
+                step_case *c = step_case_new(300, 2, 5, 4, 64, 40, (step_case_rows)mode, 0, 3.0, 23);
+                test_instance t = test_plugin_create(h, NMP_KIND_LOSS, names[l],
+                                                     (const char *const[]){l ? "move_negatives=true" : NULL, NULL});
+                float *copied = calloc(600, sizeof *copied), *rows = calloc(600, sizeof *rows);
+                nmp_engine_out a = step_case_engine_sink(c, &t, 1.0, 2, 0, dense, copied);
+                step_case_from_graph(c);
+                nmp_engine_out b = step_case_engine_sink(c, &t, 1.0, 2, 0, dense, rows);
+                assert_memory_equal(copied, rows, 600 * sizeof *rows);
+                assert_true(a.loss == b.loss && a.pairs == b.pairs);
+                free(copied), free(rows);
+                test_plugin_destroy(&t);
+                step_case_free(c);
+            }
+    test_host_free(h);
+}
+
 static void refuses_other_dims(void **state)
 {
     (void)state;
@@ -330,6 +357,8 @@ int main(void)
     const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle), cmocka_unit_test(matches_oracle_across_tiles),
                                        cmocka_unit_test(matches_oracle_spread),
                                        cmocka_unit_test(matches_oracle_folded_approx), cmocka_unit_test(deterministic),
-                                       cmocka_unit_test(dense_sink_matches_slots), cmocka_unit_test(refuses_other_dims)};
+                                       cmocka_unit_test(dense_sink_matches_slots),
+                                       cmocka_unit_test(graph_rows_match_laid_out_edges),
+                                       cmocka_unit_test(refuses_other_dims)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

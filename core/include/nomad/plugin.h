@@ -21,7 +21,7 @@ extern "C" {
  * (which may read members this host does not fill); a plugin checks host->struct_size before
  * it uses host members newer than its own minor. */
 #define NMP_ABI_MAJOR 2
-#define NMP_ABI_MINOR 1
+#define NMP_ABI_MINOR 2
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -213,8 +213,9 @@ typedef struct {
     int32_t batch;           /* targets in this step */
     const int32_t *target;   /* batch */
     const int64_t *edge_offset; /* batch + 1: edges of target b are [edge_offset[b], edge_offset[b+1]) */
-    const int32_t *pos;      /* edges: neighbour of the target */
-    const float *pos_weight; /* edges: affinity p_ij */
+    const int32_t *pos;      /* edges: neighbour of the target; NULL when the fit's negatives and loss plugins
+                                both say they never read it (no_edges, ABI 2.2) */
+    const float *pos_weight; /* edges: affinity p_ij; NULL with pos */
     const float *cell_mean;  /* cells x dims: layout mean of each cell, this step (all ranks) */
     const float *cell_mass;  /* cells: points in each cell (all ranks) */
     int32_t loss_every;      /* the loss (for the curve) may be estimated from one target in this
@@ -274,6 +275,11 @@ typedef struct {
     uint32_t struct_size;
     nmp_status (*prepare)(void *state, const nmp_fit_info *fit); /* optional (may be NULL) */
     nmp_status (*sample)(void *state, const nmp_step *step, nmp_negatives *out);
+    /* ABI 2.2. Nonzero: sample() never reads step->pos or step->pos_weight, so when the loss says
+     * the same, the host may pass them NULL and not lay the step's edges out at all (a copy of
+     * every target's graph row: an eighth of a CPU fit's time). 0, as in every plugin built
+     * before 2.2: they are always set. */
+    int32_t no_edges;
 } nmp_negatives_ops;
 
 /* ------------------------------------------------------------------ loss: the maths only */
@@ -362,6 +368,9 @@ typedef struct {
     double (*value)(const void *state, const nmp_loss_terms *t);
     /* Optional: once per step, after its tiles, with the batch sum of attract()'s stat. */
     nmp_status (*end_step)(void *state, const nmp_step *step, double stat_sum);
+    /* ABI 2.2. Nonzero: begin_step() and end_step() never read step->pos or step->pos_weight
+     * (see nmp_negatives_ops.no_edges). A loss with neither call never reads them either way. */
+    int32_t no_edges;
 } nmp_loss_ops;
 
 /* ------------------------------------------------------------------ extensions */

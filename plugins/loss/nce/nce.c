@@ -53,5 +53,5 @@ NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "nce", "2.0.0",
                     "NCE with learned Z: -a p_ij log(q_ij/(q_ij + m Z)) - sum_l w_l log(1 - q_il/(q_il + m Z))",
                     NMP_PARAMS(nce_params), nce_create, free,
                     (.prepare = loss_neg_prepare, .begin_step = nce_begin_step, .repel = loss_neg_repel,
-                     .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step),
+                     .attract = loss_neg_attract, .value = loss_neg_value, .end_step = nce_end_step, .no_edges = 1),
                     nce_extension);

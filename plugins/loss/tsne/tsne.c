@@ -164,5 +164,5 @@ NMP_PLUGIN_REGISTER(NMP_KIND_LOSS, "tsne", "1.1.0",
                     "of the targets' Z_i (previous step)",
                     NMP_PARAMS(tsne_params), tsne_create, tsne_destroy,
                     (.prepare = tsne_prepare, .begin_step = tsne_begin_step, .repel = tsne_repel,
-                     .attract = tsne_attract, .value = tsne_value, .end_step = tsne_end_step),
+                     .attract = tsne_attract, .value = tsne_value, .end_step = tsne_end_step, .no_edges = 1),
                     tsne_extension);
