@@ -287,18 +287,26 @@ static void deterministic(void **state)
     step_case_free(c);
 }
 
+/* The loss infonce (l = 0) or umap moving its negatives (1), and a 300-point case of row shape
+ * `mode` for it: what the tests below run two ways. */
+static const char *const two_way_loss[] = {"infonce", "umap"};
+static step_case *two_way_case(nmp_host *h, int mode, int l, uint64_t seed, test_instance *t)
+{
+    *t = test_plugin_create(h, NMP_KIND_LOSS, two_way_loss[l],
+                            (const char *const[]){l ? "move_negatives=true" : NULL, NULL});
+    return step_case_new(300, 2, 5, 4, 64, 40, (step_case_rows)mode, 0, 3.0, seed);
+}
+
 /* Gradients straight into the workers' dense arrays (the eager update's way) equal the slots,
  * scattered, to float rounding (another order of the adds); for every row shape. */
 static void dense_sink_matches_slots(void **state)
 {
     (void)state;
     nmp_host *h = test_host_new(2, 5);
-    const char *names[] = {"infonce", "umap"};
     for (int mode = 0; mode < 3; mode++)
         for (int l = 0; l < 2; l++) {
-            step_case *c = step_case_new(300, 2, 5, 4, 64, 40, (step_case_rows)mode, 0, 3.0, 17);
-            test_instance t = test_plugin_create(h, NMP_KIND_LOSS, names[l],
-                                                 (const char *const[]){l ? "move_negatives=true" : NULL, NULL});
+            test_instance t;
+            step_case *c = two_way_case(h, mode, l, 17, &t);
             float *slots = calloc(600, sizeof *slots), *dense = calloc(600, sizeof *dense);
             step_case_engine_sink(c, &t, 1.0, 2, 0, 0, slots);
             step_case_engine_sink(c, &t, 1.0, 2, 0, 1, dense);
@@ -306,7 +314,7 @@ static void dense_sink_matches_slots(void **state)
             for (int v = 0; v < 600; v++) big = fmax(big, fabs(slots[v]));
             for (int v = 0; v < 600; v++)
                 if (!(fabs(slots[v] - dense[v]) <= 1e-5 * big))
-                    fail_msg("%s mode %d: grad[%d] slots %.9g dense %.9g", names[l], mode, v, slots[v], dense[v]);
+                    fail_msg("%s mode %d: grad[%d] slots %.9g dense %.9g", two_way_loss[l], mode, v, slots[v], dense[v]);
             free(slots), free(dense);
             test_plugin_destroy(&t);
             step_case_free(c);
@@ -321,13 +329,11 @@ static void graph_rows_match_laid_out_edges(void **state)
 {
     (void)state;
     nmp_host *h = test_host_new(2, 5);
-    const char *names[] = {"infonce", "umap"};
     for (int mode = 0; mode < 3; mode++)
         for (int l = 0; l < 2; l++)
             for (int dense = 0; dense < 2; dense++) {
-                step_case *c = step_case_new(300, 2, 5, 4, 64, 40, (step_case_rows)mode, 0, 3.0, 23);
-                test_instance t = test_plugin_create(h, NMP_KIND_LOSS, names[l],
-                                                     (const char *const[]){l ? "move_negatives=true" : NULL, NULL});
+                test_instance t;
+                step_case *c = two_way_case(h, mode, l, 23, &t);
                 float *copied = calloc(600, sizeof *copied), *rows = calloc(600, sizeof *rows);
                 nmp_engine_out a = step_case_engine_sink(c, &t, 1.0, 2, 0, dense, copied);
                 step_case_from_graph(c);
