@@ -47,7 +47,10 @@ static inline knn_cand cand_make(float dist, int32_t id)
     return ((uint64_t)float_key(dist) << 32) | (uint32_t)id;
 }
 
-static inline float cand_dist(knn_cand c) { return key_float((uint32_t)(c >> 32)); }
+static inline float cand_dist(knn_cand c)
+{
+    return key_float((uint32_t)(c >> 32));
+}
 
 static inline int32_t cand_id(knn_cand c) { return (int32_t)(uint32_t)c; }
 
@@ -105,8 +108,10 @@ static void cand_select(knn_cand *c, int32_t n, int32_t k)
         }
         cand_swap(&c[s], &c[hi]); /* c[lo..s) < p = c[s] < c(s..hi] */
         if (s == k - 1) break;
-        if (k - 1 < s) hi = s - 1;
-        else lo = s + 1;
+        if (k - 1 < s)
+            hi = s - 1;
+        else
+            lo = s + 1;
     }
 }
 
@@ -396,8 +401,7 @@ static inline uint32_t chunk_at_most(const float *r, float bar)
            (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(r + 8), b, _CMP_LE_OQ)) << 8;
 #else
     uint32_t pass = 0;
-    for (int c = 0; c < KNN_SELECT_CHUNK; c++)
-        pass |= (uint32_t)(r[c] <= bar) << c;
+    for (int c = 0; c < KNN_SELECT_CHUNK; c++) pass |= (uint32_t)(r[c] <= bar) << c;
     return pass;
 #endif
 }
@@ -415,8 +419,7 @@ static uint32_t kth_key(const uint32_t *key, int32_t n, int32_t j)
         const uint32_t mid = lo + (hi - lo) / 2;
         int32_t at_most = 0;
 #pragma omp simd reduction(+ : at_most)
-        for (int32_t t = 0; t < n; t++)
-            at_most += key[t] <= mid;
+        for (int32_t t = 0; t < n; t++) at_most += key[t] <= mid;
         if (at_most >= j)
             hi = mid;
         else

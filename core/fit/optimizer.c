@@ -32,9 +32,9 @@ typedef struct {
     int64_t *edge_offset;
     int32_t *pos;
     float *pos_weight;
-    int64_t *row_first;   /* batch: where each target's row starts in the graph (edges not laid out) */
-    int edges_read;       /* the negatives or loss plugin may read the step's pos and pos_weight */
-    int edges_laid_out;   /* this step's pos and pos_weight are filled */
+    int64_t *row_first; /* batch: where each target's row starts in the graph (edges not laid out) */
+    int edges_read;     /* the negatives or loss plugin may read the step's pos and pos_weight */
+    int edges_laid_out; /* this step's pos and pos_weight are filled */
     float *cell_mean, *cell_mass;
     float *cell_spread;     /* cells: mean squared distance of a cell's points from its mean (cell_spreads) */
     double *cell_sum;       /* cells x dims: sum of the (true, caught-up) layout of each cell */
@@ -731,7 +731,10 @@ static nmp_status run_step(fit *f, nmp_step *st, nmp_instance *negatives, nmp_in
 
 /* ABI 2.2's no_edges, where the plugin's ops are new enough to have it (see plugin.h). */
 #define OPS_HAVE(ops, member) ((ops)->struct_size >= offsetof(__typeof__(*(ops)), member) + sizeof((ops)->member))
-static int negatives_skip_edges(const nmp_negatives_ops *o) { return OPS_HAVE(o, no_edges) && o->no_edges; }
+static int negatives_skip_edges(const nmp_negatives_ops *o)
+{
+    return OPS_HAVE(o, no_edges) && o->no_edges;
+}
 static int loss_skips_edges(const nmp_loss_ops *o)
 {
     return (!o->begin_step && !o->end_step) || (OPS_HAVE(o, no_edges) && o->no_edges);

@@ -29,9 +29,8 @@ static size_t required_ops_size(nmp_kind kind)
     case NMP_KIND_ANN: return sizeof(nmp_ann_ops);
     case NMP_KIND_AFFINITY: return sizeof(nmp_affinity_ops);
     case NMP_KIND_INIT: return sizeof(nmp_init_ops);
-    /* 2.2's no_edges is optional: 2.1's ops end before it */
-    case NMP_KIND_NEGATIVES: return offsetof(nmp_negatives_ops, no_edges);
-    case NMP_KIND_LOSS: return offsetof(nmp_loss_ops, no_edges);
+    case NMP_KIND_NEGATIVES: return offsetof(nmp_negatives_ops, no_edges); /* 2.2's no_edges is optional: */
+    case NMP_KIND_LOSS: return offsetof(nmp_loss_ops, no_edges);           /* 2.1's ops end before it */
     }
     return 0;
 }

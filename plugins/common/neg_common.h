@@ -143,9 +143,10 @@ nmp_status neg_check_step(const nmp_host *h, const nmp_step *step, int32_t batch
 
 /* NEG_REGISTER(name, version, summary, decls, create, destroy, prepare_fn, sample_fn, state_type):
  * NMP_PLUGIN_REGISTER for such a plugin (decls: its nmp_param_decl array), with its CUDA entry. */
-#define NEG_REGISTER(name, version, summary, decls, create, destroy, prepare_fn, sample_fn, state_type)          \
-    NEG_CUDA_ENTRY(neg_plugin, state_type, sample_fn)                                                           \
-    NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, name, version, summary, NMP_PARAMS(decls), create, destroy,          \
-                        (.prepare = prepare_fn, .sample = sample_fn, .no_edges = 1), PLUGIN_CUDA_EXTENSION(neg_plugin))
+#define NEG_REGISTER(name, version, summary, decls, create, destroy, prepare_fn, sample_fn, state_type)                \
+    NEG_CUDA_ENTRY(neg_plugin, state_type, sample_fn)                                                                  \
+    NMP_PLUGIN_REGISTER(NMP_KIND_NEGATIVES, name, version, summary, NMP_PARAMS(decls), create, destroy,                \
+                        (.prepare = prepare_fn, .sample = sample_fn, .no_edges = 1),                                   \
+                        PLUGIN_CUDA_EXTENSION(neg_plugin))
 
 #endif

@@ -313,18 +313,19 @@ static void call_failure_names_plugin(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(refuses_missing_entry),    cmocka_unit_test(refuses_other_abi), cmocka_unit_test(refuses_newer_minor),
-        cmocka_unit_test(refuses_old_major),
-        cmocka_unit_test(refuses_small_struct),     cmocka_unit_test(refuses_null_callback),
-        cmocka_unit_test(refuses_null_create),      cmocka_unit_test(refuses_small_ops),
-        cmocka_unit_test(refuses_missing_file),     cmocka_unit_test(refuses_wrong_kind),
-        cmocka_unit_test(refuses_null_cuda_callback), cmocka_unit_test(refuses_small_cuda_entry),
+        cmocka_unit_test(refuses_missing_entry),         cmocka_unit_test(refuses_other_abi),
+        cmocka_unit_test(refuses_newer_minor),           cmocka_unit_test(refuses_old_major),
+        cmocka_unit_test(refuses_small_struct),          cmocka_unit_test(refuses_null_callback),
+        cmocka_unit_test(refuses_null_create),           cmocka_unit_test(refuses_small_ops),
+        cmocka_unit_test(refuses_missing_file),          cmocka_unit_test(refuses_wrong_kind),
+        cmocka_unit_test(refuses_null_cuda_callback),    cmocka_unit_test(refuses_small_cuda_entry),
         cmocka_unit_test(refuses_cpu_ops_as_cuda_entry), cmocka_unit_test(finds_cuda_entry_by_name),
-        cmocka_unit_test(base_size_is_the_floor),   cmocka_unit_test(ops_of_minor_1_load),
-        cmocka_unit_test(finds_by_kind_in_pack),    cmocka_unit_test(scan_records_refusals_and_first_wins),
-        cmocka_unit_test(unknown_name_lists_known), cmocka_unit_test(bare_so_is_a_name), cmocka_unit_test(refuses_undeclared_key),
-        cmocka_unit_test(refuses_out_of_range_and_type), cmocka_unit_test(passes_create_failure_on),
-        cmocka_unit_test(lifecycle_once_each),      cmocka_unit_test(call_failure_names_plugin),
+        cmocka_unit_test(base_size_is_the_floor),        cmocka_unit_test(ops_of_minor_1_load),
+        cmocka_unit_test(finds_by_kind_in_pack),         cmocka_unit_test(scan_records_refusals_and_first_wins),
+        cmocka_unit_test(unknown_name_lists_known),      cmocka_unit_test(bare_so_is_a_name),
+        cmocka_unit_test(refuses_undeclared_key),        cmocka_unit_test(refuses_out_of_range_and_type),
+        cmocka_unit_test(passes_create_failure_on),      cmocka_unit_test(lifecycle_once_each),
+        cmocka_unit_test(call_failure_names_plugin),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -137,8 +137,10 @@ static nmp_status (*real_sample)(void *, const nmp_step *, nmp_negatives *);
 static int64_t steps_with_edges, steps_without;
 static nmp_status spy_sample(void *state, const nmp_step *step, nmp_negatives *out)
 {
-    if (step->pos && step->pos_weight) steps_with_edges++;
-    else if (!step->pos && !step->pos_weight) steps_without++;
+    if (step->pos && step->pos_weight)
+        steps_with_edges++;
+    else if (!step->pos && !step->pos_weight)
+        steps_without++;
     return real_sample(state, step, out);
 }
 
@@ -239,15 +241,11 @@ static void huge_arrays_are_zeroed_and_aligned(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(lr_schedule_holds_then_anneals),
-        cmocka_unit_test(exaggeration_schedule),
-        cmocka_unit_test(lazy_carry_matches_the_sum),
-        cmocka_unit_test(lazy_matches_eager),     cmocka_unit_test(edges_laid_out_only_when_read),
-        cmocka_unit_test(fit_lowers_loss_and_is_deterministic),
-        cmocka_unit_test(fit_order_is_transparent),
-        cmocka_unit_test(nan_stops_with_epoch),
-        cmocka_unit_test(huge_arrays_are_zeroed_and_aligned),
-        cmocka_unit_test(cell_spreads_from_any_split),
+        cmocka_unit_test(lr_schedule_holds_then_anneals),     cmocka_unit_test(exaggeration_schedule),
+        cmocka_unit_test(lazy_carry_matches_the_sum),         cmocka_unit_test(lazy_matches_eager),
+        cmocka_unit_test(edges_laid_out_only_when_read),      cmocka_unit_test(fit_lowers_loss_and_is_deterministic),
+        cmocka_unit_test(fit_order_is_transparent),           cmocka_unit_test(nan_stops_with_epoch),
+        cmocka_unit_test(huge_arrays_are_zeroed_and_aligned), cmocka_unit_test(cell_spreads_from_any_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

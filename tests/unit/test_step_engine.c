@@ -314,7 +314,8 @@ static void dense_sink_matches_slots(void **state)
             for (int v = 0; v < 600; v++) big = fmax(big, fabs(slots[v]));
             for (int v = 0; v < 600; v++)
                 if (!(fabs(slots[v] - dense[v]) <= 1e-5 * big))
-                    fail_msg("%s mode %d: grad[%d] slots %.9g dense %.9g", two_way_loss[l], mode, v, slots[v], dense[v]);
+                    fail_msg("%s mode %d: grad[%d] slots %.9g dense %.9g", two_way_loss[l], mode, v, slots[v],
+                             dense[v]);
             free(slots), free(dense);
             test_plugin_destroy(&t);
             step_case_free(c);
@@ -360,9 +361,11 @@ static void refuses_other_dims(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle), cmocka_unit_test(matches_oracle_across_tiles),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(matches_oracle),
+                                       cmocka_unit_test(matches_oracle_across_tiles),
                                        cmocka_unit_test(matches_oracle_spread),
-                                       cmocka_unit_test(matches_oracle_folded_approx), cmocka_unit_test(deterministic),
+                                       cmocka_unit_test(matches_oracle_folded_approx),
+                                       cmocka_unit_test(deterministic),
                                        cmocka_unit_test(dense_sink_matches_slots),
                                        cmocka_unit_test(graph_rows_match_laid_out_edges),
                                        cmocka_unit_test(refuses_other_dims)};

@@ -213,9 +213,9 @@ typedef struct {
     int32_t batch;           /* targets in this step */
     const int32_t *target;   /* batch */
     const int64_t *edge_offset; /* batch + 1: edges of target b are [edge_offset[b], edge_offset[b+1]) */
-    const int32_t *pos;      /* edges: neighbour of the target; NULL when the fit's negatives and loss plugins
-                                both say they never read it (no_edges, ABI 2.2) */
-    const float *pos_weight; /* edges: affinity p_ij; NULL with pos */
+    const int32_t *pos;         /* edges: neighbour of the target; NULL when the fit's negatives and loss plugins
+                                   both say they never read it (no_edges, ABI 2.2) */
+    const float *pos_weight;    /* edges: affinity p_ij; NULL with pos */
     const float *cell_mean;  /* cells x dims: layout mean of each cell, this step (all ranks) */
     const float *cell_mass;  /* cells: points in each cell (all ranks) */
     int32_t loss_every;      /* the loss (for the curve) may be estimated from one target in this
