@@ -34,7 +34,6 @@ typedef struct {
     float *pos_weight;
     int64_t *row_first; /* batch: where each target's row starts in the graph (edges not laid out) */
     int edges_read;     /* the negatives or loss plugin may read the step's pos and pos_weight */
-    int edges_laid_out; /* this step's pos and pos_weight are filled */
     float *cell_mean, *cell_mass;
     float *cell_spread;     /* cells: mean squared distance of a cell's points from its mean (cell_spreads) */
     double *cell_sum;       /* cells x dims: sum of the (true, caught-up) layout of each cell */
@@ -615,13 +614,18 @@ static void draw_batch(fit *f, int64_t step, nmp_step *st)
         e += g->offsets[f->target[b] + 1] - g->offsets[f->target[b]];
     }
     f->edge_offset[f->s->batch] = e;
-    f->edges_laid_out = lay_out_edges(f);
-    if (f->edges_laid_out) nmp_parallel_for(f->s->batch, copy_edges_range, f);
+    const int laid_out = lay_out_edges(f);
+    if (laid_out) nmp_parallel_for(f->s->batch, copy_edges_range, f);
+    /* the engine reads the positives where they are: the step's copy, or the graph's rows */
+    if (laid_out)
+        nmp_engine_edges(f->engine, NULL, NULL, NULL);
+    else
+        nmp_engine_edges(f->engine, g->index, g->weight, f->row_first);
     st->batch = f->s->batch;
     st->target = f->target;
     st->edge_offset = f->edge_offset;
-    st->pos = f->edges_laid_out ? f->pos : NULL;
-    st->pos_weight = f->edges_laid_out ? f->pos_weight : NULL;
+    st->pos = laid_out ? f->pos : NULL;
+    st->pos_weight = laid_out ? f->pos_weight : NULL;
 }
 
 static nmp_status check_negatives(fit *f, const nmp_instance *inst, const nmp_negatives *neg, nmp_err *err)
@@ -678,10 +682,6 @@ static nmp_status loss_terms(fit *f, nmp_step *st, const nmp_negatives *neg, nmp
     nmp_status s;
     if (lops->begin_step && (s = lops->begin_step(loss->state, st, neg)) != NMP_OK)
         return nmp_instance_fail(loss, s, "begin_step", err);
-    if (f->edges_laid_out)
-        nmp_engine_edges(f->engine, NULL, NULL, NULL);
-    else
-        nmp_engine_edges(f->engine, f->graph->index, f->graph->weight, f->row_first);
     if ((s = nmp_engine_run(f->engine, st, neg, exaggeration, &f->out, err)) != NMP_OK) return s;
     if (lops->end_step && (s = lops->end_step(loss->state, st, f->out.stat)) != NMP_OK)
         return nmp_instance_fail(loss, s, "end_step", err);
