@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "knn_u8.h"
+
 /* Base rows per tile: with <= 1024 query rows the tile stays at <= 8 MiB per thread. */
 #define KNN_BASE_BLOCK 2048
 #define KNN_QUERY_BLOCK_MAX 1024
@@ -69,6 +71,7 @@ typedef struct {
     const int32_t *probe; /* nq x m, or NULL */
     int32_t m;
     int64_t *out_rank;
+    const knn_u8_rows *q8, *b8; /* both sides as bytes (knn_u8.h), or NULL: the float GEMM */
 } knn_job;
 
 /* Each query's candidates go to a buffer of KNN_BUF_FACTOR x k slots; when it fills, a
@@ -231,9 +234,14 @@ static void direct_row(const knn_job *j, int64_t q, int64_t b0, int64_t bn, cons
         dots_to_dists(j, q, b0, bn, out);
 }
 
-/* tile (qn x bn) = distances of query rows q0.. to base rows b0.., by one GEMM. */
+/* tile (qn x bn) = distances of query rows q0.. to base rows b0.., by one GEMM (or, on bytes,
+ * the integer kernel: q0 and b0 are multiples of 16 on every path below). */
 static void gemm_tile(const knn_job *j, int64_t q0, int64_t qn, int64_t b0, int64_t bn, float *tile)
 {
+    if (j->b8) {
+        knn_u8_tile(j->q8, q0, qn, j->b8, b0, bn, j->metric == NMP_METRIC_L2, tile);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qn, (int)bn, (int)j->d, 1.0f, j->query + q0 * j->d,
                 (int)j->d, j->base + b0 * j->d, (int)j->d, 0.0f, tile, (int)bn);
     for (int64_t i = 0; i < qn; i++)
@@ -359,8 +367,11 @@ static void probe_count_row(const knn_job *j, int64_t q, const float *row, int64
         for (int32_t u = 0; u < tn; u++) {
             const knn_probe *p = &ps->p[t0 + u];
             int32_t below = lt[u];
-            /* Equal distances count only for an exact probe, and only below its id. */
-            for (int64_t c = 0; p->exact && le[u] > lt[u] && c < bn; c++)
+            /* Equal distances count only for an exact probe, and only below its id. The
+             * probe's own row ties with it wherever the tile's distances are exact (bytes) and
+             * never counts: the scan runs only for other ties. */
+            const int own = p->row >= b0 && p->row < b0 + bn && row[p->row - b0] == p->fdist;
+            for (int64_t c = 0; p->exact && le[u] - lt[u] > own && c < bn; c++)
                 below += row[c] == p->fdist && (j->base_id ? j->base_id[b0 + c] : (int32_t)(b0 + c)) < p->id;
             ps->before[t0 + u] += below;
         }
@@ -760,6 +771,20 @@ static void empty_result(const knn_job *j)
         j->out_rank[t] = 0;
 }
 
+/* Byte data (pixels; SIFT's bvecs) go through the integer kernel where the CPU has it: four
+ * times float32 GEMM's products an instruction, and exact sums (Fashion-MNIST's 784 x 255^2
+ * passes 2^24, where float sums round). Packs both sides; 0 (nothing packed) for float data,
+ * cosine (its normalised dots are not integers), small d (the direct loop), or no memory. */
+static int bytes_path(const knn_job *j, knn_u8_rows *q8, knn_u8_rows *b8)
+{
+    if (j->metric == NMP_METRIC_COSINE || j->d <= KNN_DIRECT_MAX_D || !knn_u8_available()) return 0;
+    if (!knn_u8_is_bytes(j->base, j->nb, j->d) || (j->query != j->base && !knn_u8_is_bytes(j->query, j->nq, j->d)))
+        return 0;
+    if (knn_u8_pack(j->base, j->nb, j->d, 0, b8) && knn_u8_pack(j->query, j->nq, j->d, 1, q8)) return 1;
+    knn_u8_free(b8);
+    return 0;
+}
+
 nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, int64_t nb, int64_t d, int32_t k,
                              nmp_metric metric, const int32_t *query_id, const int32_t *base_id, int32_t *out_idx,
                              float *out_dist, const int32_t *probe, int32_t m, int64_t *out_rank)
@@ -770,8 +795,20 @@ nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, 
         probe = NULL;
         m = 0;
     }
-    knn_job j = {query, base, nq, nb, d, k, metric, query_id, base_id, NULL, NULL, out_idx, out_dist,
-                 probe, m, out_rank};
+    knn_job j = {.query = query,
+                 .base = base,
+                 .nq = nq,
+                 .nb = nb,
+                 .d = d,
+                 .k = k,
+                 .metric = metric,
+                 .query_id = query_id,
+                 .base_id = base_id,
+                 .out_idx = out_idx,
+                 .out_dist = out_dist,
+                 .probe = probe,
+                 .m = m,
+                 .out_rank = out_rank};
     if (nq <= 0 || (k == 0 && !probe))
         return NMP_OK;
     if (nb <= 0) {
@@ -792,7 +829,11 @@ nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, 
     }
     j.qnorm = qnorm;
     j.bnorm = bnorm;
+    knn_u8_rows q8 = {0}, b8 = {0};
+    if (bytes_path(&j, &q8, &b8)) j.q8 = &q8, j.b8 = &b8;
     nmp_status st = self_search(&j) ? run_self(&j) : run_blocks(&j);
+    knn_u8_free(&q8);
+    knn_u8_free(&b8);
     free(qnorm);
     free(bnorm);
     return st;

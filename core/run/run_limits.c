@@ -16,7 +16,8 @@ static double available_bytes(void) { return nmp_proc_kb_bytes("/proc/meminfo", 
  * resident now, the input, and the larger of the two stages that hold the most at once.
  * The ann stage: its graph (index and distance, 8 bytes an edge; with `refine`, refine x k
  * candidates a point first), a projected copy of the data when it searches in PCA space (and,
- * with refine, its byte copy of pixel data), and
+ * with refine, its byte copy of pixel data; searching the input space itself, exact kNN's
+ * packed byte rows of both sides), and
  * per-thread distance blocks, the PCA's block of rows. The affinity stage: the kNN graph, the conditional weights,
  * the symmetrisation's sorted rows and transpose, and the result of up to 2k edges a point
  * (48 bytes per kNN edge in all). Init and fit hold less but for the PCA init's sample on
@@ -33,8 +34,10 @@ static double estimate_bytes(const nmp_run *r, double n, double d, double input)
     const double searched = pca > 0 && pca < d ? n * pca * 4 : 0;
     const double edges = n * k * (searched > 0 && refine > 1 ? refine : 1) * 8 + n * 8;
     const double pca_blocks = d * 4096 * 4 + d * d * 4; /* PCA (ann and init): a block of rows, a covariance */
-    /* the byte copy the refine makes of pixel data, counted whatever the data: an upper bound */
-    const double bytes = searched > 0 && refine > 1 ? n * d : 0;
+    /* byte copies of pixel data, counted whatever the data (an upper bound): the refine's, the
+     * recall sample's packed base rows, or, searching the input space, the exact search's packed
+     * base and query rows (kernels/knn_u8.h) */
+    const double bytes = searched > 0 ? n * d : 2 * n * d;
     const double ann_stage = searched + edges + bytes + threads * 1024.0 * 2048 * 4 + pca_blocks;
     const double affinity_stage = n * k * 48 + n * 56;
     /* init and fit: the weighted graph, the layout with velocity and gradient, and the PCA
