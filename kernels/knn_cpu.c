@@ -778,8 +778,6 @@ static void empty_result(const knn_job *j)
 static int bytes_path(const knn_job *j, knn_u8_rows *q8, knn_u8_rows *b8)
 {
     if (j->metric == NMP_METRIC_COSINE || j->d <= KNN_DIRECT_MAX_D || !knn_u8_available()) return 0;
-    if (!knn_u8_is_bytes(j->base, j->nb, j->d) || (j->query != j->base && !knn_u8_is_bytes(j->query, j->nq, j->d)))
-        return 0;
     if (knn_u8_pack(j->base, j->nb, j->d, 0, b8) && knn_u8_pack(j->query, j->nq, j->d, 1, q8)) return 1;
     knn_u8_free(b8);
     return 0;
@@ -815,8 +813,10 @@ nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, 
         empty_result(&j);
         return NMP_OK;
     }
-    float *qnorm = NULL, *bnorm = NULL;
-    if (metric != NMP_METRIC_IP) {
+    knn_u8_rows q8 = {0}, b8 = {0};
+    if (bytes_path(&j, &q8, &b8)) j.q8 = &q8, j.b8 = &b8;
+    float *qnorm = NULL, *bnorm = NULL; /* what dots_to_dists needs: the float paths' */
+    if (metric != NMP_METRIC_IP && !j.b8) {
         qnorm = malloc((size_t)nq * sizeof *qnorm);
         bnorm = malloc((size_t)nb * sizeof *bnorm);
         if (!qnorm || !bnorm) {
@@ -829,8 +829,6 @@ nmp_status knn_topk_rank_cpu(const float *query, int64_t nq, const float *base, 
     }
     j.qnorm = qnorm;
     j.bnorm = bnorm;
-    knn_u8_rows q8 = {0}, b8 = {0};
-    if (bytes_path(&j, &q8, &b8)) j.q8 = &q8, j.b8 = &b8;
     nmp_status st = self_search(&j) ? run_self(&j) : run_blocks(&j);
     knn_u8_free(&q8);
     knn_u8_free(&b8);

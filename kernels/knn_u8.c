@@ -46,10 +46,35 @@ void knn_u8_free(knn_u8_rows *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Row r (d values) into its panel slot (4 d4 bytes, the padding included), through tmp (4 d4
+ * bytes): one vector pass converts, checks and sums, then a word per group of 4 moves. 1 if
+ * a value is not a byte. */
+static int pack_row(const float *r, int64_t d, int64_t d4, int query, uint8_t *tmp, uint8_t *slot, int32_t *sq,
+                    int32_t *sum)
+{
+    int bad = 0;
+    int32_t s2 = 0, s1 = 0;
+    const int32_t off = query ? 128 : 0;
+#pragma omp simd reduction(| : bad) reduction(+ : s2, s1)
+    for (int64_t t = 0; t < d; t++) {
+        const float f = r[t];
+        const int ok = f >= 0.0f && f <= 255.0f;
+        const int32_t v = ok ? (int32_t)f : 0;
+        bad |= !ok || (float)v != f;
+        tmp[t] = (uint8_t)(v - off); /* two's complement: v - 128 as int8 */
+        s2 += v * v, s1 += v;
+    }
+    for (int64_t t = d; t < 4 * d4; t++) tmp[t] = 0; /* padding adds nothing (a query's is 128) */
+    for (int64_t g = 0; g < d4; g++) memcpy(slot + g * 64, tmp + 4 * g, 4);
+    *sq = s2, *sum = s1;
+    return bad;
+}
+
 int knn_u8_pack(const float *x, int64_t n, int64_t d, int query, knn_u8_rows *out)
 {
     const int64_t panels = (n + 15) / 16, d4 = (d + 3) / 4, bytes = panels * d4 * 64;
     memset(out, 0, sizeof *out);
+    if (d > KNN_U8_MAX_D || (n > 0 && !knn_u8_is_bytes(x, 1, d))) return 0; /* float data stop here */
     *out = (knn_u8_rows){.n = n, .d4 = d4};
     out->panel = aligned_alloc(64, (size_t)(bytes > 0 ? bytes : 64));
     out->norm = calloc((size_t)(panels * 16 + 1), sizeof *out->norm);
@@ -58,20 +83,26 @@ int knn_u8_pack(const float *x, int64_t n, int64_t d, int query, knn_u8_rows *ou
         knn_u8_free(out);
         return 0;
     }
-    memset(out->panel, 0, (size_t)bytes);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t *p = out->panel + (i / 16) * d4 * 64 + (i % 16) * 4;
-        int32_t sq = 0, sum = 0;
-        for (int64_t t = 0; t < d; t++) {
-            const int32_t v = (int32_t)x[i * d + t];
-            p[(t / 4) * 64 + t % 4] = (uint8_t)(query ? v - 128 : v); /* two's complement: v - 128 as int8 */
-            sq += v * v, sum += v;
+    int bad = 0;
+#pragma omp parallel reduction(| : bad)
+    {
+        uint8_t *tmp = malloc((size_t)(4 * d4 + 1));
+        bad |= tmp == NULL;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < panels * 16; i++) {
+            uint8_t *slot = out->panel + (i / 16) * d4 * 64 + (i % 16) * 4;
+            if (i >= n || !tmp) { /* the last panel's rows past n */
+                for (int64_t g = 0; g < d4; g++) memset(slot + g * 64, 0, 4);
+                continue;
+            }
+            int32_t sum;
+            bad |= pack_row(x + i * d, d, d4, query, tmp, slot, &out->norm[i], &sum);
+            if (!query) out->shift[i] = 128 * sum;
         }
-        out->norm[i] = sq;
-        if (!query) out->shift[i] = 128 * sum;
+        free(tmp);
     }
-    return 1;
+    if (bad) knn_u8_free(out);
+    return !bad;
 }
 
 #ifdef KNN_U8_X86

@@ -25,8 +25,8 @@ int knn_u8_available(void);
  * that is not. */
 int knn_u8_is_bytes(const float *x, int64_t n, int64_t d);
 
-/* Packs x (n x d, all bytes) as base rows (query = 0) or as query rows (1). 0 when out of
- * memory (nothing to free then). */
+/* Packs x (n x d) as base rows (query = 0) or as query rows (1); 0 (nothing to free then)
+ * when a value is not a byte (float data stop at their first row) or out of memory. */
 int knn_u8_pack(const float *x, int64_t n, int64_t d, int query, knn_u8_rows *out);
 void knn_u8_free(knn_u8_rows *r);
 

@@ -65,11 +65,20 @@ static void test_is_bytes(void **state)
     float x[40];
     for (int i = 0; i < 40; i++) x[i] = (float)(i * 6);
     assert_true(knn_u8_is_bytes(x, 4, 10));
+    knn_u8_rows r;
+    for (int query = 0; query <= 1; query++) {
+        assert_true(knn_u8_pack(x, 4, 10, query, &r));
+        knn_u8_free(&r);
+    }
     const float bad[4] = {0.5f, 256.0f, -1.0f, NAN};
     for (int t = 0; t < 4; t++) {
         const float keep = x[37];
-        x[37] = bad[t];
+        x[37] = bad[t]; /* in the last row: the pack's own check, past its first row's */
         assert_false(knn_u8_is_bytes(x, 4, 10));
+        for (int query = 0; query <= 1; query++) {
+            assert_false(knn_u8_pack(x, 4, 10, query, &r));
+            assert_null(r.panel);
+        }
         x[37] = keep;
     }
     assert_false(knn_u8_is_bytes(x, 1, 20000)); /* 2 d 255^2 would pass an int32 */
