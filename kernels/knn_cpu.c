@@ -778,8 +778,10 @@ static void empty_result(const knn_job *j)
 static int bytes_path(const knn_job *j, knn_u8_rows *q8, knn_u8_rows *b8)
 {
     if (j->metric == NMP_METRIC_COSINE || j->d <= KNN_DIRECT_MAX_D || !knn_u8_available()) return 0;
-    if (knn_u8_pack(j->base, j->nb, j->d, 0, b8) && knn_u8_pack(j->query, j->nq, j->d, 1, q8)) return 1;
-    knn_u8_free(b8);
+    /* the queries first: fewer rows as a rule, and a float query (transform's new points) then
+     * spares the base's whole pack */
+    if (knn_u8_pack(j->query, j->nq, j->d, 1, q8) && knn_u8_pack(j->base, j->nb, j->d, 0, b8)) return 1;
+    knn_u8_free(q8);
     return 0;
 }
 

@@ -12,7 +12,7 @@
 #define KNN_U8_X86 1
 #endif
 
-/* Above this width 2 d 255^2 no longer fits an int32. */
+/* Above this width |q|^2 + |b|^2 (2 d 255^2 at most) may pass an int32. */
 #define KNN_U8_MAX_D 16384
 
 int knn_u8_available(void)
@@ -106,6 +106,14 @@ int knn_u8_pack(const float *x, int64_t n, int64_t d, int query, knn_u8_rows *ou
 }
 
 #ifdef KNN_U8_X86
+/* Four packed bytes as one word (a copy: the panel is bytes, and C lets no int32 read alias it). */
+static inline int32_t word(const uint8_t *p)
+{
+    int32_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
 /* 16 query rows (qp: their panel) against 16 base rows (bp), over d4 groups of 4: acc[i] lane
  * j = sum_t (q_it - 128) b_jt. */
 __attribute__((target("avx512f,avx512vnni"))) static void block16(const uint8_t *qp, const uint8_t *bp, int64_t d4,
@@ -115,8 +123,8 @@ __attribute__((target("avx512f,avx512vnni"))) static void block16(const uint8_t 
     __m512i a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
     for (int64_t g = 0; g < d4; g++) {
         const __m512i b = _mm512_load_si512((const void *)(bp + g * 64));
-        const int32_t *q = (const int32_t *)(const void *)(qp + g * 64);
-#define DP(i) a##i = _mm512_dpbusd_epi32(a##i, b, _mm512_set1_epi32(q[i]))
+        const uint8_t *q = qp + g * 64;
+#define DP(i) a##i = _mm512_dpbusd_epi32(a##i, b, _mm512_set1_epi32(word(q + 4 * (i))))
         DP(0), DP(1), DP(2), DP(3), DP(4), DP(5), DP(6), DP(7);
         DP(8), DP(9), DP(10), DP(11), DP(12), DP(13), DP(14), DP(15);
 #undef DP

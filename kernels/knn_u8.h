@@ -1,7 +1,9 @@
 /* Distance tiles between byte vectors (every coordinate an integer in [0, 255]: pixels, SIFT's
  * bvecs) by integer dot products: AVX-512 VNNI's vpdpbusd does 64 byte products an instruction
  * where a float32 FMA does 16, and the sums are exact where float32 GEMM rounds (784 x 255^2
- * exceeds 2^24). knn_cpu.c takes this path when every value of both sides is a byte. */
+ * exceeds 2^24). knn_cpu.c takes this path when every value of both sides is a byte. A result
+ * thus holds for a seed, a thread count and a CPU: without VNNI (or with NOMAD_KNN_U8=0) the
+ * float GEMM's sums round where they pass 2^24, and a near tie can fall the other way. */
 #ifndef NOMAD_KNN_U8_H
 #define NOMAD_KNN_U8_H
 
@@ -21,8 +23,8 @@ typedef struct {
 /* Whether this CPU runs the kernel (AVX-512 F and VNNI) and NOMAD_KNN_U8 is not 0. */
 int knn_u8_available(void);
 
-/* Whether all n x d values are integers in [0, 255]; float data stop at their first value
- * that is not. */
+/* Whether all n x d values are integers in [0, 255] (and d <= 16384, the widest rows whose
+ * distances fit an int32); float data stop at their first row. */
 int knn_u8_is_bytes(const float *x, int64_t n, int64_t d);
 
 /* Packs x (n x d) as base rows (query = 0) or as query rows (1); 0 (nothing to free then)

@@ -57,6 +57,22 @@ static void test_tile_exact(void **state)
             }
     knn_u8_free(&q8), knn_u8_free(&b8);
     free(tile), free(q), free(b);
+    /* the widest rows the kernel takes (16384: 2 d 255^2 just fits an int32), the extremes among
+     * them (all 255 against all 0), distances past 2^24 rounded once as the reference rounds */
+    const int64_t wd = 16384, wn = 17;
+    float *w = byte_matrix(wn, wd, 3);
+    for (int64_t t = 0; t < wd; t++) w[t] = 255.0f, w[wd + t] = 0.0f;
+    tile = malloc((size_t)(wn * wn) * sizeof *tile);
+    assert_true(knn_u8_pack(w, wn, wd, 1, &q8));
+    assert_true(knn_u8_pack(w, wn, wd, 0, &b8));
+    for (int l2 = 0; l2 <= 1; l2++) {
+        knn_u8_tile(&q8, 0, wn, &b8, 0, wn, l2, tile);
+        for (int64_t i = 0; i < wn; i++)
+            for (int64_t j = 0; j < wn; j++)
+                assert_true(tile[i * wn + j] == (float)exact_distance(w + i * wd, w + j * wd, wd, l2));
+    }
+    knn_u8_free(&q8), knn_u8_free(&b8);
+    free(tile), free(w);
 }
 
 static void test_is_bytes(void **state)
@@ -81,7 +97,12 @@ static void test_is_bytes(void **state)
         }
         x[37] = keep;
     }
-    assert_false(knn_u8_is_bytes(x, 1, 20000)); /* 2 d 255^2 would pass an int32 */
+    float *wide = calloc(16385, sizeof *wide); /* 2 d 255^2 must fit an int32: 16384 does, 16385 not */
+    assert_true(knn_u8_pack(wide, 1, 16384, 0, &r));
+    knn_u8_free(&r);
+    assert_false(knn_u8_pack(wide, 1, 16385, 0, &r));
+    assert_false(knn_u8_is_bytes(wide, 1, 16385));
+    free(wide);
 }
 
 /* Reference: rows of query q in (exact distance, id) order, the query's own id skipped. */
@@ -98,53 +119,67 @@ static int exact_compare(const void *a, const void *b)
 }
 
 /* knn_topk_rank_cpu on bytes: the k nearest and their distances exactly the reference's, each
- * probe's rank exactly its place in the reference order (no slack: the distances are exact). */
+ * probe's rank exactly its place in the reference order (no slack: the distances are exact).
+ * qrow: the base row each query copies (its id skipped; a third of the queries probe it
+ * too), or NULL; bid: base ids (NULL: row numbers). */
 static void check_exact(const float *q, int64_t nq, const float *b, int64_t nb, int64_t d, int32_t k, int l2,
-                        const int32_t *qid)
+                        const int32_t *qrow, const int32_t *bid)
 {
     const int32_t m = 3;
     int32_t *idx = malloc((size_t)(nq * k) * sizeof *idx), *probe = malloc((size_t)(nq * m) * sizeof *probe);
+    int32_t *qid = malloc((size_t)nq * sizeof *qid);
     float *dist = malloc((size_t)(nq * k) * sizeof *dist);
     int64_t *rank = malloc((size_t)(nq * m) * sizeof *rank);
     exact_cand *ref = malloc((size_t)nb * sizeof *ref);
+#define ID(j) (bid ? bid[j] : (int32_t)(j))
     for (int64_t i = 0; i < nq * m; i++) /* even rows (the queries' own are odd), distinct: one third of b each */
         probe[i] =
             2 * (int32_t)nmp_rng_below(3, 9, (uint64_t)i, (uint64_t)nb / 6) + (int32_t)(i % m) * (int32_t)(nb / 3);
+    for (int64_t i = 0; qrow && i < nq; i++) {
+        qid[i] = ID(qrow[i]);
+        if (i % 3 == 0) probe[i * m + 1] = qrow[i]; /* the query itself, ranked among the rest */
+    }
     const nmp_metric metric = l2 ? NMP_METRIC_L2 : NMP_METRIC_IP;
-    assert_int_equal(knn_topk_rank_cpu(q, nq, b, nb, d, k, metric, qid, NULL, idx, dist, probe, m, rank), NMP_OK);
+    assert_int_equal(knn_topk_rank_cpu(q, nq, b, nb, d, k, metric, qrow ? qid : NULL, bid, idx, dist, probe, m, rank),
+                     NMP_OK);
     for (int64_t i = 0; i < nq; i++) {
         int64_t n = 0;
         for (int64_t j = 0; j < nb; j++)
-            if (!qid || qid[i] != (int32_t)j)
-                ref[n++] = (exact_cand){exact_distance(q + i * d, b + j * d, d, l2), (int32_t)j};
+            if (!qrow || qrow[i] != (int32_t)j)
+                ref[n++] = (exact_cand){exact_distance(q + i * d, b + j * d, d, l2), ID(j)};
         qsort(ref, (size_t)n, sizeof *ref, exact_compare);
         for (int32_t t = 0; t < k; t++) {
             assert_int_equal(idx[i * k + t], ref[t].id);
             assert_true(dist[i * k + t] == (float)ref[t].dist);
         }
-        for (int32_t t = 0; t < m; t++) {
-            int64_t at = 0;
-            while (ref[at].id != probe[i * m + t]) at++;
-            assert_int_equal(rank[i * m + t], at + 1); /* 1 + the rows before it */
+        for (int32_t t = 0; t < m; t++) { /* 1 + the rows (the query's own left out) before it */
+            const int32_t p = probe[i * m + t];
+            const exact_cand at = {exact_distance(q + i * d, b + (int64_t)p * d, d, l2), ID(p)};
+            int64_t before = 0;
+            for (int64_t j = 0; j < n; j++) before += exact_compare(&ref[j], &at) < 0;
+            assert_int_equal(rank[i * m + t], before + 1);
         }
     }
-    free(idx), free(probe), free(dist), free(rank), free(ref);
+#undef ID
+    free(idx), free(probe), free(qid), free(dist), free(rank), free(ref);
 }
 
 static void test_topk_exact_on_bytes(void **state)
 {
     (void)state;
+    if (!knn_u8_available()) skip();          /* the float path is test_knn_cpu's */
     const int64_t nq = 60, nb = 2100, d = 50; /* two base blocks of knn_cpu.c */
     float *q = byte_matrix(nq, d, 4), *b = byte_matrix(nb, d, 5);
-    int32_t qid[60];
-    for (int i = 0; i < 60; i++)
-        qid[i] = 34 * i + 1; /* queries copied from the base (odd rows), their own row skipped */
-    for (int64_t i = 0; i < nq; i++) memcpy(q + i * d, b + (int64_t)qid[i] * d, (size_t)d * sizeof *q);
+    int32_t qrow[60], *bid = malloc((size_t)nb * sizeof *bid);
+    for (int i = 0; i < 60; i++) qrow[i] = 34 * i + 1; /* queries copied from the base (odd rows) */
+    for (int64_t i = 0; i < nq; i++) memcpy(q + i * d, b + (int64_t)qrow[i] * d, (size_t)d * sizeof *q);
+    for (int64_t j = 0; j < nb; j++) bid[j] = (int32_t)(3 * (nb - 1 - j) + 2); /* ids against the rows' order */
     for (int l2 = 0; l2 <= 1; l2++) {
-        check_exact(q, nq, b, nb, d, 9, l2, qid);
-        check_exact(q, nq, b, nb, d, 9, l2, NULL);
+        check_exact(q, nq, b, nb, d, 9, l2, qrow, NULL);
+        check_exact(q, nq, b, nb, d, 9, l2, qrow, bid);
+        check_exact(q, nq, b, nb, d, 9, l2, NULL, NULL);
     }
-    free(q), free(b);
+    free(q), free(b), free(bid);
 }
 
 /* A set's own kNN (the self search's tiles, 1100 rows: 9 blocks of 128) equal to the float
@@ -152,6 +187,7 @@ static void test_topk_exact_on_bytes(void **state)
 static void test_self_search_matches_float(void **state)
 {
     (void)state;
+    if (!knn_u8_available()) skip(); /* both runs would take the float path */
     const int64_t n = 1100, d = 50;
     const int32_t k = 12;
     float *x = byte_matrix(n, d, 6);
