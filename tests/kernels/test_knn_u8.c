@@ -135,6 +135,8 @@ static void check_exact(const float *q, int64_t nq, const float *b, int64_t nb, 
     for (int64_t i = 0; i < nq * m; i++) /* even rows (the queries' own are odd), distinct: one third of b each */
         probe[i] =
             2 * (int32_t)nmp_rng_below(3, 9, (uint64_t)i, (uint64_t)nb / 6) + (int32_t)(i % m) * (int32_t)(nb / 3);
+    for (int64_t i = 1; nb > 2050 && i < nq; i += 4) /* row 2050: its exact tie, row 10, lies in another base block */
+        probe[i * m + 2] = 2050;
     for (int64_t i = 0; qrow && i < nq; i++) {
         qid[i] = ID(qrow[i]);
         if (i % 3 == 0) probe[i * m + 1] = qrow[i]; /* the query itself, ranked among the rest */
@@ -171,6 +173,7 @@ static void test_topk_exact_on_bytes(void **state)
     const int64_t nq = 60, nb = 2100, d = 50; /* two base blocks of knn_cpu.c */
     float *q = byte_matrix(nq, d, 4), *b = byte_matrix(nb, d, 5);
     int32_t qrow[60], *bid = malloc((size_t)nb * sizeof *bid);
+    memcpy(b + 2050 * d, b + 10 * d, (size_t)d * sizeof *b); /* a tie across knn_cpu.c's base blocks */
     for (int i = 0; i < 60; i++) qrow[i] = 34 * i + 1; /* queries copied from the base (odd rows) */
     for (int64_t i = 0; i < nq; i++) memcpy(q + i * d, b + (int64_t)qrow[i] * d, (size_t)d * sizeof *q);
     for (int64_t j = 0; j < nb; j++) bid[j] = (int32_t)(3 * (nb - 1 - j) + 2); /* ids against the rows' order */
