@@ -46,21 +46,25 @@ void knn_u8_free(knn_u8_rows *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Row r (d values) into its panel slot (4 d4 bytes, the padding included), through tmp (4 d4
- * bytes): one vector pass converts, checks and sums, then a word per group of 4 moves. 1 if
- * a value is not a byte. */
-static int pack_row(const float *r, int64_t d, int64_t d4, int query, uint8_t *tmp, uint8_t *slot, int32_t *sq,
-                    int32_t *sum)
+/* Row r (d values) into its panel slot (4 d4 bytes, the padding included), through iv (d
+ * ints) and tmp (4 d4 bytes): a vector pass converts and checks, a second narrows and sums (as
+ * one loop GCC vectorised neither), then a word per group of 4 moves. 1 if a value is not a
+ * byte. */
+static int pack_row(const float *r, int64_t d, int64_t d4, int query, int32_t *iv, uint8_t *tmp, uint8_t *slot,
+                    int32_t *sq, int32_t *sum)
 {
-    int bad = 0;
-    int32_t s2 = 0, s1 = 0;
+    int32_t bad = 0, s2 = 0, s1 = 0;
     const int32_t off = query ? 128 : 0;
-#pragma omp simd reduction(| : bad) reduction(+ : s2, s1)
+#pragma omp simd reduction(| : bad)
     for (int64_t t = 0; t < d; t++) {
         const float f = r[t];
-        const int ok = f >= 0.0f && f <= 255.0f;
-        const int32_t v = ok ? (int32_t)f : 0;
-        bad |= !ok || (float)v != f;
+        const int32_t v = (int32_t)(f > 0.0f ? (f < 255.0f ? f : 255.0f) : 0.0f); /* NaN: 0 */
+        iv[t] = v;
+        bad |= (float)v != f; /* a fraction, out of range (clamped) or NaN */
+    }
+#pragma omp simd reduction(+ : s2, s1)
+    for (int64_t t = 0; t < d; t++) {
+        const int32_t v = iv[t];
         tmp[t] = (uint8_t)(v - off); /* two's complement: v - 128 as int8 */
         s2 += v * v, s1 += v;
     }
@@ -87,19 +91,20 @@ int knn_u8_pack(const float *x, int64_t n, int64_t d, int query, knn_u8_rows *ou
 #pragma omp parallel reduction(| : bad)
     {
         uint8_t *tmp = malloc((size_t)(4 * d4 + 1));
-        bad |= tmp == NULL;
+        int32_t *iv = malloc((size_t)(d + 1) * sizeof *iv);
+        bad |= tmp == NULL || iv == NULL;
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < panels * 16; i++) {
             uint8_t *slot = out->panel + (i / 16) * d4 * 64 + (i % 16) * 4;
-            if (i >= n || !tmp) { /* the last panel's rows past n */
+            if (i >= n || !tmp || !iv) { /* the last panel's rows past n */
                 for (int64_t g = 0; g < d4; g++) memset(slot + g * 64, 0, 4);
                 continue;
             }
             int32_t sum;
-            bad |= pack_row(x + i * d, d, d4, query, tmp, slot, &out->norm[i], &sum);
+            bad |= pack_row(x + i * d, d, d4, query, iv, tmp, slot, &out->norm[i], &sum);
             if (!query) out->shift[i] = 128 * sum;
         }
-        free(tmp);
+        free(tmp), free(iv);
     }
     if (bad) knn_u8_free(out);
     return !bad;
