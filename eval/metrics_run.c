@@ -51,9 +51,11 @@ static nmp_status in_float_range(const nmp_matrix *m, nmp_matrix *use, float **c
 {
     const int64_t count = m->n * m->d;
     float top = 0.0f;
-#pragma omp parallel for reduction(max : top) schedule(static)
-    for (int64_t i = 0; i < count; i++)
-        top = fmaxf(top, fabsf(m->x[i]));
+#pragma omp parallel for simd reduction(max : top) schedule(static)
+    for (int64_t i = 0; i < count; i++) {
+        const float a = fabsf(m->x[i]);
+        top = a > top ? a : top; /* fmaxf's result, NaN skipped too, without its call per value */
+    }
     *use = *m;
     *copy = NULL;
     if (top == 0.0f || (top <= 0x1p32f && top >= 0x1p-32f))
