@@ -610,7 +610,15 @@ static int64_t query_block_rows(int64_t nq)
 /* Runs the query blocks in parallel, one single-threaded GEMM per worker at a time. */
 static nmp_status run_blocks(const knn_job *j)
 {
-    const int64_t qb = query_block_rows(j->nq);
+    /* Exact integer tiles (bytes) give the same distances in any blocking: their blocks are
+     * the largest that still give every thread four, so each base panel serves more queries
+     * while it is in L1. */
+    int64_t qb = query_block_rows(j->nq);
+    if (j->b8) {
+        const int64_t per = (j->nq + 4 * omp_get_max_threads() - 1) / (4 * omp_get_max_threads());
+        const int64_t big = (per + 15) / 16 * 16;
+        qb = big > KNN_QUERY_BLOCK_MAX ? KNN_QUERY_BLOCK_MAX : big > qb ? big : qb;
+    }
     const int64_t nblocks = (j->nq + qb - 1) / qb;
     const int64_t bb = j->nb < KNN_BASE_BLOCK ? j->nb : KNN_BASE_BLOCK;
     int failed = 0;
