@@ -32,7 +32,7 @@ int knn_u8_is_bytes(const float *x, int64_t n, int64_t d)
     if (d > KNN_U8_MAX_D) return 0;
     for (int64_t i = 0; i < n; i++) {
         const float *r = x + i * d;
-        int bad = 0; /* one vector pass a row, not a branch per value */
+        int bad = 0; /* a row's values tested together: one branch a row (the pack's first row, tests) */
 #pragma omp simd reduction(| : bad)
         for (int64_t t = 0; t < d; t++) bad |= !(r[t] >= 0.0f && r[t] <= 255.0f && r[t] == (float)(int32_t)r[t]);
         if (bad) return 0;
