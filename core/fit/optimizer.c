@@ -614,13 +614,14 @@ static void draw_batch(fit *f, int64_t step, nmp_step *st)
         e += g->offsets[f->target[b] + 1] - g->offsets[f->target[b]];
     }
     f->edge_offset[f->s->batch] = e;
-    const int laid_out = lay_out_edges(f);
-    if (laid_out) nmp_parallel_for(f->s->batch, copy_edges_range, f);
     /* the engine reads the positives where they are: the step's copy, or the graph's rows */
-    if (laid_out)
+    const int laid_out = lay_out_edges(f);
+    if (laid_out) {
+        nmp_parallel_for(f->s->batch, copy_edges_range, f);
         nmp_engine_edges(f->engine, NULL, NULL, NULL);
-    else
+    } else {
         nmp_engine_edges(f->engine, g->index, g->weight, f->row_first);
+    }
     st->batch = f->s->batch;
     st->target = f->target;
     st->edge_offset = f->edge_offset;
