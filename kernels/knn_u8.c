@@ -27,14 +27,20 @@ int knn_u8_available(void)
 #endif
 }
 
+/* f clamped to [0, 255] and truncated (NaN: 0): f is a byte exactly when the result equals it. One
+ * expression, which GCC vectorises inside the pack's loop. */
+static inline int32_t byte_of(float f)
+{
+    return (int32_t)(f > 0.0f ? (f < 255.0f ? f : 255.0f) : 0.0f);
+}
+
 int knn_u8_is_bytes(const float *x, int64_t n, int64_t d)
 {
     if (d > KNN_U8_MAX_D) return 0;
     for (int64_t i = 0; i < n; i++) {
         const float *r = x + i * d;
-        int bad = 0; /* a row's values tested together: one branch a row (the pack's first row, tests) */
-#pragma omp simd reduction(| : bad)
-        for (int64_t t = 0; t < d; t++) bad |= !(r[t] >= 0.0f && r[t] <= 255.0f && r[t] == (float)(int32_t)r[t]);
+        int32_t bad = 0; /* a row's values tested together: one branch a row (the pack's first row, tests) */
+        for (int64_t t = 0; t < d; t++) bad |= (float)byte_of(r[t]) != r[t];
         if (bad) return 0;
     }
     return 1;
@@ -57,10 +63,9 @@ static int pack_row(const float *r, int64_t d, int64_t d4, int query, int32_t *i
     const int32_t off = query ? 128 : 0;
 #pragma omp simd reduction(| : bad)
     for (int64_t t = 0; t < d; t++) {
-        const float f = r[t];
-        const int32_t v = (int32_t)(f > 0.0f ? (f < 255.0f ? f : 255.0f) : 0.0f); /* NaN: 0 */
+        const int32_t v = byte_of(r[t]);
         iv[t] = v;
-        bad |= (float)v != f; /* a fraction, out of range (clamped) or NaN */
+        bad |= (float)v != r[t]; /* a fraction, out of range (clamped) or NaN */
     }
 #pragma omp simd reduction(+ : s2, s1)
     for (int64_t t = 0; t < d; t++) {
